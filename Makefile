@@ -1,0 +1,39 @@
+# Clout: the README's commands. `make test` and `make run` set everything up from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint stack-up stack-status stack-down bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+stack-up: $(STAMP)
+	$(BIN)/python scripts/stack.py up
+
+stack-status: $(STAMP)
+	$(BIN)/python scripts/stack.py status
+
+stack-down: $(STAMP)
+	$(BIN)/python scripts/stack.py down
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint stack-up
+	$(BIN)/pytest
+
+run: stack-up
+	$(BIN)/python scripts/run.py
+
+bench: stack-up
+	$(BIN)/clout bench
+
+clean: stack-down
+	rm -rf $(VENV) .stack data

@@ -1,0 +1,37 @@
+"""`clout`: the single command-line entry point.
+
+Each subcommand lives in its own module under app/cli/ and exposes
+`register(subparsers) -> None`, which adds its parser and sets `handler` (a callable taking the
+parsed namespace and returning an exit code). Modules are imported only when listed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.cli.worker",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `clout` parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="clout", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run the chosen subcommand; its return value is the exit code."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The score card: one user's explained score, as the scorer produces it and the store keeps it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ActorContribution:
+    """How much one engaging actor added to the raw total (decayed to `updated_at_ms`)."""
+
+    actor_id: str
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCard:
+    """A user's score at `updated_at_ms` with everything needed to explain it.
+
+    `components[kind][network]` are decayed contributions that sum to `raw`.
+    """
+
+    user_id: str
+    score: float
+    raw: float
+    components: dict[str, dict[str, float]]
+    style: str
+    engagers: int
+    top_actors: tuple[ActorContribution, ...]
+    updated_at_ms: int
+    model_version: str

@@ -1,0 +1,98 @@
+"""Clout's one configuration object: every address, topic name and tunable, read from `CLOUT_*`.
+
+This is the only module that reads the environment. Nested groups use `__` in variable names,
+e.g. ``CLOUT_SCORING__LIKE_HALF_LIFE_DAYS=7``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScoringSettings(BaseModel):
+    """Tunables of the influence model; documented in docs/scoring.md."""
+
+    like_half_life_days: float = Field(14.0, gt=0)
+    share_half_life_days: float = Field(30.0, gt=0)
+    mention_half_life_days: float = Field(30.0, gt=0)
+    like_weight: float = Field(1.0, gt=0)
+    mention_weight: float = Field(2.0, gt=0)
+    share_weight: float = Field(3.0, gt=0)
+    actor_weight_floor: float = Field(0.1, gt=0, le=1)
+    horizon_days: float = Field(90.0, gt=0)
+    max_future_skew_s: float = Field(300.0, ge=0)
+    dedupe_window_hours: float = Field(24.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything Clout needs to know about its surroundings, with local-stack defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLOUT_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+
+    # Topics
+    topic_likes: str = "clout.likes"
+    topic_shares: str = "clout.shares"
+    topic_mentions: str = "clout.mentions"
+    topic_dead_letters: str = "clout.dead-letters"
+    topic_partitions: int = Field(8, ge=1)
+
+    # Worker
+    app_id: str = "clout-scorer"
+    table_store: str = "rocksdb://"
+    data_dir: str = "data/worker"
+    worker_web_port: int = Field(6066, ge=1, le=65535)
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_key_prefix: str = "clout:v1"
+
+    # HTTP API and ops dashboard
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+
+    # Local development stack (scripts/stack.py); the broker and Redis ports come from the
+    # addresses above.
+    stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+
+    scoring: ScoringSettings = ScoringSettings()
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        """The first bootstrap server as (host, port); the local stack listens there."""
+        first = self.kafka_bootstrap.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @property
+    def redis_host_port(self) -> tuple[str, int]:
+        """Redis host and port from `redis_url`; the local stack listens there."""
+        parts = urlsplit(self.redis_url)
+        return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    @property
+    def input_topics(self) -> tuple[str, str, str]:
+        """The three engagement topics, in signal-kind order (likes, shares, mentions)."""
+        return (self.topic_likes, self.topic_shares, self.topic_mentions)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

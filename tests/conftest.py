@@ -1,0 +1,71 @@
+"""Shared fixtures: the real local stack and isolated per-test settings.
+
+Integration tests talk to the real Kafka broker and redis-server started by `make stack-up`.
+When CI is set, an unreachable service fails the test run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from app.settings import Settings
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """Default settings, after checking that Kafka and Redis answer (CI: fail, else skip)."""
+    settings = Settings()
+    missing = [
+        f"{name} at {host}:{port}"
+        for name, (host, port) in (
+            ("Kafka", settings.kafka_host_port),
+            ("Redis", settings.redis_host_port),
+        )
+        if not _reachable(host, port)
+    ]
+    if missing:
+        message = f"not reachable: {', '.join(missing)} (run `make stack-up`)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return settings
+
+
+@pytest.fixture
+def isolated_settings(stack: Settings) -> Settings:
+    """Settings with topics, consumer group and Redis prefix unique to this test."""
+    tag = uuid.uuid4().hex[:10]
+    return stack.model_copy(
+        update={
+            "topic_likes": f"t{tag}.likes",
+            "topic_shares": f"t{tag}.shares",
+            "topic_mentions": f"t{tag}.mentions",
+            "topic_dead_letters": f"t{tag}.dead-letters",
+            "app_id": f"clout-test-{tag}",
+            "redis_key_prefix": f"clout-test:{tag}",
+        }
+    )
+
+
+@pytest.fixture
+async def redis_client(stack: Settings) -> AsyncIterator[aioredis.Redis]:
+    """A raw redis-py client on the real server, for independent checks."""
+    client = aioredis.Redis.from_url(stack.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
