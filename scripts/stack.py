@@ -136,7 +136,7 @@ def kafka_properties(settings: Settings) -> Path:
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 f"log.dirs={KAFKA_DATA}",
-                "num.partitions=1",
+                f"num.partitions={settings.topic_partitions}",
                 "auto.create.topics.enable=true",
                 "offsets.topic.replication.factor=1",
                 "offsets.topic.num.partitions=8",

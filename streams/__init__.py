@@ -1,0 +1,1 @@
+"""The Faust worker: consume engagement events, keep signal tables, push scores to Redis."""

@@ -1,0 +1,256 @@
+"""The scoring agent: consume -> validate -> (re-key) -> dedupe -> apply -> score -> flush.
+
+Events are handled in batches (`take_events`) so every round trip is per batch, not per event:
+one dedupe pipeline, one actor-standing lookup, one table write and one score card per touched
+user, one pipelined Redis write. Faust acks a batch only after this function returns, so a crash
+replays the batch; replays are harmless because the table records applied offsets per user and
+Redis writes are monotonic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.scoring.events import EngagementEvent, EventRules, InvalidEvent, Kind, validate_event
+from app.scoring.model import ModelParams, next_refresh_ms, score_card, score_from_raw
+from app.scoring.signals import apply_event
+from app.store.dedupe import EventDeduplicator
+from app.store.due import DueIndex
+from app.store.writer import ScoreWriter
+from streams import metrics
+from streams.tables import StoredUser
+from streams.topics import KIND_HEADER, Topics
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def partition_for(user_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for a key (murmur2, as the Java client)."""
+    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+@contextmanager
+def acting_for(event: faust.EventT) -> Any:
+    """Make `event` Faust's current event, so a table write goes to its partition.
+
+    Faust routes a table write (local RocksDB partition and changelog partition) by the current
+    event; in a batch we write on behalf of each user's own last event.
+    """
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid event, with the message it came from."""
+
+    event: EngagementEvent
+    source: faust.EventT
+
+
+class BatchScorer:
+    """Turns a batch of raw messages into table updates, dead letters and score writes."""
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        table: Any,
+        writer: ScoreWriter,
+        dedupe: EventDeduplicator,
+        due: DueIndex,
+        params: ModelParams,
+        rules: EventRules,
+        partitions: int,
+        max_backoff_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._topics = topics
+        self._table = table
+        self._writer = writer
+        self._dedupe = dedupe
+        self._due = due
+        self._params = params
+        self._rules = rules
+        self._partitions = partitions
+        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
+        self._clock = clock
+
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        """Handle one batch end to end; returns once its scores are in Redis."""
+        started = time.perf_counter()
+        now_ms = int(self._clock() * 1000)
+        accepted = await self._triage(batch, now_ms)
+        states, last_event = self._load_states(accepted)
+        fresh = [
+            a
+            for a in accepted
+            if not states[a.event.target_id].already_applied(
+                a.source.message.topic, a.source.message.offset
+            )
+        ]
+        metrics.REPLAYS_SKIPPED.inc(len(accepted) - len(fresh))
+        counted = await self._drop_duplicates(fresh)
+        await self._apply(counted, states)
+        for user_id in {a.event.target_id for a in counted}:
+            with acting_for(last_event[user_id]):
+                self._table[user_id.encode()] = states[user_id].to_bytes()
+        await self._publish_scores(states, last_event, now_ms)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _triage(self, batch: Sequence[faust.EventT], now_ms: int) -> list[Accepted]:
+        """Validate; send invalid messages to dead letters and mis-partitioned ones to re-key."""
+        accepted: list[Accepted] = []
+        for source in batch:
+            message = source.message
+            metrics.EVENTS_CONSUMED.labels(topic=message.topic).inc()
+            try:
+                kind = self._kind_of(source)
+                event = validate_event(_decode(message.value), kind, now_ms, self._rules)
+            except InvalidEvent as exc:
+                await self._dead_letter(source, exc.reason)
+                continue
+            if message.partition != partition_for(event.target_id, self._partitions):
+                await self._topics.rekeyed.send(
+                    key=event.target_id.encode(),
+                    value=message.value,
+                    headers={KIND_HEADER: kind.value.encode()},
+                )
+                metrics.REKEYED.inc()
+                continue
+            accepted.append(Accepted(event, source))
+        return accepted
+
+    def _kind_of(self, source: faust.EventT) -> Kind:
+        topic = source.message.topic
+        if topic != self._topics.rekeyed_name:
+            return self._topics.kind_of_topic[topic]
+        headers = dict(source.message.headers or ())
+        try:
+            return Kind(bytes(headers[KIND_HEADER]).decode())
+        except (KeyError, ValueError, UnicodeDecodeError) as exc:
+            raise InvalidEvent(f"re-keyed message without a valid {KIND_HEADER} header") from exc
+
+    async def _dead_letter(self, source: faust.EventT, reason: str) -> None:
+        """Forward the original bytes with where they came from and why they were refused."""
+        message = source.message
+        await self._topics.dead_letters.send(
+            key=message.key,
+            value=message.value,
+            headers={
+                "clout-error-reason": reason.encode(),
+                "clout-error-topic": message.topic.encode(),
+                "clout-error-partition": str(message.partition).encode(),
+                "clout-error-offset": str(message.offset).encode(),
+            },
+        )
+        metrics.DEAD_LETTERS.labels(reason=reason.split(":")[0]).inc()
+
+    def _load_states(
+        self, accepted: Sequence[Accepted]
+    ) -> tuple[dict[str, StoredUser], dict[str, faust.EventT]]:
+        """Read each target's stored state once per batch, inside its own event's context."""
+        states: dict[str, StoredUser] = {}
+        last_event: dict[str, faust.EventT] = {}
+        for item in accepted:
+            user_id = item.event.target_id
+            last_event[user_id] = item.source
+            if user_id not in states:
+                with acting_for(item.source):
+                    states[user_id] = StoredUser.from_bytes(self._table.get(user_id.encode()))
+        return states, last_event
+
+    async def _drop_duplicates(self, fresh: Sequence[Accepted]) -> list[Accepted]:
+        """Keep events whose id was not seen at another position within the dedupe window."""
+        verdicts = await self._with_redis_retry(
+            "dedupe",
+            lambda: self._dedupe.first_sightings(
+                [(a.event.event_id, _position(a.source)) for a in fresh]
+            ),
+        )
+        counted = [a for a, first in zip(fresh, verdicts, strict=True) if first]
+        metrics.DUPLICATES.inc(len(fresh) - len(counted))
+        return counted
+
+    async def _apply(self, counted: Sequence[Accepted], states: dict[str, StoredUser]) -> None:
+        """Fold counted events into the signals, weighting each by its actor's standing."""
+        actors = sorted({a.event.actor_id for a in counted})
+        raws = await self._with_redis_retry("actor lookup", lambda: self._writer.raws_of(actors))
+        standing = {
+            actor: None if raw is None else score_from_raw(raw, self._params)
+            for actor, raw in zip(actors, raws, strict=True)
+        }
+        for item in counted:
+            state = states[item.event.target_id]
+            state.signals = apply_event(
+                state.signals, item.event, standing[item.event.actor_id], self._params
+            )
+            state.mark_applied(item.source.message.topic, item.source.message.offset)
+            metrics.EVENTS_COUNTED.labels(kind=item.event.kind.value).inc()
+
+    async def _publish_scores(
+        self, states: dict[str, StoredUser], last_event: dict[str, faust.EventT], now_ms: int
+    ) -> None:
+        """Score every user in the batch (replayed ones too: their last write may be missing)."""
+        cards = []
+        schedule = []
+        for user_id, state in states.items():
+            signals = state.signals
+            if signals is None:
+                continue
+            cards.append(score_card(user_id, signals, now_ms, self._params))
+            partition = last_event[user_id].message.partition
+            schedule.append((partition, user_id, next_refresh_ms(signals, now_ms, self._params)))
+        await self._with_redis_retry("score write", lambda: self._writer.write(cards))
+        await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(schedule))
+        metrics.SCORES_WRITTEN.inc(len(cards))
+
+    async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry Redis calls with capped backoff: the agent stalls (backpressure) while it is down."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                failures += 1
+                delay = self._backoff.compute(failures)
+                metrics.REDIS_RETRIES.labels(operation=what).inc()
+                log.warning(
+                    "Redis unavailable during %s (attempt %d: %s); retrying in %.1fs",
+                    what, failures, exc, delay,
+                )
+                await asyncio.sleep(delay)
+
+
+def _decode(value: bytes | None) -> object:
+    if value is None:
+        raise InvalidEvent("empty message")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc.msg}") from exc
+
+
+def _position(source: faust.EventT) -> str:
+    message = source.message
+    return f"{message.topic}:{message.partition}:{message.offset}"
+
+

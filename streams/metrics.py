@@ -1,0 +1,32 @@
+"""The worker's Prometheus metrics (served on `Settings.worker_metrics_port`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "clout_events_consumed_total", "Messages read from the input topics", ["topic"]
+)
+EVENTS_COUNTED = Counter(
+    "clout_events_counted_total", "Valid, first-seen events folded into signals", ["kind"]
+)
+DEAD_LETTERS = Counter(
+    "clout_dead_letters_total", "Messages refused and sent to the dead-letter topic", ["reason"]
+)
+DUPLICATES = Counter("clout_duplicate_events_total", "Events dropped as repeated event ids")
+REPLAYS_SKIPPED = Counter(
+    "clout_replayed_events_skipped_total", "Redelivered messages already folded into the table"
+)
+REKEYED = Counter(
+    "clout_rekeyed_events_total", "Events re-routed to their target user's partition"
+)
+SCORES_WRITTEN = Counter("clout_scores_written_total", "Score cards sent to Redis")
+SWEEP_RESCORED = Counter("clout_sweep_rescored_total", "Idle users re-scored by the decay sweep")
+REDIS_RETRIES = Counter(
+    "clout_redis_retries_total", "Redis calls retried after a connection failure", ["operation"]
+)
+BATCH_SECONDS = Histogram(
+    "clout_batch_seconds",
+    "Time to process one batch of events",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

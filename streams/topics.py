@@ -1,0 +1,42 @@
+"""Topic declarations: the three input topics, the re-key topic and dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from app.scoring.events import Kind
+from app.settings import Settings
+
+KIND_HEADER = "clout-kind"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic the worker reads or writes, and which signal kind each input topic carries."""
+
+    inputs: faust.TopicT
+    rekeyed: faust.TopicT
+    dead_letters: faust.TopicT
+    kind_of_topic: dict[str, Kind]
+    rekeyed_name: str
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    """Declare topics with raw bytes in and out: decoding and validation happen in the agent."""
+    partitions = settings.topic_partitions
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw", "partitions": partitions}
+    kind_of_topic = {
+        settings.topic_likes: Kind.LIKE,
+        settings.topic_shares: Kind.SHARE,
+        settings.topic_mentions: Kind.MENTION,
+    }
+    return Topics(
+        inputs=app.topic(*settings.input_topics, settings.topic_rekeyed, **raw),
+        rekeyed=app.topic(settings.topic_rekeyed, **raw),
+        dead_letters=app.topic(settings.topic_dead_letters, **raw),
+        kind_of_topic=kind_of_topic,
+        rekeyed_name=settings.topic_rekeyed,
+    )

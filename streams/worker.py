@@ -1,0 +1,121 @@
+"""The Faust application, built from Settings, and `clout worker`'s entry point.
+
+Processing guarantee: at-least-once delivery made idempotent. Faust commits offsets only after
+the changelog is flushed; the signal table records the offsets each user has absorbed, so a
+redelivered message is not counted twice; repeated event ids are dropped by the deduplicator;
+Redis writes are monotonic. See README "Guarantees".
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from prometheus_client import start_http_server
+
+from app.scoring.events import EventRules
+from app.settings import Settings, get_settings
+from app.store.connection import redis_from_settings
+from app.store.dedupe import EventDeduplicator
+from app.store.due import DueIndex
+from app.store.writer import ScoreWriter
+from streams.agents import BatchScorer
+from streams.tables import declare_signal_table
+from streams.timers import DecaySweep
+from streams.topics import declare_topics
+
+log = logging.getLogger(__name__)
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust credentials for SASL and/or TLS brokers, from the same settings as aiokafka."""
+    ssl_context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        ssl_context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_sasl_mechanism is not None:
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=None if password is None else password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
+    return None
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Declare the topics, the signal table, the scoring agent and the decay sweep."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=broker_credentials(settings),
+        store=settings.table_store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        processing_guarantee="at_least_once",
+        table_standby_replicas=0,
+        producer_acks=-1,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+    )
+    topics = declare_topics(app, settings)
+    table = declare_signal_table(app, settings)
+    redis = redis_from_settings(settings)
+    prefix = settings.redis_key_prefix
+    writer = ScoreWriter(redis, prefix)
+    due = DueIndex(redis, prefix)
+    params = settings.model_params()
+    scoring = settings.scoring
+    scorer = BatchScorer(
+        topics=topics,
+        table=table,
+        writer=writer,
+        dedupe=EventDeduplicator(redis, prefix, scoring.dedupe_window_hours * 3600),
+        due=due,
+        params=params,
+        rules=EventRules(
+            horizon_ms=int(scoring.horizon_days * 86_400_000),
+            max_future_ms=int(scoring.max_future_skew_s * 1000),
+        ),
+        partitions=settings.topic_partitions,
+        max_backoff_s=settings.redis_retry_max_backoff_s,
+    )
+    sweep = DecaySweep(
+        table=table, writer=writer, due=due, params=params, batch_users=settings.sweep_batch_users
+    )
+
+    @app.agent(topics.inputs, name="score-events")
+    async def score_events(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(
+            settings.batch_max_events, within=settings.batch_max_wait_s
+        ):
+            await scorer.process(batch)
+
+    @app.timer(interval=settings.sweep_interval_s, name="decay-sweep")
+    async def decay_sweep() -> None:
+        if app.rebalancing or app.in_recovery:
+            return  # tables may be incomplete; the next tick catches up
+        owned = sorted(
+            tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
+        )
+        rescored = await sweep.run_once(owned)
+        if rescored:
+            log.info("decay sweep re-scored %d idle users", rescored)
+
+    return app
+
+
+def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
+    """Run the worker in the foreground until interrupted (SIGINT/SIGTERM stop it cleanly)."""
+    settings = settings or get_settings()
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()
+    return 0
