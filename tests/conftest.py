@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -45,20 +46,27 @@ def stack() -> Settings:
     return settings
 
 
-@pytest.fixture
-def isolated_settings(stack: Settings) -> Settings:
-    """Settings with topics, consumer group and Redis prefix unique to this test."""
+def isolated(settings: Settings, **overrides: Any) -> Settings:
+    """A copy of settings with topics, consumer group and Redis prefix of its own."""
     tag = uuid.uuid4().hex[:10]
-    return stack.model_copy(
+    return settings.model_copy(
         update={
             "topic_likes": f"t{tag}.likes",
             "topic_shares": f"t{tag}.shares",
             "topic_mentions": f"t{tag}.mentions",
             "topic_dead_letters": f"t{tag}.dead-letters",
+            "topic_rekeyed": f"t{tag}.rekeyed",
             "app_id": f"clout-test-{tag}",
             "redis_key_prefix": f"clout-test:{tag}",
+            **overrides,
         }
     )
+
+
+@pytest.fixture
+def isolated_settings(stack: Settings) -> Settings:
+    """Settings with topics, consumer group and Redis prefix unique to this test."""
+    return isolated(stack)
 
 
 @pytest.fixture

@@ -1,0 +1,68 @@
+"""Plain-client helpers for tests: produce engagement events, read a topic back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from app.kafka_config import aiokafka_kwargs
+from app.settings import Settings
+
+
+def make_event(actor: str, target: str, **overrides: Any) -> dict[str, Any]:
+    """A valid wire-format event happening now."""
+    event: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "network": "twitter",
+        "actor_id": actor,
+        "target_id": target,
+        "post_id": None,
+        "ts": int(time.time() * 1000),
+    }
+    event.update(overrides)
+    return event
+
+
+async def produce(
+    settings: Settings,
+    topic: str,
+    messages: list[tuple[bytes | None, bytes]],
+    partition: int | None = None,
+) -> None:
+    """Send (key, value) pairs with a plain aiokafka producer and wait for every ack."""
+    producer = AIOKafkaProducer(**aiokafka_kwargs(settings), acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, value=value, key=key, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def encode(event: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(key, value) for an event keyed by its target, as producers should send it."""
+    return str(event["target_id"]).encode(), orjson.dumps(event)
+
+
+async def read_all(settings: Settings, topic: str, expected: int, deadline_s: float = 60.0
+                   ) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `topic` from the beginning until `expected` records arrived or the deadline passed."""
+    consumer = AIOKafkaConsumer(
+        topic, **aiokafka_kwargs(settings), auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + deadline_s
+        while len(records) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
