@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint stack-up stack-status stack-down bench clean
+.PHONY: run test lint browser stack-up stack-status stack-down bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint stack-up
+browser:
+	bash scripts/install_browser.sh
+
+test: lint stack-up browser
 	$(BIN)/pytest
 
 run: stack-up

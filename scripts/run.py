@@ -1,0 +1,71 @@
+"""`make run`: the main job on a local stack (already started by `make stack-up`).
+
+Starts the worker, the API with the ops dashboard, and a gentle stream of demo traffic, prints
+where everything is, and stops all of them on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.settings import Settings  # noqa: E402
+
+CLOUT = [sys.executable, "-m", "app.cli"]
+
+
+def main() -> int:
+    """Run worker, API and demo producer until interrupted or one of them exits."""
+    settings = Settings()
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    commands = {
+        "worker": [*CLOUT, "worker"],
+        "api": [*CLOUT, "api"],
+        "demo": [*CLOUT, "simulate", "--users", "2000", "--events", "2000000", "--seed", "7",
+                 "--rate", "50"],
+    }
+    children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
+    print(
+        f"""
+Clout is running (Ctrl-C stops it):
+  worker          consuming {", ".join(settings.input_topics)} from {settings.kafka_bootstrap}
+  demo traffic    50 events/s of a synthetic population (clout simulate)
+  API             {base}/docs
+  ops dashboard   {base}/ops      (JSON: {base}/ops/lag, Prometheus: {base}/metrics)
+
+Try:
+  curl -s '{base}/v1/leaderboard?limit=5'
+  curl -s {base}/v1/scores/<user_id>
+  .venv/bin/clout top --limit 10
+  .venv/bin/clout explain <user_id>
+  .venv/bin/clout lag
+""",
+        flush=True,
+    )
+    try:
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        failed = [name for name, child in children.items() if child.poll() is not None]
+        print(f"run: {', '.join(failed)} exited; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children.values():
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
