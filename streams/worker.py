@@ -13,7 +13,6 @@ import logging
 import faust
 from prometheus_client import start_http_server
 
-from app.scoring.events import EventRules
 from app.settings import Settings, get_settings
 from app.store.connection import redis_from_settings
 from app.store.dedupe import EventDeduplicator
@@ -70,18 +69,14 @@ def build_app(settings: Settings) -> faust.App:
     writer = ScoreWriter(redis, prefix)
     due = DueIndex(redis, prefix)
     params = settings.model_params()
-    scoring = settings.scoring
     scorer = BatchScorer(
         topics=topics,
         table=table,
         writer=writer,
-        dedupe=EventDeduplicator(redis, prefix, scoring.dedupe_window_hours * 3600),
+        dedupe=EventDeduplicator(redis, prefix, settings.scoring.dedupe_window_hours * 3600),
         due=due,
         params=params,
-        rules=EventRules(
-            horizon_ms=int(scoring.horizon_days * 86_400_000),
-            max_future_ms=int(scoring.max_future_skew_s * 1000),
-        ),
+        rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
     )
