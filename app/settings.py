@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     # HTTP API and ops dashboard
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # Ops dashboard (docs/ops.md): poll period, Burrow-style status window, allowances
+    ops_poll_interval_s: float = Field(2.0, gt=0)
+    ops_status_window_s: float = Field(60.0, gt=0)
+    ops_rate_window_s: float = Field(30.0, gt=0)
+    ops_history_s: float = Field(3600.0, gt=0)
+    ops_allowed_lag: int = Field(0, ge=0)
+    ops_kafka_timeout_s: float = Field(10.0, gt=0)
 
     # Local development stack (scripts/stack.py); the broker and Redis ports come from the
     # addresses above.
