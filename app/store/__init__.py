@@ -1,0 +1,37 @@
+"""Redis: the key schema (docs/redis.md), the worker's writer and the services' read client.
+
+This is the only package that imports redis; everything else talks to Redis through it.
+"""
+
+from app.store.client import ChangeFeed, ScoreClient
+from app.store.connection import StoreError, redis_from_settings
+from app.store.keys import HISTORY_DAYS, RedisKeys, percentile
+from app.store.models import (
+    CorruptRecord,
+    DailyScore,
+    Explanation,
+    LeaderboardEntry,
+    ScoreChange,
+    UserScore,
+)
+from app.store.sync_client import SyncChangeFeed, SyncScoreClient
+from app.store.writer import ScoreWriter
+
+__all__ = [
+    "HISTORY_DAYS",
+    "ChangeFeed",
+    "CorruptRecord",
+    "DailyScore",
+    "Explanation",
+    "LeaderboardEntry",
+    "RedisKeys",
+    "ScoreChange",
+    "ScoreClient",
+    "ScoreWriter",
+    "StoreError",
+    "SyncChangeFeed",
+    "SyncScoreClient",
+    "UserScore",
+    "percentile",
+    "redis_from_settings",
+]

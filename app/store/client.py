@@ -1,0 +1,209 @@
+"""The read client services use to look up scores: async, typed, one round trip per lookup."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from app.settings import Settings
+from app.store.connection import redis_from_settings
+from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, utc_day
+from app.store.models import (
+    CorruptRecord,
+    DailyScore,
+    Explanation,
+    LeaderboardEntry,
+    ScoreChange,
+    UserScore,
+    leaderboard_entries,
+    parse_change,
+    parse_explanation,
+    parse_history,
+    parse_user_score,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LEADERBOARD_LIMIT = 1000
+
+
+class ScoreClient:
+    """Async reader of the key schema in docs/redis.md.
+
+    Use one per process (it holds a connection pool) and close it with `aclose()` or
+    ``async with``. `get()` and `get_many()` are single pipelined round trips.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, *, owns_redis: bool = True) -> None:
+        self._redis = redis
+        self._keys = RedisKeys(prefix)
+        self._owns_redis = owns_redis
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoreClient:
+        """A client with its own connection pool, configured from Settings."""
+        return cls(redis_from_settings(settings), settings.redis_key_prefix)
+
+    @property
+    def keys(self) -> RedisKeys:
+        """The key names this client reads."""
+        return self._keys
+
+    async def get(self, user_id: str) -> UserScore | None:
+        """The user's score and standing, or None if the user has no score."""
+        keys = self._keys
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.user(user_id))
+        pipe.zrevrank(keys.leaderboard, user_id)
+        pipe.zcard(keys.leaderboard)
+        fields, zrevrank, ranked = await pipe.execute()
+        return parse_user_score(user_id, fields, zrevrank, ranked)
+
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, UserScore | None]:
+        """Scores of several users (None for unknown ones), in one round trip; input order kept."""
+        unique = list(dict.fromkeys(user_ids))
+        if not unique:
+            return {}
+        keys = self._keys
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id in unique:
+            pipe.hgetall(keys.user(user_id))
+            pipe.zrevrank(keys.leaderboard, user_id)
+        pipe.zcard(keys.leaderboard)
+        replies: list[Any] = await pipe.execute()
+        ranked: int = replies[-1]
+        return {
+            user_id: parse_user_score(user_id, replies[2 * i], replies[2 * i + 1], ranked)
+            for i, user_id in enumerate(unique)
+        }
+
+    async def top(self, limit: int = 10, offset: int = 0) -> list[LeaderboardEntry]:
+        """Leaderboard rows ranked `offset + 1` .. `offset + limit`, highest raw first."""
+        if not 1 <= limit <= MAX_LEADERBOARD_LIMIT:
+            raise ValueError(f"limit must be within 1..{MAX_LEADERBOARD_LIMIT}")
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        keys = self._keys
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrevrange(keys.leaderboard, offset, offset + limit - 1, withscores=True)
+        pipe.zcard(keys.leaderboard)
+        members, ranked = await pipe.execute()
+        if not members:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id, _ in members:
+            pipe.hget(keys.user(user_id), "score")
+        scores: list[str | None] = await pipe.execute()
+        return leaderboard_entries(
+            [(user_id, float(raw)) for user_id, raw in members], scores, offset, ranked
+        )
+
+    async def size(self) -> int:
+        """How many users are ranked."""
+        count: int = await self._redis.zcard(self._keys.leaderboard)
+        return count
+
+    async def exists(self, user_id: str) -> bool:
+        """Whether the user has a score."""
+        return bool(await self._redis.exists(self._keys.user(user_id)))
+
+    async def history(
+        self, user_id: str, days: int = HISTORY_DAYS, *, now_ms: int | None = None
+    ) -> list[DailyScore]:
+        """The user's last score of each of the last `days` UTC days (today included) that had
+        one, oldest first; empty for an unknown user. `now_ms` fixes "today" (default: now)."""
+        if not 1 <= days <= HISTORY_DAYS:
+            raise ValueError(f"days must be within 1..{HISTORY_DAYS}")
+        today = utc_day(time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+        first, last = history_window(today, days)
+        fields = cast(dict[str, str], await self._redis.hgetall(self._keys.history(user_id)))
+        return parse_history(fields, first, last)
+
+    async def explain(self, user_id: str) -> Explanation | None:
+        """Where the user's score comes from, or None if the user has no score."""
+        fields = cast(dict[str, str], await self._redis.hgetall(self._keys.user(user_id)))
+        return parse_explanation(user_id, fields)
+
+    def changes(self) -> ChangeFeed:
+        """A feed of visible-score changes; ``async with`` it to be subscribed before iterating.
+
+        Pub/sub is fire-and-forget: changes published while no feed is subscribed are not
+        replayed, so use it to refresh caches, not as a record of every change.
+        """
+        return ChangeFeed(self._redis.pubsub(), self._keys.changes)
+
+    async def ping(self) -> bool:
+        """Whether Redis answers (raises the connection error if it does not)."""
+        return bool(await self._redis.ping())
+
+    async def aclose(self) -> None:
+        """Release the connection pool (if this client created it)."""
+        if self._owns_redis:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class ChangeFeed:
+    """Async iterator of ScoreChange notifications from the changes channel."""
+
+    def __init__(self, pubsub: PubSub, channel: str) -> None:
+        self._pubsub = pubsub
+        self._channel = channel
+        self._subscribed = False
+
+    async def subscribe(self) -> None:
+        """Subscribe and wait for Redis to confirm, so no later change is missed."""
+        if self._subscribed:
+            return
+        await self._pubsub.subscribe(self._channel)
+        while True:
+            message = await self._pubsub.get_message(timeout=None)
+            if message is not None and message["type"] == "subscribe":
+                break
+        self._subscribed = True
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ScoreChange:
+        await self.subscribe()
+        while True:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is None or message["type"] != "message":
+                continue
+            try:
+                return parse_change(message["data"])
+            except CorruptRecord:
+                log.warning("ignoring a malformed message on %s", self._channel, exc_info=True)
+
+    async def aclose(self) -> None:
+        """Unsubscribe and release the pub/sub connection."""
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> Self:
+        await self.subscribe()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,182 @@
+"""Typed read results and the parsing of stored hashes into them (pure, no I/O).
+
+Frozen slotted dataclasses: cheap to build on the lookup hot path, immutable once returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from app.scoring.card import ActorContribution
+from app.store.keys import percentile
+
+
+class CorruptRecord(ValueError):
+    """A stored value does not match the key schema (written by something other than Clout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserScore:
+    """A user's current score and standing.
+
+    `rank` is 1-based by raw influence (highest first) among `ranked` users; `percentile` is the
+    share of the other ranked users this one outranks (see docs/redis.md). Both are None only if
+    the leaderboard lacks a user whose score hash exists, which the writer never produces.
+    """
+
+    user_id: str
+    score: float
+    raw: float
+    rank: int | None
+    percentile: float | None
+    ranked: int
+    style: str
+    engagers: int
+    components: dict[str, dict[str, float]]
+    updated_at_ms: int
+    model_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardEntry:
+    """One leaderboard row; `score` is None if the user's hash vanished between two reads."""
+
+    rank: int
+    user_id: str
+    raw: float
+    score: float | None
+    percentile: float
+
+
+@dataclass(frozen=True, slots=True)
+class DailyScore:
+    """The last score a user had on one UTC day."""
+
+    day: date
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Where a score comes from: decayed contributions per kind and network, and top actors.
+
+    `components[kind][network]` sum to `raw`; `top_actors` are the largest single contributors.
+    """
+
+    user_id: str
+    score: float
+    raw: float
+    style: str
+    engagers: int
+    components: dict[str, dict[str, float]]
+    top_actors: tuple[ActorContribution, ...]
+    updated_at_ms: int
+    model_version: str
+
+    def kind_totals(self) -> dict[str, float]:
+        """Sum of the components of each kind."""
+        return {kind: sum(networks.values()) for kind, networks in self.components.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChange:
+    """A change of a user's visible score, as published on the changes channel."""
+
+    user_id: str
+    score: float
+    previous: float | None
+    updated_at_ms: int
+
+
+def parse_user_score(
+    user_id: str, fields: Mapping[str, str], zrevrank: int | None, ranked: int
+) -> UserScore | None:
+    """A UserScore from HGETALL of the user hash plus ZREVRANK and ZCARD; None if no hash."""
+    if not fields:
+        return None
+    try:
+        rank = None if zrevrank is None else zrevrank + 1
+        return UserScore(
+            user_id=user_id,
+            score=float(fields["score"]),
+            raw=float(fields["raw"]),
+            rank=rank,
+            percentile=None if rank is None else percentile(rank, ranked),
+            ranked=ranked,
+            style=fields["style"],
+            engagers=int(fields["engagers"]),
+            components=orjson.loads(fields["components"]),
+            updated_at_ms=int(fields["updated_at"]),
+            model_version=fields["model_version"],
+        )
+    except (KeyError, ValueError) as exc:
+        raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
+
+
+def parse_explanation(user_id: str, fields: Mapping[str, str]) -> Explanation | None:
+    """An Explanation from HGETALL of the user hash; None if no hash."""
+    if not fields:
+        return None
+    try:
+        actors: list[list[Any]] = orjson.loads(fields["top_actors"])
+        return Explanation(
+            user_id=user_id,
+            score=float(fields["score"]),
+            raw=float(fields["raw"]),
+            style=fields["style"],
+            engagers=int(fields["engagers"]),
+            components=orjson.loads(fields["components"]),
+            top_actors=tuple(ActorContribution(str(a), float(c)) for a, c in actors),
+            updated_at_ms=int(fields["updated_at"]),
+            model_version=fields["model_version"],
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
+
+
+def parse_history(fields: Mapping[str, str], first_day: str, last_day: str) -> list[DailyScore]:
+    """Days in [first_day, last_day] (ISO strings) from the history hash, oldest first."""
+    try:
+        return [
+            DailyScore(date.fromisoformat(day), float(fields[day]))
+            for day in sorted(fields)
+            if first_day <= day <= last_day
+        ]
+    except ValueError as exc:
+        raise CorruptRecord(f"history hash is malformed: {exc!r}") from exc
+
+
+def parse_change(data: str | bytes) -> ScoreChange:
+    """A ScoreChange from a changes-channel message body."""
+    try:
+        obj = orjson.loads(data)
+        previous = obj["previous"]
+        return ScoreChange(
+            user_id=str(obj["user_id"]),
+            score=float(obj["score"]),
+            previous=None if previous is None else float(previous),
+            updated_at_ms=int(obj["updated_at"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CorruptRecord(f"change message is malformed: {exc!r}") from exc
+
+
+def leaderboard_entries(
+    members: list[tuple[str, float]], scores: list[str | None], offset: int, ranked: int
+) -> list[LeaderboardEntry]:
+    """Leaderboard rows from ZREVRANGE WITHSCORES, their visible scores, and ZCARD."""
+    return [
+        LeaderboardEntry(
+            rank=offset + i + 1,
+            user_id=user_id,
+            raw=raw,
+            score=None if score is None else float(score),
+            percentile=percentile(offset + i + 1, max(ranked, offset + i + 1)),
+        )
+        for i, ((user_id, raw), score) in enumerate(zip(members, scores, strict=True))
+    ]

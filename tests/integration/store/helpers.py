@@ -1,0 +1,54 @@
+"""Score cards for tests, and cleanup of a test's keys (never FLUSHDB: the server is shared)."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from app.scoring.card import ActorContribution, ScoreCard
+
+DAY_MS = 86_400_000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def make_card(
+    user_id: str,
+    score: float = 50.0,
+    raw: float = 10.0,
+    updated_at_ms: int | None = None,
+    *,
+    components: dict[str, dict[str, float]] | None = None,
+    top_actors: tuple[ActorContribution, ...] | None = None,
+    style: str = "liked",
+    engagers: int = 2,
+) -> ScoreCard:
+    """A card as the scorer would make it; components default to all of `raw` in likes."""
+    return ScoreCard(
+        user_id=user_id,
+        score=score,
+        raw=raw,
+        components=components if components is not None else {"like": {"twitter": raw}},
+        style=style,
+        engagers=engagers,
+        top_actors=top_actors
+        if top_actors is not None
+        else (ActorContribution("fan-1", raw * 0.6), ActorContribution("fan-2", raw * 0.4)),
+        updated_at_ms=now_ms() if updated_at_ms is None else updated_at_ms,
+        model_version="test-model",
+    )
+
+
+async def drop_prefix(redis: Redis, prefix: str) -> None:
+    """Delete every key under `prefix` (SCAN + UNLINK)."""
+    batch: list[str | bytes] = []
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        await redis.unlink(*batch)

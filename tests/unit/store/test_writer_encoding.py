@@ -1,0 +1,59 @@
+"""What the writer sends, checked without a server: refusals happen before any I/O."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from redis.asyncio import Redis
+
+from app.scoring.card import ActorContribution, ScoreCard
+from app.store.writer import ScoreWriter, format_score
+
+
+def card(**overrides: object) -> ScoreCard:
+    fields: dict[str, object] = {
+        "user_id": "alice",
+        "score": 57.25,
+        "raw": 12.5,
+        "components": {"like": {"twitter": 12.5}},
+        "style": "liked",
+        "engagers": 3,
+        "top_actors": (ActorContribution("bob", 10.0),),
+        "updated_at_ms": 1_700_000_000_000,
+        "model_version": "m",
+    }
+    fields.update(overrides)
+    return ScoreCard(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("score", "stored"), [(57.25, "57.2"), (57.26, "57.3"), (1.0, "1.0"), (100.0, "100.0")]
+)
+def test_scores_are_stored_with_one_decimal(score: float, stored: str) -> None:
+    assert format_score(score) == stored
+
+
+@pytest.mark.parametrize(
+    "bad", [{"raw": math.nan}, {"raw": math.inf}, {"score": math.nan}, {"score": -math.inf}]
+)
+async def test_non_finite_cards_are_refused_before_sending(bad: dict[str, float]) -> None:
+    # Nothing listens on port 1: the refusal must come before any connection attempt.
+    redis = Redis.from_url("redis://127.0.0.1:1/0")
+    writer = ScoreWriter(redis, "clout-unit")
+    with pytest.raises(ValueError, match="non-finite"):
+        await writer.write([card(), card(user_id="bob", **bad)])
+    await redis.aclose()
+
+
+async def test_nothing_to_write_needs_no_server() -> None:
+    redis = Redis.from_url("redis://127.0.0.1:1/0")
+    writer = ScoreWriter(redis, "clout-unit")
+    assert await writer.write([]) == 0
+    assert await writer.raws_of([]) == []
+    await redis.aclose()
+
+
+def test_chunk_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        ScoreWriter(Redis.from_url("redis://127.0.0.1:1/0"), "clout-unit", chunk_size=0)
