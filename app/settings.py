@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.scoring.params import ModelParams
+
 
 class ScoringSettings(BaseModel):
     """Tunables of the influence model; documented in docs/scoring.md."""
@@ -27,6 +29,20 @@ class ScoringSettings(BaseModel):
     horizon_days: float = Field(90.0, gt=0)
     max_future_skew_s: float = Field(300.0, ge=0)
     dedupe_window_hours: float = Field(24.0, gt=0)
+    # Influence model (docs/scoring.md); defaults mirror app.scoring.params.ModelParams.
+    actor_weight_pivot: float = Field(50.0, gt=0)  # actor score whose engagement weighs 1.0
+    actor_weight_exponent: float = Field(2.0, ge=0)
+    actor_weight_cap: float = Field(4.0, gt=0)
+    repeat_half_life_days: float = Field(30.0, gt=0)
+    top_actors: int = Field(32, ge=1)  # heaviest actors kept per user (repeat damping, explain)
+    burst_half_life_hours: float = Field(6.0, gt=0)
+    burst_tolerance: float = Field(2.0, gt=0)
+    trusted_actor_score: float = Field(30.0, ge=0)  # below it, actors are burst-damped
+    curve_mid_raw: float = Field(4.0, gt=0)  # raw influence that scores 50.5
+    curve_exponent: float = Field(0.42, gt=0)
+    celebrity_score: float = Field(85.0, ge=1, le=100)
+    style_dominance: float = Field(0.5, gt=0, le=1)
+    specialist_share: float = Field(0.9, gt=0, le=1)
 
 
 class Settings(BaseSettings):
@@ -97,6 +113,35 @@ class Settings(BaseSettings):
     def input_topics(self) -> tuple[str, str, str]:
         """The three engagement topics, in signal-kind order (likes, shares, mentions)."""
         return (self.topic_likes, self.topic_shares, self.topic_mentions)
+
+    def model_params(self) -> ModelParams:
+        """The influence model's parameters (app/scoring) from the `scoring` group, in ms units."""
+        s = self.scoring
+        day, hour = 86_400_000, 3_600_000
+        return ModelParams(
+            like_half_life_ms=s.like_half_life_days * day,
+            share_half_life_ms=s.share_half_life_days * day,
+            mention_half_life_ms=s.mention_half_life_days * day,
+            like_weight=s.like_weight,
+            share_weight=s.share_weight,
+            mention_weight=s.mention_weight,
+            actor_weight_floor=s.actor_weight_floor,
+            actor_weight_pivot=s.actor_weight_pivot,
+            actor_weight_exponent=s.actor_weight_exponent,
+            actor_weight_cap=s.actor_weight_cap,
+            repeat_half_life_ms=s.repeat_half_life_days * day,
+            top_actors=s.top_actors,
+            burst_half_life_ms=s.burst_half_life_hours * hour,
+            burst_tolerance=s.burst_tolerance,
+            trusted_actor_score=s.trusted_actor_score,
+            horizon_ms=int(s.horizon_days * day),
+            max_future_ms=int(s.max_future_skew_s * 1000),
+            curve_mid_raw=s.curve_mid_raw,
+            curve_exponent=s.curve_exponent,
+            celebrity_score=s.celebrity_score,
+            style_dominance=s.style_dominance,
+            specialist_share=s.specialist_share,
+        )
 
 
 @lru_cache(maxsize=1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Signal kind; each has its own topic, base weight and half-life."""
 
     LIKE = "like"
@@ -33,3 +34,102 @@ class InvalidEvent(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class EventRules:
+    """What makes an event acceptable; built from the model parameters (`ModelParams.event_rules`).
+
+    `horizon_ms` is the oldest age still worth scoring (older signals have decayed to noise), and
+    `max_future_ms` tolerates producer clock skew without letting a future `ts` pin a user's state.
+    """
+
+    horizon_ms: int
+    max_future_ms: int
+    max_id_len: int = 128
+
+
+NETWORK_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+"""A network slug: lowercase, so `Twitter` and `twitter` can never split one user's signals."""
+
+_ID_FIELDS = ("event_id", "actor_id", "target_id")
+
+
+def validate_event(obj: object, kind: Kind, now_ms: int, rules: EventRules) -> EngagementEvent:
+    """Turn one decoded JSON value into an `EngagementEvent`, or raise `InvalidEvent(reason)`.
+
+    The kind comes from the topic, not the payload. Unknown extra fields are ignored so producers
+    can add fields without breaking the scorer. Reasons are short and stable because they end up
+    in dead-letter records and metrics labels.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not an object")
+    event_id = _id_field(obj, "event_id", rules.max_id_len)
+    network = obj.get("network", _MISSING)
+    if network is _MISSING:
+        raise InvalidEvent("missing field: network")
+    if not isinstance(network, str):
+        raise InvalidEvent("wrong type: network")
+    if NETWORK_PATTERN.fullmatch(network) is None:
+        raise InvalidEvent("invalid network")
+    actor_id = _id_field(obj, "actor_id", rules.max_id_len)
+    target_id = _id_field(obj, "target_id", rules.max_id_len)
+    if "post_id" not in obj:
+        raise InvalidEvent("missing field: post_id")
+    post_id = obj["post_id"]
+    if post_id is not None:
+        if not isinstance(post_id, str):
+            raise InvalidEvent("wrong type: post_id")
+        if not post_id:
+            raise InvalidEvent("empty id: post_id")
+        if len(post_id) > rules.max_id_len:
+            raise InvalidEvent("id too long: post_id")
+    ts = obj.get("ts", _MISSING)
+    if ts is _MISSING:
+        raise InvalidEvent("missing field: ts")
+    # bool is a subclass of int; `true` is not a timestamp.
+    if type(ts) is not int:
+        raise InvalidEvent("wrong type: ts")
+    if ts > now_ms + rules.max_future_ms:
+        raise InvalidEvent("ts in the future")
+    if ts < now_ms - rules.horizon_ms:
+        raise InvalidEvent("ts older than horizon")
+    if actor_id == target_id:
+        raise InvalidEvent("self-engagement")
+    return EngagementEvent(
+        event_id=event_id,
+        kind=kind,
+        network=network,
+        actor_id=actor_id,
+        target_id=target_id,
+        post_id=post_id,
+        ts_ms=ts,
+    )
+
+
+def event_to_json_dict(event: EngagementEvent) -> dict[str, str | int | None]:
+    """The wire form of `event` (the kind travels as the topic, so it is not in the payload)."""
+    return {
+        "event_id": event.event_id,
+        "network": event.network,
+        "actor_id": event.actor_id,
+        "target_id": event.target_id,
+        "post_id": event.post_id,
+        "ts": event.ts_ms,
+    }
+
+
+_MISSING = object()
+
+
+def _id_field(obj: dict[object, object], name: str, max_len: int) -> str:
+    value = obj.get(name, _MISSING)
+    if value is _MISSING:
+        raise InvalidEvent(f"missing field: {name}")
+    if not isinstance(value, str):
+        raise InvalidEvent(f"wrong type: {name}")
+    if not value:
+        raise InvalidEvent(f"empty id: {name}")
+    if len(value) > max_len:
+        raise InvalidEvent(f"id too long: {name}")
+    return value

@@ -1,0 +1,188 @@
+"""From signal state to an explained 1..100 score: the curve, styles, cards and refresh times.
+
+The score is graded on a curve: `score = 1 + 99 * q / (1 + q)` with
+`q = (raw / curve_mid_raw) ** curve_exponent`, i.e. a log-logistic in raw influence. It is
+monotonic, bounded to [1, 100], and compressive (each doubling of raw adds fewer points the higher
+you are). The constants are calibrated on the reference synthetic population (docs/scoring.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from app.scoring.card import ActorContribution, ScoreCard
+from app.scoring.decay import MS_PER_DAY
+from app.scoring.params import (
+    CODE_KIND,
+    KIND_CODE,
+    MODEL_VERSION,
+    ModelParams,
+    actor_weight,
+    is_unproven,
+)
+from app.scoring.signals import UserSignals
+
+__all__ = [
+    "CODE_KIND",
+    "EXPLAIN_TOP_ACTORS",
+    "KIND_CODE",
+    "MAX_REFRESH_MS",
+    "MODEL_VERSION",
+    "STYLES",
+    "ModelParams",
+    "actor_weight",
+    "current_score",
+    "curve",
+    "is_unproven",
+    "next_refresh_ms",
+    "raw_for_score",
+    "score_card",
+    "score_from_raw",
+    "style",
+]
+
+MIN_SCORE = 1.0
+MAX_SCORE = 100.0
+EXPLAIN_TOP_ACTORS = 5
+"""How many top contributing actors a score card lists."""
+
+MAX_REFRESH_MS = MS_PER_DAY
+"""`next_refresh_ms` never looks further ahead than this, so every card is re-checked daily."""
+
+STYLES = ("celebrity", "broadcaster", "conversationalist", "specialist", "explorer")
+"""Every style label, in the order the rules are tried."""
+
+
+def curve(raw: float, params: ModelParams) -> float:
+    """The unrounded score for `raw` influence, in [1, 100]."""
+    if raw <= 0.0:
+        return MIN_SCORE
+    q = float((raw / params.curve_mid_raw) ** params.curve_exponent)
+    if math.isinf(q):
+        return MAX_SCORE
+    return MIN_SCORE + (MAX_SCORE - MIN_SCORE) * q / (1.0 + q)
+
+
+def score_from_raw(raw: float, params: ModelParams) -> float:
+    """The displayed score for `raw`: the curve rounded to one decimal, in [1.0, 100.0]."""
+    return round(curve(raw, params), 1)
+
+
+def raw_for_score(score: float, params: ModelParams) -> float:
+    """The inverse of `curve`: the raw influence whose unrounded score is `score`."""
+    if score <= MIN_SCORE:
+        return 0.0
+    if score >= MAX_SCORE:
+        return math.inf
+    q = (score - MIN_SCORE) / (MAX_SCORE - score)
+    return float(params.curve_mid_raw * q ** (1.0 / params.curve_exponent))
+
+
+def current_score(state: UserSignals | None, now_ms: int, params: ModelParams) -> float | None:
+    """A user's displayed score at `now_ms` without building a card (None if no state)."""
+    if state is None:
+        return None
+    return score_from_raw(state.raw_at(now_ms, params), params)
+
+
+def style(score: float, components: Mapping[str, Mapping[str, float]], params: ModelParams) -> str:
+    """The user's style label from the signal mix; rules are tried in order, first match wins.
+
+    1. `celebrity`: score >= `celebrity_score` (calibrated to the reference population's top 0.1%).
+    2. `broadcaster`: shares are at least `style_dominance` of raw (people pass their posts on).
+    3. `conversationalist`: mentions are at least `style_dominance` of raw (people talk to them).
+    4. `specialist`: one network holds at least `specialist_share` of raw (influence concentrated
+       on one platform).
+    5. `explorer`: everything else (a balanced mix, or no signal yet).
+    """
+    if score >= params.celebrity_score:
+        return "celebrity"
+    by_kind: dict[str, float] = {}
+    by_network: dict[str, float] = {}
+    for kind, networks in components.items():
+        for network, value in networks.items():
+            by_kind[kind] = by_kind.get(kind, 0.0) + value
+            by_network[network] = by_network.get(network, 0.0) + value
+    total = sum(by_kind.values())
+    if total <= 0.0:
+        return "explorer"
+    if by_kind.get("share", 0.0) >= params.style_dominance * total:
+        return "broadcaster"
+    if by_kind.get("mention", 0.0) >= params.style_dominance * total:
+        return "conversationalist"
+    if max(by_network.values()) >= params.specialist_share * total:
+        return "specialist"
+    return "explorer"
+
+
+def score_card(user_id: str, state: UserSignals, now_ms: int, params: ModelParams) -> ScoreCard:
+    """The user's explained score at `now_ms`: every value decayed to `now_ms`.
+
+    `components[kind][network]` (rounded to 6 decimals) sum to `raw`; the score is the curve of
+    that raw. `top_actors` are the heaviest tracked engagers with their decayed contributions.
+    """
+    components = state.components_at(now_ms, params)
+    raw = 0.0
+    for networks in components.values():
+        for network, value in networks.items():
+            rounded = round(value, 6)
+            networks[network] = rounded
+            raw += rounded
+    score = score_from_raw(raw, params)
+    return ScoreCard(
+        user_id=user_id,
+        score=score,
+        raw=raw,
+        components=components,
+        style=style(score, components, params),
+        engagers=state.engagers_at(now_ms, params),
+        top_actors=tuple(
+            ActorContribution(actor, round(value, 6))
+            for actor, value in state.top_actors_at(now_ms, params, EXPLAIN_TOP_ACTORS)
+        ),
+        updated_at_ms=now_ms,
+        model_version=MODEL_VERSION,
+    )
+
+
+def next_refresh_ms(state: UserSignals, now_ms: int, params: ModelParams) -> int:
+    """The earliest time the displayed score will have dropped by >= 0.1 through decay alone.
+
+    Capped at `now_ms + MAX_REFRESH_MS` (also returned when the score cannot drop any more), so a
+    decay sweep re-scores an idle user only when what people see would change. Raw influence is a
+    sum of decaying exponentials, a convex decreasing function of time, so Newton's method from
+    `now_ms` approaches the crossing from below and never overshoots it.
+    """
+    cap = now_ms + MAX_REFRESH_MS
+    totals = state.kind_totals(now_ms, params)
+    terms = [(g, params.half_lives[code]) for code, g in totals.items() if g > 0.0]
+    raw_now = sum(g for g, _ in terms)
+    shown = score_from_raw(raw_now, params)
+    if shown <= MIN_SCORE or not terms:
+        return cap
+    # Below this raw the unrounded score is < shown - 0.05, which displays as <= shown - 0.1.
+    target = raw_for_score(shown - 0.05, params)
+    ln2 = math.log(2.0)
+    dt = 0.0
+    for _ in range(64):
+        value = 0.0
+        slope = 0.0
+        for g, half_life in terms:
+            v = g * 2.0 ** (-dt / half_life)
+            value += v
+            slope -= v * ln2 / half_life
+        if value <= target or now_ms + dt >= cap:
+            break
+        step = (value - target) / -slope
+        dt += step
+        if step < 0.5:
+            break
+    when = now_ms + max(1, math.ceil(dt))
+    # Rounding at the boundary: step forward until the displayed score really has dropped.
+    step_ms = 1
+    # Displayed scores are multiples of 0.1, so "dropped by >= 0.1" is "<= shown - 0.05".
+    while when < cap and score_from_raw(state.raw_at(when, params), params) > shown - 0.05:
+        when += step_ms
+        step_ms *= 2
+    return min(when, cap)
