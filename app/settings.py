@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     # HTTP API and ops dashboard
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    api_readiness_timeout_s: float = Field(2.0, gt=0)  # per dependency checked by GET /readyz
     # Ops dashboard (docs/ops.md): poll period, Burrow-style status window, allowances
     ops_poll_interval_s: float = Field(2.0, gt=0)
     ops_status_window_s: float = Field(60.0, gt=0)

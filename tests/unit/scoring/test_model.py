@@ -1,0 +1,228 @@
+"""The curve, styles, score cards and refresh times; and Settings -> ModelParams."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.scoring.events import Kind
+from app.scoring.model import (
+    MAX_REFRESH_MS,
+    MODEL_VERSION,
+    STYLES,
+    ModelParams,
+    current_score,
+    curve,
+    next_refresh_ms,
+    raw_for_score,
+    score_card,
+    score_from_raw,
+    style,
+)
+from app.scoring.signals import UserSignals, apply_event
+from app.settings import Settings
+from tests.unit.scoring.helpers import DAY, T0, TRUSTED, event, fold
+
+P = ModelParams()
+raws = st.floats(min_value=0.0, max_value=1e12, allow_nan=False)
+
+
+def test_settings_defaults_mirror_model_defaults() -> None:
+    assert Settings().model_params() == ModelParams()
+
+
+def test_settings_tunables_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUT_SCORING__LIKE_HALF_LIFE_DAYS", "7")
+    monkeypatch.setenv("CLOUT_SCORING__CURVE_EXPONENT", "0.5")
+    monkeypatch.setenv("CLOUT_SCORING__BURST_HALF_LIFE_HOURS", "2")
+    monkeypatch.setenv("CLOUT_SCORING__TOP_ACTORS", "16")
+    params = Settings().model_params()
+    assert params.like_half_life_ms == 7 * DAY
+    assert params.half_life_ms(Kind.LIKE) == 7 * DAY
+    assert params.curve_exponent == 0.5
+    assert params.burst_half_life_ms == 2 * 3_600_000
+    assert params.top_actors == 16
+    assert params.event_rules.horizon_ms == 90 * DAY
+    assert params.event_rules.max_future_ms == 300_000
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"like_half_life_ms": 0},
+        {"curve_mid_raw": -1},
+        {"actor_weight_floor": 0},
+        {"actor_weight_floor": 5.0, "actor_weight_cap": 4.0},
+        {"top_actors": 0},
+    ],
+)
+def test_nonsense_params_are_refused(changes: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=r"must|need"):
+        ModelParams(**changes)  # type: ignore[arg-type]
+
+
+@given(a=raws, b=raws)
+def test_curve_is_monotonic(a: float, b: float) -> None:
+    low, high = sorted((a, b))
+    assert curve(low, P) <= curve(high, P)
+    assert score_from_raw(low, P) <= score_from_raw(high, P)
+
+
+@given(raw=raws)
+def test_score_is_bounded_with_one_decimal(raw: float) -> None:
+    score = score_from_raw(raw, P)
+    assert 1.0 <= score <= 100.0
+    assert score == round(score, 1)
+
+
+@pytest.mark.parametrize("raw", [0.0, -3.0, math.inf])
+def test_curve_edges(raw: float) -> None:
+    assert score_from_raw(raw, P) == (100.0 if raw > 0 else 1.0)
+
+
+def test_curve_midpoint_and_inverse() -> None:
+    assert curve(P.curve_mid_raw, P) == pytest.approx(50.5)
+    for score in (1.5, 10.0, 40.0, 60.0, 80.0, 90.0, 99.5):
+        assert curve(raw_for_score(score, P), P) == pytest.approx(score)
+    assert raw_for_score(1.0, P) == 0.0
+    assert raw_for_score(100.0, P) == math.inf
+
+
+def test_doubling_raw_at_90_adds_fewer_than_5_points() -> None:
+    raw = raw_for_score(90.0, P)
+    assert score_from_raw(raw, P) == 90.0
+    assert score_from_raw(2 * raw, P) - 90.0 < 5.0
+
+
+@given(score=st.floats(min_value=90.0, max_value=99.9))
+def test_curve_is_compressive_at_the_top(score: float) -> None:
+    raw = raw_for_score(score, P)
+    assert curve(2 * raw, P) - curve(raw, P) < 5.0
+
+
+@given(raw=st.floats(min_value=1e-3, max_value=1e9))
+def test_each_doubling_adds_less_above_the_middle(raw: float) -> None:
+    if raw >= P.curve_mid_raw:
+        gain = curve(2 * raw, P) - curve(raw, P)
+        assert curve(4 * raw, P) - curve(2 * raw, P) <= gain + 1e-9
+
+
+def comps(**by_key: float) -> dict[str, dict[str, float]]:
+    """`like_twitter=2.0` -> {"like": {"twitter": 2.0}, ...}."""
+    out: dict[str, dict[str, float]] = {"like": {}, "share": {}, "mention": {}}
+    for key, value in by_key.items():
+        kind, network = key.split("_")
+        out[kind][network] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("score", "components", "expected"),
+    [
+        (85.0, comps(like_twitter=1.0), "celebrity"),
+        (99.0, comps(share_twitter=9.0, like_tiktok=1.0), "celebrity"),
+        (50.0, comps(share_twitter=5.0, like_tiktok=5.0), "broadcaster"),
+        (50.0, comps(share_twitter=3.0, share_tiktok=3.0, like_x=4.0), "broadcaster"),
+        (50.0, comps(mention_twitter=3.0, mention_tiktok=3.0, like_x=4.0), "conversationalist"),
+        (50.0, comps(like_twitter=9.0, mention_twitter=1.0), "specialist"),
+        (50.0, comps(like_twitter=5.0, share_twitter=4.0, like_x=1.0), "specialist"),
+        (50.0, comps(like_twitter=5.0, like_tiktok=5.0), "explorer"),
+        (50.0, comps(like_twitter=4.0, share_x=3.0, mention_y=3.0), "explorer"),
+        (1.0, comps(), "explorer"),
+    ],
+)
+def test_style_rules(score: float, components: dict[str, dict[str, float]], expected: str) -> None:
+    assert expected in STYLES
+    assert style(score, components, P) == expected
+
+
+def mixed_state() -> UserSignals:
+    kinds = list(Kind)
+    return fold(
+        [
+            event(f"a{i % 7}", ts=T0 + i * 3_600_000, kind=kinds[i % 3], network=f"n{i % 2}")
+            for i in range(40)
+        ],
+        P,
+    )
+
+
+@pytest.mark.parametrize("later_days", [0, 1, 10, 60])
+def test_card_components_sum_to_raw(later_days: int) -> None:
+    state = mixed_state()
+    now = state.t_ms + later_days * DAY
+    card = score_card("bob", state, now, P)
+    assert set(card.components) == {"like", "share", "mention"}
+    assert sum(v for nets in card.components.values() for v in nets.values()) == pytest.approx(
+        card.raw, rel=1e-12
+    )
+    assert card.raw == pytest.approx(state.raw_at(now, P), abs=1e-5)
+    assert card.score == score_from_raw(card.raw, P) == current_score(state, now, P)
+    assert card.updated_at_ms == now
+    assert card.model_version == MODEL_VERSION
+    assert card.user_id == "bob"
+    assert abs(card.engagers - 7) <= 1  # HyperLogLog: approximate by design
+    assert card.style in STYLES
+    contributions = [a.contribution for a in card.top_actors]
+    assert len(card.top_actors) == 5
+    assert contributions == sorted(contributions, reverse=True)
+
+
+def test_cards_decay_toward_one() -> None:
+    state = mixed_state()
+    scores = [score_card("bob", state, state.t_ms + d * DAY, P).score for d in (0, 10, 100, 2000)]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > scores[-1] == 1.0
+
+
+def test_current_score_of_nobody_is_none() -> None:
+    assert current_score(None, T0, P) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    likes=st.integers(1, 300),
+    shares=st.integers(0, 100),
+    idle_hours=st.integers(0, 24 * 120),
+)
+def test_next_refresh_is_the_first_visible_drop(likes: int, shares: int, idle_hours: int) -> None:
+    events = [event(f"a{i}", ts=T0 + i * 60_000) for i in range(likes)]
+    events += [event(f"s{i}", ts=T0 + i * 60_000, kind=Kind.SHARE) for i in range(shares)]
+    state = fold(events, P)
+    now = state.t_ms + idle_hours * 3_600_000
+    shown = current_score(state, now, P)
+    assert shown is not None
+    when = next_refresh_ms(state, now, P)
+    assert now < when <= now + MAX_REFRESH_MS
+    if when < now + MAX_REFRESH_MS:
+        assert current_score(state, when, P) == pytest.approx(shown - 0.1)
+        assert current_score(state, when - 1, P) == shown
+    else:
+        assert (current_score(state, when, P) or 0.0) >= round(shown - 0.1, 1)
+
+
+def test_next_refresh_for_a_score_at_the_floor_is_the_cap() -> None:
+    state = apply_event(None, event(), None, P)
+    much_later = T0 + 3000 * DAY
+    assert current_score(state, much_later, P) == 1.0
+    assert next_refresh_ms(state, much_later, P) == much_later + MAX_REFRESH_MS
+
+
+def test_next_refresh_cap_for_slowly_decaying_scores() -> None:
+    # A whale's score moves less than 0.1 in a day: the cap applies.
+    state = fold([event(f"a{i}", kind=Kind.SHARE) for i in range(20_000)], P, actor_score=100.0)
+    now = state.t_ms
+    shown = current_score(state, now, P)
+    assert shown is not None
+    assert next_refresh_ms(state, now, P) == now + MAX_REFRESH_MS
+    assert (current_score(state, now + MAX_REFRESH_MS, P) or 0.0) > shown - 0.1
+
+
+def test_a_trusted_actor_counts_more_than_many_fresh_ones() -> None:
+    one_star = apply_event(None, event("star"), 100.0, P)
+    fresh = fold([event(f"new{i}") for i in range(30)], P, actor_score=None)
+    assert one_star.raw_at(T0, P) > fresh.raw_at(T0, P)
+    assert P.trusted_actor_score <= TRUSTED
