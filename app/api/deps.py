@@ -1,0 +1,32 @@
+"""Request dependencies as `Annotated` aliases, so routes declare what they need by type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from app.settings import Settings
+from app.store import ScoreClient
+
+MAX_USER_ID_LEN = 128
+
+
+def get_score_client(request: Request) -> ScoreClient:
+    """The app's one ScoreClient, opened by the lifespan."""
+    client: ScoreClient = request.app.state.score_client
+    return client
+
+
+def get_settings_of_app(request: Request) -> Settings:
+    """The Settings the app was created with (not re-read from the environment)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ClientDep = Annotated[ScoreClient, Depends(get_score_client)]
+SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
+UserIdPath = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_USER_ID_LEN, description="The user id, as in the events."),
+]

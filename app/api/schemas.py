@@ -1,0 +1,162 @@
+"""Response bodies of the HTTP API: the public JSON contract, documented in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.store import DailyScore, Explanation, LeaderboardEntry, UserScore
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class ScoreOut(_Out):
+    """A user's current score and standing."""
+
+    user_id: str
+    score: float = Field(description="Visible influence score, 1..100 with one decimal.")
+    raw: float = Field(description="Raw (uncurved) influence; orders the leaderboard exactly.")
+    rank: int | None = Field(description="1-based leaderboard position, highest raw first.")
+    percentile: float | None = Field(
+        description="Share of the other ranked users this user outranks, in percent (0..100)."
+    )
+    ranked: int = Field(description="How many users are on the leaderboard.")
+    style: str = Field(description="Dominant engagement style of the audience.")
+    engagers: int = Field(description="Distinct actors currently contributing.")
+    components: dict[str, dict[str, float]] = Field(
+        description="Decayed contribution per kind, then per network; sums to `raw`."
+    )
+    updated_at_ms: int = Field(description="When the score was computed (epoch milliseconds).")
+    model_version: str
+
+    @classmethod
+    def of(cls, score: UserScore) -> ScoreOut:
+        """The response body for a client result."""
+        return cls.model_validate(score)
+
+
+class ScoresOut(_Out):
+    """Several users' scores; unknown users map to null and are listed in `missing`."""
+
+    scores: dict[str, ScoreOut | None]
+    missing: list[str]
+
+
+class LeaderboardEntryOut(_Out):
+    """One leaderboard row."""
+
+    rank: int
+    user_id: str
+    raw: float
+    score: float | None = Field(description="Null only if the user vanished mid-read.")
+    percentile: float
+
+
+class LeaderboardOut(_Out):
+    """A page of the leaderboard."""
+
+    total: int = Field(description="How many users are ranked.")
+    limit: int
+    offset: int
+    entries: list[LeaderboardEntryOut]
+
+    @classmethod
+    def of(
+        cls, entries: list[LeaderboardEntry], total: int, limit: int, offset: int
+    ) -> LeaderboardOut:
+        """The response body for a client result."""
+        return cls(
+            total=total,
+            limit=limit,
+            offset=offset,
+            entries=[LeaderboardEntryOut.model_validate(e) for e in entries],
+        )
+
+
+class DailyScoreOut(_Out):
+    """The last score of one UTC day."""
+
+    day: date
+    score: float
+
+
+class HistoryOut(_Out):
+    """A user's daily scores, oldest first; days without a score are absent."""
+
+    user_id: str
+    days: int
+    history: list[DailyScoreOut]
+
+    @classmethod
+    def of(cls, user_id: str, days: int, history: list[DailyScore]) -> HistoryOut:
+        """The response body for a client result."""
+        return cls(
+            user_id=user_id,
+            days=days,
+            history=[DailyScoreOut.model_validate(d) for d in history],
+        )
+
+
+class ActorOut(_Out):
+    """One engaging actor's decayed contribution to `raw`."""
+
+    actor_id: str
+    contribution: float
+
+
+class ExplanationOut(_Out):
+    """Where a score comes from."""
+
+    user_id: str
+    score: float
+    raw: float
+    style: str
+    engagers: int
+    components: dict[str, dict[str, float]] = Field(
+        description="Decayed contribution per kind, then per network; sums to `raw`."
+    )
+    kinds: dict[str, float] = Field(description="Sum of `components` per kind.")
+    top_actors: list[ActorOut] = Field(description="Largest single contributors, largest first.")
+    updated_at_ms: int
+    model_version: str
+
+    @classmethod
+    def of(cls, explanation: Explanation) -> ExplanationOut:
+        """The response body for a client result."""
+        e = explanation
+        return cls(
+            user_id=e.user_id,
+            score=e.score,
+            raw=e.raw,
+            style=e.style,
+            engagers=e.engagers,
+            components=e.components,
+            kinds=e.kind_totals(),
+            top_actors=[ActorOut.model_validate(a) for a in e.top_actors],
+            updated_at_ms=e.updated_at_ms,
+            model_version=e.model_version,
+        )
+
+
+class HealthOut(_Out):
+    """Liveness: the process serves requests."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(_Out):
+    """Readiness: each dependency's state ("ok" or why not)."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]
+    failing: list[str]
+
+
+class ErrorOut(_Out):
+    """An error body, as FastAPI's HTTPException renders it."""
+
+    detail: str

@@ -1,0 +1,82 @@
+"""/healthz and /readyz, with the real Redis and Kafka up, and with each one unreachable."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from app.store import ScoreClient
+from tests.integration.api.conftest import serve
+
+pytestmark = pytest.mark.integration
+
+NOTHING_LISTENS = "127.0.0.1:1"
+
+
+async def test_healthz(api: httpx.AsyncClient) -> None:
+    response = await api.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_redis_and_kafka_answer(api: httpx.AsyncClient) -> None:
+    response = await api.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"redis": "ok", "kafka": "ok"},
+        "failing": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("broken", "failing"),
+    [
+        ({"kafka_bootstrap": NOTHING_LISTENS}, ["kafka"]),
+        ({"redis_url": f"redis://{NOTHING_LISTENS}/0"}, ["redis"]),
+        (
+            {"kafka_bootstrap": NOTHING_LISTENS, "redis_url": f"redis://{NOTHING_LISTENS}/0"},
+            ["redis", "kafka"],
+        ),
+    ],
+)
+async def test_not_ready_names_what_is_unreachable(
+    isolated_settings: Settings, broken: dict[str, str], failing: list[str]
+) -> None:
+    settings = isolated_settings.model_copy(update={**broken, "api_readiness_timeout_s": 5.0})
+    async with serve(settings) as http:
+        response = await http.get("/readyz")
+        assert (await http.get("/healthz")).status_code == 200
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert body["failing"] == failing
+    for name in ("redis", "kafka"):
+        assert (body["checks"][name] == "ok") == (name not in failing)
+
+
+async def test_lookups_while_redis_is_down_are_503(isolated_settings: Settings) -> None:
+    settings = isolated_settings.model_copy(update={"redis_url": f"redis://{NOTHING_LISTENS}/0"})
+    async with serve(settings) as http:
+        response = await http.get("/v1/scores/alice")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("score store unavailable")
+
+
+async def test_the_lifespan_opens_one_client_and_closes_it(
+    isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[ScoreClient] = []
+    original = ScoreClient.aclose
+
+    async def recording_aclose(self: ScoreClient) -> None:
+        closed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(ScoreClient, "aclose", recording_aclose)
+    async with serve(isolated_settings) as http:
+        await http.get("/v1/scores/alice")
+        await http.get("/v1/leaderboard")
+        assert closed == []
+    assert len(closed) == 1

@@ -1,0 +1,181 @@
+"""Every API route on the real stack: results, 404s, 422s and input bounds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from app.scoring.card import ActorContribution
+from app.store import ScoreWriter
+from app.store.keys import utc_day
+from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def board(writer: ScoreWriter) -> int:
+    at = now_ms()
+    await writer.write([make_card("alice", 30.0, 1.0, at - 3 * DAY_MS)])
+    await writer.write(
+        [
+            make_card(
+                "alice",
+                score=35.5,
+                raw=1.5,
+                updated_at_ms=at,
+                components={"like": {"twitter": 1.0}, "mention": {"bsky": 0.5}},
+                top_actors=(ActorContribution("fan-1", 1.0), ActorContribution("fan-2", 0.25)),
+            ),
+            make_card("bob", 70.0, 8.0, at),
+            make_card("carol", 50.0, 4.0, at),
+        ]
+    )
+    return at
+
+
+async def test_get_score(api: httpx.AsyncClient, board: int) -> None:
+    response = await api.get("/v1/scores/alice")
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": "alice",
+        "score": 35.5,
+        "raw": 1.5,
+        "rank": 3,
+        "percentile": 0.0,
+        "ranked": 3,
+        "style": "liked",
+        "engagers": 2,
+        "components": {"like": {"twitter": 1.0}, "mention": {"bsky": 0.5}},
+        "updated_at_ms": board,
+        "model_version": "test-model",
+    }
+
+
+async def test_unknown_user_is_404_with_a_message(api: httpx.AsyncClient, board: int) -> None:
+    for path in ("/v1/scores/ghost", "/v1/scores/ghost/history", "/v1/scores/ghost/explain"):
+        response = await api.get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "no score for user 'ghost'"}
+
+
+async def test_get_many(api: httpx.AsyncClient, board: int) -> None:
+    response = await api.get("/v1/scores", params={"ids": "carol,ghost,bob,carol"})
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body["scores"]) == ["carol", "ghost", "bob"]
+    assert body["scores"]["ghost"] is None
+    assert body["missing"] == ["ghost"]
+    assert body["scores"]["bob"]["rank"] == 1
+    assert body["scores"]["carol"]["percentile"] == 50.0
+
+
+async def test_get_many_accepts_repeated_parameters(api: httpx.AsyncClient, board: int) -> None:
+    response = await api.get("/v1/scores?ids=alice&ids=bob")
+    assert response.status_code == 200
+    assert list(response.json()["scores"]) == ["alice", "bob"]
+
+
+async def test_get_many_bounds(api: httpx.AsyncClient, board: int) -> None:
+    hundred = ",".join(f"u{i}" for i in range(100))
+    ok = await api.get("/v1/scores", params={"ids": hundred})
+    assert ok.status_code == 200
+    assert len(ok.json()["missing"]) == 100
+    for ids in (hundred + ",u100", "", "a," + "x" * 129):
+        response = await api.get("/v1/scores", params={"ids": ids})
+        assert response.status_code == 422, ids[:20]
+        assert response.json()["detail"][0]["loc"] == ["query", "ids"]
+    assert (await api.get("/v1/scores")).status_code == 422  # ids missing
+
+
+async def test_user_id_length_bound(api: httpx.AsyncClient, board: int) -> None:
+    assert (await api.get("/v1/scores/" + "x" * 128)).status_code == 404
+    for suffix in ("", "/history", "/explain"):
+        response = await api.get("/v1/scores/" + "x" * 129 + suffix)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
+
+
+async def test_leaderboard(api: httpx.AsyncClient, board: int) -> None:
+    response = await api.get("/v1/leaderboard", params={"limit": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["total"], body["limit"], body["offset"]) == (3, 2, 0)
+    assert body["entries"] == [
+        {"rank": 1, "user_id": "bob", "raw": 8.0, "score": 70.0, "percentile": 100.0},
+        {"rank": 2, "user_id": "carol", "raw": 4.0, "score": 50.0, "percentile": 50.0},
+    ]
+    page = (await api.get("/v1/leaderboard", params={"limit": 2, "offset": 2})).json()
+    assert [e["user_id"] for e in page["entries"]] == ["alice"]
+    assert (await api.get("/v1/leaderboard", params={"limit": 1000})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "ten"}]
+)
+async def test_leaderboard_bounds(
+    api: httpx.AsyncClient, board: int, params: dict[str, int | str]
+) -> None:
+    response = await api.get("/v1/leaderboard", params=params)
+    assert response.status_code == 422
+
+
+async def test_history(api: httpx.AsyncClient, board: int) -> None:
+    today = utc_day(board)
+    response = await api.get("/v1/scores/alice/history", params={"days": 7})
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": "alice",
+        "days": 7,
+        "history": [
+            {"day": (today - timedelta(days=3)).isoformat(), "score": 30.0},
+            {"day": today.isoformat(), "score": 35.5},
+        ],
+    }
+    one_day = (await api.get("/v1/scores/alice/history", params={"days": 1})).json()
+    assert [d["score"] for d in one_day["history"]] == [35.5]
+    default = (await api.get("/v1/scores/alice/history")).json()
+    assert default["days"] == 30
+    assert (await api.get("/v1/scores/alice/history", params={"days": 90})).status_code == 200
+
+
+@pytest.mark.parametrize("days", [0, 91, -5])
+async def test_history_bounds(api: httpx.AsyncClient, board: int, days: int) -> None:
+    response = await api.get("/v1/scores/alice/history", params={"days": days})
+    assert response.status_code == 422
+
+
+async def test_explain(api: httpx.AsyncClient, board: int) -> None:
+    response = await api.get("/v1/scores/alice/explain")
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": "alice",
+        "score": 35.5,
+        "raw": 1.5,
+        "style": "liked",
+        "engagers": 2,
+        "components": {"like": {"twitter": 1.0}, "mention": {"bsky": 0.5}},
+        "kinds": {"like": 1.0, "mention": 0.5},
+        "top_actors": [
+            {"actor_id": "fan-1", "contribution": 1.0},
+            {"actor_id": "fan-2", "contribution": 0.25},
+        ],
+        "updated_at_ms": board,
+        "model_version": "test-model",
+    }
+
+
+async def test_there_is_no_write_path(api: httpx.AsyncClient, board: int) -> None:
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        response = await api.request(method, "/v1/scores/alice")
+        assert response.status_code == 405, method
+
+
+async def test_openapi_docs_are_served(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/openapi.json")).json()
+    assert "/v1/scores/{user_id}/explain" in schema["paths"]
+    docs = await api.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()

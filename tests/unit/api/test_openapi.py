@@ -1,0 +1,34 @@
+"""The API's OpenAPI contract, built without touching Redis or Kafka."""
+
+from __future__ import annotations
+
+from app.api import create_app
+from app.settings import Settings
+
+
+def test_every_route_is_documented_and_read_only() -> None:
+    schema = create_app(Settings()).openapi()
+    paths = schema["paths"]
+    assert set(paths) == {
+        "/v1/scores",
+        "/v1/scores/{user_id}",
+        "/v1/scores/{user_id}/history",
+        "/v1/scores/{user_id}/explain",
+        "/v1/leaderboard",
+        "/healthz",
+        "/readyz",
+    }
+    assert all(set(ops) == {"get"} for ops in paths.values())
+
+
+def test_bounds_appear_in_the_schema() -> None:
+    paths = create_app(Settings()).openapi()["paths"]
+    params = {p["name"]: p["schema"] for p in paths["/v1/leaderboard"]["get"]["parameters"]}
+    assert params["limit"]["maximum"] == 1000
+    assert params["limit"]["minimum"] == 1
+    history = {
+        p["name"]: p["schema"] for p in paths["/v1/scores/{user_id}/history"]["get"]["parameters"]
+    }
+    assert history["days"]["maximum"] == 90
+    assert history["user_id"]["maxLength"] == 128
+    assert "404" in paths["/v1/scores/{user_id}"]["get"]["responses"]
