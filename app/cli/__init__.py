@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
+    "app.cli.read",
+    "app.cli.publish",
     "app.cli.gaming",
 )
 

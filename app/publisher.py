@@ -1,0 +1,202 @@
+"""The producer SDK: validate engagement events the way the worker will, then send them to Kafka.
+
+Validating before sending means a producer learns about a bad event immediately, with the same
+reason the worker would have written to the dead-letter topic. Every event gets a result:
+accepted (with its Kafka position) or rejected (with a reason); nothing is dropped silently.
+
+Sends go through one idempotent producer (``enable_idempotence=True``, ``acks="all"``), so broker
+retries never duplicate a message, and ``linger_ms`` lets concurrent sends share batches. Events are
+keyed by `target_id`, so Kafka's default (murmur2) partitioner puts each user's events on the
+partition the worker owning that user consumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from app.kafka_config import aiokafka_kwargs
+from app.scoring.events import (
+    EngagementEvent,
+    EventRules,
+    InvalidEvent,
+    Kind,
+    event_to_json_dict,
+    validate_event,
+)
+from app.settings import Settings
+
+DEFAULT_LINGER_MS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What happened to one event: accepted with its Kafka position, or rejected with a reason."""
+
+    accepted: bool
+    reason: str | None = None
+    event_id: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    @classmethod
+    def rejected(cls, reason: str, event_id: str | None = None) -> PublishResult:
+        """A rejection; `reason` is the validation reason or the delivery error."""
+        return cls(accepted=False, reason=reason, event_id=event_id)
+
+
+def event_rules(settings: Settings) -> EventRules:
+    """The validation rules the worker applies: the same Settings give the same rules."""
+    return settings.model_params().event_rules
+
+
+def topic_for(settings: Settings, kind: Kind) -> str:
+    """The input topic of a signal kind."""
+    return {
+        Kind.LIKE: settings.topic_likes,
+        Kind.SHARE: settings.topic_shares,
+        Kind.MENTION: settings.topic_mentions,
+    }[kind]
+
+
+def parse_kind(kind: Kind | str) -> Kind:
+    """A Kind from its name; raises InvalidEvent for anything else."""
+    try:
+        return Kind(kind)
+    except ValueError:
+        raise InvalidEvent(f"unknown kind: {str(kind)[:32]!r}") from None
+
+
+class EventPublisher:
+    """Validates and sends engagement events; use as ``async with EventPublisher(settings)``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        linger_ms: int = DEFAULT_LINGER_MS,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        """`clock_ms` is the "now" validation measures event age against (default: wall clock)."""
+        self._settings = settings
+        self._rules = event_rules(settings)
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect the producer (fetches cluster metadata; raises if Kafka is unreachable)."""
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            **aiokafka_kwargs(self._settings),
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=self._linger_ms,
+        )
+        await producer.start()
+        self._producer = producer
+
+    async def stop(self) -> None:
+        """Deliver everything still buffered, then disconnect."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    def validate(self, kind: Kind | str, event: object) -> EngagementEvent:
+        """The event as the worker will see it, or InvalidEvent with the worker's reason."""
+        return validate_event(event, parse_kind(kind), self._clock_ms(), self._rules)
+
+    async def publish(self, kind: Kind | str, event: Mapping[str, Any] | object) -> PublishResult:
+        """Validate and send one event, waiting for the broker's acknowledgement."""
+        (result,) = await self.publish_many([(kind, event)])
+        return result
+
+    async def publish_many(
+        self, events: Iterable[tuple[Kind | str, Mapping[str, Any] | object]]
+    ) -> list[PublishResult]:
+        """Validate and send (kind, event) pairs; one result per pair, in input order.
+
+        Valid events are all handed to the producer before any acknowledgement is awaited, so
+        they travel in shared batches; a delivery failure rejects only the events it hit.
+        """
+        producer = self._require_started()
+        results: list[PublishResult | None] = []
+        pending: list[tuple[int, EngagementEvent, asyncio.Future[Any]]] = []
+        for kind, raw in events:
+            index = len(results)
+            try:
+                event = self.validate(kind, raw)
+            except InvalidEvent as exc:
+                results.append(PublishResult.rejected(exc.reason, _event_id_of(raw)))
+                continue
+            results.append(None)
+            try:
+                future = await producer.send(
+                    topic_for(self._settings, event.kind),
+                    value=orjson.dumps(event_to_json_dict(event)),
+                    key=event.target_id.encode(),
+                )
+            except Exception as exc:
+                results[index] = PublishResult.rejected(
+                    f"not sent: {_describe(exc)}", event.event_id
+                )
+                continue
+            pending.append((index, event, future))
+        outcomes = await asyncio.gather(*(f for _, _, f in pending), return_exceptions=True)
+        for (index, event, _), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                results[index] = PublishResult.rejected(
+                    f"not delivered: {_describe(outcome)}", event.event_id
+                )
+            else:
+                results[index] = PublishResult(
+                    accepted=True,
+                    event_id=event.event_id,
+                    topic=outcome.topic,
+                    partition=outcome.partition,
+                    offset=outcome.offset,
+                )
+        final = [r for r in results if r is not None]
+        if len(final) != len(results):  # every branch above sets a result
+            raise AssertionError("an event was left without a result")
+        return final
+
+    def _require_started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("EventPublisher is not started; use `async with` or start()")
+        return self._producer
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def _event_id_of(raw: object) -> str | None:
+    """The event id of a rejected event, if it has a usable one (for the report)."""
+    if isinstance(raw, Mapping):
+        value = raw.get("event_id")
+        if isinstance(value, str):
+            return value[:128]
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,265 @@
+"""The producer SDK and `clout publish` on the real Kafka: validated, keyed, none lost silently."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from app.kafka_config import aiokafka_kwargs
+from app.publisher import EventPublisher, event_rules
+from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
+from app.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+
+
+def event(actor: str = "fan-1", target: str = "alice", **overrides: Any) -> dict[str, Any]:
+    """A valid wire-format event happening now."""
+    body: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "network": "twitter",
+        "actor_id": actor,
+        "target_id": target,
+        "post_id": None,
+        "ts": int(time.time() * 1000),
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+async def topics(isolated_settings: Settings) -> AsyncIterator[Settings]:
+    """The test's three input topics, created up front and deleted afterwards."""
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(isolated_settings))
+    await admin.start()
+    names = list(isolated_settings.input_topics)
+    try:
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+        yield isolated_settings
+    finally:
+        await admin.delete_topics(names)
+        await admin.close()
+
+
+async def read_back(
+    settings: Settings, topic: str, expected: int, deadline_s: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` once `expected` arrived; then a short drain to catch extras."""
+    consumer = AIOKafkaConsumer(
+        topic, **aiokafka_kwargs(settings), auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + deadline_s
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        # Anything sent that should not have been is already in the log: one more poll sees it.
+        for batch in (await consumer.getmany(timeout_ms=1000)).values():
+            records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> None:
+    sent = event(target="alice", post_id="p-1", extra_field="ignored")
+    async with EventPublisher(topics) as publisher:
+        result = await publisher.publish("share", sent)
+    assert result.accepted
+    assert result.reason is None
+    assert (result.event_id, result.topic) == (sent["event_id"], topics.topic_shares)
+    assert result.partition is not None
+    assert result.offset is not None
+
+    (record,) = await read_back(topics, topics.topic_shares, expected=1)
+    assert record.key == b"alice"
+    assert (record.partition, record.offset) == (result.partition, result.offset)
+    canonical = event_to_json_dict(
+        validate_event(sent, Kind.SHARE, sent["ts"], event_rules(topics))
+    )
+    assert orjson.loads(record.value) == canonical
+
+
+async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Settings) -> None:
+    bad = [
+        ("like", event(actor="alice", target="alice")),
+        ("like", {k: v for k, v in event().items() if k != "network"}),
+        ("like", event(ts=int(time.time() * 1000) + 3_600_000)),
+        ("like", "not an object"),
+        ("poke", event()),
+    ]
+    now = int(time.time() * 1000)
+    rules = event_rules(topics)
+    expected = []
+    for kind, body in bad[:4]:
+        with pytest.raises(InvalidEvent) as caught:
+            validate_event(body, Kind(kind), now, rules)
+        expected.append(caught.value.reason)
+    async with EventPublisher(topics) as publisher:
+        results = await publisher.publish_many(bad)
+    assert [r.accepted for r in results] == [False] * 5
+    assert [r.reason for r in results] == [*expected, "unknown kind: 'poke'"]
+    assert results[0].event_id == bad[0][1]["event_id"]  # type: ignore[index]
+    assert await read_back(topics, topics.topic_likes, expected=0, deadline_s=1) == []
+
+
+async def test_publish_many_keeps_order_and_routes_by_kind(topics: Settings) -> None:
+    batch: list[tuple[Kind | str, Any]] = [
+        (Kind.LIKE, event(target="t1")),
+        ("mention", event(target="t2")),
+        ("like", event(actor="x", target="x")),  # rejected in the middle
+        ("share", event(target="t3")),
+        ("like", event(target="t1")),
+    ]
+    async with EventPublisher(topics) as publisher:
+        results = await publisher.publish_many(batch)
+    assert [r.accepted for r in results] == [True, True, False, True, True]
+    assert [r.topic for r in results] == [
+        topics.topic_likes,
+        topics.topic_mentions,
+        None,
+        topics.topic_shares,
+        topics.topic_likes,
+    ]
+    likes = await read_back(topics, topics.topic_likes, expected=2)
+    assert [orjson.loads(r.value)["event_id"] for r in sorted(likes, key=lambda r: r.offset)] == [
+        batch[0][1]["event_id"],
+        batch[4][1]["event_id"],
+    ]
+    assert {r.partition for r in likes} == {results[0].partition}  # same key, same partition
+
+
+async def test_a_publisher_must_be_started(isolated_settings: Settings) -> None:
+    publisher = EventPublisher(isolated_settings)
+    with pytest.raises(RuntimeError, match="not started"):
+        await publisher.publish("like", event())
+
+
+async def clout_publish(settings: Settings, *args: str) -> tuple[int, str, str]:
+    """Run `clout publish ARGS` as a child process; (exit code, stdout, stderr)."""
+    env = {
+        **os.environ,
+        "CLOUT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CLOUT_TOPIC_LIKES": settings.topic_likes,
+        "CLOUT_TOPIC_SHARES": settings.topic_shares,
+        "CLOUT_TOPIC_MENTIONS": settings.topic_mentions,
+        "COLUMNS": "200",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))",
+        "publish",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def rejected_rows(out: str) -> dict[int, str]:
+    """{line number: reason} from the summary's "Rejected lines" table."""
+    return {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r"^│\s*(\d+)\s*│\s*(.*?)\s*│$", out, flags=re.MULTILINE)
+    }
+
+
+async def test_clout_publish_sends_good_lines_and_reports_bad_ones(
+    topics: Settings, tmp_path: Path
+) -> None:
+    good = [
+        {"kind": "like", **event(target="alice")},
+        {"kind": "share", **event(target="bob")},
+        {"kind": "mention", **event(target="carol")},
+        {"kind": "like", **event(target="dave")},
+    ]
+    lines = [
+        orjson.dumps(good[0]),  # 1
+        b"{broken json",  # 2
+        orjson.dumps(good[1]),  # 3
+        b"",  # 4: blank, skipped
+        orjson.dumps({k: v for k, v in good[2].items() if k != "kind"}),  # 5: no kind
+        orjson.dumps(good[2]),  # 6
+        orjson.dumps({"kind": "like", **event(actor="eve", target="eve")}),  # 7: self-engagement
+        orjson.dumps({"kind": "poke", **event()}),  # 8: unknown kind
+        orjson.dumps(good[3]),  # 9
+    ]
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    code, out, err = await clout_publish(topics, str(path))
+
+    assert code == 1, err
+    assert "accepted 4, rejected 4" in out
+    assert "1 blank lines skipped" in out
+    rejected = rejected_rows(out)
+    assert sorted(rejected) == [2, 5, 7, 8]
+    assert rejected[2].startswith("not JSON")
+    assert rejected[5] == "missing field: kind"
+    assert rejected[7] == "self-engagement"
+    assert rejected[8] == "unknown kind: 'poke'"
+
+    sent: dict[str, set[str]] = {}
+    for topic, expected in (
+        (topics.topic_likes, 2),
+        (topics.topic_shares, 1),
+        (topics.topic_mentions, 1),
+    ):
+        records = await read_back(topics, topic, expected=expected)
+        sent[topic] = {orjson.loads(r.value)["event_id"] for r in records}
+        assert all(r.key == orjson.loads(r.value)["target_id"].encode() for r in records)
+    assert sent == {
+        topics.topic_likes: {good[0]["event_id"], good[3]["event_id"]},
+        topics.topic_shares: {good[1]["event_id"]},
+        topics.topic_mentions: {good[2]["event_id"]},
+    }
+
+
+async def test_clout_publish_with_a_forced_kind(topics: Settings, tmp_path: Path) -> None:
+    ok = event(target="zed")
+    path = tmp_path / "likes.ndjson"
+    path.write_bytes(orjson.dumps(ok) + b"\n" + orjson.dumps({"kind": "share", **event()}) + b"\n")
+
+    code, out, _ = await clout_publish(topics, "--kind", "like", str(path))
+
+    assert code == 1
+    assert "accepted 1, rejected 1" in out
+    assert rejected_rows(out) == {2: "kind 'share' conflicts with --kind like"}
+    (record,) = await read_back(topics, topics.topic_likes, expected=1)
+    assert orjson.loads(record.value)["event_id"] == ok["event_id"]
+
+
+async def test_clout_publish_of_a_clean_file_exits_0(topics: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "clean.ndjson"
+    path.write_bytes(b"".join(orjson.dumps({"kind": "like", **event()}) + b"\n" for _ in range(3)))
+    code, out, _ = await clout_publish(topics, str(path))
+    assert code == 0
+    assert "accepted 3, rejected 0" in out
+
+
+async def test_clout_publish_of_a_missing_file_exits_2(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    code, _, err = await clout_publish(isolated_settings, str(tmp_path / "nope.ndjson"))
+    assert code == 2
+    assert "cannot read" in err
