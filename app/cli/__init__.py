@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
+    "app.cli.lag",
     "app.cli.read",
     "app.cli.publish",
     "app.cli.gaming",

@@ -124,8 +124,7 @@ def test_evaluate_partition(
     window: list[WindowSample], complete: bool, owned: bool, allowed: int, expected: Status
 ) -> None:
     assert (
-        evaluate_partition(window, complete=complete, owned=owned, allowed_lag=allowed)
-        is expected
+        evaluate_partition(window, complete=complete, owned=owned, allowed_lag=allowed) is expected
     )
 
 

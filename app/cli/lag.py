@@ -1,0 +1,120 @@
+"""`clout lag`: the ops dashboard's view of topic lag in the terminal, once or `--watch`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import urllib.request
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the `lag` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "lag",
+        help="show consumer lag, partition statuses and pipeline health",
+        description=(
+            "Observe the worker's consumer group from outside (like the /ops page). Without "
+            "--url the command polls Kafka and Redis itself; rates and lag in seconds need a "
+            "few polls, so a single view samples --samples times first."
+        ),
+    )
+    parser.add_argument("--watch", action="store_true", help="keep redrawing after every poll")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=3,
+        help="polls before the first view (default: 3; rates need at least 2)",
+    )
+    parser.add_argument(
+        "--url",
+        help="read /ops/lag from a running dashboard instead (e.g. http://127.0.0.1:8000)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the JSON document instead")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Draw the view; exit status 1 when Kafka (or the dashboard) could not be read."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: no terminal width to fit, keep rows whole
+        console = Console(width=200)
+    try:
+        if args.url:
+            return _run_remote(args, console)
+        return asyncio.run(_run_local(args, console))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _show(doc: dict[str, Any], args: argparse.Namespace, console: Any) -> None:
+    if args.json:
+        console.print_json(json.dumps(doc))
+    else:
+        from app.ops.terminal import render
+
+        console.print(render(doc))
+
+
+def _run_remote(args: argparse.Namespace, console: Any) -> int:
+    import time
+
+    url = args.url.rstrip("/") + "/ops/lag?history=false"
+
+    def fetch() -> dict[str, Any]:
+        with urllib.request.urlopen(url, timeout=10) as response:  # operator-given URL
+            doc: dict[str, Any] = json.load(response)
+            return doc
+
+    doc = fetch()
+    if not args.watch:
+        _show(doc, args, console)
+        return 1 if doc["poll"]["error"] else 0
+    if args.json:
+        while True:
+            print(json.dumps(doc), flush=True)
+            time.sleep(doc["poll"]["interval_s"])
+            doc = fetch()
+    from rich.live import Live
+
+    from app.ops.terminal import render
+
+    with Live(render(doc), console=console) as live:
+        while True:
+            time.sleep(doc["poll"]["interval_s"])
+            doc = fetch()
+            live.update(render(doc))
+
+
+async def _run_local(args: argparse.Namespace, console: Any) -> int:
+    from app.ops.monitor import OpsMonitor
+    from app.settings import get_settings
+
+    settings = get_settings()
+    monitor = OpsMonitor(settings)
+    await monitor.start()
+    try:
+        version = 0
+        while version < max(1, args.samples):
+            version = await monitor.wait_for_update(version, settings.ops_kafka_timeout_s * 2)
+        if not args.watch:
+            doc = monitor.document(history=False)
+            _show(doc, args, console)
+            return 1 if doc["poll"]["error"] else 0
+        if args.json:
+            while True:
+                print(json.dumps(monitor.document(history=False)), flush=True)
+                version = await monitor.wait_for_update(version, settings.ops_kafka_timeout_s * 2)
+        from rich.live import Live
+
+        from app.ops.terminal import render
+
+        with Live(render(monitor.document(history=False)), console=console) as live:
+            while True:
+                version = await monitor.wait_for_update(version, settings.ops_kafka_timeout_s * 2)
+                live.update(render(monitor.document(history=False)))
+    finally:
+        await monitor.stop()

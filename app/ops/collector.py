@@ -1,0 +1,244 @@
+"""Reading the consumer group from the outside: one `collect()` is one `Observation`.
+
+Uses only the aiokafka admin client, never a consumer in the group, so the observer cannot
+disturb the worker's group or hide its failure: a stalled worker's commits stand still here too.
+
+Per poll: cluster metadata for all topics (which topics and partitions exist and who leads them;
+asking for *all* topics never auto-creates one, unlike a metadata request naming a missing
+topic), the group's committed offsets and description (one coordinator lookup for both), and
+ListOffsets (latest and earliest) sent to each partition leader. ListOffsets reports an error per
+partition, so a partition that cannot be read becomes an error on its own row only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import for_code
+from aiokafka.protocol.offset import OffsetRequest
+
+from app.kafka_config import aiokafka_kwargs
+from app.ops.tracker import MemberInfo, Observation, PartitionObservation
+from app.settings import Settings
+
+_LATEST = -1
+_EARLIEST = -2
+
+
+@dataclass(frozen=True, slots=True)
+class _Offsets:
+    values: dict[tuple[str, int], int]
+    errors: dict[tuple[str, int], str]
+
+
+class KafkaLagCollector:
+    """Polls Kafka for everything the tracker needs about one consumer group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group: str | None = None,
+        input_topics: Iterable[str] | None = None,
+        dead_letter_topic: str | None = None,
+    ) -> None:
+        self.group = group if group is not None else settings.app_id
+        self.input_topics = tuple(
+            input_topics if input_topics is not None else settings.input_topics
+        )
+        self.dead_letter_topic = (
+            dead_letter_topic if dead_letter_topic is not None else settings.topic_dead_letters
+        )
+        self._settings = settings
+        self._admin_client: AIOKafkaAdminClient | None = None
+
+    @property
+    def _admin(self) -> AIOKafkaAdminClient:
+        if self._admin_client is None:
+            raise RuntimeError("KafkaLagCollector.start() has not been called")
+        return self._admin_client
+
+    async def start(self) -> None:
+        """Connect to the cluster (bootstraps metadata).
+
+        The admin client is created here, not in __init__: aiokafka clients need a running loop,
+        and the dashboard is typically built at import time, before the server's loop exists.
+        """
+        if self._admin_client is not None:
+            return
+        admin = AIOKafkaAdminClient(
+            **aiokafka_kwargs(self._settings),
+            client_id="clout-ops",
+            request_timeout_ms=int(self._settings.ops_kafka_timeout_s * 1000),
+        )
+        try:
+            await admin.start()
+        except BaseException:
+            await admin.close()
+            raise
+        self._admin_client = admin
+
+    async def stop(self) -> None:
+        """Close every connection."""
+        admin, self._admin_client = self._admin_client, None
+        if admin is not None:
+            await admin.close()
+
+    async def collect(self) -> Observation:
+        """One poll. Raises only when the cluster itself cannot be read (metadata)."""
+        topics_meta = await self._admin.describe_topics()
+        meta = {t["topic"]: t for t in topics_meta}
+        committed, members, state, assignments_known, committed_error = await self._group()
+
+        consumed = list(dict.fromkeys([*self.input_topics, *sorted({t for t, _ in committed})]))
+        rows: dict[tuple[str, int], PartitionObservation] = {}
+        readable: dict[tuple[str, int], int] = {}  # partition -> leader
+        for topic in consumed:
+            topic_meta = meta.get(topic)
+            if topic_meta is None or topic_meta["error_code"]:
+                reason = "topic does not exist" if topic_meta is None else _error(topic_meta)
+                rows[(topic, -1)] = PartitionObservation(topic, -1, error=reason)
+                continue
+            for part in topic_meta["partitions"]:
+                key = (topic, part["partition"])
+                if part["error_code"] or part["leader"] < 0:
+                    rows[key] = PartitionObservation(topic, key[1], error=_error(part))
+                else:
+                    readable[key] = part["leader"]
+
+        watched: dict[tuple[str, int], int] = {}
+        dlq_meta = meta.get(self.dead_letter_topic)
+        if dlq_meta is not None and not dlq_meta["error_code"]:
+            for part in dlq_meta["partitions"]:
+                watched[(self.dead_letter_topic, part["partition"])] = part["leader"]
+
+        ends, starts = await asyncio.gather(
+            self._list_offsets({**readable, **watched}, _LATEST),
+            self._list_offsets(readable, _EARLIEST),
+        )
+        ts_ms = int(time.time() * 1000)
+
+        owners = {tp: member.member_id for member, tps in members for tp in tps}
+        for key in readable:
+            error = ends.errors.get(key) or starts.errors.get(key) or committed_error
+            if error is not None:
+                rows[key] = PartitionObservation(*key, owner=owners.get(key), error=error)
+                continue
+            rows[key] = PartitionObservation(
+                topic=key[0],
+                partition=key[1],
+                log_start=starts.values[key],
+                end=ends.values[key],
+                committed=committed.get(key),
+                owner=owners.get(key),
+            )
+        produced: dict[str, int] = {}
+        if watched and all(key in ends.values for key in watched):
+            produced[self.dead_letter_topic] = sum(ends.values[key] for key in watched)
+        return Observation(
+            ts_ms=ts_ms,
+            group=self.group,
+            group_state=state,
+            members=tuple(member for member, _ in members),
+            partitions=tuple(rows[key] for key in sorted(rows)),
+            produced_ends=produced,
+            assignments_known=assignments_known,
+        )
+
+    async def _group(
+        self,
+    ) -> tuple[
+        dict[tuple[str, int], int],
+        list[tuple[MemberInfo, list[tuple[str, int]]]],
+        str | None,
+        bool,
+        str | None,
+    ]:
+        """Committed offsets, members with their partitions, state, and a committed-offset error."""
+        try:
+            coordinator = await self._admin.find_coordinator(self.group)
+            offsets, described = await asyncio.gather(
+                self._admin.list_consumer_group_offsets(
+                    self.group, group_coordinator_id=coordinator
+                ),
+                self._admin.describe_consumer_groups(
+                    [self.group], group_coordinator_id=coordinator
+                ),
+            )
+        except Exception as exc:  # any broker error is shown, never raised into the loop
+            return {}, [], None, False, f"committed offsets unavailable: {_describe(exc)}"
+        committed = {
+            (tp.topic, tp.partition): meta.offset
+            for tp, meta in offsets.items()
+            if meta.offset >= 0
+        }
+        group = described[0].to_object()["groups"][0] if described else None
+        if group is None or group["error_code"]:
+            return committed, [], None, False, None
+        members: list[tuple[MemberInfo, list[tuple[str, int]]]] = []
+        known = True
+        for member in group["members"]:
+            try:
+                assignment = ConsumerProtocolMemberAssignment.decode(member["member_assignment"])
+                tps = [(tp.topic, tp.partition) for tp in assignment.partitions()]
+            except Exception:  # not the standard consumer protocol: ownership unknown
+                tps, known = [], False
+            info = MemberInfo(
+                member_id=member["member_id"],
+                client_id=member["client_id"],
+                host=member["client_host"],
+                partitions=len(tps),
+            )
+            members.append((info, tps))
+        return committed, members, group["state"], known, None
+
+    async def _list_offsets(self, leaders: Mapping[tuple[str, int], int], spec: int) -> _Offsets:
+        """ListOffsets (latest or earliest) sent to each leader; errors kept per partition."""
+        by_leader: dict[int, dict[str, list[tuple[int, int]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for (topic, partition), leader in leaders.items():
+            if leader >= 0:
+                by_leader[leader][topic].append((partition, spec))
+        values: dict[tuple[str, int], int] = {}
+        errors: dict[tuple[str, int], str] = {}
+
+        async def ask(leader: int, topics: dict[str, list[tuple[int, int]]]) -> None:
+            request = OffsetRequest(-1, 0, list(topics.items()))
+            try:
+                # The admin client has no public ListOffsets call (aiokafka 0.14); sending the
+                # request to the leader through it keeps the observer free of any consumer.
+                response: Any = await self._admin._send_request_to_node(leader, request)
+            except Exception as exc:
+                for topic, parts in topics.items():
+                    for partition, _ in parts:
+                        errors[(topic, partition)] = _describe(exc)
+                return
+            for topic, parts in response.topics:
+                for partition, error_code, *info in parts:
+                    if error_code:
+                        errors[(topic, partition)] = for_code(error_code).__name__
+                    else:
+                        values[(topic, partition)] = int(info[1])
+
+        await asyncio.gather(*(ask(leader, topics) for leader, topics in by_leader.items()))
+        return _Offsets(values, errors)
+
+
+def _error(meta: Mapping[str, Any]) -> str:
+    code = meta["error_code"]
+    if code:
+        return str(for_code(code).__name__)
+    return "leader not available"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

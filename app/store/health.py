@@ -1,0 +1,58 @@
+"""Redis as the ops dashboard sees it: reachable, memory used, and how fresh the newest score is.
+
+The score writer stamps `last_write_ms` into the `{prefix}:stats` hash on every flush, so the age
+of that stamp tells operators whether scores are still landing, independently of Kafka lag (a
+worker can keep up with its topics and still fail to write).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.store.keys import RedisKeys
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHealth:
+    """One probe's result; `error` says why Redis was not reachable."""
+
+    reachable: bool
+    used_memory_bytes: int | None
+    last_write_ms: int | None
+    last_write_age_s: float | None
+    error: str | None = None
+
+
+async def probe_redis(redis: Redis, prefix: str, now_ms: int | None = None) -> RedisHealth:
+    """Ping, read INFO memory and the writer's stamp in one round trip; never raises RedisError.
+
+    A missing stamp (no score written yet under this prefix) gives ``last_write_ms=None``.
+    """
+    stats_key = RedisKeys(prefix).stats
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.ping()
+        pipe.info("memory")
+        pipe.hget(stats_key, "last_write_ms")
+        _, memory, stamp = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        return RedisHealth(False, None, None, None, f"{type(exc).__name__}: {exc}")
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    last_write_ms = _int_or_none(stamp)
+    age = None if last_write_ms is None else max(0.0, (now - last_write_ms) / 1000.0)
+    used = _int_or_none(memory.get("used_memory")) if isinstance(memory, dict) else None
+    return RedisHealth(True, used, last_write_ms, age)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.decode() if isinstance(value, bytes) else value)
+    except (TypeError, ValueError):
+        return None
