@@ -30,7 +30,8 @@ def parse_ids(
         Query(
             description=(
                 f"Comma-separated user ids (the parameter may also repeat); at most "
-                f"{MAX_IDS_PER_CALL} distinct ids, each 1..{MAX_USER_ID_LEN} characters."
+                f"{MAX_IDS_PER_CALL} distinct ids, each 1..{MAX_USER_ID_LEN} characters. "
+                "An id containing a comma must be looked up with GET /v1/scores/{user_id}."
             ),
             examples=["alice,bob"],
         ),
@@ -68,7 +69,10 @@ async def get_scores(
 
 @router.get("/{user_id}", summary="One user's score", responses=_NOT_FOUND)
 async def get_score(client: ClientDep, user_id: UserIdPath) -> ScoreOut:
-    """The user's current score, rank and percentile."""
+    """The user's current score, rank and percentile.
+
+    An id containing "/" cannot be a path segment: look it up with `GET /v1/scores?ids=`.
+    """
     score = await client.get(user_id)
     if score is None:
         raise _unknown(user_id)

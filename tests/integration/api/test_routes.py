@@ -179,3 +179,14 @@ async def test_openapi_docs_are_served(api: httpx.AsyncClient) -> None:
     docs = await api.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_ids_with_commas_or_slashes_have_a_route(
+    api: httpx.AsyncClient, writer: ScoreWriter
+) -> None:
+    await writer.write([make_card("a,b", score=12.0), make_card("x/y", score=13.0)])
+    by_path = await api.get("/v1/scores/a%2Cb")
+    assert by_path.status_code == 200
+    assert by_path.json()["user_id"] == "a,b"
+    by_query = await api.get("/v1/scores", params={"ids": "x/y"})
+    assert by_query.json()["scores"]["x/y"]["score"] == 13.0

@@ -197,3 +197,27 @@ async def test_a_flushed_script_cache_is_recovered(
     score = await client.get("alice")
     assert score is not None
     assert score.score == 33.0
+
+
+async def test_unusual_user_ids_round_trip(writer: ScoreWriter, client: ScoreClient) -> None:
+    odd = ["ünïcødé 🎉", "with:colons:and/slashes", 'quote"and\\backslash', "x" * 128]
+    assert await writer.write([make_card(u, score=10.0 + i) for i, u in enumerate(odd)]) == 4
+    found = await client.get_many(odd)
+    assert {u: s.score if s else None for u, s in found.items()} == {
+        u: 10.0 + i for i, u in enumerate(odd)
+    }
+    async with client.changes() as feed:
+        await writer.write([make_card(odd[0], score=99.0)])
+        change = await asyncio.wait_for(feed.__anext__(), 10)
+    assert change.user_id == odd[0]
+
+
+async def test_a_large_batch_spans_many_chunks(writer: ScoreWriter, client: ScoreClient) -> None:
+    at = now_ms()
+    cards = [
+        make_card(f"bulk-{i}", score=1.0 + i % 99, raw=float(i), updated_at_ms=at)
+        for i in range(2000)
+    ]
+    assert await writer.write(cards) == 2000
+    assert await client.size() == 2000
+    assert [e.user_id for e in await client.top(2)] == ["bulk-1999", "bulk-1998"]
