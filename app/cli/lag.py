@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _show(doc: dict[str, Any], args: argparse.Namespace, console: Any) -> None:
     if args.json:
-        console.print_json(json.dumps(doc))
+        print(json.dumps(doc, indent=2), flush=True)  # plain: safe to pipe into jq
     else:
         from app.ops.terminal import render
 

@@ -7,6 +7,10 @@ poll with a deadline.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -213,3 +217,38 @@ async def test_live_worker_that_stops_committing_is_stall(
         assert snap.events_per_s is not None
     finally:
         await worker.stop()
+
+
+async def test_clout_lag_prints_the_same_figures(settings: Settings) -> None:
+    backlog = await produce_backlog(settings, per_partition=1)
+    env = {
+        **os.environ,
+        "CLOUT_APP_ID": settings.app_id,
+        "CLOUT_TOPIC_LIKES": settings.topic_likes,
+        "CLOUT_TOPIC_SHARES": settings.topic_shares,
+        "CLOUT_TOPIC_MENTIONS": settings.topic_mentions,
+        "CLOUT_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
+        "CLOUT_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "CLOUT_OPS_POLL_INTERVAL_S": "0.2",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "lag",
+        "--json",
+        "--samples",
+        "2",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()
+    doc = json.loads(stdout)
+    assert doc["group"] == settings.app_id
+    assert doc["summary"]["total_lag"] == backlog
+    assert doc["poll"]["polls"] >= 2
+    truth = await independent_offsets(settings)
+    shown = {(r["topic"], r["partition"]): (r["committed"], r["end"]) for r in doc["partitions"]}
+    assert shown == truth
