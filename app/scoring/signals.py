@@ -23,7 +23,7 @@ import math
 from hashlib import blake2b
 
 from app.scoring.decay import MS_PER_DAY
-from app.scoring.events import EngagementEvent, Kind
+from app.scoring.events import EngagementEvent
 from app.scoring.params import (
     CODE_KIND,
     KIND_CODE,
@@ -42,6 +42,8 @@ HLL_REGISTERS = 64
 """HyperLogLog size: about 13% standard error, 64 bytes per epoch; exact enough to explain."""
 
 _HLL_ALPHA = 0.709  # bias correction for m = 64 (Flajolet et al.)
+_CODE_NAME = {code: kind.value for code, kind in CODE_KIND.items()}
+_INV_POW2 = tuple(2.0**-r for r in range(64))
 _HLL_SPARSE_MAX = 8  # at most this many non-zero registers are stored as a short list
 _B64 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 _ENCODE = bytes(_B64[i] if i < 64 else 0 for i in range(256))
@@ -92,9 +94,9 @@ class UserSignals:
         """`{kind: {network: decayed value}}` at `now_ms`; always has all three kinds."""
         dt = now_ms - self.landmark_ms
         factors = {code: 2.0 ** (-dt / h) for code, h in params.half_lives.items()}
-        out: dict[str, dict[str, float]] = {kind.value: {} for kind in Kind}
+        out: dict[str, dict[str, float]] = {"like": {}, "share": {}, "mention": {}}
         for key, g in self.sums.items():
-            out[CODE_KIND[key[0]].value][key[1:]] = g * factors[key[0]]
+            out[_CODE_NAME[key[0]]][key[1:]] = g * factors[key[0]]
         return out
 
     def top_actors_at(
@@ -294,7 +296,7 @@ def _hll_estimate(registers: bytes | bytearray) -> int:
     zeros = registers.count(0)
     if zeros == m:
         return 0
-    estimate = _HLL_ALPHA * m * m / sum(2.0**-r for r in registers)
+    estimate = _HLL_ALPHA * m * m / sum(map(_INV_POW2.__getitem__, registers))
     if estimate <= 2.5 * m and zeros:
         estimate = m * math.log(m / zeros)  # linear counting: exact enough for small audiences
     return round(estimate)
