@@ -54,9 +54,7 @@ def declare_signal_table(app: faust.App, settings: Settings) -> faust.Table:
     return app.Table(
         "signals",
         default=None,
-        key_type=bytes,
+        key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
         value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
         partitions=settings.topic_partitions,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
@@ -24,10 +25,20 @@ class Topics:
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    """Declare topics with raw bytes in and out: decoding and validation happen in the agent."""
-    partitions = settings.topic_partitions
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-           "value_serializer": "raw", "partitions": partitions}
+    """Declare topics with raw bytes in and out: decoding and validation happen in the agent.
+
+    All are `internal`, so the worker creates any that are missing with the configured partition
+    count and replication (co-partitioning needs the same count on every input topic).
+    """
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "partitions": settings.topic_partitions,
+        "replicas": settings.topic_replication_factor,
+        "internal": True,
+    }
     kind_of_topic = {
         settings.topic_likes: Kind.LIKE,
         settings.topic_shares: Kind.SHARE,

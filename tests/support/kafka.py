@@ -49,11 +49,16 @@ def encode(event: dict[str, Any]) -> tuple[bytes, bytes]:
     return str(event["target_id"]).encode(), orjson.dumps(event)
 
 
-async def read_all(settings: Settings, topic: str, expected: int, deadline_s: float = 60.0
-                   ) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_all(
+    settings: Settings, topic: str, expected: int, deadline_s: float = 60.0
+) -> list[ConsumerRecord[bytes, bytes]]:
     """Read `topic` from the beginning until `expected` records arrived or the deadline passed."""
     consumer = AIOKafkaConsumer(
-        topic, **aiokafka_kwargs(settings), auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        **aiokafka_kwargs(settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,  # the topic may be created after we subscribe
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []

@@ -1,0 +1,171 @@
+"""The real path: plain Kafka producer -> `clout worker` -> scores in Redis, on the real stack."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from app.scoring.model import raw_for_score
+from app.settings import Settings
+from streams.agents import partition_for
+from tests.conftest import isolated
+from tests.support.kafka import encode, make_event, produce, read_all
+from tests.support.waiting import eventually
+from tests.support.worker import WorkerProcess, wait_until_consuming
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pipeline_settings(stack: Settings) -> Settings:
+    """One isolated pipeline for this module (worker start-up is the slow part)."""
+    return isolated(stack, worker_metrics_port=0, sweep_interval_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def worker(
+    pipeline_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A running worker for the module, stopped cleanly at the end."""
+    process = WorkerProcess(pipeline_settings, tmp_path_factory.mktemp("worker"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def running(worker: WorkerProcess, pipeline_settings: Settings) -> Settings:
+    """The module's settings once the worker owns its partitions."""
+    await wait_until_consuming(pipeline_settings, [worker])
+    return pipeline_settings
+
+
+def user_key(settings: Settings, user_id: str) -> str:
+    return f"{settings.redis_key_prefix}:user:{user_id}"
+
+
+async def stored_raw(client: aioredis.Redis, settings: Settings, user_id: str) -> float | None:
+    value = await client.hget(user_key(settings, user_id), "raw")
+    return None if value is None else float(value)
+
+
+async def test_event_from_plain_producer_becomes_a_score(
+    running: Settings, redis_client: aioredis.Redis
+) -> None:
+    target = f"u-{uuid.uuid4().hex[:8]}"
+    await produce(running, running.topic_likes, [encode(make_event("fan-1", target))])
+
+    async def score() -> bytes | None:
+        return await redis_client.hget(user_key(running, target), "score")
+
+    value = await eventually(score, what=f"a score for {target} in Redis")
+    assert 1.0 <= float(value) <= 100.0
+    assert await redis_client.zscore(f"{running.redis_key_prefix}:leaderboard", target) is not None
+
+
+async def test_invalid_messages_go_to_dead_letters_with_reasons(running: Settings) -> None:
+    target = f"u-{uuid.uuid4().hex[:8]}"
+    bad = [
+        (b"k1", b"{not json"),
+        encode(make_event(target, target)),  # self-engagement
+        encode({k: v for k, v in make_event("a", target).items() if k != "actor_id"}),
+    ]
+    await produce(running, running.topic_mentions, bad)
+    records = await read_all(running, running.topic_dead_letters, expected=3)
+    by_value = {r.value: dict(r.headers) for r in records}
+    assert set(by_value) == {value for _, value in bad}
+    reasons = sorted(h["clout-error-reason"].decode() for h in by_value.values())
+    assert any(r.startswith("not JSON") for r in reasons), reasons
+    assert any("self-engagement" in r for r in reasons), reasons
+    assert any("actor_id" in r for r in reasons), reasons
+    for headers in by_value.values():
+        assert headers["clout-error-topic"].decode() == running.topic_mentions
+        assert int(headers["clout-error-offset"]) >= 0
+        assert int(headers["clout-error-partition"]) >= 0
+
+
+async def give_standing(
+    client: aioredis.Redis, settings: Settings, actors: list[str], score: float
+) -> None:
+    """Publish established scores for actors, so their weight is fixed and undamped."""
+    raw = raw_for_score(score, settings.model_params())
+    await client.zadd(f"{settings.redis_key_prefix}:leaderboard", dict.fromkeys(actors, raw))
+
+
+async def test_duplicate_event_id_counts_once(
+    running: Settings, redis_client: aioredis.Redis
+) -> None:
+    twice, once, two_events = (f"u-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    actors = [f"a-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    await give_standing(redis_client, running, actors, 50.0)
+    repeated = make_event(actors[0], twice)
+    await produce(
+        running,
+        running.topic_shares,
+        [
+            encode(repeated),
+            encode(repeated),
+            encode(make_event(actors[0], once)),
+            encode(make_event(actors[1], two_events)),
+            encode(make_event(actors[2], two_events)),
+        ],
+    )
+
+    async def all_raw() -> list[float] | None:
+        raws = [await stored_raw(redis_client, running, u) for u in (twice, once, two_events)]
+        return None if None in raws else [r for r in raws if r is not None]
+
+    raw_twice, raw_once, raw_two = await eventually(all_raw, what="three scored users")
+    assert raw_twice == pytest.approx(raw_once, rel=1e-4)
+    assert raw_two == pytest.approx(2 * raw_once, rel=1e-4)
+
+
+async def test_miskeyed_event_counts_for_its_target(
+    running: Settings, redis_client: aioredis.Redis
+) -> None:
+    target = f"u-{uuid.uuid4().hex[:8]}"
+    right = partition_for(target, running.topic_partitions)
+    wrong = (right + 1) % running.topic_partitions
+    value = orjson.dumps(make_event("fan-2", target))
+    await produce(running, running.topic_likes, [(b"someone-else", value)], partition=wrong)
+
+    async def raw() -> float | None:
+        return await stored_raw(redis_client, running, target)
+
+    assert await eventually(raw, what="the re-keyed event's score") > 0
+
+
+async def test_older_write_never_replaces_newer(
+    running: Settings, redis_client: aioredis.Redis
+) -> None:
+    target = f"u-{uuid.uuid4().hex[:8]}"
+    await produce(running, running.topic_likes, [encode(make_event("fan-3", target))])
+
+    async def updated_at() -> int | None:
+        value = await redis_client.hget(user_key(running, target), "updated_at")
+        return None if value is None else int(value)
+
+    first = await eventually(updated_at, what="first write")
+    # A replay of older state (e.g. after a rebalance) carries an older updated_at.
+    from app.scoring.card import ScoreCard
+    from app.store.writer import ScoreWriter
+
+    stale = ScoreCard(
+        user_id=target, score=99.9, raw=1e9, components={}, style="stale", engagers=0,
+        top_actors=(), updated_at_ms=first - 1000, model_version="stale",
+    )
+    await ScoreWriter(redis_client, running.redis_key_prefix).write([stale])
+    stored = await redis_client.hgetall(user_key(running, target))
+    assert int(stored[b"updated_at"]) == first
+    assert stored[b"style"] != b"stale"
+
+
+def test_worker_log_is_clean(worker: WorkerProcess) -> None:
+    worker.assert_alive()
+    log = Path(worker.log_path).read_text(errors="replace")
+    assert "Traceback" not in log, worker.log_tail(80)
