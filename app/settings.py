@@ -65,13 +65,20 @@ class Settings(BaseSettings):
     topic_shares: str = "clout.shares"
     topic_mentions: str = "clout.mentions"
     topic_dead_letters: str = "clout.dead-letters"
+    topic_rekeyed: str = "clout.rekeyed"
     topic_partitions: int = Field(8, ge=1)
+    topic_replication_factor: int = Field(1, ge=1)
 
     # Worker
     app_id: str = "clout-scorer"
     table_store: str = "rocksdb://"
     data_dir: str = "data/worker"
-    worker_web_port: int = Field(6066, ge=1, le=65535)
+    worker_metrics_port: int = Field(6066, ge=0, le=65535)  # Prometheus; 0 turns it off
+    batch_max_events: int = Field(2000, ge=1)
+    batch_max_wait_s: float = Field(0.05, gt=0)
+    sweep_interval_s: float = Field(60.0, gt=0)
+    sweep_batch_users: int = Field(2000, ge=1)
+    redis_retry_max_backoff_s: float = Field(5.0, gt=0)
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"

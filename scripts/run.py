@@ -27,8 +27,18 @@ def main() -> int:
     commands = {
         "worker": [*CLOUT, "worker"],
         "api": [*CLOUT, "api"],
-        "demo": [*CLOUT, "simulate", "--users", "2000", "--events", "2000000", "--seed", "7",
-                 "--rate", "50"],
+        "demo": [
+            *CLOUT,
+            "simulate",
+            "--users",
+            "2000",
+            "--events",
+            "2000000",
+            "--seed",
+            "7",
+            "--rate",
+            "50",
+        ],
     }
     children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
     print(

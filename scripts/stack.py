@@ -107,8 +107,13 @@ def kafka_classpath() -> str:
         shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
         result = subprocess.run(
             [
-                "mvn", "-q", "-B", "-f", str(KAFKA_POM),
-                "dependency:copy-dependencies", f"-DoutputDirectory={KAFKA_LIBS}",
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={KAFKA_LIBS}",
             ],
             capture_output=True,
             text=True,
@@ -157,8 +162,15 @@ def java_cmd(classpath: str, main: str, *args: str) -> list[str]:
     """A java command line for one of Kafka's entry points with our logging config."""
     heap = os.environ.get("CLOUT_STACK_KAFKA_HEAP", "-Xmx1g -Xms256m").split()
     return [
-        "java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", classpath, main, *args,
+        "java",
+        *heap,
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+        "-cp",
+        classpath,
+        main,
+        *args,
     ]
 
 
@@ -190,8 +202,16 @@ def kafka_up(settings: Settings) -> str:
         if not (KAFKA_DATA / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                java_cmd(classpath, "kafka.tools.StorageTool", "format",
-                         "-t", cluster_id, "-c", str(props), "--ignore-formatted"),
+                java_cmd(
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(props),
+                    "--ignore-formatted",
+                ),
                 capture_output=True,
                 text=True,
             )
@@ -256,9 +276,21 @@ def redis_up(settings: Settings) -> str:
         REDIS_DIR.mkdir(parents=True, exist_ok=True)
         spawn(
             [
-                binary, "--bind", host, "--port", str(port), "--dir", str(REDIS_DIR),
-                "--appendonly", "yes", "--save", "", "--daemonize", "no",
-                "--protected-mode", "yes",
+                binary,
+                "--bind",
+                host,
+                "--port",
+                str(port),
+                "--dir",
+                str(REDIS_DIR),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
             ],
             REDIS_LOG,
             REDIS_PID,

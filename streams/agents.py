@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
+from faust.types import EventT
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -37,15 +38,16 @@ from streams.topics import KIND_HEADER, Topics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SourceEvent = EventT[bytes]
 
 
 def partition_for(user_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for a key (murmur2, as the Java client)."""
-    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+    return (int(murmur2(user_id.encode())) & 0x7FFFFFFF) % partitions
 
 
 @contextmanager
-def acting_for(event: faust.EventT) -> Any:
+def acting_for(event: SourceEvent) -> Any:
     """Make `event` Faust's current event, so a table write goes to its partition.
 
     Faust routes a table write (local RocksDB partition and changelog partition) by the current
@@ -63,7 +65,7 @@ class Accepted:
     """A valid event, with the message it came from."""
 
     event: EngagementEvent
-    source: faust.EventT
+    source: SourceEvent
 
 
 class BatchScorer:
@@ -94,7 +96,7 @@ class BatchScorer:
         self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
         self._clock = clock
 
-    async def process(self, batch: Sequence[faust.EventT]) -> None:
+    async def process(self, batch: Sequence[SourceEvent]) -> None:
         """Handle one batch end to end; returns once its scores are in Redis."""
         started = time.perf_counter()
         now_ms = int(self._clock() * 1000)
@@ -116,7 +118,7 @@ class BatchScorer:
         await self._publish_scores(states, last_event, now_ms)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    async def _triage(self, batch: Sequence[faust.EventT], now_ms: int) -> list[Accepted]:
+    async def _triage(self, batch: Sequence[SourceEvent], now_ms: int) -> list[Accepted]:
         """Validate; send invalid messages to dead letters and mis-partitioned ones to re-key."""
         accepted: list[Accepted] = []
         for source in batch:
@@ -139,7 +141,7 @@ class BatchScorer:
             accepted.append(Accepted(event, source))
         return accepted
 
-    def _kind_of(self, source: faust.EventT) -> Kind:
+    def _kind_of(self, source: SourceEvent) -> Kind:
         topic = source.message.topic
         if topic != self._topics.rekeyed_name:
             return self._topics.kind_of_topic[topic]
@@ -149,7 +151,7 @@ class BatchScorer:
         except (KeyError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidEvent(f"re-keyed message without a valid {KIND_HEADER} header") from exc
 
-    async def _dead_letter(self, source: faust.EventT, reason: str) -> None:
+    async def _dead_letter(self, source: SourceEvent, reason: str) -> None:
         """Forward the original bytes with where they came from and why they were refused."""
         message = source.message
         await self._topics.dead_letters.send(
@@ -166,10 +168,10 @@ class BatchScorer:
 
     def _load_states(
         self, accepted: Sequence[Accepted]
-    ) -> tuple[dict[str, StoredUser], dict[str, faust.EventT]]:
+    ) -> tuple[dict[str, StoredUser], dict[str, SourceEvent]]:
         """Read each target's stored state once per batch, inside its own event's context."""
         states: dict[str, StoredUser] = {}
-        last_event: dict[str, faust.EventT] = {}
+        last_event: dict[str, SourceEvent] = {}
         for item in accepted:
             user_id = item.event.target_id
             last_event[user_id] = item.source
@@ -207,7 +209,7 @@ class BatchScorer:
             metrics.EVENTS_COUNTED.labels(kind=item.event.kind.value).inc()
 
     async def _publish_scores(
-        self, states: dict[str, StoredUser], last_event: dict[str, faust.EventT], now_ms: int
+        self, states: dict[str, StoredUser], last_event: dict[str, SourceEvent], now_ms: int
     ) -> None:
         """Score every user in the batch (replayed ones too: their last write may be missing)."""
         cards = []
@@ -224,7 +226,7 @@ class BatchScorer:
         metrics.SCORES_WRITTEN.inc(len(cards))
 
     async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Retry Redis calls with capped backoff: the agent stalls (backpressure) while it is down."""
+        """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer)."""
         failures = 0
         while True:
             try:
@@ -235,7 +237,10 @@ class BatchScorer:
                 metrics.REDIS_RETRIES.labels(operation=what).inc()
                 log.warning(
                     "Redis unavailable during %s (attempt %d: %s); retrying in %.1fs",
-                    what, failures, exc, delay,
+                    what,
+                    failures,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 
@@ -249,8 +254,6 @@ def _decode(value: bytes | None) -> object:
         raise InvalidEvent(f"not JSON: {exc.msg}") from exc
 
 
-def _position(source: faust.EventT) -> str:
+def _position(source: SourceEvent) -> str:
     message = source.message
     return f"{message.topic}:{message.partition}:{message.offset}"
-
-

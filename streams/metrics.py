@@ -17,9 +17,7 @@ DUPLICATES = Counter("clout_duplicate_events_total", "Events dropped as repeated
 REPLAYS_SKIPPED = Counter(
     "clout_replayed_events_skipped_total", "Redelivered messages already folded into the table"
 )
-REKEYED = Counter(
-    "clout_rekeyed_events_total", "Events re-routed to their target user's partition"
-)
+REKEYED = Counter("clout_rekeyed_events_total", "Events re-routed to their target user's partition")
 SCORES_WRITTEN = Counter("clout_scores_written_total", "Score cards sent to Redis")
 SWEEP_RESCORED = Counter("clout_sweep_rescored_total", "Idle users re-scored by the decay sweep")
 REDIS_RETRIES = Counter(

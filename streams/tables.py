@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import faust
 import orjson
+from faust.types import TableT
 
 from app.scoring.signals import UserSignals
 from app.settings import Settings
@@ -49,7 +50,7 @@ class StoredUser:
         return cls(signals=signals, applied=dict(doc["a"]))
 
 
-def declare_signal_table(app: faust.App, settings: Settings) -> faust.Table:
+def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, bytes]:
     """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics."""
     return app.Table(
         "signals",

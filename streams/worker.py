@@ -9,6 +9,7 @@ Redis writes are monotonic. See README "Guarantees".
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import faust
 from prometheus_client import start_http_server
@@ -86,12 +87,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(
+        # take_events is on the Stream implementation, not the StreamT interface.
+        async for batch in cast("faust.Stream[bytes]", stream).take_events(
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
             await scorer.process(batch)
 
-    @app.timer(interval=settings.sweep_interval_s, name="decay-sweep")
+    @app.timer(interval=settings.sweep_interval_s, name="decay-sweep")  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:
         if app.rebalancing or app.in_recovery:
             return  # tables may be incomplete; the next tick catches up

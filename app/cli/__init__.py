@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.lag",
     "app.cli.read",
     "app.cli.publish",
+    "app.cli.simulate",
     "app.cli.gaming",
 )
 

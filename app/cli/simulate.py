@@ -72,9 +72,7 @@ async def simulate(
     return accepted, rejected
 
 
-def _chunks(
-    stream: Iterator[tuple[Kind, Any]], size: int
-) -> Iterator[list[tuple[Kind, Any]]]:
+def _chunks(stream: Iterator[tuple[Kind, Any]], size: int) -> Iterator[list[tuple[Kind, Any]]]:
     chunk: list[tuple[Kind, Any]] = []
     for item in stream:
         chunk.append(item)

@@ -156,8 +156,15 @@ async def test_older_write_never_replaces_newer(
     from app.store.writer import ScoreWriter
 
     stale = ScoreCard(
-        user_id=target, score=99.9, raw=1e9, components={}, style="stale", engagers=0,
-        top_actors=(), updated_at_ms=first - 1000, model_version="stale",
+        user_id=target,
+        score=99.9,
+        raw=1e9,
+        components={},
+        style="stale",
+        engagers=0,
+        top_actors=(),
+        updated_at_ms=first - 1000,
+        model_version="stale",
     )
     await ScoreWriter(redis_client, running.redis_key_prefix).write([stale])
     stored = await redis_client.hgetall(user_key(running, target))
