@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.routes import health, leaderboard, scores
+from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import CorruptRecord, ScoreClient, StoreError
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(scores.router)
     app.include_router(leaderboard.router)
     app.include_router(health.router)
+    install_ops(app, settings)  # the ops dashboard, /ops/lag and /metrics live on this process
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:

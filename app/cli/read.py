@@ -172,6 +172,7 @@ def run_api(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
     )
     return 0
 

@@ -17,6 +17,11 @@ def test_every_route_is_documented_and_read_only() -> None:
         "/v1/leaderboard",
         "/healthz",
         "/readyz",
+        "/ops",
+        "/ops/assets/{name}",
+        "/ops/lag",
+        "/ops/stream",
+        "/metrics",
     }
     assert all(set(ops) == {"get"} for ops in paths.values())
 
