@@ -38,9 +38,9 @@ class ScoringSettings(BaseModel):
     burst_half_life_hours: float = Field(6.0, gt=0)
     burst_tolerance: float = Field(2.0, gt=0)
     trusted_actor_score: float = Field(30.0, ge=0)  # below it, actors are burst-damped
-    curve_mid_raw: float = Field(4.0, gt=0)  # raw influence that scores 50.5
+    curve_mid_raw: float = Field(3.6, gt=0)  # raw influence that scores 50.5
     curve_exponent: float = Field(0.42, gt=0)
-    celebrity_score: float = Field(85.0, ge=1, le=100)
+    celebrity_score: float = Field(86.0, ge=1, le=100)
     style_dominance: float = Field(0.5, gt=0, le=1)
     specialist_share: float = Field(0.9, gt=0, le=1)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
 from app.scoring.events import EventRules, Kind
 
-MODEL_VERSION = "clout-model-1"
+MODEL_VERSION = "clout-model-2"
 """Changes whenever a formula or a default changes, so stored cards say which model made them."""
 
 KIND_CODE: dict[str, str] = {Kind.LIKE: "l", Kind.SHARE: "s", Kind.MENTION: "m"}
@@ -50,10 +50,10 @@ class ModelParams:
     horizon_ms: int = 90 * MS_PER_DAY
     max_future_ms: int = 300_000
     # The curve: score = 1 + 99 * q / (1 + q), q = (raw / curve_mid_raw) ** curve_exponent.
-    curve_mid_raw: float = 4.0
+    curve_mid_raw: float = 3.6
     curve_exponent: float = 0.42
     # Styles.
-    celebrity_score: float = 85.0
+    celebrity_score: float = 86.0
     style_dominance: float = 0.5
     specialist_share: float = 0.9
 

@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from app.scoring.card import ScoreCard
 from app.scoring.events import InvalidEvent, Kind, validate_event
@@ -83,7 +84,17 @@ class PopulationStats:
     styles: dict[str, int]
 
 
-def population_stats(cards: Mapping[str, ScoreCard]) -> PopulationStats:
+class Scored(Protocol):
+    """Anything with a score and a style: a ScoreCard, or a score read back from the store."""
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def style(self) -> str: ...
+
+
+def population_stats(cards: Mapping[str, Scored]) -> PopulationStats:
     """Median and top-percentile thresholds: "top 5% score >= x" means the lowest score among
     the best ceil(5% of active users) is x."""
     if not cards:

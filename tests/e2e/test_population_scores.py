@@ -1,0 +1,108 @@
+"""The reference population through the real pipeline: `clout simulate` -> worker -> Redis.
+
+After `clout simulate --users 20000 --events 200000 --seed 7` has been consumed, the scores in
+Redis are graded on the documented curve: median active user 40 +/- 5, top 5% >= 60,
+top 0.1% >= 80. And `clout gaming-report` says bought engagement is worth a tenth of organic.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.kafka_config import aiokafka_kwargs
+from app.settings import Settings
+from app.simulation import population_stats
+from app.simulation.population import generate_events
+from app.store.client import ScoreClient
+from tests.conftest import isolated
+from tests.support.waiting import eventually
+from tests.support.worker import WorkerProcess, settings_env, wait_until_consuming
+
+pytestmark = pytest.mark.e2e
+
+USERS, EVENTS, SEED = 20_000, 200_000, 7
+
+
+async def group_caught_up(settings: Settings) -> bool:
+    """Whether the worker's committed offsets reached the end of every input partition."""
+    reader = AIOKafkaConsumer(
+        **aiokafka_kwargs(settings), group_id=settings.app_id, enable_auto_commit=False
+    )
+    await reader.start()
+    try:
+        topics = (*settings.input_topics, settings.topic_rekeyed)
+        tps = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
+        ends = await reader.end_offsets(tps)
+        committed = {tp: await reader.committed(tp) or 0 for tp in tps}
+        return all(committed[tp] >= ends[tp] for tp in tps)
+    finally:
+        await reader.stop()
+
+
+def run_clout(settings: Settings, *args: str) -> str:
+    """Run a `clout` subcommand with these settings; return its output (fails on non-zero exit)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+async def test_reference_population_is_graded_on_the_curve(stack: Settings, tmp_path: Path) -> None:
+    settings = isolated(stack, worker_metrics_port=0)
+    targets = {e["target_id"] for _, e in generate_events(USERS, EVENTS, SEED, end_ms=0)}
+    worker = WorkerProcess(settings, tmp_path)
+    worker.start()
+    try:
+        await wait_until_consuming(settings, [worker])
+        started = time.monotonic()
+        out = run_clout(
+            settings,
+            "simulate",
+            "--users",
+            str(USERS),
+            "--events",
+            str(EVENTS),
+            "--seed",
+            str(SEED),
+        )
+        assert f"accepted={EVENTS} rejected=0" in out
+
+        async def consumed() -> bool:
+            worker.assert_alive()
+            return await group_caught_up(settings)
+
+        await eventually(consumed, deadline_s=900, interval_s=2, what="the backlog consumed")
+        print(f"{EVENTS} events produced and scored in {time.monotonic() - started:.0f}s")
+    finally:
+        worker.stop()
+
+    async with ScoreClient.from_settings(settings) as client:
+        stored = await client.get_many(sorted(targets))
+    missing = [user for user, score in stored.items() if score is None]
+    assert not missing, f"{len(missing)} active users have no score, e.g. {missing[:5]}"
+    scores = {user: score for user, score in stored.items() if score is not None}
+    stats = population_stats(scores)
+    print(stats)
+    assert stats.active == len(targets)
+    assert 35.0 <= stats.median <= 45.0
+    assert stats.top_5pct_min >= 60.0
+    assert stats.top_0_1pct_min >= 80.0
+
+
+def test_gaming_report_ratio(stack: Settings) -> None:
+    last = run_clout(stack, "gaming-report").strip().splitlines()[-1]
+    fields = dict(part.split("=") for part in last.split())
+    assert set(fields) == {"bought_points_per_1000", "organic_points_per_1000", "ratio"}
+    assert float(fields["ratio"]) >= 10.0
