@@ -9,6 +9,7 @@ Redis writes are monotonic. See README "Guarantees".
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import cast
 
 import faust
@@ -110,6 +111,7 @@ def build_app(settings: Settings) -> faust.App:
 def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
     """Run the worker in the foreground until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     settings = settings or get_settings()
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     app = build_app(settings)

@@ -47,6 +47,7 @@ async def test_sweep_lowers_a_silent_users_score(
             return (score, at) if score < first_score else None
 
         score, updated_at = await eventually(lowered, deadline_s=45, what="a lower swept score")
+        assert 1.0 <= score < first_score
         assert updated_at > first_at
         worker.assert_alive()
     finally:
