@@ -6,6 +6,7 @@ where everything is, and stops all of them on Ctrl-C.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.kafka_topics import ensure_topics  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 CLOUT = [sys.executable, "-m", "app.cli"]
@@ -23,6 +25,9 @@ CLOUT = [sys.executable, "-m", "app.cli"]
 def main() -> int:
     """Run worker, API and demo producer until interrupted or one of them exits."""
     settings = Settings()
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        print(f"run: created topics {', '.join(created)}", flush=True)
     base = f"http://{settings.api_host}:{settings.api_port}"
     commands = {
         "worker": [*CLOUT, "worker"],

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from app.kafka_topics import ensure_topics
 from app.publisher import EventPublisher
 from app.scoring.events import Kind
 from app.settings import get_settings
@@ -51,10 +52,12 @@ async def simulate(
     users: int, events: int, seed: int, rate: float | None, span_days: float
 ) -> tuple[int, int]:
     """Publish the population's events; returns (accepted, rejected) counts."""
+    settings = get_settings()
+    await ensure_topics(settings)
     end_ms = int(time.time() * 1000)
     stream = generate_events(users, events, seed, end_ms, span_days=span_days)
     accepted = rejected = 0
-    async with EventPublisher(get_settings()) as publisher:
+    async with EventPublisher(settings) as publisher:
         if rate is None:
             for chunk in _chunks(stream, CHUNK):
                 results = await publisher.publish_many(chunk)
