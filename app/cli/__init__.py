@@ -35,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; its return value is the exit code."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: a normal way to stop `clout simulate --rate`, `clout lag --watch`
 
 
 if __name__ == "__main__":
