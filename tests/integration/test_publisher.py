@@ -7,7 +7,6 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,24 +20,11 @@ from app.kafka_config import aiokafka_kwargs
 from app.publisher import EventPublisher, event_rules
 from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
 from app.settings import Settings
+from tests.support.kafka import make_event
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
-
-
-def event(actor: str = "fan-1", target: str = "alice", **overrides: Any) -> dict[str, Any]:
-    """A valid wire-format event happening now."""
-    body: dict[str, Any] = {
-        "event_id": uuid.uuid4().hex,
-        "network": "twitter",
-        "actor_id": actor,
-        "target_id": target,
-        "post_id": None,
-        "ts": int(time.time() * 1000),
-    }
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
@@ -78,7 +64,7 @@ async def read_back(
 
 
 async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> None:
-    sent = event(target="alice", post_id="p-1", extra_field="ignored")
+    sent = make_event(target="alice", post_id="p-1", extra_field="ignored")
     async with EventPublisher(topics) as publisher:
         result = await publisher.publish("share", sent)
     assert result.accepted
@@ -98,11 +84,11 @@ async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> No
 
 async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Settings) -> None:
     bad = [
-        ("like", event(actor="alice", target="alice")),
-        ("like", {k: v for k, v in event().items() if k != "network"}),
-        ("like", event(ts=int(time.time() * 1000) + 3_600_000)),
+        ("like", make_event(actor="alice", target="alice")),
+        ("like", {k: v for k, v in make_event().items() if k != "network"}),
+        ("like", make_event(ts=int(time.time() * 1000) + 3_600_000)),
         ("like", "not an object"),
-        ("poke", event()),
+        ("poke", make_event()),
     ]
     now = int(time.time() * 1000)
     rules = event_rules(topics)
@@ -121,11 +107,11 @@ async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Setti
 
 async def test_publish_many_keeps_order_and_routes_by_kind(topics: Settings) -> None:
     batch: list[tuple[Kind | str, Any]] = [
-        (Kind.LIKE, event(target="t1")),
-        ("mention", event(target="t2")),
-        ("like", event(actor="x", target="x")),  # rejected in the middle
-        ("share", event(target="t3")),
-        ("like", event(target="t1")),
+        (Kind.LIKE, make_event(target="t1")),
+        ("mention", make_event(target="t2")),
+        ("like", make_event(actor="x", target="x")),  # rejected in the middle
+        ("share", make_event(target="t3")),
+        ("like", make_event(target="t1")),
     ]
     async with EventPublisher(topics) as publisher:
         results = await publisher.publish_many(batch)
@@ -148,7 +134,7 @@ async def test_publish_many_keeps_order_and_routes_by_kind(topics: Settings) -> 
 async def test_a_publisher_must_be_started(isolated_settings: Settings) -> None:
     publisher = EventPublisher(isolated_settings)
     with pytest.raises(RuntimeError, match="not started"):
-        await publisher.publish("like", event())
+        await publisher.publish("like", make_event())
 
 
 async def clout_publish(settings: Settings, *args: str) -> tuple[int, str, str]:
@@ -188,10 +174,10 @@ async def test_clout_publish_sends_good_lines_and_reports_bad_ones(
     topics: Settings, tmp_path: Path
 ) -> None:
     good = [
-        {"kind": "like", **event(target="alice")},
-        {"kind": "share", **event(target="bob")},
-        {"kind": "mention", **event(target="carol")},
-        {"kind": "like", **event(target="dave")},
+        {"kind": "like", **make_event(target="alice")},
+        {"kind": "share", **make_event(target="bob")},
+        {"kind": "mention", **make_event(target="carol")},
+        {"kind": "like", **make_event(target="dave")},
     ]
     lines = [
         orjson.dumps(good[0]),  # 1
@@ -200,8 +186,10 @@ async def test_clout_publish_sends_good_lines_and_reports_bad_ones(
         b"",  # 4: blank, skipped
         orjson.dumps({k: v for k, v in good[2].items() if k != "kind"}),  # 5: no kind
         orjson.dumps(good[2]),  # 6
-        orjson.dumps({"kind": "like", **event(actor="eve", target="eve")}),  # 7: self-engagement
-        orjson.dumps({"kind": "poke", **event()}),  # 8: unknown kind
+        orjson.dumps(
+            {"kind": "like", **make_event(actor="eve", target="eve")}
+        ),  # 7: self-engagement
+        orjson.dumps({"kind": "poke", **make_event()}),  # 8: unknown kind
         orjson.dumps(good[3]),  # 9
     ]
     path = tmp_path / "events.ndjson"
@@ -236,9 +224,11 @@ async def test_clout_publish_sends_good_lines_and_reports_bad_ones(
 
 
 async def test_clout_publish_with_a_forced_kind(topics: Settings, tmp_path: Path) -> None:
-    ok = event(target="zed")
+    ok = make_event(target="zed")
     path = tmp_path / "likes.ndjson"
-    path.write_bytes(orjson.dumps(ok) + b"\n" + orjson.dumps({"kind": "share", **event()}) + b"\n")
+    path.write_bytes(
+        orjson.dumps(ok) + b"\n" + orjson.dumps({"kind": "share", **make_event()}) + b"\n"
+    )
 
     code, out, _ = await clout_publish(topics, "--kind", "like", str(path))
 
@@ -251,7 +241,9 @@ async def test_clout_publish_with_a_forced_kind(topics: Settings, tmp_path: Path
 
 async def test_clout_publish_of_a_clean_file_exits_0(topics: Settings, tmp_path: Path) -> None:
     path = tmp_path / "clean.ndjson"
-    path.write_bytes(b"".join(orjson.dumps({"kind": "like", **event()}) + b"\n" for _ in range(3)))
+    path.write_bytes(
+        b"".join(orjson.dumps({"kind": "like", **make_event()}) + b"\n" for _ in range(3))
+    )
     code, out, _ = await clout_publish(topics, str(path))
     assert code == 0
     assert "accepted 3, rejected 0" in out

@@ -13,7 +13,7 @@ from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 
 
-def make_event(actor: str, target: str, **overrides: Any) -> dict[str, Any]:
+def make_event(actor: str = "fan-1", target: str = "alice", **overrides: Any) -> dict[str, Any]:
     """A valid wire-format event happening now."""
     event: dict[str, Any] = {
         "event_id": uuid.uuid4().hex,

@@ -7,12 +7,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app.api import create_app
 from app.settings import Settings
-from app.store import ScoreWriter, redis_from_settings
-from tests.integration.store.helpers import drop_prefix
 
 
 @asynccontextmanager
@@ -23,21 +20,6 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://clout.test") as http:
             yield http
-
-
-@pytest.fixture
-async def store_redis(isolated_settings: Settings) -> AsyncIterator[Redis]:
-    redis = redis_from_settings(isolated_settings)
-    try:
-        yield redis
-    finally:
-        await drop_prefix(redis, isolated_settings.redis_key_prefix)
-        await redis.aclose()
-
-
-@pytest.fixture
-def writer(store_redis: Redis, isolated_settings: Settings) -> ScoreWriter:
-    return ScoreWriter(store_redis, isolated_settings.redis_key_prefix)
 
 
 @pytest.fixture

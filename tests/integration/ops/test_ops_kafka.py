@@ -53,16 +53,6 @@ async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
         await admin.close()
 
 
-@pytest.fixture
-async def monitor(settings: Settings) -> AsyncIterator[OpsMonitor]:
-    monitor = OpsMonitor(settings)
-    await monitor.start()
-    try:
-        yield monitor
-    finally:
-        await monitor.stop()
-
-
 def standin_worker(settings: Settings) -> AIOKafkaConsumer:
     """A plain consumer in the worker's group, committing by hand like the worker would."""
     return AIOKafkaConsumer(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ PARTITIONS = 2
 @pytest.fixture
 async def settings(stack: Settings) -> Settings:
     return isolated(stack, topic_partitions=PARTITIONS, worker_metrics_port=0, **FAST)
-
-
-@pytest.fixture
-async def monitor(settings: Settings) -> AsyncIterator[OpsMonitor]:
-    monitor = OpsMonitor(settings)
-    await monitor.start()
-    try:
-        yield monitor
-    finally:
-        await monitor.stop()
 
 
 async def test_real_worker_backlog_and_catch_up(
