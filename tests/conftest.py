@@ -77,3 +77,27 @@ async def redis_client(stack: Settings) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+REAL_STACK_MARKERS = ("integration", "e2e", "reliability")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """Say how many tests ran against the real stack, so a silent skip cannot pass unseen."""
+    counts = {marker: {"passed": 0, "failed": 0, "skipped": 0} for marker in REAL_STACK_MARKERS}
+    for outcome in ("passed", "failed", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when != "call" and outcome != "skipped":
+                continue
+            for marker in REAL_STACK_MARKERS:
+                if marker in report.keywords:
+                    counts[marker][outcome] += 1
+    lines = [
+        f"{marker:<12} passed={c['passed']} failed={c['failed']} skipped={c['skipped']}"
+        for marker, c in counts.items()
+    ]
+    terminalreporter.write_sep("-", "tests against the real Kafka, Redis and Chromium")
+    for line in lines:
+        terminalreporter.write_line(line)
