@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test lint browser stack-up stack-status stack-down bench clean
 
@@ -35,7 +36,11 @@ test: lint stack-up browser
 run: stack-up
 	$(BIN)/python scripts/run.py
 
-bench: stack-up
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: stack-up $(BENCH_STAMP)
 	$(BIN)/clout bench
 
 clean: stack-down

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.publish",
     "app.cli.simulate",
     "app.cli.gaming",
+    "app.cli.bench",
 )
 
 

@@ -1,0 +1,163 @@
+"""Watching the worker from outside: its Prometheus counters, its process, its Redis stats.
+
+The counters are read over HTTP from the worker's own `/metrics` endpoint (the same numbers an
+operator scrapes); the process figures (RSS, CPU seconds) come from the operating system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+CONSUMED = "clout_events_consumed_total"
+COUNTED = "clout_events_counted_total"
+DUPLICATES = "clout_duplicate_events_total"
+DEAD_LETTERS = "clout_dead_letters_total"
+REPLAYS = "clout_replayed_events_skipped_total"
+REKEYED = "clout_rekeyed_events_total"
+BATCHES = "clout_batch_seconds_count"
+BATCH_SECONDS = "clout_batch_seconds_sum"
+WATCHED = (CONSUMED, COUNTED, DUPLICATES, DEAD_LETTERS, REPLAYS, REKEYED, BATCHES, BATCH_SECONDS)
+
+
+class CountMismatch(RuntimeError):
+    """The worker's counters disagree with what the benchmark sent: no figure is reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """What the worker must have seen: every message, the events it must count, the repeats."""
+
+    consumed: int = 0
+    counted: int = 0
+    duplicates: int = 0
+
+    def plus(self, consumed: int, counted: int, duplicates: int) -> Ledger:
+        """The ledger after another batch of sent events."""
+        return Ledger(
+            self.consumed + consumed, self.counted + counted, self.duplicates + duplicates
+        )
+
+
+class WorkerProbe:
+    """Reads one worker's counters (summed over labels) and its process figures."""
+
+    def __init__(self, metrics_port: int, pid: int) -> None:
+        self._url = f"http://127.0.0.1:{metrics_port}/metrics"
+        # identity: spare the worker gzip-compressing every scrape
+        self._http = httpx.AsyncClient(timeout=5.0, headers={"Accept-Encoding": "identity"})
+        self.process = psutil.Process(pid)
+
+    async def counters(self) -> dict[str, float]:
+        """Current value of each watched counter (0 when it has no sample yet)."""
+        response = await self._http.get(self._url)
+        response.raise_for_status()
+        totals = dict.fromkeys(WATCHED, 0.0)
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name in totals:
+                    totals[sample.name] += sample.value
+        return totals
+
+    async def wait_for_endpoint(self, deadline_s: float = 60.0) -> None:
+        """Wait until the worker serves its metrics (it starts that before joining the group)."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                await self.counters()
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def first_consumption(self, poll_s: float = 0.01, deadline_s: float = 120.0) -> float:
+        """Wall-clock time (s) at which the worker was first seen to have consumed an event."""
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            before = time.time()
+            if (await self.counters())[CONSUMED] > 0:
+                return before  # the counter moved no later than the start of this scrape
+            await asyncio.sleep(poll_s)
+        raise TimeoutError("the worker consumed nothing in time")
+
+    async def wait_for_ledger(
+        self, ledger: Ledger, deadline_s: float, poll_s: float = 0.25
+    ) -> dict[str, float]:
+        """Poll until the counters match `ledger` exactly; fail on any sign of a lost or extra
+        count (dead letters, replays, re-keys, more counted than sent)."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            c = await self.counters()
+            check_no_anomaly(c, ledger)
+            if (
+                c[CONSUMED] == ledger.consumed
+                and c[COUNTED] == ledger.counted
+                and c[DUPLICATES] == ledger.duplicates
+            ):
+                return c
+            if time.monotonic() > deadline:
+                raise CountMismatch(f"after {deadline_s:.0f}s: counters {c} != {ledger}")
+            await asyncio.sleep(poll_s)
+
+    async def wait_for_quiet(self, settle_s: float = 0.3, deadline_s: float = 30.0) -> None:
+        """Wait until no batch has finished for `settle_s`: the last one's writes are done."""
+        deadline = time.monotonic() + deadline_s
+        last = (await self.counters())[BATCHES]
+        while time.monotonic() < deadline:
+            await asyncio.sleep(settle_s)
+            now = (await self.counters())[BATCHES]
+            if now == last:
+                return
+            last = now
+        raise TimeoutError("the worker kept finishing batches")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the worker has used so far (all its threads)."""
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the worker process."""
+        return int(self.process.memory_info().rss)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._http.aclose()
+
+
+def check_no_anomaly(counters: Mapping[str, float], ledger: Ledger) -> None:
+    """Raise CountMismatch if the worker refused, replayed, re-keyed or over-counted anything."""
+    problems = [
+        f"{name}={counters[name]:.0f}"
+        for name in (DEAD_LETTERS, REPLAYS, REKEYED)
+        if counters[name] != 0
+    ]
+    if counters[COUNTED] > ledger.counted:
+        problems.append(f"counted {counters[COUNTED]:.0f} > {ledger.counted} sent")
+    if counters[DUPLICATES] > ledger.duplicates:
+        problems.append(f"duplicates {counters[DUPLICATES]:.0f} > {ledger.duplicates} sent")
+    if counters[CONSUMED] > ledger.consumed:
+        problems.append(f"consumed {counters[CONSUMED]:.0f} > {ledger.consumed} sent")
+    if problems:
+        raise CountMismatch("worker counters: " + ", ".join(problems))
+
+
+def tree_bytes(path: Path) -> int:
+    """Bytes of all files under `path` (the worker's RocksDB table store, WAL included)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:  # RocksDB compaction removed it meanwhile
+                continue
+    return total

@@ -1,0 +1,75 @@
+"""Optional py-spy sampling of the worker during the pipeline measurement (`--profile`).
+
+py-spy attaches to the running worker from outside (no code change in streams/); its collapsed
+stacks are summarised into the functions that take the most samples, by self and total time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+class Profiler:
+    """A `py-spy record` child process sampling one pid into a collapsed-stacks file."""
+
+    def __init__(self, pid: int, output: Path, rate: int = 100) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self.output = output
+        self._proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(rate),
+                "--format",
+                "raw",
+                "-o",
+                output,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        """Stop sampling; py-spy writes its file on SIGINT."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self._proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            _, err = self._proc.communicate()
+        if not self.output.exists():
+            raise RuntimeError(f"py-spy wrote nothing: {err.decode(errors='replace')[-500:]}")
+
+
+def summarize_collapsed(path: Path, top: int = 25) -> str:
+    """The heaviest functions by self samples and by total (inclusive) samples, as text."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        samples += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    if not samples:
+        return "no samples\n"
+    lines = [f"{samples} samples of the worker's busy threads", "", "self %  function"]
+    lines += [f"{100 * n / samples:6.1f}  {frame}" for frame, n in own.most_common(top)]
+    lines += ["", "total %  function (inclusive)"]
+    lines += [f"{100 * n / samples:6.1f}  {frame}" for frame, n in total.most_common(top * 2)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,177 @@
+"""Presenting results: the PNG chart and the README's generated performance table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+
+
+class MarkersMissing(RuntimeError):
+    """The README has no `<!-- bench:start -->` ... `<!-- bench:end -->` block to rewrite."""
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Results written by a run."""
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Four panels, each figure beside the limit it is measured against and its target."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    (thr, lat), (look, mem) = axes
+    mode = results["mode"]
+    fig.suptitle(
+        f"Clout benchmark ({mode} run, {results['started_at']}, {results['machine']['cores']} "
+        f"cores, load {results['machine']['load_average_start'][0]})",
+        fontsize=12,
+    )
+
+    limit, pipe = results["consume_limit_eps"], results["pipeline_eps"]
+    bars = thr.bar(["bare consumer\n(limit)", "pipeline\n(worker)"], [limit, pipe])
+    for bar, color in zip(bars, ["#999", "#2a7"], strict=True):
+        bar.set_color(color)
+    thr.bar_label(bars, labels=[f"{limit:,.0f}", f"{pipe:,.0f}"])
+    thr.axhline(0.5 * limit, color="#c33", linestyle="--", label="target: half the limit")
+    thr.set_yscale("log")
+    thr.set_ylabel("events/s (log)")
+    thr.set_title(f"Throughput, {results['events']:,} events: ratio {results['throughput_ratio']}")
+    thr.legend(loc="upper right")
+
+    e2e = results["e2e"]["latency_ms"]
+    lat_bars = lat.bar(["p50", "p95", "p99"], [e2e["p50"], e2e["p95"], e2e["p99"]], color="#37a")
+    lat.bar_label(lat_bars, labels=[f"{e2e[q]:,.0f} ms" for q in ("p50", "p95", "p99")])
+    lat.axhline(250, color="#c33", linestyle="--", label="target p99: 250 ms")
+    lat.set_ylabel("ms, produce → score visible in Redis")
+    lat.set_title(f"End-to-end latency at {results['e2e_rate_eps']:,.0f} events/s")
+    lat.legend(loc="upper left")
+
+    kinds = [("raw_hgetall", "raw HGETALL", "#999"), ("client_get", "ScoreClient.get()", "#2a7")]
+    kinds.append(("http", "HTTP GET", "#e90"))
+    groups = sorted(results["lookup"], key=lambda c: int(c[1:]))
+    width = 0.8 / len(kinds)
+    for i, (key, label, color) in enumerate(kinds):
+        xs = [g + i * width for g in range(len(groups))]
+        p99 = [results["lookup"][c][key]["p99"] for c in groups]
+        p50 = [results["lookup"][c][key]["p50"] for c in groups]
+        look.bar(xs, p99, width, color=color, alpha=0.45)
+        look.bar(xs, p50, width, color=color, label=f"{label} (p50 solid, p99 light)")
+    look.set_xticks([g + width for g in range(len(groups))])
+    look.set_xticklabels([f"concurrency {c[1:]}" for c in groups])
+    look.set_yscale("log")
+    look.set_ylabel("µs per lookup (log)")
+    look.set_title(f"Lookup: get() / raw p99 = {results['lookup_ratio']} (target ≤ 2)")
+    look.legend(loc="upper left", fontsize=8)
+
+    stages = results["memory"]
+    labels = [f"{s['users']:,} users" for s in stages]
+    xs = list(range(len(stages)))
+    mem.bar([x - 0.2 for x in xs], [s["rss_bytes_per_user"] for s in stages], 0.4, label="RSS")
+    mem.bar([x + 0.2 for x in xs], [s["disk_bytes_per_user"] for s in stages], 0.4, label="disk")
+    mem.axhline(1024, color="#c33", linestyle="--", label="target RSS: 1024 B")
+    mem.set_xticks(xs)
+    mem.set_xticklabels(labels)
+    mem.set_ylabel("bytes per tracked user")
+    mem.set_title("Worker memory and table size per user")
+    mem.legend(loc="upper right")
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _verdict(results: dict[str, Any], key: str) -> str:
+    target = results["targets"][key]
+    if target["met"]:
+        return "met"
+    return f"**missed**: {target['limited_by']}"
+
+
+def table(results: dict[str, Any], json_path: str = "bench/results/latest.json") -> str:
+    """The README block: every row generated from the results file."""
+    m = results["machine"]
+    e2e = results["e2e"]
+    lat = e2e["latency_ms"]
+    lookup = results["lookup"]
+    pipe = results["pipeline"]
+    rows = [
+        "| measure | result | measured against, same run | target | verdict |",
+        "| --- | --- | --- | --- | --- |",
+        f"| pipeline throughput, {results['events']:,} events | {_n(results['pipeline_eps'])} "
+        f"events/s (all {pipe['verified']['counted']:,} counted, "
+        f"{pipe['verified']['duplicates']:,} duplicates dropped) | bare aiokafka consumer "
+        f"{_n(results['consume_limit_eps'])} events/s: ratio **{results['throughput_ratio']}** "
+        f"| ratio ≥ 0.5 | {_verdict(results, 'throughput_ratio')} |",
+        f"| end-to-end latency at {e2e['rate_eps']:,.0f} events/s for {e2e['seconds']:.0f} s "
+        f"({lat['count']:,} tracer events) | p50 {lat['p50']} ms, p95 {lat['p95']} ms, "
+        f"**p99 {lat['p99']} ms** | produced at {_n(e2e['achieved_eps'])} events/s; "
+        f"{e2e['backlog_at_end']:,} events queued when producing stopped | p99 ≤ 250 ms "
+        f"| {_verdict(results, 'e2e_p99_ms')} |",
+    ]
+    for conc in sorted(lookup, key=lambda c: int(c[1:])):
+        row = lookup[conc]
+        level = conc[1:]
+        headline = level == str(results["lookup_concurrency"])
+        rows.append(
+            f"| `ScoreClient.get()`, concurrency {level} | p50 {_n(row['client_get']['p50'])} µs, "
+            f"p99 {_n(row['client_get']['p99'])} µs | raw HGETALL p50 "
+            f"{_n(row['raw_hgetall']['p50'])} µs, p99 {_n(row['raw_hgetall']['p99'])} µs: "
+            f"p99 ratio **{row['client_ratio_p99']}** | "
+            + ("ratio ≤ 2 | " + _verdict(results, "lookup_ratio") if headline else "- | -")
+            + " |"
+        )
+        rows.append(
+            f"| HTTP `GET /v1/scores/{{id}}`, concurrency {level} | p50 {_n(row['http']['p50'])} "
+            f"µs, p99 {_n(row['http']['p99'])} µs | raw HGETALL: p99 ratio "
+            f"{row['http_ratio_p99']} | - | - |"
+        )
+    for stage in results["memory"]:
+        last = stage is results["memory"][-1]
+        marginal = stage.get("rss_marginal_bytes_per_user")
+        extra = f"; each added user {marginal:,.0f} B" if marginal is not None else ""
+        rows.append(
+            f"| worker memory, {stage['users']:,} tracked users | RSS "
+            f"{_n(stage['rss_bytes_per_user'])} B/user ({stage['rss_bytes'] / 2**20:,.0f} MiB)"
+            f"{extra}; table on disk "
+            f"{_n(stage['disk_bytes_per_user'])} B/user | Redis keeps "
+            f"{_n(stage['redis_bytes_per_user'])} B/user (score + history hashes) | "
+            + (
+                "RSS ≤ 1024 B/user | " + _verdict(results, "rss_bytes_per_user")
+                if last
+                else "- | -"
+            )
+            + " |"
+        )
+    intro = (
+        f"Generated from [`{json_path}`]({json_path}) by `clout bench --readme`; chart: "
+        f"[`bench/results/latest.png`](bench/results/latest.png). {results['mode'].capitalize()} "
+        f"run of {results['started_at']} on {m['cpu']} ({m['cores']} cores, shared: load "
+        f"average {m['load_average_start'][0]} at the start), Kafka {m['kafka']}, Redis "
+        f"{m['redis']}, one worker, {results['settings']['topic_partitions']} partitions per "
+        f"topic, commit `{m['git_commit'][:10]}`."
+    )
+    return f"{intro}\n\n" + "\n".join(rows) + "\n"
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace only the text between the bench markers."""
+    text = readme.read_text()
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise MarkersMissing(f"{readme} has no {START} ... {END} block")
+    head = text[: start + len(START)]
+    readme.write_text(f"{head}\n{block}{text[end:]}")

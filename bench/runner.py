@@ -1,0 +1,376 @@
+"""One benchmark run, start to finish: isolate, send, measure, verify, clean up, write results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from app.devtools.worker_process import WorkerProcess
+from app.publisher import DEFAULT_LINGER_MS, EventPublisher
+from app.settings import Settings
+from app.store.connection import redis_from_settings
+from bench import phases
+from bench.config import BenchConfig
+from bench.events import Expectation, population, publish_all
+from bench.probe import WorkerProbe
+from bench.profile import Profiler, summarize_collapsed
+from bench.stack import create_topics, delete_run_keys, delete_run_topics, free_port, isolated
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PACKAGES = (
+    "clout",
+    "faust-streaming",
+    "aiokafka",
+    "redis",
+    "hiredis",
+    "orjson",
+    "rocksdict",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+)
+
+TARGETS = {
+    "throughput_ratio": (">=", 0.5),
+    "e2e_p99_ms": ("<=", 250.0),
+    "lookup_ratio": ("<=", 2.0),
+    "rss_bytes_per_user": ("<=", 1024.0),
+}
+
+
+def log(message: str) -> None:
+    """Progress on stderr (the results are the files)."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[str, Any]:
+    """Run every measurement against the stack `base` points at; returns (and writes) results."""
+    began = time.time()
+    settings = isolated(base, worker_metrics_port=free_port(), sweep_interval_s=3600.0)
+    tag = settings.topic_likes.split(".")[0]
+    workdir = Path(tempfile.mkdtemp(prefix=f"clout-{tag}-"))
+    # "info" is `clout worker`'s default; at "warning" Faust's terminal spinner sets the root
+    # logger to DEBUG, which would charge the worker for building every debug record.
+    worker = WorkerProcess(settings, workdir, loglevel="info")
+    api: phases.ApiProcess | None = None
+    profiler: Profiler | None = None
+    probe: WorkerProbe | None = None
+    expect = Expectation()
+    machine = await machine_info(settings)
+    try:
+        log(f"run {tag}: own topics ({settings.topic_likes}, ...), group and Redis prefix")
+        await create_topics(settings)
+        events = population(config.population_users, config.events, config.seed)
+        actors = sorted({str(event["actor_id"]) for _, event in events})
+        log(f"producing {len(events):,} population events")
+        async with EventPublisher(settings) as publisher:
+            await publish_all(publisher, events, expect)
+        del events
+        scored = sorted(expect.targets)
+
+        log("1/5 consume limit: bare aiokafka consumer")
+        consume = await phases.consume_limit(settings, expect.sent, config.consume_passes)
+        log(f"    {consume['eps']:,} events/s")
+
+        log("2/5 pipeline: starting the worker on the backlog")
+        started_wall = time.time()
+        worker.start()
+        probe = WorkerProbe(settings.worker_metrics_port, worker.pid)
+        await probe.wait_for_endpoint()
+        if config.profile:
+            profiler = Profiler(worker.pid, out_dir / "profile-pipeline.collapsed")
+        pipe = await phases.pipeline(
+            settings, probe, expect, started_wall, deadline_s=120.0 + expect.sent / 500
+        )
+        if profiler is not None:
+            profiler.stop()
+            (out_dir / "profile-pipeline.txt").write_text(summarize_collapsed(profiler.output))
+            profiler = None
+        log(f"    {pipe['eps']:,} events/s over {pipe['seconds']} s, all counted")
+
+        log(f"3/5 e2e latency: {config.e2e_rate:,.0f} events/s for {config.e2e_seconds:.0f} s")
+        e2e = await phases.e2e_latency(
+            settings,
+            probe,
+            expect,
+            rate=config.e2e_rate,
+            seconds=config.e2e_seconds,
+            tracer_every=config.tracer_every,
+            users=config.population_users,
+            seed=config.seed + 1,
+            tag=tag,
+        )
+        log(f"    p50 {e2e['latency_ms']['p50']} ms, p99 {e2e['latency_ms']['p99']} ms")
+
+        log("4/5 lookups: raw HGETALL, ScoreClient.get(), HTTP")
+        api = phases.ApiProcess(settings, free_port(), workdir)
+        await api.start()
+        lookup = await phases.lookups(
+            settings,
+            api,
+            scored[:10_000],
+            counts={
+                "raw_hgetall": config.lookups,
+                "client_get": config.lookups,
+                "http": config.http_lookups,
+            },
+            concurrencies=config.concurrencies,
+            rounds=config.lookup_rounds,
+            seed=config.seed,
+        )
+        api.stop()
+        api = None
+
+        log(f"5/5 memory at {', '.join(f'{s:,}' for s in config.memory_stages)} users")
+        mem = await phases.memory(
+            settings,
+            probe,
+            expect,
+            worker.data_dir,
+            stages=config.memory_stages,
+            actors=actors,
+            seed=config.seed,
+            tag=tag,
+        )
+        final_counters = await probe.counters()
+    finally:
+        if profiler is not None:
+            profiler.stop()
+        if api is not None:
+            api.stop()
+        if probe is not None:
+            await probe.aclose()
+        worker.stop()
+        log("cleaning up the run's topics and Redis keys")
+        await delete_run_topics(settings)
+        await delete_run_keys(settings)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    results = assemble(config, settings, machine, consume, pipe, e2e, lookup, mem)
+    results["verified_total"] = {
+        "sent": expect.sent,
+        "counted": int(final_counters["clout_events_counted_total"]),
+        "duplicates": int(final_counters["clout_duplicate_events_total"]),
+        "expected_counted": expect.counted,
+        "expected_duplicates": expect.duplicates,
+    }
+    results["started_at"] = datetime.fromtimestamp(began, UTC).isoformat(timespec="seconds")
+    results["duration_s"] = round(time.time() - began, 1)
+    results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def assemble(
+    config: BenchConfig,
+    settings: Settings,
+    machine: dict[str, Any],
+    consume: dict[str, Any],
+    pipe: dict[str, Any],
+    e2e: dict[str, Any],
+    lookup: dict[str, Any],
+    mem: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The results document: headline keys first, then the details of each measurement."""
+    c_max = f"c{max(config.concurrencies)}"
+    at = lookup[c_max]
+    last = mem[-1]
+    headline: dict[str, Any] = {
+        "schema": 1,
+        "mode": config.mode,
+        "events": config.events,
+        "consume_limit_eps": consume["eps"],
+        "pipeline_eps": pipe["eps"],
+        "throughput_ratio": round(pipe["eps"] / consume["eps"], 3),
+        "e2e_rate_eps": e2e["rate_eps"],
+        "e2e_p50_ms": e2e["latency_ms"]["p50"],
+        "e2e_p95_ms": e2e["latency_ms"]["p95"],
+        "e2e_p99_ms": e2e["latency_ms"]["p99"],
+        "lookup_concurrency": max(config.concurrencies),
+        "lookup_p50_us": at["client_get"]["p50"],
+        "lookup_p99_us": at["client_get"]["p99"],
+        "raw_hgetall_p50_us": at["raw_hgetall"]["p50"],
+        "raw_hgetall_p99_us": at["raw_hgetall"]["p99"],
+        "lookup_ratio": at["client_ratio_p99"],
+        "http_p99_us": at["http"]["p99"],
+        "http_ratio": at["http_ratio_p99"],
+        "memory_users": last["users"],
+        "rss_bytes_per_user": last["rss_bytes_per_user"],
+        "rss_marginal_bytes_per_user": last.get("rss_marginal_bytes_per_user"),
+        "disk_bytes_per_user": last["disk_bytes_per_user"],
+    }
+    headline["targets"] = judge(headline, config, settings, pipe, e2e, mem)
+    return {
+        **headline,
+        "consume": consume,
+        "pipeline": pipe,
+        "e2e": e2e,
+        "lookup": lookup,
+        "memory": mem,
+        "config": config.as_dict(),
+        "settings": recorded_settings(settings),
+        "machine": machine,
+        "versions": versions(),
+    }
+
+
+def judge(
+    headline: dict[str, Any],
+    config: BenchConfig,
+    settings: Settings,
+    pipe: dict[str, Any],
+    e2e: dict[str, Any],
+    mem: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Each target: the value, whether it is met, and (if not) what limits it, from the figures."""
+    out: dict[str, Any] = {}
+    for key, (op, target) in TARGETS.items():
+        value = float(headline[key])
+        met = value >= target if op == ">=" else value <= target
+        out[key] = {"value": value, "target": f"{op} {target:g}", "met": met, "limited_by": None}
+    if not out["throughput_ratio"]["met"]:
+        share = pipe["worker_cpu_share"]
+        per_batch = config.events / max(pipe["batches"], 1)
+        if share >= 0.85:
+            why = (
+                f"the worker is CPU-bound: one Python process at {share:.0%} of a core, "
+                f"{pipe['mean_batch_ms']} ms per batch of ~{per_batch:.0f} events"
+            )
+        else:
+            why = (
+                f"the worker used only {share:.0%} of a core: it waits on Kafka/Redis round trips "
+                f"({pipe['mean_batch_ms']} ms per batch of ~{per_batch:.0f} events)"
+            )
+        out["throughput_ratio"]["limited_by"] = why
+    if not out["e2e_p99_ms"]["met"]:
+        behind = e2e["backlog_at_end"] > e2e["rate_eps"] / 2 or e2e["tracers_missing"]
+        if behind:
+            why = (
+                f"the worker cannot keep up with {e2e['rate_eps']:,.0f} events/s here "
+                f"(it drains ~{pipe['eps']:,} events/s; {e2e['backlog_at_end']:,} events were "
+                "still queued when producing stopped), so events wait in the topic"
+            )
+        else:
+            why = (
+                f"batching: up to {settings.batch_max_wait_s * 1000:.0f} ms batch window, "
+                f"{DEFAULT_LINGER_MS} ms producer linger and one batch's processing "
+                f"(worker at {e2e['worker_cpu_share']:.0%} of a core)"
+            )
+        out["e2e_p99_ms"]["limited_by"] = why
+    if not out["lookup_ratio"]["met"]:
+        out["lookup_ratio"]["limited_by"] = (
+            "get() is a pipeline of HGETALL + ZREVRANK + ZCARD parsed into a UserScore: more "
+            "Python per call, and at concurrency 50 every call queues behind the others in one "
+            "event loop"
+        )
+    if not out["rss_bytes_per_user"]["met"]:
+        marginal = mem[-1].get("rss_marginal_bytes_per_user")
+        out["rss_bytes_per_user"]["limited_by"] = (
+            f"each added user costs {marginal} B of worker RSS"
+            if marginal is not None
+            else "the worker's fixed footprint over too few users"
+        )
+    if config.mode != "full":
+        for item in out.values():
+            item["note"] = "quick run: sizes are too small for the targets to apply"
+    return out
+
+
+def recorded_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that shape the figures (no addresses or secrets)."""
+    return {
+        "topic_partitions": settings.topic_partitions,
+        "batch_max_events": settings.batch_max_events,
+        "batch_max_wait_s": settings.batch_max_wait_s,
+        "table_store": settings.table_store,
+        "sweep_interval_s": settings.sweep_interval_s,
+        "dedupe_window_hours": settings.scoring.dedupe_window_hours,
+        "producer_linger_ms": DEFAULT_LINGER_MS,
+        "workers": 1,
+    }
+
+
+async def machine_info(settings: Settings) -> dict[str, Any]:
+    """What the run ran on; the load average says how shared the machine was."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():  # noqa: ASYNC240 (tiny)
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "kafka": kafka_version(),
+        "redis": await redis_version(settings),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "app", "streams", "bench")),
+    }
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages on the measured path."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def kafka_version() -> str:
+    """The broker release, from the local stack's jars (or KAFKA_HOME); 'unknown' otherwise."""
+    dirs = [ROOT / ".stack" / "kafka-libs"]
+    if os.environ.get("KAFKA_HOME"):
+        dirs.insert(0, Path(os.environ["KAFKA_HOME"]) / "libs")
+    for folder in dirs:
+        for jar in sorted(folder.glob("kafka-server-*.jar")) + sorted(folder.glob("kafka_*.jar")):
+            return jar.stem.rsplit("-", 1)[-1]
+    return "unknown"
+
+
+async def redis_version(settings: Settings) -> str:
+    """redis-server's version, from INFO."""
+    redis = redis_from_settings(settings)
+    try:
+        info = await redis.info("server")
+        return str(info.get("redis_version", "unknown"))
+    finally:
+        await redis.aclose()
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+        )
+        return done.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """Write atomically (a temp file renamed), so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(path)

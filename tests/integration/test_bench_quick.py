@@ -1,0 +1,117 @@
+"""`clout bench --quick` on the real stack: CI's smoke check that the benchmark harness works.
+
+It asserts that every figure was produced and every event was counted, never how fast anything
+was (timings on a shared machine are reported by the benchmark, not judged by tests).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.devtools.worker_process import settings_env
+from app.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+HEADLINE = (
+    "events",
+    "consume_limit_eps",
+    "pipeline_eps",
+    "throughput_ratio",
+    "e2e_p50_ms",
+    "e2e_p95_ms",
+    "e2e_p99_ms",
+    "lookup_p99_us",
+    "raw_hgetall_p99_us",
+    "lookup_ratio",
+    "rss_bytes_per_user",
+)
+
+
+@pytest.fixture(scope="module")
+def quick_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One `clout bench --quick` run into a temporary folder; its results document."""
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "bench", "--quick", "--out", str(out)],
+        env={**os.environ, **settings_env(stack)},
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, f"clout bench --quick failed:\n{done.stderr[-4000:]}"
+    assert (out / "latest.png").stat().st_size > 10_000, "the chart was not drawn"
+    results: dict[str, object] = json.loads((out / "latest.json").read_text())
+    results["_out"] = str(out)
+    return results
+
+
+def test_every_headline_figure_is_a_positive_number(quick_run: dict[str, object]) -> None:
+    for key in HEADLINE:
+        value = quick_run[key]
+        assert isinstance(value, int | float), (key, value)
+        assert math.isfinite(value), (key, value)
+        assert value > 0, (key, value)
+    assert quick_run["mode"] == "quick"
+    for section in ("machine", "versions", "settings", "config", "targets"):
+        assert quick_run[section], section
+
+
+def test_every_event_was_counted(quick_run: dict[str, object]) -> None:
+    total = quick_run["verified_total"]
+    assert isinstance(total, dict)
+    assert total["counted"] == total["expected_counted"]
+    assert total["duplicates"] == total["expected_duplicates"]
+    assert total["counted"] + total["duplicates"] == total["sent"]
+    pipeline = quick_run["pipeline"]
+    assert isinstance(pipeline, dict)
+    verified = pipeline["verified"]
+    assert verified["consumed"] == quick_run["events"]
+    assert verified["counted"] + verified["duplicates"] == quick_run["events"]
+    assert verified["dead_letters"] == 0
+    assert verified["committed_offsets"] == quick_run["events"]
+    e2e = quick_run["e2e"]
+    assert isinstance(e2e, dict)
+    assert e2e["tracers_missing"] == 0
+    assert e2e["latency_ms"]["count"] == e2e["tracers"] > 0
+
+
+def test_lookups_and_memory_stages_were_measured(quick_run: dict[str, object]) -> None:
+    lookup = quick_run["lookup"]
+    assert isinstance(lookup, dict)
+    assert set(lookup) == {"c1", "c50"}
+    for figures in lookup.values():
+        for kind in ("raw_hgetall", "client_get", "http"):
+            assert figures[kind]["count"] > 0
+            assert 0 < figures[kind]["p50"] <= figures[kind]["p99"]
+    memory = quick_run["memory"]
+    assert isinstance(memory, list)
+    config = quick_run["config"]
+    assert isinstance(config, dict)
+    assert [stage["users"] for stage in memory] == list(config["memory_stages"])
+    assert all(stage["rss_bytes"] > 0 and stage["disk_bytes"] > 0 for stage in memory)
+
+
+def test_readme_table_is_generated_from_the_results(
+    quick_run: dict[str, object], tmp_path: Path
+) -> None:
+    from bench import report
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{report.START}\nold\n{report.END}\nafter\n")
+    results = json.loads((Path(str(quick_run["_out"])) / "latest.json").read_text())
+    report.update_readme(readme, report.table(results))
+    text = readme.read_text()
+    assert text.startswith(f"# x\n\nbefore\n{report.START}\n")
+    assert text.endswith(f"{report.END}\nafter\n")
+    assert "old" not in text
+    assert f"{results['pipeline_eps']:,.0f} events/s" in text
+    assert f"p99 {results['e2e_p99_ms']} ms" in text
