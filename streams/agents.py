@@ -26,7 +26,14 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.scoring.events import EngagementEvent, EventRules, InvalidEvent, Kind, validate_event
+from app.scoring.events import (
+    EngagementEvent,
+    EventRules,
+    InvalidEvent,
+    Kind,
+    event_to_json_dict,
+    validate_event,
+)
 from app.scoring.model import ModelParams, next_refresh_ms, score_card, score_from_raw
 from app.scoring.signals import apply_event
 from app.store.dedupe import EventDeduplicator
@@ -39,6 +46,16 @@ from streams.topics import KIND_HEADER, Topics
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SourceEvent = EventT[bytes]
+
+DEAD_LETTER_MAX_VALUE_BYTES = 256 * 1024
+"""A refused value longer than this is cut in its dead letter (the header keeps its length).
+
+The broker accepts messages up to ~1 MB, while the worker's producer refuses to send more than
+1,000,000 bytes; forwarding such a message whole plus our headers failed, crashed the agent and
+lost its batch. The origin headers still point at the full message in its input topic.
+"""
+DEAD_LETTER_MAX_KEY_BYTES = 1024
+DUPLICATE_REASON = "duplicate event_id"
 
 
 def partition_for(user_id: str, partitions: int) -> int:
@@ -130,10 +147,18 @@ class BatchScorer:
             except InvalidEvent as exc:
                 await self._dead_letter(source, exc.reason)
                 continue
+            except Exception as exc:
+                # Validation sees hostile bytes: a failure we did not foresee is that message's
+                # problem, not the batch's (an escaping exception loses the whole batch).
+                log.exception("unexpected error validating %s", _position(source))
+                await self._dead_letter(source, f"unprocessable: {type(exc).__name__}")
+                continue
             if message.partition != partition_for(event.target_id, self._partitions):
+                # The validated event, re-encoded: bounded in size whatever extra fields the
+                # original carried (validation ignores them).
                 await self._topics.rekeyed.send(
                     key=event.target_id.encode(),
-                    value=message.value,
+                    value=orjson.dumps(event_to_json_dict(event)),
                     headers={KIND_HEADER: kind.value.encode()},
                 )
                 metrics.REKEYED.inc()
@@ -152,18 +177,26 @@ class BatchScorer:
             raise InvalidEvent(f"re-keyed message without a valid {KIND_HEADER} header") from exc
 
     async def _dead_letter(self, source: SourceEvent, reason: str) -> None:
-        """Forward the original bytes with where they came from and why they were refused."""
+        """Forward the original bytes with where they came from and why they were refused.
+
+        Values over `DEAD_LETTER_MAX_VALUE_BYTES` (keys over `DEAD_LETTER_MAX_KEY_BYTES`) are cut,
+        with `clout-error-value-bytes` / `clout-error-key-bytes` giving the original length.
+        """
         message = source.message
-        await self._topics.dead_letters.send(
-            key=message.key,
-            value=message.value,
-            headers={
-                "clout-error-reason": reason.encode(),
-                "clout-error-topic": message.topic.encode(),
-                "clout-error-partition": str(message.partition).encode(),
-                "clout-error-offset": str(message.offset).encode(),
-            },
-        )
+        headers = {
+            "clout-error-reason": reason.encode(),
+            "clout-error-topic": message.topic.encode(),
+            "clout-error-partition": str(message.partition).encode(),
+            "clout-error-offset": str(message.offset).encode(),
+        }
+        key, value = message.key, message.value
+        if key is not None and len(key) > DEAD_LETTER_MAX_KEY_BYTES:
+            headers["clout-error-key-bytes"] = str(len(key)).encode()
+            key = key[:DEAD_LETTER_MAX_KEY_BYTES]
+        if value is not None and len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
+            headers["clout-error-value-bytes"] = str(len(value)).encode()
+            value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
+        await self._topics.dead_letters.send(key=key, value=value, headers=headers)
         metrics.DEAD_LETTERS.labels(reason=reason.split(":")[0]).inc()
 
     def _load_states(
@@ -188,7 +221,12 @@ class BatchScorer:
                 [(a.event.event_id, _position(a.source)) for a in fresh]
             ),
         )
-        counted = [a for a, first in zip(fresh, verdicts, strict=True) if first]
+        counted = []
+        for item, first in zip(fresh, verdicts, strict=True):
+            if first:
+                counted.append(item)
+            else:
+                await self._dead_letter(item.source, DUPLICATE_REASON)
         metrics.DUPLICATES.inc(len(fresh) - len(counted))
         return counted
 
