@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(60.0, gt=0)
     sweep_batch_users: int = Field(2000, ge=1)
     redis_retry_max_backoff_s: float = Field(5.0, gt=0)
+    # How long the group waits for a silent (crashed) worker before moving its partitions to
+    # the others; Kafka brokers accept 6 s .. 30 min by default.
+    worker_session_timeout_s: float = Field(60.0, ge=6, le=1800)
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"

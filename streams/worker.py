@@ -21,6 +21,7 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams.agents import BatchScorer
+from streams.redaction import credential_values, install_log_redaction
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
 from streams.topics import declare_topics
@@ -60,6 +61,7 @@ def build_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.topic_replication_factor,
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
+        broker_session_timeout=settings.worker_session_timeout_s,
         producer_acks=-1,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
@@ -111,6 +113,7 @@ def build_app(settings: Settings) -> faust.App:
 def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
     """Run the worker in the foreground until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     settings = settings or get_settings()
+    install_log_redaction(credential_values(settings))
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")

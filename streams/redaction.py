@@ -1,0 +1,68 @@
+"""Keep credentials out of the worker's log, whatever library writes the line.
+
+The worker's own code never logs a credential, but its libraries may: aiokafka logs
+"Authenticated as <SASL username> via PLAIN" at INFO on every broker connection, and an exception
+message can quote whatever it was given. Rather than trust every library, the worker replaces each
+configured credential value with `***` in every log record (message and formatted traceback)
+before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.settings import Settings
+
+MASK = "***"
+
+
+def credential_values(settings: Settings) -> list[str]:
+    """The credential values in `settings`: Redis ACL user and password, Kafka SASL user and
+    password (a password embedded in `redis_url` too)."""
+    values = [settings.redis_username, settings.kafka_sasl_username]
+    for secret in (settings.redis_password, settings.kafka_sasl_password):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    url = urlsplit(settings.redis_url)
+    values += [url.username, url.password]
+    return [v for v in values if v]
+
+
+def redact(text: str, values: Iterable[str]) -> str:
+    """`text` with every occurrence of each value replaced by `MASK` (longest values first)."""
+    for value in sorted(set(values), key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def install_log_redaction(values: Iterable[str]) -> None:
+    """Make every log record created from now on carry no credential value.
+
+    A record factory rather than a handler filter, so it covers handlers that Faust (or anyone)
+    installs later and records of every logger.
+    """
+    secrets = sorted({v for v in values if v}, key=len, reverse=True)
+    if not secrets:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as usual
+            return record
+        clean = redact(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[0] is not None:
+            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact(formatted, secrets)
+        return record
+
+    logging.setLogRecordFactory(factory)
