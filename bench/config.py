@@ -17,6 +17,9 @@ class BenchConfig:
     e2e_rate: float  # events/s produced during the latency measurement
     e2e_seconds: float
     tracer_every: int  # every n-th e2e event is a timed tracer
+    # Latency is measured a second time at this fraction of the measured pipeline throughput
+    # (None: not), so the latency floor is known when the fixed rate overloads the worker.
+    e2e_headroom: float | None
     lookups: int  # per concurrency, for the raw HGETALL and ScoreClient.get()
     http_lookups: int  # per concurrency, for GET /v1/scores/{id}
     lookup_rounds: int  # the three lookup kinds are interleaved in this many rounds
@@ -42,6 +45,7 @@ FULL = BenchConfig(
     e2e_rate=5000.0,
     e2e_seconds=60.0,
     tracer_every=20,
+    e2e_headroom=0.6,
     lookups=20_000,
     http_lookups=5_000,
     lookup_rounds=4,
@@ -56,6 +60,7 @@ QUICK = BenchConfig(
     e2e_rate=1000.0,
     e2e_seconds=8.0,
     tracer_every=10,
+    e2e_headroom=None,
     lookups=1_000,
     http_lookups=300,
     lookup_rounds=2,

@@ -35,7 +35,14 @@ from app.store import ScoreClient
 from app.store.connection import redis_from_settings
 from app.store.keys import RedisKeys
 from bench.events import Expectation, KindEvent, fresh_users, population, publish_all, tracer
-from bench.probe import BATCHES, CONSUMED, Ledger, WorkerProbe, tree_bytes
+from bench.probe import (
+    BATCHES,
+    CONSUMED,
+    DUPLICATE_DEAD_LETTERS,
+    Ledger,
+    WorkerProbe,
+    tree_bytes,
+)
 from bench.stats import summarize
 
 # ---------------------------------------------------------------------------------------------
@@ -135,6 +142,7 @@ async def pipeline(
             "counted": int(counters["clout_events_counted_total"]),
             "duplicates": int(counters["clout_duplicate_events_total"]),
             "dead_letters": int(counters["clout_dead_letters_total"]),
+            "refused": int(counters["clout_dead_letters_total"] - counters[DUPLICATE_DEAD_LETTERS]),
             "scored_users": ranked,
             "committed_offsets": committed,
         },
@@ -488,9 +496,6 @@ async def memory(
         added = after["users"] - before["users"]
         after["rss_marginal_bytes_per_user"] = round(
             (after["rss_bytes"] - before["rss_bytes"]) / added, 1
-        )
-        after["disk_marginal_bytes_per_user"] = round(
-            (after["disk_bytes"] - before["disk_bytes"]) / added, 1
         )
     return results
 

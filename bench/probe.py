@@ -26,6 +26,9 @@ REKEYED = "clout_rekeyed_events_total"
 BATCHES = "clout_batch_seconds_count"
 BATCH_SECONDS = "clout_batch_seconds_sum"
 WATCHED = (CONSUMED, COUNTED, DUPLICATES, DEAD_LETTERS, REPLAYS, REKEYED, BATCHES, BATCH_SECONDS)
+DUPLICATE_DEAD_LETTERS = "dead_letters_of_duplicates"
+DUPLICATE_REASON = "duplicate event_id"
+"""Dead-letter reason label of a dropped repeat, for a worker that also forwards those."""
 
 
 class CountMismatch(RuntimeError):
@@ -60,11 +63,13 @@ class WorkerProbe:
         """Current value of each watched counter (0 when it has no sample yet)."""
         response = await self._http.get(self._url)
         response.raise_for_status()
-        totals = dict.fromkeys(WATCHED, 0.0)
+        totals = dict.fromkeys((*WATCHED, DUPLICATE_DEAD_LETTERS), 0.0)
         for family in text_string_to_metric_families(response.text):
             for sample in family.samples:
                 if sample.name in totals:
                     totals[sample.name] += sample.value
+                if sample.name == DEAD_LETTERS and sample.labels.get("reason") == DUPLICATE_REASON:
+                    totals[DUPLICATE_DEAD_LETTERS] += sample.value
         return totals
 
     async def wait_for_endpoint(self, deadline_s: float = 60.0) -> None:
@@ -135,12 +140,19 @@ class WorkerProbe:
 
 
 def check_no_anomaly(counters: Mapping[str, float], ledger: Ledger) -> None:
-    """Raise CountMismatch if the worker refused, replayed, re-keyed or over-counted anything."""
+    """Raise CountMismatch if the worker refused, replayed, re-keyed or over-counted anything.
+
+    A dropped repeat may also be forwarded as a dead letter (reason "duplicate event_id"); any
+    other dead letter means a sent event was refused.
+    """
     problems = [
-        f"{name}={counters[name]:.0f}"
-        for name in (DEAD_LETTERS, REPLAYS, REKEYED)
-        if counters[name] != 0
+        f"{name}={counters[name]:.0f}" for name in (REPLAYS, REKEYED) if counters[name] != 0
     ]
+    refused = counters[DEAD_LETTERS] - counters[DUPLICATE_DEAD_LETTERS]
+    if refused:
+        problems.append(f"{refused:.0f} dead letters other than duplicates")
+    if counters[DUPLICATE_DEAD_LETTERS] > ledger.duplicates:
+        problems.append(f"{counters[DUPLICATE_DEAD_LETTERS]:.0f} duplicate dead letters")
     if counters[COUNTED] > ledger.counted:
         problems.append(f"counted {counters[COUNTED]:.0f} > {ledger.counted} sent")
     if counters[DUPLICATES] > ledger.duplicates:

@@ -51,10 +51,30 @@ class Profiler:
             raise RuntimeError(f"py-spy wrote nothing: {err.decode(errors='replace')[-500:]}")
 
 
+STAGES = (
+    ("scoring batch: load states (table get + JSON decode)", "BatchScorer._load_states"),
+    ("scoring batch: score cards, Redis write, due index", "BatchScorer._publish_scores"),
+    ("scoring batch: dedupe (pipelined SET NX GET)", "BatchScorer._drop_duplicates"),
+    ("scoring batch: table write (RocksDB + changelog enqueue)", "ManagedUserDict.__setitem__"),
+    ("scoring batch: apply (actor ZMSCORE + apply_event)", "BatchScorer._apply"),
+    ("scoring batch: triage (decode, validate, metrics)", "BatchScorer._triage"),
+    ("scoring batch: rest", "BatchScorer.process"),
+    ("faust: changelog producer, one send per key", "ProducerBuffer._send_pending"),
+    ("aiokafka: producer sender (changelog, dead letters)", "Sender._"),
+    ("faust: consumer fetch -> conductor", "Consumer._drain_messages"),
+    ("faust: conductor on_message", "on_message"),
+    ("faust: stream drain, take_events, acks", "Stream."),
+    ("faust: stores, other", "Store."),
+    ("event loop waiting in select", "select"),
+)
+"""Where a sample belongs: the first stage whose marker appears in its stack."""
+
+
 def summarize_collapsed(path: Path, top: int = 25) -> str:
-    """The heaviest functions by self samples and by total (inclusive) samples, as text."""
+    """Samples per pipeline stage, then the heaviest functions by self and total samples."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
     samples = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -66,9 +86,13 @@ def summarize_collapsed(path: Path, top: int = 25) -> str:
         own[frames[-1]] += count
         for frame in set(frames):
             total[frame] += count
+        stage = next((s for s, marker in STAGES if any(marker in f for f in frames)), "other")
+        stages[stage] += count
     if not samples:
         return "no samples\n"
-    lines = [f"{samples} samples of the worker's busy threads", "", "self %  function"]
+    lines = [f"{samples} samples of the worker's busy threads", "", "share %  stage"]
+    lines += [f"{100 * n / samples:6.1f}  {stage}" for stage, n in stages.most_common()]
+    lines += ["", "self %  function"]
     lines += [f"{100 * n / samples:6.1f}  {frame}" for frame, n in own.most_common(top)]
     lines += ["", "total %  function (inclusive)"]
     lines += [f"{100 * n / samples:6.1f}  {frame}" for frame, n in total.most_common(top * 2)]
