@@ -59,7 +59,8 @@ def install_log_redaction(values: Iterable[str]) -> None:
             return record
         clean = redact(message, secrets)
         if clean != message:
-            record.msg, record.args = clean, None
+            # An empty tuple, not None: mode's log formatter re-wraps None as (None,).
+            record.msg, record.args = clean, ()
         if record.exc_info and record.exc_info[0] is not None:
             formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
             record.exc_text = redact(formatted, secrets)

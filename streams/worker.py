@@ -8,6 +8,7 @@ Redis writes are monotonic. See README "Guarantees".
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import cast
@@ -24,7 +25,7 @@ from streams.agents import BatchScorer
 from streams.redaction import credential_values, install_log_redaction
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
-from streams.topics import declare_topics
+from streams.topics import declare_topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
     """Run the worker in the foreground until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     settings = settings or get_settings()
     install_log_redaction(credential_values(settings))
+    asyncio.run(ensure_topics(settings))
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
