@@ -17,7 +17,7 @@ import faust
 from prometheus_client import start_http_server
 
 from app.settings import Settings, get_settings
-from app.store.connection import redis_from_settings
+from app.store.connection import StoreError, redis_from_settings
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
@@ -104,7 +104,13 @@ def build_app(settings: Settings) -> faust.App:
         owned = sorted(
             tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
         )
-        rescored = await sweep.run_once(owned)
+        try:
+            rescored = await sweep.run_once(owned)
+        except (StoreError, OSError) as exc:
+            # An exception escaping a Faust timer crashes the whole worker; the sweep is
+            # best-effort (the schedule stays in Redis), so skip this tick and try the next.
+            log.warning("decay sweep skipped: Redis unavailable (%s)", exc)
+            return
         if rescored:
             log.info("decay sweep re-scored %d idle users", rescored)
 
