@@ -109,10 +109,12 @@ async def pipeline(
     """
     first_wall = await probe.first_consumption()
     cpu_first = probe.cpu_seconds()
+    waited_first = probe.runqueue_wait_seconds()
     ledger = Ledger(expect.sent, expect.counted, expect.duplicates)
     counters = await probe.wait_for_ledger(ledger, deadline_s)
     done_wall = time.time()
     cpu_done = probe.cpu_seconds()
+    waited_done = probe.runqueue_wait_seconds()
     await probe.wait_for_quiet()
     keys = RedisKeys(settings.redis_key_prefix)
     redis = redis_from_settings(settings)
@@ -130,6 +132,7 @@ async def pipeline(
         "seconds": round(span, 3),
         "worker_startup_s": round(first_wall - started_wall, 1),
         "worker_cpu_share": round((cpu_done - cpu_first) / max(done_wall - first_wall, 1e-9), 3),
+        "worker_runqueue_wait_share": _share(waited_first, waited_done, done_wall - first_wall),
         "batches": int(counters[BATCHES]),
         "mean_batch_ms": round(
             1000
@@ -225,6 +228,7 @@ async def e2e_latency(
     sends: list[asyncio.Task[Any]] = []
     proc = psutil.Process()
     cpu_self0, cpu_worker0 = _cpu(proc), probe.cpu_seconds()
+    waited0 = probe.runqueue_wait_seconds()
     try:
         async with EventPublisher(settings) as publisher:
             started = time.perf_counter()
@@ -249,6 +253,7 @@ async def e2e_latency(
             produce_s = time.perf_counter() - started
             consumed_at_end = (await probe.counters())[CONSUMED]
             cpu_self1, cpu_worker1 = _cpu(proc), probe.cpu_seconds()
+            waited1 = probe.runqueue_wait_seconds()
             results = [r for batch in await asyncio.gather(*sends) for r in batch]
         refused = sum(not r.accepted for r in results)
         if refused:
@@ -276,9 +281,17 @@ async def e2e_latency(
         "tracers_missing": len(sent_at) - len(latencies),
         "backlog_at_end": int(expect.sent - consumed_at_end),
         "worker_cpu_share": round((cpu_worker1 - cpu_worker0) / produce_s, 3),
+        "worker_runqueue_wait_share": _share(waited0, waited1, produce_s),
         "bench_cpu_share": round((cpu_self1 - cpu_self0) / produce_s, 3),
         "latency_ms": summarize(latencies, scale=1000.0, digits=1),
     }
+
+
+def _share(before: float | None, after: float | None, wall_s: float) -> float | None:
+    """A duration's share of `wall_s` (None where the OS does not report it)."""
+    if before is None or after is None:
+        return None
+    return round((after - before) / max(wall_s, 1e-9), 3)
 
 
 def _cpu(proc: psutil.Process) -> float:

@@ -130,6 +130,23 @@ class WorkerProbe:
         times = self.process.cpu_times()
         return float(times.user + times.system)
 
+    def runqueue_wait_seconds(self) -> float | None:
+        """Time the worker's threads spent runnable but waiting for a CPU (Linux schedstat).
+
+        On a shared machine this separates "the worker is slow" from "the worker was not
+        scheduled": CPU share alone cannot tell waiting on I/O from waiting for a core.
+        """
+        total_ns = 0
+        try:
+            for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+                try:
+                    total_ns += int((task / "schedstat").read_text().split()[1])
+                except (FileNotFoundError, ProcessLookupError):  # thread ended meanwhile
+                    continue
+        except OSError:
+            return None
+        return total_ns / 1e9
+
     def rss_bytes(self) -> int:
         """Resident set size of the worker process."""
         return int(self.process.memory_info().rss)

@@ -190,8 +190,9 @@ def table(results: dict[str, Any], json_path: str = "bench/results/latest.json")
     intro = (
         f"Generated from [`{json_path}`]({json_path}) by `clout bench --readme`; chart: "
         f"[`bench/results/latest.png`](bench/results/latest.png). {results['mode'].capitalize()} "
-        f"run of {results['started_at']} on {m['cpu']} ({m['cores']} cores, shared: load "
-        f"average {m['load_average_start'][0]} at the start), Kafka {m['kafka']}, Redis "
+        f"run of {results['started_at']} on {m['cpu']} ({m['cores']} cores, shared with other "
+        f"work: load average {m['load_average_start'][0]} at the start, "
+        f"{m.get('load_average_end', ['?'])[0]} at the end), Kafka {m['kafka']}, Redis "
         f"{m['redis']}, one worker, {results['settings']['topic_partitions']} partitions per "
         f"topic, commit `{m['git_commit'][:10]}`"
         + (" plus uncommitted changes in the working tree." if m["git_dirty"] else ".")

@@ -276,9 +276,10 @@ def judge(
             )
         else:
             why = (
-                f"the worker used only {share:.0%} of a core: it waits on Kafka/Redis round trips "
+                f"the worker used {share:.0%} of a core "
                 f"({pipe['mean_batch_ms']} ms per batch of ~{per_batch:.0f} events)"
             )
+        why += _runqueue_note(pipe.get("worker_runqueue_wait_share"))
         out["throughput_ratio"]["limited_by"] = why
     if not out["e2e_p99_ms"]["met"]:
         behind = e2e["backlog_at_end"] > e2e["rate_eps"] / 2 or e2e["tracers_missing"]
@@ -288,6 +289,7 @@ def judge(
                 f"(it drains ~{pipe['eps']:,} events/s; {e2e['backlog_at_end']:,} events were "
                 "still queued when producing stopped), so events wait in the topic"
             )
+            why += _runqueue_note(e2e.get("worker_runqueue_wait_share"))
             if e2e_under is not None:
                 why += (
                     f"; below capacity, at {e2e_under['rate_eps']:,.0f} events/s, p99 is "
@@ -317,6 +319,13 @@ def judge(
         for item in out.values():
             item["note"] = "quick run: sizes are too small for the targets to apply"
     return out
+
+
+def _runqueue_note(share: float | None) -> str:
+    """How long the worker was runnable but not running: the machine's share in the result."""
+    if share is None or share < 0.05:
+        return ""
+    return f"; it also waited {share:.0%} of the time for a CPU (other processes on the machine)"
 
 
 def recorded_settings(settings: Settings) -> dict[str, Any]:
