@@ -43,6 +43,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     thr.bar_label(bars, labels=[f"{limit:,.0f}", f"{pipe:,.0f}"])
     thr.axhline(0.5 * limit, color="#c33", linestyle="--", label="target: half the limit")
     thr.set_yscale("log")
+    thr.set_ylim(top=limit * 8)  # room for the legend above the bars
     thr.set_ylabel("events/s (log)")
     thr.set_title(f"Throughput, {results['events']:,} events: ratio {results['throughput_ratio']}")
     thr.legend(loc="upper right")
@@ -67,6 +68,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     lat.set_xticklabels(quantiles)
     lat.axhline(250, color="#c33", linestyle="--", label="target p99: 250 ms")
     lat.set_yscale("log")
+    top = max(max(run["latency_ms"]["p99"] for run in runs), 250)
+    lat.set_ylim(top=top * 20)  # room for the legend above the bars
     lat.set_ylabel("ms, produce → score visible (log)")
     lat.set_title("End-to-end latency, one worker")
     lat.legend(loc="upper left", fontsize=8)
@@ -84,6 +87,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     look.set_xticks([g + width for g in range(len(groups))])
     look.set_xticklabels([f"concurrency {c[1:]}" for c in groups])
     look.set_yscale("log")
+    highest = max(results["lookup"][c][k]["p99"] for c in groups for k, _, _ in kinds)
+    look.set_ylim(top=highest * 20)
     look.set_ylabel("µs per lookup (log)")
     look.set_title(f"Lookup: get() / raw p99 = {results['lookup_ratio']} (target ≤ 2)")
     look.legend(loc="upper left", fontsize=8)
@@ -122,8 +127,9 @@ def _verdict(results: dict[str, Any], key: str) -> str:
     return f"**missed**: {target['limited_by']}"
 
 
-def table(results: dict[str, Any], json_path: str = "bench/results/latest.json") -> str:
-    """The README block: every row generated from the results file."""
+def table(results: dict[str, Any], folder: str = "bench/results") -> str:
+    """The README block: every row generated from `folder`/latest.json's results."""
+    json_path, png_path = f"{folder}/latest.json", f"{folder}/latest.png"
     m = results["machine"]
     e2e = results["e2e"]
     lat = e2e["latency_ms"]
@@ -189,7 +195,7 @@ def table(results: dict[str, Any], json_path: str = "bench/results/latest.json")
         )
     intro = (
         f"Generated from [`{json_path}`]({json_path}) by `clout bench --readme`; chart: "
-        f"[`bench/results/latest.png`](bench/results/latest.png). {results['mode'].capitalize()} "
+        f"[`{png_path}`]({png_path}). {results['mode'].capitalize()} "
         f"run of {results['started_at']} on {m['cpu']} ({m['cores']} cores, shared with other "
         f"work: load average {m['load_average_start'][0]} at the start, "
         f"{m.get('load_average_end', ['?'])[0]} at the end), Kafka {m['kafka']}, Redis "

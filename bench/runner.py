@@ -268,18 +268,21 @@ def judge(
         out[key] = {"value": value, "target": f"{op} {target:g}", "met": met, "limited_by": None}
     if not out["throughput_ratio"]["met"]:
         share = pipe["worker_cpu_share"]
+        waited = pipe.get("worker_runqueue_wait_share") or 0.0
         per_batch = config.events / max(pipe["batches"], 1)
-        if share >= 0.85:
+        batches = f"{pipe['mean_batch_ms']} ms per batch of ~{per_batch:.0f} events"
+        if share + waited >= 0.85:
             why = (
-                f"the worker is CPU-bound: one Python process at {share:.0%} of a core, "
-                f"{pipe['mean_batch_ms']} ms per batch of ~{per_batch:.0f} events"
+                f"the worker is CPU-bound: one Python process running {share:.0%} of the time"
+                + (
+                    f" and waiting for a CPU {waited:.0%} (other processes)"
+                    if waited >= 0.05
+                    else ""
+                )
+                + f"; {batches}"
             )
         else:
-            why = (
-                f"the worker used {share:.0%} of a core "
-                f"({pipe['mean_batch_ms']} ms per batch of ~{per_batch:.0f} events)"
-            )
-        why += _runqueue_note(pipe.get("worker_runqueue_wait_share"))
+            why = f"the worker used {share:.0%} of a core ({batches})" + _runqueue_note(waited)
         out["throughput_ratio"]["limited_by"] = why
     if not out["e2e_p99_ms"]["met"]:
         behind = e2e["backlog_at_end"] > e2e["rate_eps"] / 2 or e2e["tracers_missing"]
@@ -293,7 +296,7 @@ def judge(
             if e2e_under is not None:
                 why += (
                     f"; below capacity, at {e2e_under['rate_eps']:,.0f} events/s, p99 is "
-                    f"{e2e_under['latency_ms']['p99']:,} ms"
+                    f"{e2e_under['latency_ms']['p99']:,.0f} ms"
                 )
         else:
             why = (
@@ -362,7 +365,7 @@ async def machine_info(settings: Settings) -> dict[str, Any]:
         "kafka": kafka_version(),
         "redis": await redis_version(settings),
         "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "app", "streams", "bench")),
+        "git_dirty": bool(_git("status", "--porcelain", "-uno", "--", "app", "streams", "bench")),
     }
 
 

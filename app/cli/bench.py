@@ -1,9 +1,9 @@
 """`clout bench [--quick]`: the benchmark against the local stack (see bench/ and README).
 
 Writes `latest.json` and `latest.png` to the results folder; a full run with the default folder
-also regenerates the README's performance table. `--readme` only regenerates that table from the
-existing results. Targets are reported, never enforced: the exit code is 0 whenever every figure
-was measured and every event was counted.
+also regenerates the README's performance table. `--readme` only redraws that table and the chart
+from the existing results. Targets are reported, never enforced: the exit code is 0 whenever
+every figure was measured and every event was counted.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--readme",
         action="store_true",
-        help="only regenerate the README table from the results folder's latest.json",
+        help="only redraw the README table and the chart from the results folder's latest.json",
     )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the worker during the pipeline phase"
@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     readme = ROOT / "README.md"
     if args.readme:
         results = report.load(out / "latest.json")
-        report.update_readme(readme, report.table(results))
-        print(f"bench: README table regenerated from {out / 'latest.json'}")
+        report.update_readme(readme, report.table(results, _shown(out, ROOT)))
+        report.chart(results, out / "latest.png")
+        print(f"bench: README table and {out / 'latest.png'} redrawn from {out / 'latest.json'}")
         return 0
     config = (QUICK if args.quick else FULL).with_overrides(
         events=args.events,
@@ -83,6 +84,14 @@ def run(args: argparse.Namespace) -> int:
         verdict = "met" if target["met"] else f"MISSED ({target['limited_by']})"
         print(f"  {name} = {target['value']:g} (target {target['target']}): {verdict}")
     return 0
+
+
+def _shown(folder: Path, root: Path) -> str:
+    """How the README links to a results folder: relative to the repository when inside it."""
+    try:
+        return folder.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return folder.resolve().as_posix()
 
 
 def _positive(text: str) -> int:
