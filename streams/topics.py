@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.events import Kind
 from app.settings import Settings
 
 KIND_HEADER = "clout-kind"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,18 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> None:
     their partitions, removes the race.
     """
     names = [*settings.input_topics, settings.topic_rekeyed, settings.topic_dead_letters]
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    await admin.start()
+    deadline = time.monotonic() + deadline_s
+    while True:  # a broker that is still starting gets until the deadline to answer
+        admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError as exc:
+            await admin.close()
+            if time.monotonic() > deadline:
+                raise
+            log.warning("Kafka not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(1.0)
     try:
         missing = [name for name in names if name not in set(await admin.list_topics())]
         if missing:
@@ -82,7 +94,6 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> None:
             for name, code, *_ in response.topic_errors:
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise for_code(code)(f"cannot create topic {name}")
-        deadline = time.monotonic() + deadline_s
         while True:
             described = await admin.describe_topics(names)
             if all(t["error_code"] == 0 and t["partitions"] for t in described):
