@@ -127,5 +127,8 @@ def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=loglevel)
+    # Faust's terminal spinner, kept at levels >= WARN, sets the root logger to DEBUG (every
+    # debug record of every library gets built) and writes cursor codes into log files.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
