@@ -1,41 +1,70 @@
-"""Create Clout's topics up front, so no producer's first send auto-creates one wrongly.
+"""Create Clout's topics up front and wait until the cluster lists them.
 
 A broker with `auto.create.topics.enable` creates a missing topic with its own default partition
-count; the input topics must all have `Settings.topic_partitions` partitions for the worker's
-co-partitioning. The worker declares them too; this lets producers and tools run first.
+count on a producer's first send, while the input topics must all have `Settings.topic_partitions`
+partitions for the worker's co-partitioning. And a topic Faust creates right before subscribing
+can be missing from the metadata the group assignment reads ("Ignoring missing topic"), leaving
+its partitions unassigned for good. So the worker, `clout simulate`, `make run` and the benchmark
+all create the topics here first and wait for their metadata.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def clout_topics(settings: Settings) -> list[str]:
-    """Every topic the pipeline reads or writes, besides Faust's own changelogs."""
+    """Every topic the pipeline reads or writes, besides Faust's own changelog and assignor."""
     return [*settings.input_topics, settings.topic_rekeyed, settings.topic_dead_letters]
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create whichever of Clout's topics are missing; returns the names created."""
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    await admin.start()
+async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[str]:
+    """Create whichever of Clout's topics are missing and wait until metadata shows them all.
+
+    A broker that is still starting gets until the deadline to answer. Returns the names created.
+    """
+    names = clout_topics(settings)
+    deadline = time.monotonic() + deadline_s
+    while True:
+        admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError as exc:
+            await admin.close()
+            if time.monotonic() > deadline:
+                raise
+            log.warning("Kafka not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(1.0)
     try:
         existing = set(await admin.list_topics())
-        missing = [name for name in clout_topics(settings) if name not in existing]
+        missing = [name for name in names if name not in existing]
         if missing:
-            await admin.create_topics(
+            response = await admin.create_topics(
                 [
-                    NewTopic(
-                        name,
-                        num_partitions=settings.topic_partitions,
-                        replication_factor=settings.topic_replication_factor,
-                    )
+                    NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
                     for name in missing
                 ]
             )
-        return missing
+            for name, code, *_ in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise for_code(code)(f"cannot create topic {name}")
+        while True:
+            described = await admin.describe_topics(names)
+            if all(t["error_code"] == 0 and t["partitions"] for t in described):
+                return missing
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics not visible in cluster metadata: {described}")
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()

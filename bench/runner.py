@@ -17,7 +17,9 @@ from typing import Any
 
 import psutil
 
+from app.devtools.isolation import isolated
 from app.devtools.worker_process import WorkerProcess
+from app.kafka_topics import ensure_topics
 from app.publisher import DEFAULT_LINGER_MS, EventPublisher
 from app.settings import Settings
 from app.store.connection import redis_from_settings
@@ -26,7 +28,7 @@ from bench.config import BenchConfig
 from bench.events import Expectation, population, publish_all
 from bench.probe import WorkerProbe
 from bench.profile import Profiler, summarize_collapsed
-from bench.stack import create_topics, delete_run_keys, delete_run_topics, free_port, isolated
+from bench.stack import delete_run_keys, delete_run_topics, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -59,7 +61,7 @@ def log(message: str) -> None:
 async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[str, Any]:
     """Run every measurement against the stack `base` points at; returns (and writes) results."""
     began = time.time()
-    settings = isolated(base, worker_metrics_port=free_port(), sweep_interval_s=3600.0)
+    settings = isolated(base, "bench", worker_metrics_port=free_port(), sweep_interval_s=3600.0)
     tag = settings.topic_likes.split(".")[0]
     workdir = Path(tempfile.mkdtemp(prefix=f"clout-{tag}-"))
     # "info" is `clout worker`'s default; at "warning" Faust's terminal spinner sets the root
@@ -72,7 +74,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
     machine = await machine_info(settings)
     try:
         log(f"run {tag}: own topics ({settings.topic_likes}, ...), group and Redis prefix")
-        await create_topics(settings)
+        await ensure_topics(settings)
         events = population(config.population_users, config.events, config.seed)
         actors = sorted({str(event["actor_id"]) for _, event in events})
         log(f"producing {len(events):,} population events")

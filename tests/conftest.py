@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from app.devtools.isolation import isolated
 from app.settings import Settings
 
 
@@ -44,23 +43,6 @@ def stack() -> Settings:
             pytest.fail(message)
         pytest.skip(message)
     return settings
-
-
-def isolated(settings: Settings, **overrides: Any) -> Settings:
-    """A copy of settings with topics, consumer group and Redis prefix of its own."""
-    tag = uuid.uuid4().hex[:10]
-    return settings.model_copy(
-        update={
-            "topic_likes": f"t{tag}.likes",
-            "topic_shares": f"t{tag}.shares",
-            "topic_mentions": f"t{tag}.mentions",
-            "topic_dead_letters": f"t{tag}.dead-letters",
-            "topic_rekeyed": f"t{tag}.rekeyed",
-            "app_id": f"clout-test-{tag}",
-            "redis_key_prefix": f"clout-test:{tag}",
-            **overrides,
-        }
-    )
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.simulation import population_stats
 from app.simulation.population import generate_events
 from app.store.client import ScoreClient
-from tests.conftest import isolated
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, settings_env, wait_until_consuming
 

@@ -21,13 +21,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from app.api import create_app
+from app.devtools.isolation import isolated
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import score_card
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
 from app.store.connection import redis_from_settings
 from app.store.writer import ScoreWriter
-from tests.conftest import isolated
 from tests.reliability.helpers import delete_prefix, free_port
 from tests.support.worker import settings_env
 

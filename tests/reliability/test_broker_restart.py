@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.devtools.isolation import isolated
 from app.settings import Settings
-from tests.conftest import isolated
 from tests.reliability.conftest import on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,

@@ -17,10 +17,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from app.devtools.isolation import isolated
 from app.scoring.events import Kind
 from app.settings import Settings
 from streams.agents import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES, partition_for
-from tests.conftest import isolated
 from tests.reliability.helpers import (
     Outgoing,
     Traffic,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from app.devtools.isolation import isolated
 from app.ops.metrics import ops_registry
 from app.ops.monitor import OpsMonitor
 from app.settings import Settings
-from tests.conftest import isolated
 from tests.reliability.helpers import (
     PrivateRedis,
     card_mismatches,

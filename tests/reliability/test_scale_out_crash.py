@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.devtools.isolation import isolated
 from app.settings import Settings
-from tests.conftest import isolated
 from tests.reliability.helpers import (
     card_mismatches,
     committed_and_ends,

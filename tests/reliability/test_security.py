@@ -28,10 +28,10 @@ from starlette.routing import Mount, Route
 from app.api import create_app
 from app.api.deps import MAX_USER_ID_LEN
 from app.api.routes.scores import MAX_IDS_PER_CALL
+from app.devtools.isolation import isolated
 from app.settings import Settings
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
-from tests.conftest import isolated
 from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,

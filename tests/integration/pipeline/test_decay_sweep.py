@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.devtools.isolation import isolated
 from app.settings import ScoringSettings, Settings
-from tests.conftest import isolated
 from tests.support.kafka import encode, make_event, produce
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming

@@ -10,10 +10,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from app.devtools.isolation import isolated
 from app.scoring.model import raw_for_score
 from app.settings import Settings
 from streams.agents import partition_for
-from tests.conftest import isolated
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
