@@ -40,6 +40,7 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics
+from streams.ordering import InOrderGate
 from streams.tables import StoredUser
 from streams.topics import KIND_HEADER, Topics
 
@@ -100,6 +101,7 @@ class BatchScorer:
         rules: EventRules,
         partitions: int,
         max_backoff_s: float,
+        gate: InOrderGate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._topics = topics
@@ -112,10 +114,16 @@ class BatchScorer:
         self._partitions = partitions
         self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
         self._clock = clock
+        self._gate = gate
 
     async def process(self, batch: Sequence[SourceEvent]) -> None:
         """Handle one batch end to end; returns once its scores are in Redis."""
         started = time.perf_counter()
+        if self._gate is not None:
+            batch = self._gate.admit(batch)
+            await self._gate.seek_holes()
+            if not batch:
+                return
         now_ms = int(self._clock() * 1000)
         accepted = await self._triage(batch, now_ms)
         states, last_event = self._load_states(accepted)

@@ -22,6 +22,7 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams.agents import BatchScorer
+from streams.ordering import RESEEK_AFTER_S, InOrderGate, install_commit_guard
 from streams.redaction import credential_values, install_log_redaction
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
@@ -74,6 +75,8 @@ def build_app(settings: Settings) -> faust.App:
     writer = ScoreWriter(redis, prefix)
     due = DueIndex(redis, prefix)
     params = settings.model_params()
+    install_commit_guard()
+    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id)
     scorer = BatchScorer(
         topics=topics,
         table=table,
@@ -84,6 +87,7 @@ def build_app(settings: Settings) -> faust.App:
         rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
+        gate=gate,
     )
     sweep = DecaySweep(
         table=table, writer=writer, due=due, params=params, batch_users=settings.sweep_batch_users
@@ -96,6 +100,11 @@ def build_app(settings: Settings) -> faust.App:
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
             await scorer.process(batch)
+
+    @app.timer(interval=RESEEK_AFTER_S, name="reseek-holes")  # type: ignore[untyped-decorator]
+    async def reseek_holes() -> None:
+        if not (app.rebalancing or app.in_recovery):
+            await gate.seek_holes()
 
     @app.timer(interval=settings.sweep_interval_s, name="decay-sweep")  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:

@@ -1,0 +1,147 @@
+"""Process every partition strictly in offset order, whatever Faust delivers.
+
+Around a partition assignment Faust 0.15.3 sometimes does not deliver some messages of a
+partition while it delivers later ones (a batch fetched before its "seek to committed offsets"
+is still iterated after it, see docs/guarantees.md), and its offset bookkeeping then commits past
+the missing messages. The signal table's replay check ("highest offset applied per user") is
+only correct for in-order application. So:
+
+* `InOrderGate.admit` lets a message through only if it is the next offset of its partition (or
+  an older one, i.e. a redelivery the table will recognise); anything after a hole is held back
+  and the partition is sought back to the hole, so the missing messages are delivered again;
+* held-back messages are acknowledged by Faust's `take_events` anyway, so the gate removes those
+  acknowledgements on its next call, and `install_commit_guard` makes Faust's choice of the offset
+  to commit stop at the first offset the gate has not let through (and never treat a jump in
+  offsets as processed).
+
+Input topics must therefore carry contiguous offsets: not written by transactional producers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import EventT
+from faust.utils.functional import consecutive_numbers
+
+log = logging.getLogger(__name__)
+
+RESEEK_AFTER_S = 5.0
+"""A hole still open this long after its seek is sought again (the seek can be overtaken)."""
+
+_LIMITS_ATTR = "_clout_commit_limits"
+
+
+def install_commit_guard() -> None:
+    """Patch Faust's commit-offset choice: contiguous acknowledgements only, and never past the
+    gate's first held-back offset of the partition (idempotent)."""
+    if getattr(Consumer, "_clout_guarded", False):
+        return
+
+    async def no_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        log.info("offsets of %s jumped from %d to %d", tp, offset_from - 1, offset_to)
+
+    def new_offset(self: Any, tp: Any) -> int | None:
+        acked: list[int] = self._acked[tp]
+        if not acked:
+            return None
+        acked.sort()
+        committed = self._committed_offset[tp]
+        if committed is not None and acked[0] > committed:
+            return None  # the message at the committed offset is not acknowledged yet
+        batch = list(next(consecutive_numbers(acked)))
+        limit = getattr(self, _LIMITS_ATTR, {}).get(tp)
+        if limit is not None:
+            batch = [offset for offset in batch if offset < limit]
+            if not batch:
+                return None
+        acked[: len(batch)] = []
+        self._acked_index[tp].difference_update(batch)
+        return int(batch[-1]) + 1
+
+    Consumer._add_gap = no_gap  # type: ignore[method-assign]
+    Consumer._new_offset = new_offset  # type: ignore[method-assign]
+    Consumer._clout_guarded = True  # type: ignore[attr-defined]
+
+
+class InOrderGate:
+    """Per-partition offset order for the scoring agent (see the module docstring)."""
+
+    def __init__(self, consumer: Callable[[], Any], generation: Callable[[], int]) -> None:
+        self._consumer = consumer
+        self._generation = generation
+        self._seen_generation: int | None = None
+        self._expected: dict[Any, int] = {}
+        self._held: dict[Any, set[int]] = {}
+        self._holes: dict[Any, tuple[int, float]] = {}
+
+    def _limits(self, consumer: Any) -> dict[Any, int]:
+        limits: dict[Any, int] = getattr(consumer, _LIMITS_ATTR, None) or {}
+        setattr(consumer, _LIMITS_ATTR, limits)
+        return limits
+
+    def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
+        """The events of `batch` that may be processed now, in batch order."""
+        consumer = self._consumer()
+        limits = self._limits(consumer)
+        generation = self._generation()
+        if generation != self._seen_generation:  # a rebalance: start again from the commits
+            self._seen_generation = generation
+            self._expected.clear()
+            self._held.clear()
+            self._holes.clear()
+            limits.clear()
+        self._unacknowledge_held(consumer)
+        admitted = []
+        blocked: set[Any] = set()
+        for event in batch:
+            message = event.message
+            tp = message.tp
+            expected = self._expected.get(tp)
+            if expected is None:
+                committed = consumer._committed_offset.get(tp)
+                expected = message.offset if committed is None else int(committed)
+            if tp not in blocked and message.offset <= expected:
+                admitted.append(event)
+                expected = max(expected, message.offset + 1)
+            else:
+                if tp not in blocked:
+                    blocked.add(tp)
+                    limits[tp] = expected
+                    if self._holes.get(tp, (None, 0.0))[0] != expected:
+                        self._holes[tp] = (expected, 0.0)  # new hole: seek at once
+                self._held.setdefault(tp, set()).add(message.offset)
+            self._expected[tp] = expected
+        for tp in list(self._holes):
+            if tp not in blocked and self._expected.get(tp, 0) > self._holes[tp][0]:
+                del self._holes[tp]  # filled
+                limits.pop(tp, None)
+        return admitted
+
+    def _unacknowledge_held(self, consumer: Any) -> None:
+        """Withdraw the acknowledgements Faust gave to held-back messages after the last batch."""
+        for tp, offsets in self._held.items():
+            acked = consumer._acked.get(tp)
+            if acked:
+                acked[:] = [offset for offset in acked if offset not in offsets]
+            index = consumer._acked_index.get(tp)
+            if index:
+                index.difference_update(offsets)
+        self._held.clear()
+
+    async def seek_holes(self) -> None:
+        """Seek each partition with a hole back to it (at once, then every RESEEK_AFTER_S)."""
+        consumer = self._consumer()
+        now = time.monotonic()
+        for tp, (offset, sought_at) in list(self._holes.items()):
+            if now - sought_at < RESEEK_AFTER_S:
+                continue
+            log.warning(
+                "%s: offset %d was not delivered before later ones; seeking back", tp, offset
+            )
+            self._holes[tp] = (offset, now)
+            await consumer.seek(tp, offset)
