@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
-from app.kafka_config import aiokafka_kwargs
 from app.scoring.events import Kind
 from app.settings import Settings
 
@@ -58,48 +53,3 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         kind_of_topic=kind_of_topic,
         rekeyed_name=settings.topic_rekeyed,
     )
-
-
-async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> None:
-    """Create the worker's own topics if missing, and wait until the cluster lists them all.
-
-    Faust creates missing topics itself, then subscribes at once; on a broker whose metadata has
-    not caught up with the creation yet, the group assignment says "Ignoring missing topic" and
-    that topic's partitions are never assigned (seen with a fresh broker: mentions and the re-key
-    topic unread for good). Creating them before Faust starts, and waiting until metadata shows
-    their partitions, removes the race.
-    """
-    names = [*settings.input_topics, settings.topic_rekeyed, settings.topic_dead_letters]
-    deadline = time.monotonic() + deadline_s
-    while True:  # a broker that is still starting gets until the deadline to answer
-        admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-        try:
-            await admin.start()
-            break
-        except KafkaConnectionError as exc:
-            await admin.close()
-            if time.monotonic() > deadline:
-                raise
-            log.warning("Kafka not reachable yet (%s); retrying", exc)
-            await asyncio.sleep(1.0)
-    try:
-        missing = [name for name in names if name not in set(await admin.list_topics())]
-        if missing:
-            response = await admin.create_topics(
-                [
-                    NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
-                    for name in missing
-                ]
-            )
-            for name, code, *_ in response.topic_errors:
-                if code not in (0, TopicAlreadyExistsError.errno):
-                    raise for_code(code)(f"cannot create topic {name}")
-        while True:
-            described = await admin.describe_topics(names)
-            if all(t["error_code"] == 0 and t["partitions"] for t in described):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topics not visible in cluster metadata: {described}")
-            await asyncio.sleep(0.2)
-    finally:
-        await admin.close()

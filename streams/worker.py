@@ -16,6 +16,7 @@ from typing import cast
 import faust
 from prometheus_client import start_http_server
 
+from app.kafka_topics import ensure_topics
 from app.settings import Settings, get_settings
 from app.store.connection import StoreError, redis_from_settings
 from app.store.dedupe import EventDeduplicator
@@ -26,7 +27,7 @@ from streams.ordering import RESEEK_AFTER_S, InOrderGate, install_commit_guard
 from streams.redaction import credential_values, install_log_redaction
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
-from streams.topics import declare_topics, ensure_topics
+from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
 
