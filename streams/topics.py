@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,6 @@ from app.scoring.events import Kind
 from app.settings import Settings
 
 KIND_HEADER = "clout-kind"
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
