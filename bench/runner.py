@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 
-from app.devtools.isolation import isolated
+from app.devtools.isolation import free_port, isolated
 from app.devtools.worker_process import WorkerProcess
 from app.kafka_topics import ensure_topics
 from app.publisher import DEFAULT_LINGER_MS, EventPublisher
@@ -28,7 +28,7 @@ from bench.config import BenchConfig
 from bench.events import Expectation, population, publish_all
 from bench.probe import WorkerProbe
 from bench.profile import Profiler, summarize_collapsed
-from bench.stack import delete_run_keys, delete_run_topics, free_port
+from bench.stack import delete_run_keys, delete_run_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.store.connection import redis_from_settings
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def delete_run_topics(settings: Settings) -> list[str]:

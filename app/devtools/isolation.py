@@ -1,7 +1,8 @@
-"""Settings of their own for one test or benchmark run on a shared Kafka and Redis."""
+"""What one test or benchmark run needs of its own on a shared machine: names and ports."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from typing import Any
 
@@ -23,3 +24,10 @@ def isolated(settings: Settings, label: str = "t", **overrides: Any) -> Settings
             **overrides,
         }
     )
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi import FastAPI
 
+from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
 from app.ops.web import install_ops
 from app.settings import Settings
@@ -42,13 +42,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Messages per (topic suffix, partition); the mentions topic is deliberately never created.
 BACKLOG = {("likes", 0): 3, ("likes", 1): 4, ("shares", 0): 5, ("shares", 1): 6}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

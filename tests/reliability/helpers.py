@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import ModelParams, raw_for_score, score_card, score_from_raw
@@ -436,13 +437,6 @@ async def group_members(settings: Settings) -> dict[str, set[tuple[str, int]]]:
 
 
 # --- private servers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on loopback nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_port(port: int, up: bool, deadline_s: float) -> bool:

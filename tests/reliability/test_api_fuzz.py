@@ -8,14 +8,10 @@ by design never ends (its events are bounded snapshots, checked through `/ops/la
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -28,8 +24,8 @@ from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
 from app.store.connection import redis_from_settings
 from app.store.writer import ScoreWriter
-from tests.reliability.helpers import delete_prefix, free_port
-from tests.support.worker import settings_env
+from tests.reliability.helpers import delete_prefix
+from tests.support.api import api_process
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -73,36 +69,14 @@ def api_url(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A running `clout api` over a seeded prefix; its base URL."""
     import asyncio
 
-    port = free_port()
-    api_settings = isolated(stack, api_port=port, api_host="127.0.0.1")
+    api_settings = isolated(stack)
     asyncio.run(_seed(api_settings, 40))
     log_path: Path = tmp_path_factory.mktemp("api") / "api.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "api"],
-            env={**os.environ, **settings_env(api_settings)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield base
-        assert proc.poll() is None, f"the API died:\n{log_path.read_text()[-3000:]}"
+        with api_process(api_settings, log_path) as base:
+            yield base
         assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
     finally:
-        proc.terminate()
-        proc.wait(15)
         asyncio.run(_cleanup(api_settings))
 
 

@@ -8,15 +8,11 @@ paths are where secrets usually leak).
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,7 +24,7 @@ from starlette.routing import Mount, Route
 from app.api import create_app
 from app.api.deps import MAX_USER_ID_LEN
 from app.api.routes.scores import MAX_IDS_PER_CALL
-from app.devtools.isolation import isolated
+from app.devtools.isolation import free_port, isolated
 from app.settings import Settings
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
@@ -36,14 +32,14 @@ from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,
     PrivateRedis,
-    free_port,
     give_standing,
     make_traffic,
     produce_all,
     read_cards,
 )
+from tests.support.api import api_process
 from tests.support.waiting import eventually
-from tests.support.worker import WorkerProcess, settings_env, wait_until_consuming
+from tests.support.worker import WorkerProcess, wait_until_consuming
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -171,37 +167,6 @@ async def test_worker_with_wrong_credentials_never_logs_them(
     for worker in (redis_worker, kafka_worker):
         log = worker.log_path.read_text(errors="replace")
         assert not leaks(log), f"{worker.log_path.name}: {leaks(log)}"
-
-
-@contextmanager
-def api_process(settings: Settings, log_path: Path) -> Iterator[str]:
-    """`clout api` with `settings` (credentials in its environment); yields its base URL."""
-    port = free_port()
-    env = {**os.environ, **settings_env(settings.model_copy(update={"api_port": port}))}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "api"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def _read_everything(base: str) -> str:

@@ -1,0 +1,50 @@
+"""Run the real `clout api` as a subprocess for tests that need a served HTTP API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from app.devtools.isolation import free_port
+from app.devtools.worker_process import settings_env
+from app.settings import Settings
+
+
+@contextmanager
+def api_process(settings: Settings, log_path: Path) -> Iterator[str]:
+    """`clout api` with `settings` (credentials in its environment) on a free port; yields its
+    base URL once /healthz answers, and checks it is still alive when the block ends."""
+    port = free_port()
+    env = {**os.environ, **settings_env(settings.model_copy(update={"api_port": port}))}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "api"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield base
+        assert proc.poll() is None, f"the API died:\n{log_path.read_text()[-3000:]}"
+    finally:
+        proc.terminate()
+        proc.wait(15)
