@@ -134,9 +134,15 @@ class InOrderGate:
         self._held.clear()
 
     async def seek_holes(self) -> None:
-        """Seek each partition with a hole back to it (at once, then every RESEEK_AFTER_S)."""
+        """Seek each partition with a hole back to it (at once, then every RESEEK_AFTER_S).
+
+        Through `seek_wait`, which runs the seek in the consumer's own thread and sets Faust's
+        read offset there (the plain `seek` calls aiokafka from this thread; with it a survivor
+        stopped fetching altogether in one crash run).
+        """
         consumer = self._consumer()
         now = time.monotonic()
+        due = {}
         for tp, (offset, sought_at) in list(self._holes.items()):
             if now - sought_at < RESEEK_AFTER_S:
                 continue
@@ -144,4 +150,6 @@ class InOrderGate:
                 "%s: offset %d was not delivered before later ones; seeking back", tp, offset
             )
             self._holes[tp] = (offset, now)
-            await consumer.seek(tp, offset)
+            due[tp] = offset
+        if due:
+            await consumer.seek_wait(due)
