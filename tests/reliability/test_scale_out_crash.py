@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.reliability.helpers import (
+    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
     card_mismatches,
     committed_and_ends,
     delete_prefix,
@@ -35,7 +36,12 @@ from tests.reliability.helpers import (
 )
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
-pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(420)]
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.integration,
+    pytest.mark.timeout(420),
+    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
+]
 
 
 async def in_flight(

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.reliability.helpers import (
+    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
     card_mismatches,
     delete_prefix,
     give_standing,
@@ -30,7 +31,12 @@ from tests.reliability.helpers import (
 )
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
-pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.integration,
+    pytest.mark.timeout(300),
+    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
+]
 
 
 async def test_deleted_table_store_is_rebuilt_from_the_changelog(
