@@ -122,8 +122,9 @@ class BatchScorer:
         if self._gate is not None:
             batch = self._gate.admit(batch)
             await self._gate.seek_holes()
-            if not batch:
-                return
+        batch = _once_per_position(batch)
+        if not batch:
+            return
         now_ms = int(self._clock() * 1000)
         accepted = await self._triage(batch, now_ms)
         states, last_event = self._load_states(accepted)
@@ -298,6 +299,26 @@ def _decode(value: bytes | None) -> object:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"not JSON: {exc.msg}") from exc
+
+
+def _once_per_position(batch: Sequence[SourceEvent]) -> list[SourceEvent]:
+    """`batch` without repeated deliveries of the same message (topic, partition, offset).
+
+    Around a seek Faust can deliver one message twice in the same batch. Both copies would pass
+    the replay check (it reads the state as it was before the batch) and the deduplicator (a
+    repeat at the same position is a replay, which counts), so the event counted twice.
+    """
+    seen: set[tuple[str, int, int]] = set()
+    unique = []
+    for source in batch:
+        message = source.message
+        position = (message.topic, message.partition, message.offset)
+        if position in seen:
+            metrics.REPLAYS_SKIPPED.inc()
+            continue
+        seen.add(position)
+        unique.append(source)
+    return unique
 
 
 def _position(source: SourceEvent) -> str:
