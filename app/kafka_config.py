@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.settings import Settings
+from app.settings import Settings, reveal
 
 
 def aiokafka_kwargs(settings: Settings) -> dict[str, Any]:
@@ -19,7 +19,6 @@ def aiokafka_kwargs(settings: Settings) -> dict[str, Any]:
         kwargs["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
     if settings.kafka_sasl_mechanism is not None:
         kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            kwargs["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+        kwargs["sasl_plain_username"] = reveal(settings.kafka_sasl_username)
+        kwargs["sasl_plain_password"] = reveal(settings.kafka_sasl_password)
     return kwargs

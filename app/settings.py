@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_sasl_username: str | None = None
+    kafka_sasl_username: SecretStr | None = None  # secrets: never shown by repr or dumps
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
 
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_username: str | None = None
+    redis_username: SecretStr | None = None
     redis_password: SecretStr | None = None
     redis_key_prefix: str = "clout:v1"
 
@@ -153,6 +153,11 @@ class Settings(BaseSettings):
             style_dominance=s.style_dominance,
             specialist_share=s.specialist_share,
         )
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The plain value of an optional secret, for the one client call that needs it."""
+    return None if secret is None else secret.get_secret_value()
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.settings import Settings
+from app.settings import Settings, reveal
 
 MASK = "***"
 
@@ -23,10 +23,15 @@ MASK = "***"
 def credential_values(settings: Settings) -> list[str]:
     """The credential values in `settings`: Redis ACL user and password, Kafka SASL user and
     password (a password embedded in `redis_url` too)."""
-    values = [settings.redis_username, settings.kafka_sasl_username]
-    for secret in (settings.redis_password, settings.kafka_sasl_password):
-        if secret is not None:
-            values.append(secret.get_secret_value())
+    values = [
+        reveal(secret)
+        for secret in (
+            settings.redis_username,
+            settings.redis_password,
+            settings.kafka_sasl_username,
+            settings.kafka_sasl_password,
+        )
+    ]
     url = urlsplit(settings.redis_url)
     values += [url.username, url.password]
     return [v for v in values if v]

@@ -17,7 +17,7 @@ import faust
 from prometheus_client import start_http_server
 
 from app.kafka_topics import ensure_topics
-from app.settings import Settings, get_settings
+from app.settings import Settings, get_settings, reveal
 from app.store.connection import StoreError, redis_from_settings
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
@@ -40,10 +40,9 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
         ssl_context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
     if settings.kafka_sasl_mechanism is not None:
-        password = settings.kafka_sasl_password
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=None if password is None else password.get_secret_value(),
+            username=reveal(settings.kafka_sasl_username),
+            password=reveal(settings.kafka_sasl_password),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=ssl_context,
         )

@@ -7,7 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.settings import Settings
+from app.settings import Settings, reveal
 
 StoreError = RedisError
 """What the store's clients raise when Redis fails (unreachable, timeout, error reply), so
@@ -24,8 +24,8 @@ def redis_from_settings(settings: Settings, **overrides: Any) -> Redis:
     """
     kwargs: dict[str, Any] = {"decode_responses": True}
     if settings.redis_username is not None:
-        kwargs["username"] = settings.redis_username
+        kwargs["username"] = reveal(settings.redis_username)
     if settings.redis_password is not None:
-        kwargs["password"] = settings.redis_password.get_secret_value()
+        kwargs["password"] = reveal(settings.redis_password)
     kwargs.update(overrides)
     return Redis.from_url(settings.redis_url, **kwargs)

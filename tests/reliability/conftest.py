@@ -39,7 +39,7 @@ def on_sasl_kafka(settings: Settings, kafka: PrivateKafka) -> Settings:
             "kafka_bootstrap": kafka.bootstrap,
             "kafka_security_protocol": "SASL_PLAINTEXT",
             "kafka_sasl_mechanism": "PLAIN",
-            "kafka_sasl_username": SASL_USER,
+            "kafka_sasl_username": SecretStr(SASL_USER),
             "kafka_sasl_password": SecretStr(SASL_PASSWORD),
         }
     )

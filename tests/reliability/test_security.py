@@ -71,7 +71,7 @@ def secured(stack: Settings, acl_redis: PrivateRedis, sasl_kafka: PrivateKafka) 
         isolated(
             stack,
             redis_url=acl_redis.url,
-            redis_username=REDIS_USER,
+            redis_username=SecretStr(REDIS_USER),
             redis_password=SecretStr(REDIS_PASSWORD),
             worker_metrics_port=free_port(),
             ops_poll_interval_s=1.0,
@@ -83,16 +83,18 @@ def secured(stack: Settings, acl_redis: PrivateRedis, sasl_kafka: PrivateKafka) 
 
 
 def test_passwords_are_secrets_in_settings(secured: Settings) -> None:
-    """Passwords are SecretStr: a Settings object printed or dumped never shows them.
-
-    The user names are plain settings (Settings is not ours to retype); what keeps them out of
-    logs, errors and metrics is checked by the tests below.
-    """
+    """User names and passwords are SecretStr: a Settings object printed or dumped never shows
+    them (what keeps them out of logs, errors and metrics is checked by the tests below)."""
     for text in (repr(secured), str(secured), str(secured.model_dump())):
-        assert REDIS_PASSWORD not in text
-        assert SASL_PASSWORD not in text
-    assert isinstance(secured.redis_password, SecretStr)
-    assert isinstance(secured.kafka_sasl_password, SecretStr)
+        for credential in (REDIS_USER, REDIS_PASSWORD, SASL_USER, SASL_PASSWORD):
+            assert credential not in text
+    for secret in (
+        secured.redis_username,
+        secured.redis_password,
+        secured.kafka_sasl_username,
+        secured.kafka_sasl_password,
+    ):
+        assert isinstance(secret, SecretStr)
 
 
 async def test_worker_never_logs_or_exposes_credentials(
