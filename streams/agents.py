@@ -34,13 +34,14 @@ from app.scoring.events import (
     event_to_json_dict,
     validate_event,
 )
-from app.scoring.model import ModelParams, next_refresh_ms, score_card, score_from_raw
+from app.scoring.model import ModelParams, score_from_raw
 from app.scoring.signals import apply_event
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics
 from streams.ordering import InOrderGate
+from streams.publishing import score_update
 from streams.tables import StoredUser
 from streams.topics import KIND_HEADER, Topics
 
@@ -259,18 +260,17 @@ class BatchScorer:
         self, states: dict[str, StoredUser], last_event: dict[str, SourceEvent], now_ms: int
     ) -> None:
         """Score every user in the batch (replayed ones too: their last write may be missing)."""
-        cards = []
-        schedule = []
-        for user_id, state in states.items():
-            signals = state.signals
-            if signals is None:
-                continue
-            cards.append(score_card(user_id, signals, now_ms, self._params))
-            partition = last_event[user_id].message.partition
-            schedule.append((partition, user_id, next_refresh_ms(signals, now_ms, self._params)))
-        await self._with_redis_retry("score write", lambda: self._writer.write(cards))
-        await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(schedule))
-        metrics.SCORES_WRITTEN.inc(len(cards))
+        update = score_update(
+            (
+                (last_event[user_id].message.partition, user_id, state.signals)
+                for user_id, state in states.items()
+            ),
+            now_ms,
+            self._params,
+        )
+        await self._with_redis_retry("score write", lambda: self._writer.write(update.cards))
+        await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
+        metrics.SCORES_WRITTEN.inc(len(update.cards))
 
     async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer)."""

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from app.scoring.model import ModelParams, next_refresh_ms, score_card
+from app.scoring.model import ModelParams
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics
+from streams.publishing import score_update
 from streams.tables import StoredUser
 
 
@@ -53,15 +54,18 @@ class DecaySweep:
         return rescored
 
     async def _rescore(self, partition: int, users: list[str], now_ms: int) -> int:
-        cards = []
-        schedule: list[tuple[int, str, int | None]] = []
-        for user_id in users:
-            signals = StoredUser.from_bytes(self._table.get(user_id.encode())).signals
-            if signals is None:
-                schedule.append((partition, user_id, None))
-                continue
-            cards.append(score_card(user_id, signals, now_ms, self._params))
-            schedule.append((partition, user_id, next_refresh_ms(signals, now_ms, self._params)))
-        await self._writer.write(cards)
-        await self._due.schedule(schedule)
-        return len(cards)
+        update = score_update(
+            (
+                (
+                    partition,
+                    user_id,
+                    StoredUser.from_bytes(self._table.get(user_id.encode())).signals,
+                )
+                for user_id in users
+            ),
+            now_ms,
+            self._params,
+        )
+        await self._writer.write(update.cards)
+        await self._due.schedule(update.schedule)
+        return len(update.cards)
