@@ -121,9 +121,9 @@ class BatchScorer:
         """Handle one batch end to end; returns once its scores are in Redis."""
         started = time.perf_counter()
         if self._gate is not None:
-            batch = self._gate.admit(batch)
+            batch = await self._gate.admit(batch)
             await self._gate.seek_holes()
-        batch = _once_per_position(batch)
+        batch = once_per_position(batch)
         if not batch:
             return
         now_ms = int(self._clock() * 1000)
@@ -301,7 +301,7 @@ def _decode(value: bytes | None) -> object:
         raise InvalidEvent(f"not JSON: {exc.msg}") from exc
 
 
-def _once_per_position(batch: Sequence[SourceEvent]) -> list[SourceEvent]:
+def once_per_position(batch: Sequence[SourceEvent]) -> list[SourceEvent]:
     """`batch` without repeated deliveries of the same message (topic, partition, offset).
 
     Around a seek Faust can deliver one message twice in the same batch. Both copies would pass

@@ -19,11 +19,13 @@ Input topics must therefore carry contiguous offsets: not written by transaction
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faust.transport.consumer import Consumer
 from faust.types import EventT
 from faust.utils.functional import consecutive_numbers
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 RESEEK_AFTER_S = 5.0
 """A hole still open this long after its seek is sought again (the seek can be overtaken)."""
+
+LOG_START_TIMEOUT_S = 10.0
+"""How long to wait for the broker's log start offsets of a partition without a commit."""
 
 _LIMITS_ATTR = "_clout_commit_limits"
 
@@ -84,7 +89,7 @@ class InOrderGate:
         setattr(consumer, _LIMITS_ATTR, limits)
         return limits
 
-    def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
+    async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
         consumer = self._consumer()
         limits = self._limits(consumer)
@@ -96,15 +101,13 @@ class InOrderGate:
             self._holes.clear()
             limits.clear()
         self._unacknowledge_held(consumer)
+        await self._start_new_partitions(consumer, batch)
         admitted = []
         blocked: set[Any] = set()
         for event in batch:
             message = event.message
             tp = message.tp
-            expected = self._expected.get(tp)
-            if expected is None:
-                committed = consumer._committed_offset.get(tp)
-                expected = message.offset if committed is None else int(committed)
+            expected = self._expected[tp]
             if tp not in blocked and message.offset <= expected:
                 admitted.append(event)
                 expected = max(expected, message.offset + 1)
@@ -121,6 +124,46 @@ class InOrderGate:
                 del self._holes[tp]  # filled
                 limits.pop(tp, None)
         return admitted
+
+    async def _start_new_partitions(self, consumer: Any, batch: Sequence[EventT[bytes]]) -> None:
+        """Expect each newly seen partition's first message at its committed offset.
+
+        Faust leaves the committed offset unset when there is none (and when it is 0); the group
+        then starts at the log start offset (`auto_offset_reset="earliest"`). That is 0 on a
+        topic retention has not trimmed, so the broker is asked only when the first message
+        delivered is not at offset 0: taking it as the start would wave a hole through.
+        """
+        first: dict[Any, int] = {}
+        for event in batch:
+            tp = event.message.tp
+            if tp not in self._expected and tp not in first:
+                first[tp] = event.message.offset
+        unknown = []
+        for tp, offset in first.items():
+            committed = consumer._committed_offset.get(tp)
+            if committed is not None or offset == 0:
+                self._expected[tp] = 0 if committed is None else int(committed)
+            else:
+                unknown.append(tp)
+        if unknown:
+            self._expected.update(await self._log_starts(consumer, unknown, first))
+
+    async def _log_starts(
+        self, consumer: Any, partitions: list[Any], fallback: dict[Any, int]
+    ) -> dict[Any, int]:
+        """The log start offset of each partition (the first offset delivered if unanswered)."""
+        try:
+            starts = await asyncio.wait_for(
+                consumer.earliest_offsets(*partitions), LOG_START_TIMEOUT_S
+            )
+            return {tp: int(starts[tp]) for tp in partitions}
+        except (TimeoutError, KafkaError, KeyError) as exc:
+            log.warning(
+                "log start offsets of %s unknown (%r); starting them at the first offset delivered",
+                partitions,
+                exc,
+            )
+            return {tp: fallback[tp] for tp in partitions}
 
     def _unacknowledge_held(self, consumer: Any) -> None:
         """Withdraw the acknowledgements Faust gave to held-back messages after the last batch."""

@@ -1,0 +1,215 @@
+"""The in-order gate and the commit guard, against a stand-in for Faust's consumer bookkeeping.
+
+The stand-in has exactly the attributes the gate and the guard read and write on Faust's
+`Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`);
+`acknowledge` does what Faust's `take_events` does after the agent returns: ack every message
+of the batch, admitted or not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faust.transport.consumer import Consumer
+from faust.types import TP
+
+from streams.ordering import InOrderGate, install_commit_guard
+
+LIKES = TP("likes", 3)
+SHARES = TP("shares", 3)
+
+
+class FakeConsumer:
+    def __init__(self, committed: Mapping[TP, int] | None = None, log_start: int = 0) -> None:
+        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset.update(committed or {})
+        self._acked: defaultdict[TP, list[int]] = defaultdict(list)
+        self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
+        self.log_start = log_start
+        self.sought: list[dict[TP, int]] = []
+        self.broker_down = False
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        self.sought.append(dict(partitions))
+
+    async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
+        if self.broker_down:
+            raise KafkaTimeoutError()
+        return {tp: self.log_start for tp in partitions}
+
+    def acknowledge(self, batch: list[Any]) -> None:
+        for event in batch:
+            tp, offset = event.message.tp, event.message.offset
+            if offset not in self._acked_index[tp]:
+                self._acked_index[tp].add(offset)
+                self._acked[tp].append(offset)
+
+    def commit_offset(self, tp: TP) -> int | None:
+        """What Faust would commit for `tp` now (with the guard installed), then committed."""
+        offset: int | None = Consumer._new_offset(self, tp)  # type: ignore[arg-type]
+        if offset is not None:
+            self._committed_offset[tp] = offset
+        return offset
+
+
+def deliveries(tp: TP, *offsets: int) -> list[Any]:
+    return [SimpleNamespace(message=SimpleNamespace(tp=tp, offset=o)) for o in offsets]
+
+
+def offsets(events: list[Any]) -> list[int]:
+    return [e.message.offset for e in events]
+
+
+class Rebalances:
+    generation = 1
+
+
+@pytest.fixture
+def rebalances() -> Rebalances:
+    return Rebalances()
+
+
+def gate_for(consumer: FakeConsumer, rebalances: Rebalances) -> InOrderGate:
+    install_commit_guard()
+    return InOrderGate(lambda: consumer, lambda: rebalances.generation)
+
+
+async def test_messages_in_order_from_the_committed_offset_pass_and_commit(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    batch = deliveries(LIKES, 10, 11, 12)
+
+    assert offsets(await gate.admit(batch)) == [10, 11, 12]
+    await gate.seek_holes()
+    consumer.acknowledge(batch)
+
+    assert consumer.sought == []
+    assert consumer.commit_offset(LIKES) == 13
+
+
+async def test_a_hole_holds_later_messages_back_seeks_to_it_and_commits_nothing_past_it(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    first = deliveries(LIKES, 10, 12, 13)  # 11 was not delivered
+
+    assert offsets(await gate.admit(first)) == [10]
+    await gate.seek_holes()
+    consumer.acknowledge(first)  # take_events acks the held-back 12 and 13 too
+
+    assert consumer.sought == [{LIKES: 11}]
+    assert consumer.commit_offset(LIKES) == 11
+
+    second = deliveries(LIKES, 11, 12, 13)  # after the seek
+    assert offsets(await gate.admit(second)) == [11, 12, 13]
+    consumer.acknowledge(second)
+    assert consumer.commit_offset(LIKES) == 14
+
+
+async def test_out_of_order_deliveries_in_one_batch_commit_only_what_was_processed(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    batch = deliveries(LIKES, 10, 12, 11)  # 11 arrives after 12: both held back
+
+    assert offsets(await gate.admit(batch)) == [10]
+    consumer.acknowledge(batch)  # 10, 11, 12 all acknowledged, consecutively
+
+    assert consumer.commit_offset(LIKES) == 11
+
+
+async def test_held_back_acknowledgements_are_withdrawn_so_a_later_hole_fill_cannot_commit_them(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    first = deliveries(LIKES, 12, 13)
+    assert await gate.admit(first) == []
+    consumer.acknowledge(first)
+
+    # 10 and 11 arrive, but 12 and 13 are not delivered again in this batch.
+    second = deliveries(LIKES, 10, 11)
+    assert offsets(await gate.admit(second)) == [10, 11]
+    consumer.acknowledge(second)
+
+    assert consumer.commit_offset(LIKES) == 12, "12 and 13 were never processed"
+
+
+async def test_a_hole_in_one_partition_does_not_hold_back_another(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10, SHARES: 0})
+    gate = gate_for(consumer, rebalances)
+    batch = deliveries(LIKES, 11) + deliveries(SHARES, 0, 1)
+
+    assert offsets(await gate.admit(batch)) == [0, 1]
+    assert [e.message.tp for e in await gate.admit(deliveries(SHARES, 2))] == [SHARES]
+
+
+async def test_a_redelivery_of_an_older_message_passes_for_the_table_to_recognise(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    await gate.admit(deliveries(LIKES, 10, 11))
+
+    assert offsets(await gate.admit(deliveries(LIKES, 10, 11, 12))) == [10, 11, 12]
+
+
+async def test_without_a_commit_the_partition_starts_at_its_log_start_not_at_what_arrives(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer()  # no committed offset: Faust leaves it unset
+    gate = gate_for(consumer, rebalances)
+
+    assert await gate.admit(deliveries(LIKES, 4, 5)) == []
+    await gate.seek_holes()
+    assert consumer.sought == [{LIKES: 0}]
+
+
+async def test_a_trimmed_log_without_a_commit_starts_at_its_log_start(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer(log_start=4)
+    gate = gate_for(consumer, rebalances)
+
+    assert offsets(await gate.admit(deliveries(LIKES, 4, 5))) == [4, 5]
+
+
+async def test_an_unanswered_log_start_falls_back_to_the_first_message_delivered(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer()
+    consumer.broker_down = True
+    gate = gate_for(consumer, rebalances)
+
+    assert offsets(await gate.admit(deliveries(LIKES, 4, 5))) == [4, 5]
+
+
+async def test_a_rebalance_starts_again_from_the_committed_offsets(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    await gate.admit(deliveries(LIKES, 10, 11, 12))
+
+    rebalances.generation += 1
+    consumer._committed_offset[LIKES] = 11  # another member committed up to 11 meanwhile
+    assert offsets(await gate.admit(deliveries(LIKES, 11, 12))) == [11, 12]
+
+
+def test_the_commit_guard_never_commits_a_jump_in_offsets() -> None:
+    install_commit_guard()
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.acknowledge(deliveries(LIKES, 12, 13))
+
+    assert consumer.commit_offset(LIKES) is None, "10 and 11 were not acknowledged"
