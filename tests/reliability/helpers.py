@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -686,14 +685,3 @@ def _kafka_uuid() -> str:
     import uuid
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-KNOWN_FAUST_REASSIGNMENT_PROBLEM = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "open problem (docs/guarantees.md): around a partition reassignment faust-streaming "
-        "0.15.3 can deliver a partition's messages out of order or skip them and commit past; "
-        "streams/ordering.py guards against it but a 2026-11-22 CI-clone run still counted an "
-        "event twice after the takeover. Runs and reports (XPASS/XFAIL) until fixed."
-    ),
-)

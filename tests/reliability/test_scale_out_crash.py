@@ -21,7 +21,6 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.reliability.helpers import (
-    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
     card_mismatches,
     committed_and_ends,
     delete_prefix,
@@ -40,7 +39,6 @@ pytestmark = [
     pytest.mark.reliability,
     pytest.mark.integration,
     pytest.mark.timeout(420),
-    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
 ]
 
 

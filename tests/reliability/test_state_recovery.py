@@ -19,7 +19,6 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.reliability.helpers import (
-    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
     card_mismatches,
     delete_prefix,
     give_standing,
@@ -35,7 +34,6 @@ pytestmark = [
     pytest.mark.reliability,
     pytest.mark.integration,
     pytest.mark.timeout(300),
-    KNOWN_FAUST_REASSIGNMENT_PROBLEM,
 ]
 
 
