@@ -31,6 +31,14 @@ from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
 
+PRODUCER_LINGER_S = 0.01
+"""How long the worker's producer gathers changelog records and dead letters into one request.
+
+Faust's default (0) sends each table write in its own request; 10 ms raised the pipeline from
+3,656 to 4,135 events/s in `clout bench --events 100000` on this 2-core machine. Durability is
+unchanged: Faust flushes the producer before every offset commit.
+"""
+
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     """Faust credentials for SASL and/or TLS brokers, from the same settings as aiokafka."""
@@ -65,6 +73,7 @@ def build_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         broker_session_timeout=settings.worker_session_timeout_s,
         producer_acks=-1,
+        producer_linger=PRODUCER_LINGER_S,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
     )
