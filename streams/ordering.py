@@ -46,6 +46,9 @@ def install_commit_guard() -> None:
     gate's first held-back offset of the partition (idempotent)."""
     if getattr(Consumer, "_clout_guarded", False):
         return
+    missing = [name for name in ("_add_gap", "_new_offset") if not hasattr(Consumer, name)]
+    if missing:  # a Faust other than the pinned 0.15.3: patching would silently do nothing
+        raise RuntimeError(f"faust Consumer has no {', '.join(missing)}; the commit guard needs it")
 
     async def no_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         log.info("offsets of %s jumped from %d to %d", tp, offset_from - 1, offset_to)
