@@ -5,7 +5,8 @@ count on a producer's first send, while the input topics must all have `Settings
 partitions for the worker's co-partitioning. And a topic Faust creates right before subscribing
 can be missing from the metadata the group assignment reads ("Ignoring missing topic"), leaving
 its partitions unassigned for good. So the worker, `clout simulate`, `make run` and the benchmark
-all create the topics here first and wait for their metadata.
+all create the topics here first and wait for their metadata, and refuse topics that already
+exist with another partition count (the worker would re-key such events forever).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
+from app.errors import ConfigurationError
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class TopicLayoutError(ConfigurationError):
+    """Existing topics do not have the partition count the worker's co-partitioning needs."""
 
 
 def clout_topics(settings: Settings) -> list[str]:
@@ -62,9 +68,34 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[st
         while True:
             described = await admin.describe_topics(names)
             if all(t["error_code"] == 0 and t["partitions"] for t in described):
+                check_partition_counts(
+                    settings, {t["topic"]: len(t["partitions"]) for t in described}
+                )
                 return missing
             if time.monotonic() > deadline:
                 raise RuntimeError(f"topics not visible in cluster metadata: {described}")
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+def check_partition_counts(settings: Settings, partitions: dict[str, int]) -> None:
+    """Raise TopicLayoutError unless the input and re-key topics have `topic_partitions` each.
+
+    The worker finds a user's partition as murmur2(user id) mod `topic_partitions`, and its table
+    changelog is partitioned alike; on a topic with another count most events would look
+    mis-partitioned and be re-keyed again and again.
+    """
+    wrong = {
+        name: partitions[name]
+        for name in (*settings.input_topics, settings.topic_rekeyed)
+        if partitions[name] != settings.topic_partitions
+    }
+    if wrong:
+        found = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
+        raise TopicLayoutError(
+            f"topic partition counts differ from CLOUT_TOPIC_PARTITIONS={settings.topic_partitions}"
+            f" ({found}); the input topics and the re-key topic must all have that many"
+            " partitions: recreate them (local stack: `make clean`) or set"
+            " CLOUT_TOPIC_PARTITIONS to match"
+        )

@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.errors import ConfigurationError  # noqa: E402
 from app.kafka_topics import ensure_topics  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
@@ -25,7 +26,11 @@ CLOUT = [sys.executable, "-m", "app.cli"]
 def main() -> int:
     """Run worker, API and demo producer until interrupted or one of them exits."""
     settings = Settings()
-    created = asyncio.run(ensure_topics(settings))
+    try:
+        created = asyncio.run(ensure_topics(settings))
+    except ConfigurationError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 2
     if created:
         print(f"run: created topics {', '.join(created)}", flush=True)
     base = f"http://{settings.api_host}:{settings.api_port}"

@@ -58,6 +58,7 @@ lost its batch. The origin headers still point at the full message in its input 
 """
 DEAD_LETTER_MAX_KEY_BYTES = 1024
 DUPLICATE_REASON = "duplicate event_id"
+REKEY_LOOP_REASON = "re-keyed message on the wrong partition"
 
 
 def partition_for(user_id: str, partitions: int) -> int:
@@ -164,6 +165,11 @@ class BatchScorer:
                 await self._dead_letter(source, f"unprocessable: {type(exc).__name__}")
                 continue
             if message.partition != partition_for(event.target_id, self._partitions):
+                if message.topic == self._topics.rekeyed_name:
+                    # Re-keying it again would loop: the topic's partition count is no longer
+                    # CLOUT_TOPIC_PARTITIONS (checked at start), or it was written there by hand.
+                    await self._dead_letter(source, REKEY_LOOP_REASON)
+                    continue
                 # The validated event, re-encoded: bounded in size whatever extra fields the
                 # original carried (validation ignores them).
                 await self._topics.rekeyed.send(

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from app.errors import ConfigurationError
+
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
     "app.cli.lag",
@@ -40,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130  # Ctrl-C: a normal way to stop `clout simulate --rate`, `clout lag --watch`
+    except ConfigurationError as exc:
+        print(f"clout {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ from pathlib import Path
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from app.devtools.isolation import isolated
+from app.kafka_config import aiokafka_kwargs
 from app.scoring.model import raw_for_score
 from app.settings import Settings
-from streams.agents import partition_for
+from streams.agents import REKEY_LOOP_REASON, partition_for
+from streams.topics import KIND_HEADER
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
@@ -170,6 +174,38 @@ async def test_older_write_never_replaces_newer(
     stored = await redis_client.hgetall(user_key(running, target))
     assert int(stored[b"updated_at"]) == first
     assert stored[b"style"] != b"stale"
+
+
+async def test_a_rekeyed_message_on_the_wrong_partition_is_dead_lettered_not_rekeyed_again(
+    running: Settings,
+) -> None:
+    """Re-keying a message of the re-key topic again would loop (e.g. after its partition count
+    changed under a running worker); it goes to the dead letters instead."""
+    target = f"u-{uuid.uuid4().hex[:8]}"
+    wrong = (partition_for(target, running.topic_partitions) + 1) % running.topic_partitions
+    value = orjson.dumps(make_event("fan-4", target))
+    producer = AIOKafkaProducer(**aiokafka_kwargs(running), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            running.topic_rekeyed,
+            value=value,
+            key=target.encode(),
+            partition=wrong,
+            headers=[(KIND_HEADER, b"like")],
+        )
+    finally:
+        await producer.stop()
+
+    async def dead_letters_of_it() -> list[ConsumerRecord[bytes, bytes]] | None:
+        records = await read_all(running, running.topic_dead_letters, 10**9, deadline_s=2.0)
+        return [r for r in records if r.value == value] or None
+
+    (letter,) = await eventually(dead_letters_of_it, what="the message's dead letter")
+    headers = {name: raw.decode() for name, raw in letter.headers}
+    assert headers["clout-error-reason"] == REKEY_LOOP_REASON
+    assert headers["clout-error-topic"] == running.topic_rekeyed
+    assert headers["clout-error-partition"] == str(wrong)
 
 
 def test_worker_log_is_clean(worker: WorkerProcess) -> None:
