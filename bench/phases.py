@@ -25,9 +25,8 @@ import httpx
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from app.devtools.worker_process import settings_env
+from app.devtools.worker_process import settings_env, wait_caught_up
 from app.kafka_config import aiokafka_kwargs
 from app.publisher import EventPublisher
 from app.settings import Settings
@@ -125,7 +124,7 @@ async def pipeline(
         await redis.aclose()
     if ranked != len(expect.targets):
         raise RuntimeError(f"leaderboard holds {ranked} users, {len(expect.targets)} were scored")
-    committed = await wait_committed(settings, deadline_s=60.0)
+    committed = await wait_caught_up(settings, settings.input_topics, deadline_s=60.0)
     span = last_write_ms / 1000 - first_wall
     return {
         "eps": round(expect.sent / span),
@@ -150,35 +149,6 @@ async def pipeline(
             "committed_offsets": committed,
         },
     }
-
-
-async def wait_committed(settings: Settings, deadline_s: float) -> int:
-    """Wait until the group's committed offsets reach the end of every input partition; returns
-    the committed total (an observer outside the worker confirming it read everything)."""
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        parts = [
-            TopicPartition(topic, p)
-            for topic in settings.input_topics
-            for p in range(settings.topic_partitions)
-        ]
-        ends = await consumer.end_offsets(parts)
-        deadline = time.monotonic() + deadline_s
-        while True:
-            offsets = await admin.list_consumer_group_offsets(settings.app_id, partitions=parts)
-            committed = {tp: (meta.offset if meta else -1) for tp, meta in offsets.items()}
-            if all(committed.get(tp, -1) == end for tp, end in ends.items()):
-                return sum(ends.values())
-            if time.monotonic() > deadline:
-                behind = {str(tp): (committed.get(tp), end) for tp, end in ends.items()}
-                raise RuntimeError(f"committed offsets never reached the end: {behind}")
-            await asyncio.sleep(0.5)
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 # ---------------------------------------------------------------------------------------------

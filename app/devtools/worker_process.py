@@ -12,9 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_config import aiokafka_kwargs
@@ -119,6 +121,64 @@ async def wait_until_consuming(
         await admin.close()
     tails = "\n---\n".join(w.log_tail() for w in workers)
     raise AssertionError(f"workers did not join group {settings.app_id} in time:\n{tails}")
+
+
+async def committed_and_ends(
+    settings: Settings, topics: Sequence[str]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """The group's committed offsets (read first), then the end offsets of `topics`."""
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic in topics}
+    partitions = [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for p in topic["partitions"]
+    ]
+    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return committed, dict(ends)
+
+
+async def wait_caught_up(
+    settings: Settings,
+    topics: Sequence[str],
+    *,
+    deadline_s: float = 120.0,
+    alive: Iterable[WorkerProcess] = (),
+) -> int:
+    """Wait until the group has committed every message of `topics` (so all effects landed);
+    returns how many messages that is.
+
+    Committed offsets are read before end offsets: a re-keyed copy is produced before its
+    source is committed, so "input committed" plus "re-key topic committed to its end read
+    afterwards" leaves nothing in flight.
+    """
+    deadline = time.monotonic() + deadline_s
+    behind: dict[TopicPartition, int] = {}
+    while time.monotonic() < deadline:
+        for worker in alive:
+            worker.assert_alive()
+        committed, ends = await committed_and_ends(settings, topics)
+        behind = {
+            tp: end - committed.get(tp, 0)
+            for tp, end in ends.items()
+            if end > 0 and committed.get(tp, -1) < end
+        }
+        if ends and not behind:
+            return sum(ends.values())
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"group {settings.app_id} still behind after {deadline_s:.0f}s: {behind}")
 
 
 def _group_state(group: Any) -> tuple[str, int]:

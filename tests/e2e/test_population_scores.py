@@ -14,36 +14,22 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.simulation import population_stats
 from app.simulation.population import generate_events
 from app.store.client import ScoreClient
-from tests.support.waiting import eventually
-from tests.support.worker import WorkerProcess, settings_env, wait_until_consuming
+from tests.support.worker import (
+    WorkerProcess,
+    settings_env,
+    wait_caught_up,
+    wait_until_consuming,
+)
 
 pytestmark = pytest.mark.e2e
 
 USERS, EVENTS, SEED = 20_000, 200_000, 7
-
-
-async def group_caught_up(settings: Settings) -> bool:
-    """Whether the worker's committed offsets reached the end of every input partition."""
-    reader = AIOKafkaConsumer(
-        **aiokafka_kwargs(settings), group_id=settings.app_id, enable_auto_commit=False
-    )
-    await reader.start()
-    try:
-        topics = (*settings.input_topics, settings.topic_rekeyed)
-        tps = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
-        ends = await reader.end_offsets(tps)
-        committed = {tp: await reader.committed(tp) or 0 for tp in tps}
-        return all(committed[tp] >= ends[tp] for tp in tps)
-    finally:
-        await reader.stop()
 
 
 def run_clout(settings: Settings, *args: str) -> str:
@@ -79,11 +65,8 @@ async def test_reference_population_is_graded_on_the_curve(stack: Settings, tmp_
         )
         assert f"accepted={EVENTS} rejected=0" in out
 
-        async def consumed() -> bool:
-            worker.assert_alive()
-            return await group_caught_up(settings)
-
-        await eventually(consumed, deadline_s=900, interval_s=2, what="the backlog consumed")
+        topics = [*settings.input_topics, settings.topic_rekeyed]
+        await wait_caught_up(settings, topics, deadline_s=900, alive=[worker])
         print(f"{EVENTS} events produced and scored in {time.monotonic() - started:.0f}s")
     finally:
         worker.stop()

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
@@ -332,63 +332,6 @@ def _close(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return abs(a - b) <= FLOAT_TOLERANCE
-
-
-async def committed_and_ends(
-    settings: Settings, topics: Sequence[str]
-) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """The group's committed offsets (read first), then the end offsets of `topics`."""
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id)
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic in topics}
-    partitions = [
-        TopicPartition(topic["topic"], p["partition"])
-        for topic in described
-        if topic["error_code"] == 0
-        for p in topic["partitions"]
-    ]
-    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return committed, dict(ends)
-
-
-async def wait_caught_up(
-    settings: Settings,
-    topics: Sequence[str],
-    *,
-    deadline_s: float = 120.0,
-    alive: Iterable[Any] = (),
-) -> None:
-    """Wait until the group has committed every message of `topics` (so all effects landed).
-
-    Committed offsets are read before end offsets: a re-keyed copy is produced before its
-    source is committed, so "input committed" plus "re-key topic committed to its end read
-    afterwards" leaves nothing in flight.
-    """
-    deadline = time.monotonic() + deadline_s
-    behind: dict[TopicPartition, int] = {}
-    while time.monotonic() < deadline:
-        for worker in alive:
-            worker.assert_alive()
-        committed, ends = await committed_and_ends(settings, topics)
-        behind = {
-            tp: end - committed.get(tp, 0)
-            for tp, end in ends.items()
-            if end > 0 and committed.get(tp, -1) < end
-        }
-        if ends and not behind:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"group {settings.app_id} still behind after {deadline_s:.0f}s: {behind}")
 
 
 async def seen_positions(client: aioredis.Redis, settings: Settings) -> list[tuple[str, int, int]]:

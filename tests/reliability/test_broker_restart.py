@@ -20,17 +20,20 @@ from tests.reliability.conftest import on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,
     card_mismatches,
-    committed_and_ends,
     delete_prefix,
     give_standing,
     make_traffic,
     produce_all,
     read_cards,
     seen_positions,
-    wait_caught_up,
 )
 from tests.support.waiting import eventually
-from tests.support.worker import WorkerProcess, wait_until_consuming
+from tests.support.worker import (
+    WorkerProcess,
+    committed_and_ends,
+    wait_caught_up,
+    wait_until_consuming,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(420)]
 

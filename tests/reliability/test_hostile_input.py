@@ -31,10 +31,9 @@ from tests.reliability.helpers import (
     produce_all,
     read_cards,
     seen_positions,
-    wait_caught_up,
 )
 from tests.support.kafka import read_all
-from tests.support.worker import WorkerProcess, wait_until_consuming
+from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(400)]
 

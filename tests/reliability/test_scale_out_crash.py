@@ -22,7 +22,6 @@ from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.reliability.helpers import (
     card_mismatches,
-    committed_and_ends,
     delete_prefix,
     give_standing,
     group_members,
@@ -30,10 +29,14 @@ from tests.reliability.helpers import (
     produce_all,
     read_cards,
     seen_positions,
-    wait_caught_up,
     wait_for_exact_cards,
 )
-from tests.support.worker import WorkerProcess, wait_until_consuming
+from tests.support.worker import (
+    WorkerProcess,
+    committed_and_ends,
+    wait_caught_up,
+    wait_until_consuming,
+)
 
 pytestmark = [
     pytest.mark.reliability,

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from app.devtools.worker_process import WorkerProcess, settings_env, wait_until_consuming
+from app.devtools.worker_process import (
+    WorkerProcess,
+    committed_and_ends,
+    settings_env,
+    wait_caught_up,
+    wait_until_consuming,
+)
 
-__all__ = ["WorkerProcess", "settings_env", "wait_until_consuming"]
+__all__ = [
+    "WorkerProcess",
+    "committed_and_ends",
+    "settings_env",
+    "wait_caught_up",
+    "wait_until_consuming",
+]
