@@ -87,7 +87,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_username: SecretStr | None = None
     redis_password: SecretStr | None = None
-    redis_key_prefix: str = "clout:v1"
+    redis_key_prefix: str = "clout:v2"
+    # Redis Cluster (docs/redis.md): `redis_url` names any one node; the client finds the rest.
+    redis_cluster: bool = False
+    # Sorted sets the leaderboard is split over (docs/redis.md); None: 1 on a single server,
+    # 16 on a cluster. Readers and the writer must agree: it is part of the key schema.
+    redis_leaderboard_shards: int | None = Field(None, ge=1, le=1024)
 
     # HTTP API and ops dashboard
     api_host: str = "127.0.0.1"
@@ -119,6 +124,11 @@ class Settings(BaseSettings):
         """Redis host and port from `redis_url`; the local stack listens there."""
         parts = urlsplit(self.redis_url)
         return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    @property
+    def leaderboard_shards(self) -> int:
+        """How many sorted sets hold the leaderboard (`redis_leaderboard_shards`, resolved)."""
+        return resolve_leaderboard_shards(self.redis_leaderboard_shards, cluster=self.redis_cluster)
 
     @property
     def input_topics(self) -> tuple[str, str, str]:
@@ -153,6 +163,14 @@ class Settings(BaseSettings):
             style_dominance=s.style_dominance,
             specialist_share=s.specialist_share,
         )
+
+
+def resolve_leaderboard_shards(configured: int | None, *, cluster: bool) -> int:
+    """The leaderboard's shard count: as configured, else 1 on a single server and 16 on a
+    cluster (spread over the masters; each rank read costs a ZCOUNT per shard)."""
+    if configured is not None:
+        return configured
+    return 16 if cluster else 1
 
 
 def reveal(secret: SecretStr | None) -> str | None:

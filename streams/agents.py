@@ -23,8 +23,6 @@ import orjson
 from aiokafka.partitioner import murmur2
 from faust.types import EventT
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.scoring.events import (
     EngagementEvent,
@@ -36,6 +34,7 @@ from app.scoring.events import (
 )
 from app.scoring.model import ModelParams, score_from_raw
 from app.scoring.signals import apply_event
+from app.store.connection import TRANSIENT_STORE_ERRORS
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
@@ -47,6 +46,8 @@ from streams.topics import KIND_HEADER, Topics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Retried with backoff: Redis (or a cluster failover) is away for a while.
+RETRIED_REDIS_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT_STORE_ERRORS, OSError)
 SourceEvent = EventT[bytes]
 
 DEAD_LETTER_MAX_VALUE_BYTES = 256 * 1024
@@ -284,7 +285,7 @@ class BatchScorer:
         while True:
             try:
                 return await call()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except RETRIED_REDIS_ERRORS as exc:
                 failures += 1
                 delay = self._backoff.compute(failures)
                 metrics.REDIS_RETRIES.labels(operation=what).inc()

@@ -18,7 +18,7 @@ from prometheus_client import start_http_server
 
 from app.kafka_topics import ensure_topics
 from app.settings import Settings, get_settings, reveal
-from app.store.connection import StoreError, redis_from_settings
+from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
@@ -30,6 +30,8 @@ from streams.timers import DecaySweep
 from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
+# A sweep tick that meets these is skipped (the next tick catches up).
+SWEEP_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 PRODUCER_LINGER_S = 0.01
 """How long the worker's producer gathers changelog records and dead letters into one request.
@@ -81,7 +83,7 @@ def build_app(settings: Settings) -> faust.App:
     table = declare_signal_table(app, settings)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
-    writer = ScoreWriter(redis, prefix)
+    writer = ScoreWriter(redis, prefix, leaderboard_shards=settings.leaderboard_shards)
     due = DueIndex(redis, prefix)
     params = settings.model_params()
     install_commit_guard()
@@ -124,7 +126,7 @@ def build_app(settings: Settings) -> faust.App:
         )
         try:
             rescored = await sweep.run_once(owned)
-        except (StoreError, OSError) as exc:
+        except SWEEP_SKIPPED_ERRORS as exc:
             # An exception escaping a Faust timer crashes the whole worker; the sweep is
             # best-effort (the schedule stays in Redis), so skip this tick and try the next.
             log.warning("decay sweep skipped: Redis unavailable (%s)", exc)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from app.api.routes import health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
-from app.store import CorruptRecord, ScoreClient, StoreError
+from app.store import STORE_ERRORS, CorruptRecord, ScoreClient
 
 
 def _version() -> str:
@@ -46,13 +46,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     install_ops(app, settings)  # the ops dashboard, /ops/lag and /metrics live on this process
 
-    @app.exception_handler(StoreError)
-    async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """Redis failing is the server's problem but a transient one: 503, so clients retry."""
         return JSONResponse(
             {"detail": f"score store unavailable: {type(exc).__name__}"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
+
+    for error in STORE_ERRORS:
+        app.add_exception_handler(error, store_unavailable)
 
     @app.exception_handler(CorruptRecord)
     async def corrupt_record(request: Request, exc: CorruptRecord) -> JSONResponse:

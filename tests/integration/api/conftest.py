@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from app.api import create_app
+from app.devtools.isolation import isolated
 from app.settings import Settings
+from tests.conftest import REDIS_VARIANTS, stack_on
 
 
 @asynccontextmanager
@@ -26,3 +28,9 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def api(isolated_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(isolated_settings) as http:
         yield http
+
+
+@pytest.fixture(params=REDIS_VARIANTS)
+def isolated_settings(request: pytest.FixtureRequest) -> Settings:
+    """Settings unique to this test, on the single server and (a second run) on the cluster."""
+    return isolated(stack_on(request))

@@ -16,6 +16,8 @@ from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.model import raw_for_score
 from app.settings import Settings
+from app.store.keys import RedisKeys
+from app.store.leaderboard import Leaderboard
 from streams.agents import REKEY_LOOP_REASON, partition_for
 from streams.topics import KIND_HEADER
 from tests.support.kafka import encode, make_event, produce, read_all
@@ -50,7 +52,11 @@ async def running(worker: WorkerProcess, pipeline_settings: Settings) -> Setting
 
 
 def user_key(settings: Settings, user_id: str) -> str:
-    return f"{settings.redis_key_prefix}:user:{user_id}"
+    return RedisKeys(settings.redis_key_prefix).user(user_id)
+
+
+def leaderboard(client: aioredis.Redis, settings: Settings) -> Leaderboard:
+    return Leaderboard(client, settings.redis_key_prefix, settings.leaderboard_shards)
 
 
 async def stored_raw(client: aioredis.Redis, settings: Settings, user_id: str) -> float | None:
@@ -69,7 +75,7 @@ async def test_event_from_plain_producer_becomes_a_score(
 
     value = await eventually(score, what=f"a score for {target} in Redis")
     assert 1.0 <= float(value) <= 100.0
-    assert await redis_client.zscore(f"{running.redis_key_prefix}:leaderboard", target) is not None
+    assert await leaderboard(redis_client, running).raws([target]) != [None]
 
 
 async def test_invalid_messages_go_to_dead_letters_with_reasons(running: Settings) -> None:
@@ -98,7 +104,9 @@ async def give_standing(
 ) -> None:
     """Publish established scores for actors, so their weight is fixed and undamped."""
     raw = raw_for_score(score, settings.model_params())
-    await client.zadd(f"{settings.redis_key_prefix}:leaderboard", dict.fromkeys(actors, raw))
+    pipe = client.pipeline(transaction=False)
+    leaderboard(client, settings).queue_set(pipe, dict.fromkeys(actors, raw))
+    await pipe.execute()
 
 
 async def test_duplicate_event_id_counts_once(
