@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # Local development stack (scripts/stack.py); the broker and Redis ports come from the
     # addresses above.
     stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    # "cluster": `make stack-up` starts a Redis Cluster (three masters, one replica each) on
+    # stack_redis_cluster_port and the five ports after it, instead of the single server.
+    stack_redis: Literal["single", "cluster"] = "single"
+    stack_redis_cluster_port: int = Field(7000, ge=1, le=55530)
 
     scoring: ScoringSettings = ScoringSettings()
 
