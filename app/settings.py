@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     redis_key_prefix: str = "clout:v2"
     # Redis Cluster (docs/redis.md): `redis_url` names any one node; the client finds the rest.
     redis_cluster: bool = False
+    # More seed nodes of the cluster, "host:port,host:port": a new client still finds the
+    # cluster when the node of `redis_url` is down.
+    redis_cluster_nodes: str = ""
     # Sorted sets the leaderboard is split over (docs/redis.md); None: 1 on a single server,
     # 16 on a cluster. Readers and the writer must agree: it is part of the key schema.
     redis_leaderboard_shards: int | None = Field(None, ge=1, le=1024)
@@ -128,6 +131,15 @@ class Settings(BaseSettings):
         """Redis host and port from `redis_url`; the local stack listens there."""
         parts = urlsplit(self.redis_url)
         return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    @property
+    def redis_cluster_seeds(self) -> list[tuple[str, int]]:
+        """The extra seed nodes of `redis_cluster_nodes` as (host, port) pairs."""
+        seeds = []
+        for item in filter(None, (part.strip() for part in self.redis_cluster_nodes.split(","))):
+            host, _, port = item.rpartition(":")
+            seeds.append((host or "127.0.0.1", int(port)))
+        return seeds
 
     @property
     def leaderboard_shards(self) -> int:

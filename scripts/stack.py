@@ -332,7 +332,8 @@ def redis_cluster_up(settings: Settings) -> str:
     except ClusterError as exc:
         raise StackError(str(exc)) from exc
     how = "reused" if reused else "started"
-    return f"{how}; use CLOUT_REDIS_URL={cluster.url} CLOUT_REDIS_CLUSTER=true"
+    env = " ".join(f"CLOUT_{k.upper()}={str(v).lower()}" for k, v in cluster.settings().items())
+    return f"{how}; use {env}"
 
 
 def redis_cluster_status(settings: Settings) -> bool:

@@ -78,7 +78,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRed
 @pytest.fixture(scope="session")
 def cluster_stack(stack: Settings, redis_cluster: LocalRedisCluster) -> Settings:
     """The stack's settings with Redis pointed at the private cluster."""
-    return stack.model_copy(update={"redis_url": redis_cluster.url, "redis_cluster": True})
+    return stack.model_copy(update=redis_cluster.settings())
 
 
 REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]

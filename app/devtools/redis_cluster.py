@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.devtools.isolation import free_port
 
@@ -93,6 +94,14 @@ class LocalRedisCluster:
     def url(self) -> str:
         """A seed URL (`CLOUT_REDIS_URL`); the client discovers the other nodes from it."""
         return f"redis://{self.host}:{self.nodes[0].port}/0"
+
+    def settings(self) -> dict[str, Any]:
+        """The Settings fields that point Clout at this cluster (every node a seed)."""
+        return {
+            "redis_url": self.url,
+            "redis_cluster": True,
+            "redis_cluster_nodes": ",".join(f"{self.host}:{n.port}" for n in self.nodes[1:]),
+        }
 
     def running(self) -> bool:
         """Whether every node's recorded process is alive."""
@@ -175,19 +184,20 @@ class LocalRedisCluster:
                 f"redis-cli --cluster create failed:\n{result.stdout}{result.stderr}"
             )
 
-    def wait_healthy(self, timeout_s: float = 60.0) -> None:
-        """Until every live node reports ``cluster_state:ok`` and every master has its
-        replicas connected (so a master's loss can be survived)."""
+    def wait_healthy(self, timeout_s: float = 60.0, *, with_replicas: bool = True) -> None:
+        """Until every live node reports ``cluster_state:ok`` with all masters serving, and
+        (`with_replicas`) every master has its replicas connected, so a master's loss can be
+        survived; after a failover the promoted master has none, so pass False."""
         deadline = time.monotonic() + timeout_s
         problem = "not checked"
         while time.monotonic() < deadline:
-            problem = self._health_problem()
+            problem = self._health_problem(with_replicas)
             if not problem:
                 return
             time.sleep(0.2)
         raise ClusterError(f"the Redis Cluster is not healthy after {timeout_s:.0f} s: {problem}")
 
-    def _health_problem(self) -> str:
+    def _health_problem(self, with_replicas: bool) -> str:
         masters = 0
         for node in self.nodes:
             if _pid(node.pid_file) is None:
@@ -198,6 +208,8 @@ class LocalRedisCluster:
             replication = self.cli(node.port, "info", "replication")
             if "role:master" in replication:
                 masters += 1
+                if not with_replicas:
+                    continue
                 if f"connected_slaves:{self.replicas}" not in replication:
                     return f"master {node.port} has not all its replicas connected"
                 if "slave0:" in replication and "online" not in replication:

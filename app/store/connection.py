@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.crc import key_slot
 from redis.exceptions import (
     ClusterError,
@@ -64,7 +64,8 @@ def redis_from_settings(settings: Settings, **overrides: Any) -> RedisClient:
         kwargs["password"] = reveal(settings.redis_password)
     kwargs.update(overrides)
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **kwargs)
+        seeds = [ClusterNode(host, port) for host, port in settings.redis_cluster_seeds]
+        return RedisCluster.from_url(settings.redis_url, startup_nodes=seeds, **kwargs)
     return Redis.from_url(settings.redis_url, **kwargs)
 
 
