@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import orjson
@@ -16,10 +16,12 @@ from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.model import raw_for_score
 from app.settings import Settings
+from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
 from streams.agents import REKEY_LOOP_REASON, partition_for
 from streams.topics import KIND_HEADER
+from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
@@ -27,10 +29,21 @@ from tests.support.worker import WorkerProcess, wait_until_consuming
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def pipeline_settings(stack: Settings) -> Settings:
-    """One isolated pipeline for this module (worker start-up is the slow part)."""
-    return isolated(stack, worker_metrics_port=0, sweep_interval_s=1.0)
+@pytest.fixture(scope="module", params=REDIS_VARIANTS)
+def pipeline_settings(request: pytest.FixtureRequest) -> Settings:
+    """One isolated pipeline for this module (worker start-up is the slow part), once on the
+    single server and once on the cluster."""
+    return isolated(stack_on(request), worker_metrics_port=0, sweep_interval_s=1.0)
+
+
+@pytest.fixture
+async def redis_client(pipeline_settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """A raw (bytes) client on the module's server or cluster."""
+    client = redis_from_settings(pipeline_settings, decode_responses=False)
+    try:
+        yield client  # type: ignore[misc]
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="module")
