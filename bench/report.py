@@ -176,6 +176,7 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
             f"µs, p99 {_n(row['http']['p99'])} µs | raw HGETALL: p99 ratio "
             f"{row['http_ratio_p99']} | - | - |"
         )
+    rows.extend(cluster_rows(results.get("lookup_cluster")))
     for stage in results["memory"]:
         last = stage is results["memory"][-1]
         marginal = stage.get("rss_marginal_bytes_per_user")
@@ -204,6 +205,32 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         + (" plus uncommitted changes in the working tree." if m["git_dirty"] else ".")
     )
     return f"{intro}\n\n" + "\n".join(rows) + "\n"
+
+
+def cluster_rows(cluster: dict[str, Any] | None) -> list[str]:
+    """Rows of the Redis Cluster phase (bench/cluster.py): get() and writes, cluster beside
+    the single server, same users, same run."""
+    if not cluster:
+        return []
+    rows = []
+    single, many = cluster["single"], cluster["cluster"]
+    levels = sorted(int(k[5:]) for k in many if k.startswith("get_c"))
+    for level in levels:
+        s, c = single[f"get_c{level}"], many[f"get_c{level}"]
+        rows.append(
+            f"| `ScoreClient.get()` on a {cluster['masters']}-master Redis Cluster "
+            f"({many['leaderboard_shards']} leaderboard shards), concurrency {level}, "
+            f"{cluster['users']:,} users | p50 {_n(c['p50'])} µs, p99 {_n(c['p99'])} µs; Redis "
+            f"{c['redis_us_per_get']} µs per get | single server, same users: p50 {_n(s['p50'])}"
+            f" µs, p99 {_n(s['p99'])} µs; Redis {s['redis_us_per_get']} µs per get | - | - |"
+        )
+    rows.append(
+        f"| `ScoreWriter.write()` on the cluster, batches of 2,000 | "
+        f"{_n(many['write']['cards_per_s'])} cards/s; Redis {many['write']['redis_us_per_card']} "
+        f"µs per card | single server: {_n(single['write']['cards_per_s'])} cards/s; Redis "
+        f"{single['write']['redis_us_per_card']} µs per card | - | - |"
+    )
+    return rows
 
 
 def update_readme(readme: Path, block: str) -> None:

@@ -1,0 +1,160 @@
+"""Bench phase "redis cluster": the same lookups and writes on a Redis Cluster beside one server.
+
+A private three-master cluster (one replica each) is started on free loopback ports for the
+phase and stopped after it; the single server is the stack's. Both get the same users, written
+by `ScoreWriter` (one server: a one-shard leaderboard; the cluster: 16 shards, the defaults),
+then `ScoreClient.get()` is timed on each, interleaved in rounds, at each concurrency. Redis-side
+time per lookup and per card comes from INFO commandstats deltas (summed over the masters), so
+lookups/s and cards/s per Redis core can be derived for the capacity plan (docs/capacity.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from redis.asyncio import RedisCluster
+
+from app.devtools.isolation import isolated
+from app.devtools.redis_cluster import LocalRedisCluster
+from app.scoring.card import ActorContribution, ScoreCard
+from app.settings import Settings
+from app.store import ScoreClient, ScoreWriter, redis_from_settings
+from app.store.connection import RedisClient
+from bench.phases import timed_lookups
+from bench.stack import delete_run_keys
+from bench.stats import summarize
+
+WRITE_BATCH = 2000  # cards per write(), as the worker's batches
+
+
+def cards_for(users: Sequence[str], at_ms: int, seed: int) -> list[ScoreCard]:
+    """A plausible card per user (two actors, one network), raws spread like a population's."""
+    rng = Random(seed)
+    out = []
+    for user in users:
+        raw = rng.lognormvariate(1.0, 1.5)
+        out.append(
+            ScoreCard(
+                user_id=user,
+                score=round(min(100.0, 1.0 + raw * 5.0), 1),
+                raw=raw,
+                components={"like": {"twitter": raw * 0.7}, "share": {"twitter": raw * 0.3}},
+                style="liked",
+                engagers=2,
+                top_actors=(
+                    ActorContribution("a-1", raw * 0.6),
+                    ActorContribution("a-2", raw * 0.4),
+                ),
+                updated_at_ms=at_ms,
+                model_version="bench",
+            )
+        )
+    return out
+
+
+async def redis_usec(redis: RedisClient) -> float:
+    """Microseconds Redis spent in commands so far (INFO commandstats; masters summed)."""
+    if isinstance(redis, RedisCluster):
+        per_node = await redis.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
+        sections: list[dict[str, Any]] = list(per_node.values())
+    else:
+        sections = [await redis.info("commandstats")]
+    return float(
+        sum(
+            v["usec"]
+            for section in sections
+            for k, v in section.items()
+            if k.startswith("cmdstat_") and isinstance(v, dict)
+        )
+    )
+
+
+async def write_all(settings: Settings, users: Sequence[str], seed: int) -> dict[str, float]:
+    """Write a card for every user in worker-sized batches; cards/s and Redis µs per card."""
+    redis = redis_from_settings(settings)
+    try:
+        writer = ScoreWriter(redis, settings.redis_key_prefix)
+        at = time.time_ns() // 1_000_000
+        batches = [
+            cards_for(users[i : i + WRITE_BATCH], at, seed + i)
+            for i in range(0, len(users), WRITE_BATCH)
+        ]
+        await writer.write(batches[0][:10])  # script loaded, connections open
+        usec_before = await redis_usec(redis)
+        started = time.perf_counter()
+        for batch in batches:
+            await writer.write(batch)
+        wall = time.perf_counter() - started
+        usec = await redis_usec(redis) - usec_before
+    finally:
+        await redis.aclose()
+    return {
+        "cards_per_s": round(len(users) / wall),
+        "redis_us_per_card": round(usec / len(users), 2),
+    }
+
+
+async def cluster_lookups(
+    base: Settings,
+    workdir: Path,
+    *,
+    users: int,
+    lookups: int,
+    concurrencies: Sequence[int],
+    rounds: int,
+    seed: int,
+) -> dict[str, Any]:
+    """`users` users on the stack's single server and on a private cluster; write rate, get()
+    latency at each concurrency and Redis µs per get() on each (see the module docstring)."""
+    cluster = LocalRedisCluster.on_free_ports(workdir / "redis-cluster")
+    await asyncio.to_thread(cluster.start)
+    targets = {
+        "single": isolated(base, "benchs"),
+        "cluster": isolated(base.model_copy(update=cluster.settings()), "benchc"),
+    }
+    ids = [f"bench-user-{i:07d}" for i in range(users)]
+    order = list(ids)
+    Random(seed).shuffle(order)
+    out: dict[str, Any] = {"users": users, "masters": 3, "replicas_per_master": 1}
+    clients: dict[str, ScoreClient] = {}
+    raws: dict[str, RedisClient] = {}
+    try:
+        for name, settings in targets.items():
+            out[name] = {
+                "leaderboard_shards": settings.leaderboard_shards,
+                "write": await write_all(settings, ids, seed),
+            }
+            clients[name] = ScoreClient.from_settings(settings)
+            raws[name] = redis_from_settings(settings)
+        for concurrency in concurrencies:
+            samples: dict[str, list[float]] = {name: [] for name in targets}
+            usec = dict.fromkeys(targets, 0.0)
+            for name in targets:  # warm-up, unrecorded
+                await timed_lookups(clients[name].get, order, concurrency, min(200, lookups), 0)
+            per_round = lookups // rounds
+            for r in range(rounds):
+                names = list(targets) if r % 2 == 0 else list(reversed(targets))
+                for name in names:
+                    before = await redis_usec(raws[name])
+                    samples[name] += await timed_lookups(
+                        clients[name].get, order, concurrency, per_round, r * per_round
+                    )
+                    usec[name] += await redis_usec(raws[name]) - before
+            for name in targets:
+                figures = summarize(samples[name], scale=1e6, digits=0)
+                figures["redis_us_per_get"] = round(usec[name] / len(samples[name]), 2)
+                out[name][f"get_c{concurrency}"] = figures
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        for raw in raws.values():
+            await raw.aclose()
+        for settings in targets.values():
+            await delete_run_keys(settings)
+        await asyncio.to_thread(cluster.stop)
+    return out
