@@ -25,6 +25,10 @@ from app.scoring.card import ActorContribution, ScoreCard
 from app.settings import Settings
 from app.store import ScoreClient, ScoreWriter, redis_from_settings
 from app.store.connection import RedisClient
+from app.store.dedupe import EventDeduplicator
+from app.store.due import DueIndex
+from app.store.keys import RedisKeys
+from app.store.leaderboard import Leaderboard
 from bench.phases import timed_lookups
 from bench.stack import delete_run_keys
 from bench.stats import summarize
@@ -99,6 +103,46 @@ async def write_all(settings: Settings, users: Sequence[str], seed: int) -> dict
     }
 
 
+async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, float]:
+    """Redis memory per item of every structure that grows with users or events, measured with
+    MEMORY USAGE on the written keys: a user's score hash and history hash, a leaderboard
+    entry and a sweep-schedule entry (whole sorted sets / members), and one event id remembered
+    by the deduplicator (its `seen` key)."""
+    redis = redis_from_settings(settings)
+    keys = RedisKeys(settings.redis_key_prefix)
+    board = Leaderboard(redis, settings.redis_key_prefix, settings.leaderboard_shards)
+    due = DueIndex(redis, settings.redis_key_prefix)
+    dedupe = EventDeduplicator(redis, settings.redis_key_prefix, 86_400)
+    at = time.time_ns() // 1_000_000
+    try:
+        await due.schedule((0, user, at + i) for i, user in enumerate(users))
+        event_ids = [f"{seed:016x}" for seed in range(len(users))]
+        sightings = [(f"e-{e}", f"clout.likes:3:{i}") for i, e in enumerate(event_ids)]
+        for i in range(0, len(sightings), 5000):
+            await dedupe.first_sightings(sightings[i : i + 5000])
+        sample = users[:: max(1, len(users) // 500)]
+        pipe = redis.pipeline(transaction=False)
+        for user in sample:
+            pipe.memory_usage(keys.user(user))
+            pipe.memory_usage(keys.history(user))
+        for event_id, _ in sightings[:: max(1, len(sightings) // 500)]:
+            pipe.memory_usage(f"{settings.redis_key_prefix}:seen:{event_id}")
+        for key in (*board.keys, due.key(0)):
+            pipe.memory_usage(key, samples=0)
+        sizes = [int(s or 0) for s in await pipe.execute()]
+    finally:
+        await redis.aclose()
+    n = len(sample)
+    seen = sizes[2 * n : 3 * n]
+    return {
+        "user_hash": round(sum(sizes[0 : 2 * n : 2]) / n, 1),
+        "history_hash": round(sum(sizes[1 : 2 * n : 2]) / n, 1),
+        "leaderboard_entry": round(sum(sizes[3 * n : -1]) / len(users), 1),
+        "due_entry": round(sizes[-1] / len(users), 1),
+        "seen_event_id": round(sum(seen) / len(seen), 1),
+    }
+
+
 async def cluster_lookups(
     base: Settings,
     workdir: Path,
@@ -131,6 +175,7 @@ async def cluster_lookups(
             }
             clients[name] = ScoreClient.from_settings(settings)
             raws[name] = redis_from_settings(settings)
+        out["redis_bytes"] = await redis_bytes(targets["single"], ids)
         for concurrency in concurrencies:
             samples: dict[str, list[float]] = {name: [] for name in targets}
             usec = dict.fromkeys(targets, 0.0)
@@ -158,3 +203,45 @@ async def cluster_lookups(
             await delete_run_keys(settings)
         await asyncio.to_thread(cluster.stop)
     return out
+
+
+def main() -> None:
+    """`python -m bench.cluster [--users N] [--lookups N] [--out FILE]`: this phase alone, against
+    the stack's single server and a private cluster (for the capacity plan's figures)."""
+    import argparse
+    import json
+    import os
+    import tempfile
+    from datetime import UTC, datetime
+
+    from app.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--lookups", type=int, default=5_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/cluster.json"))
+    args = parser.parse_args()
+    began = datetime.now(UTC).isoformat(timespec="seconds")
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="clout-bench-cluster-") as workdir:
+        results = asyncio.run(
+            cluster_lookups(
+                get_settings(),
+                Path(workdir),
+                users=args.users,
+                lookups=args.lookups,
+                concurrencies=(1, 50),
+                rounds=4,
+                seed=7,
+            )
+        )
+    results["started_at"] = began
+    results["load_average_start_end"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    results["command"] = f"python -m bench.cluster --users {args.users} --lookups {args.lookups}"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
