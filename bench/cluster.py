@@ -1,7 +1,8 @@
 """Bench phase "redis cluster": the same lookups and writes on a Redis Cluster beside one server.
 
-A private three-master cluster (one replica each) is started on free loopback ports for the
-phase and stopped after it; the single server is the stack's. Both get the same users, written
+A private three-master cluster (one replica each) and a private single redis-server (so that
+Redis's own counters see only this phase's commands, not other users of the stack's server) are
+started on free loopback ports for the phase and stopped after it. Both get the same users, written
 by `ScoreWriter` (one server: a one-shard leaderboard; the cluster: 16 shards, the defaults),
 then `ScoreClient.get()` is timed on each, interleaved in rounds, at each concurrency. Redis-side
 time per lookup and per card comes from INFO commandstats deltas (summed over the masters), so
@@ -20,7 +21,7 @@ from typing import Any
 from redis.asyncio import RedisCluster
 
 from app.devtools.isolation import isolated
-from app.devtools.redis_cluster import LocalRedisCluster
+from app.devtools.redis_cluster import LocalRedisCluster, LocalRedisServer
 from app.scoring.card import ActorContribution, ScoreCard
 from app.settings import Settings
 from app.store import ScoreClient, ScoreWriter, redis_from_settings
@@ -107,7 +108,7 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
     """Redis memory per item of every structure that grows with users or events, measured with
     MEMORY USAGE on the written keys: a user's score hash and history hash, a leaderboard
     entry and a sweep-schedule entry (whole sorted sets / members), and one event id remembered
-    by the deduplicator (its `seen` key)."""
+    by the deduplicator (its `seen` key); also the Redis time of remembering one event id."""
     redis = redis_from_settings(settings)
     keys = RedisKeys(settings.redis_key_prefix)
     board = Leaderboard(redis, settings.redis_key_prefix, settings.leaderboard_shards)
@@ -118,8 +119,10 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
         await due.schedule((0, user, at + i) for i, user in enumerate(users))
         event_ids = [f"{seed:016x}" for seed in range(len(users))]
         sightings = [(f"e-{e}", f"clout.likes:3:{i}") for i, e in enumerate(event_ids)]
+        usec_before = await redis_usec(redis)
         for i in range(0, len(sightings), 5000):
             await dedupe.first_sightings(sightings[i : i + 5000])
+        dedupe_usec = await redis_usec(redis) - usec_before
         sample = users[:: max(1, len(users) // 500)]
         pipe = redis.pipeline(transaction=False)
         for user in sample:
@@ -140,6 +143,7 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
         "leaderboard_entry": round(sum(sizes[3 * n : -1]) / len(users), 1),
         "due_entry": round(sizes[-1] / len(users), 1),
         "seen_event_id": round(sum(seen) / len(seen), 1),
+        "redis_us_per_event_id": round(dedupe_usec / len(sightings), 2),
     }
 
 
@@ -153,12 +157,14 @@ async def cluster_lookups(
     rounds: int,
     seed: int,
 ) -> dict[str, Any]:
-    """`users` users on the stack's single server and on a private cluster; write rate, get()
+    """`users` users on a private single server and on a private cluster; write rate, get()
     latency at each concurrency and Redis µs per get() on each (see the module docstring)."""
     cluster = LocalRedisCluster.on_free_ports(workdir / "redis-cluster")
+    server = LocalRedisServer(workdir / "redis-single")
     await asyncio.to_thread(cluster.start)
+    await asyncio.to_thread(server.start)
     targets = {
-        "single": isolated(base, "benchs"),
+        "single": isolated(base.model_copy(update={"redis_url": server.url}), "benchs"),
         "cluster": isolated(base.model_copy(update=cluster.settings()), "benchc"),
     }
     ids = [f"bench-user-{i:07d}" for i in range(users)]
@@ -202,12 +208,13 @@ async def cluster_lookups(
         for settings in targets.values():
             await delete_run_keys(settings)
         await asyncio.to_thread(cluster.stop)
+        await asyncio.to_thread(server.stop)
     return out
 
 
 def main() -> None:
-    """`python -m bench.cluster [--users N] [--lookups N] [--out FILE]`: this phase alone, against
-    the stack's single server and a private cluster (for the capacity plan's figures)."""
+    """`python -m bench.cluster [--users N] [--lookups N] [--out FILE]`: this phase alone (for
+    the capacity plan's figures); it needs no stack, only redis-server and redis-cli."""
     import argparse
     import json
     import os

@@ -44,6 +44,48 @@ class ClusterNode:
         return self.dir / "redis.log"
 
 
+class LocalRedisServer:
+    """One plain redis-server of its own on a free loopback port (no persistence), for
+    measurements that must not see other clients' commands."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path) -> None:
+        self.node = ClusterNode(free_port(), 0, workdir)
+
+    @property
+    def url(self) -> str:
+        """The server's URL (`CLOUT_REDIS_URL`)."""
+        return f"redis://{self.host}:{self.node.port}/0"
+
+    def start(self, deadline_s: float = 30.0) -> None:
+        """Start the server and wait until it answers PING."""
+        self.node.dir.mkdir(parents=True, exist_ok=True)
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        args = [binary, "--bind", self.host, "--port", str(self.node.port), "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(self.node.dir), "--daemonize", "no"]
+        with self.node.log.open("ab") as log:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.node.pid_file.write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + deadline_s
+        while not _answers(self.host, self.node.port):
+            if time.monotonic() > deadline or _pid(self.node.pid_file) is None:
+                raise ClusterError(f"redis-server did not start:\n{_tail(self.node.log)}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        pid = _pid(self.node.pid_file)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_gone(pid, 20):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid)
+        self.node.pid_file.unlink(missing_ok=True)
+
+
 class LocalRedisCluster:
     """`masters` masters and `masters * replicas` replicas on 127.0.0.1 under `workdir`.
 
