@@ -4,9 +4,9 @@ A private three-master cluster (one replica each) and a private single redis-ser
 Redis's own counters see only this phase's commands, not other users of the stack's server) are
 started on free loopback ports for the phase and stopped after it. Both get the same users, written
 by `ScoreWriter` (one server: a one-shard leaderboard; the cluster: 16 shards, the defaults),
-then `ScoreClient.get()` is timed on each, interleaved in rounds, at each concurrency. Redis-side
-time per lookup and per card comes from INFO commandstats deltas (summed over the masters), so
-lookups/s and cards/s per Redis core can be derived for the capacity plan (docs/capacity.md).
+then `ScoreClient.get()` is timed on each, interleaved in rounds, at each concurrency. Redis CPU
+per lookup and per card comes from INFO cpu deltas (summed over the masters), so lookups/s and
+cards/s per Redis core can be derived for the capacity plan (docs/capacity.md).
 """
 
 from __future__ import annotations
@@ -62,25 +62,23 @@ def cards_for(users: Sequence[str], at_ms: int, seed: int) -> list[ScoreCard]:
     return out
 
 
-async def redis_usec(redis: RedisClient) -> float:
-    """Microseconds Redis spent in commands so far (INFO commandstats; masters summed)."""
+async def redis_cpu_us(redis: RedisClient) -> float:
+    """CPU time (user + system, µs) the Redis server(s) used so far: INFO cpu, masters summed.
+
+    CPU rather than INFO commandstats: it includes reading requests and writing replies, and
+    commandstats counts a script's inner commands twice (in the script and on their own).
+    """
     if isinstance(redis, RedisCluster):
-        per_node = await redis.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
+        per_node = await redis.info("cpu", target_nodes=RedisCluster.PRIMARIES)
         sections: list[dict[str, Any]] = list(per_node.values())
     else:
-        sections = [await redis.info("commandstats")]
-    return float(
-        sum(
-            v["usec"]
-            for section in sections
-            for k, v in section.items()
-            if k.startswith("cmdstat_") and isinstance(v, dict)
-        )
-    )
+        sections = [await redis.info("cpu")]
+    seconds = sum(float(s["used_cpu_user"]) + float(s["used_cpu_sys"]) for s in sections)
+    return seconds * 1e6
 
 
 async def write_all(settings: Settings, users: Sequence[str], seed: int) -> dict[str, float]:
-    """Write a card for every user in worker-sized batches; cards/s and Redis µs per card."""
+    """Write a card for every user in worker-sized batches; cards/s and Redis CPU µs per card."""
     redis = redis_from_settings(settings)
     try:
         writer = ScoreWriter(redis, settings.redis_key_prefix)
@@ -90,17 +88,17 @@ async def write_all(settings: Settings, users: Sequence[str], seed: int) -> dict
             for i in range(0, len(users), WRITE_BATCH)
         ]
         await writer.write(batches[0][:10])  # script loaded, connections open
-        usec_before = await redis_usec(redis)
+        usec_before = await redis_cpu_us(redis)
         started = time.perf_counter()
         for batch in batches:
             await writer.write(batch)
         wall = time.perf_counter() - started
-        usec = await redis_usec(redis) - usec_before
+        usec = await redis_cpu_us(redis) - usec_before
     finally:
         await redis.aclose()
     return {
         "cards_per_s": round(len(users) / wall),
-        "redis_us_per_card": round(usec / len(users), 2),
+        "redis_cpu_us_per_card": round(usec / len(users), 2),
     }
 
 
@@ -108,7 +106,7 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
     """Redis memory per item of every structure that grows with users or events, measured with
     MEMORY USAGE on the written keys: a user's score hash and history hash, a leaderboard
     entry and a sweep-schedule entry (whole sorted sets / members), and one event id remembered
-    by the deduplicator (its `seen` key); also the Redis time of remembering one event id."""
+    by the deduplicator (its `seen` key); also the Redis CPU of remembering one event id."""
     redis = redis_from_settings(settings)
     keys = RedisKeys(settings.redis_key_prefix)
     board = Leaderboard(redis, settings.redis_key_prefix, settings.leaderboard_shards)
@@ -119,10 +117,10 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
         await due.schedule((0, user, at + i) for i, user in enumerate(users))
         event_ids = [f"{seed:016x}" for seed in range(len(users))]
         sightings = [(f"e-{e}", f"clout.likes:3:{i}") for i, e in enumerate(event_ids)]
-        usec_before = await redis_usec(redis)
+        usec_before = await redis_cpu_us(redis)
         for i in range(0, len(sightings), 5000):
             await dedupe.first_sightings(sightings[i : i + 5000])
-        dedupe_usec = await redis_usec(redis) - usec_before
+        dedupe_usec = await redis_cpu_us(redis) - usec_before
         sample = users[:: max(1, len(users) // 500)]
         pipe = redis.pipeline(transaction=False)
         for user in sample:
@@ -143,7 +141,7 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
         "leaderboard_entry": round(sum(sizes[3 * n : -1]) / len(users), 1),
         "due_entry": round(sizes[-1] / len(users), 1),
         "seen_event_id": round(sum(seen) / len(seen), 1),
-        "redis_us_per_event_id": round(dedupe_usec / len(sightings), 2),
+        "redis_cpu_us_per_event_id": round(dedupe_usec / len(sightings), 2),
     }
 
 
@@ -191,14 +189,14 @@ async def cluster_lookups(
             for r in range(rounds):
                 names = list(targets) if r % 2 == 0 else list(reversed(targets))
                 for name in names:
-                    before = await redis_usec(raws[name])
+                    before = await redis_cpu_us(raws[name])
                     samples[name] += await timed_lookups(
                         clients[name].get, order, concurrency, per_round, r * per_round
                     )
-                    usec[name] += await redis_usec(raws[name]) - before
+                    usec[name] += await redis_cpu_us(raws[name]) - before
             for name in targets:
                 figures = summarize(samples[name], scale=1e6, digits=0)
-                figures["redis_us_per_get"] = round(usec[name] / len(samples[name]), 2)
+                figures["redis_cpu_us_per_get"] = round(usec[name] / len(samples[name]), 2)
                 out[name][f"get_c{concurrency}"] = figures
     finally:
         for client in clients.values():

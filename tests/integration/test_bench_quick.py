@@ -130,4 +130,4 @@ def test_the_cluster_phase_reports_lookups_beside_the_single_server(
             get = figures[f"get_c{level}"]
             assert get["count"] > 0
             assert 0 < get["p50"] <= get["p99"], (variant, level, get)
-            assert get["redis_us_per_get"] > 0
+            assert get["redis_cpu_us_per_get"] >= 0  # CPU counters tick in whole ms
