@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -71,10 +72,11 @@ def run_create(args: argparse.Namespace) -> int:
         Console(stderr=True).print(str(exc))
         return 1
     print(key)
-    Console(stderr=True).print(
-        f"[dim]key {record.name!r} (id {record.key_id}): {', '.join(sorted(record.scopes))}, "
+    print(
+        f"key {record.name!r} (id {record.key_id}): {', '.join(sorted(record.scopes))}, "
         f"{record.rate_per_s}/s, {record.daily}/day. It is shown only this once: store it now. "
-        "Send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'.[/dim]"
+        "Send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'.",
+        file=sys.stderr,
     )
     return 0
 
@@ -83,8 +85,8 @@ def run_list(args: argparse.Namespace) -> int:
     """Print every key (never a secret: only ids and names are stored in the clear)."""
     usages = _with_store(lambda s: s.list())
     table = Table(title="API keys")
-    for column in ("name", "id", "scopes", "rate/s", "daily", "used today", "created", "state"):
-        table.add_column(column)
+    for column in ("name", "id", "scopes", "limits", "used today", "created (UTC)", "state"):
+        table.add_column(column, no_wrap=column != "created (UTC)")
     for usage in usages:
         r = usage.record
         created = datetime.fromtimestamp(r.created_at_ms / 1000, tz=UTC)
@@ -92,10 +94,9 @@ def run_list(args: argparse.Namespace) -> int:
             r.name,
             r.key_id,
             " ".join(sorted(r.scopes)),
-            str(r.rate_per_s),
-            str(r.daily),
+            f"{r.rate_per_s}/s, {r.daily}/day",
             str(usage.used_today),
-            created.strftime("%Y-%m-%d %H:%M UTC"),
+            created.strftime("%Y-%m-%d %H:%M"),
             "revoked" if r.revoked else "live",
         )
     Console().print(table if usages else "[dim]no API keys yet: clout keys create NAME[/dim]")
