@@ -53,6 +53,11 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_DAILY,
         help=f"requests per UTC day (default {DEFAULT_DAILY})",
     )
+    create.add_argument(
+        "--replace",
+        action="store_true",
+        help="revoke a live key of the same name first (rotation by name, e.g. in a deployment)",
+    )
     create.set_defaults(handler=run_create)
 
     listing = actions.add_parser("list", help="list keys (names, scopes, limits, use today)")
@@ -67,7 +72,9 @@ def run_create(args: argparse.Namespace) -> int:
     """Create the key and print it; exit 1 if a live key already has the name."""
     scopes = [Scope(s) for s in args.scope or [Scope.SCORES_READ.value]]
     try:
-        record, key = _with_store(lambda s: s.create(args.name, scopes, args.rate, args.daily))
+        record, key = _with_store(
+            lambda s: s.create(args.name, scopes, args.rate, args.daily, replace=args.replace)
+        )
     except KeyNameTaken as exc:
         Console(stderr=True).print(str(exc))
         return 1

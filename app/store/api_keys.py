@@ -96,12 +96,18 @@ class ApiKeyStore:
         return cls(redis_from_settings(settings), settings.redis_key_prefix)
 
     async def create(
-        self, name: str, scopes: Iterable[Scope], rate_per_s: int, daily: int
+        self,
+        name: str,
+        scopes: Iterable[Scope],
+        rate_per_s: int,
+        daily: int,
+        *,
+        replace: bool = False,
     ) -> tuple[ApiKeyRecord, str]:
         """A new key named `name`: its record and the key text (stored nowhere, show it once).
 
         A revoked key's name may be reused: its record is deleted. A live key's name may not
-        (`KeyNameTaken`).
+        (`KeyNameTaken`), unless `replace` says to revoke it first (rotation by name).
         """
         check_name(name)
         scope_set = frozenset(scopes)
@@ -111,6 +117,8 @@ class ApiKeyStore:
             raise ValueError(
                 f"the rate must be 1..{MAX_RATE_PER_S}/s and the daily quota 1..{MAX_DAILY}"
             )
+        if replace:
+            await self.revoke(name)
         parts, text = mint_key()
         record = ApiKeyRecord(
             key_id=parts.key_id,

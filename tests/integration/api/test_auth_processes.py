@@ -125,6 +125,16 @@ def test_keys_cli_creates_lists_and_revokes(
     again = clout(isolated_settings, "keys", "create", "grafana")
     assert again.returncode == 1
     assert "revoke it first" in again.stderr
+    rotated = clout(
+        isolated_settings, "keys", "create", "grafana", "--replace", "--scope", "ops:read"
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert httpx.get(f"{base}/metrics", headers=bearer).status_code == 401, "the old key is gone"
+    key = rotated.stdout.strip()
+    parts = parse_key(key)
+    assert parts is not None
+    bearer = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{base}/metrics", headers=bearer).status_code == 200
     listed = clout(isolated_settings, "keys", "list")
     assert listed.returncode == 0, listed.stderr
     assert "grafana" in listed.stdout
