@@ -4,6 +4,7 @@ every process within a second, `clout keys` end to end, and the live stream behi
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from app.access import Scope, parse_key
 from app.devtools.worker_process import settings_env
@@ -169,3 +171,18 @@ def test_the_live_stream_needs_ops_read(
         assert "X-RateLimit-Limit" in live.headers
         event = next(line for line in live.iter_lines() if line.startswith("event:"))
         assert event == "event: snapshot"
+
+
+def test_clout_lag_reads_a_dashboard_with_its_key(
+    two_apis: tuple[str, str], isolated_settings: Settings
+) -> None:
+    base = two_apis[0]
+    refused = clout(isolated_settings, "lag", "--url", base, "--json")
+    assert refused.returncode == 2
+    assert "an API key is required" in refused.stderr
+    assert "CLOUT_API_KEY" in refused.stderr
+    key = asyncio.run(issue_key(isolated_settings, "terminal", (Scope.OPS_READ,)))
+    with_key = isolated_settings.model_copy(update={"api_key": SecretStr(key)})
+    shown = clout(with_key, "lag", "--url", base, "--json")
+    assert shown.returncode in (0, 1), shown.stderr  # 1: Kafka had an error to report
+    assert json.loads(shown.stdout)["group"] == isolated_settings.app_id
