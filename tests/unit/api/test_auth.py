@@ -43,12 +43,15 @@ def test_auth_off_is_refused_off_loopback() -> None:
     check_auth_settings(Settings(api_auth=True, api_host="0.0.0.0"))
 
 
-def test_the_setting_reads_on_and_off() -> None:
-    assert Settings().api_auth is True
-    env = {"CLOUT_API_AUTH": "off"}
-    assert (
-        Settings(**{k.removeprefix("CLOUT_").lower(): v for k, v in env.items()}).api_auth is False
-    )
+@pytest.mark.parametrize(("value", "on"), [("on", True), ("off", False), (None, True)])
+def test_the_setting_reads_on_and_off(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, on: bool
+) -> None:
+    if value is None:
+        monkeypatch.delenv("CLOUT_API_AUTH", raising=False)
+    else:
+        monkeypatch.setenv("CLOUT_API_AUTH", value)
+    assert Settings().api_auth is on
 
 
 def test_clout_api_refuses_to_start_with_auth_off_on_a_public_address() -> None:
