@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_readiness_timeout_s: float = Field(2.0, gt=0)  # per dependency checked by GET /readyz
+    # API keys (docs/ops.md): on|off; off is refused unless api_host is a loopback address
+    api_auth: bool = True
+    # The key Clout's own HTTP clients send (`clout lag --url`); a secret like any credential
+    api_key: SecretStr | None = None
     # Ops dashboard (docs/ops.md): poll period, Burrow-style status window, allowances
     ops_poll_interval_s: float = Field(2.0, gt=0)
     ops_status_window_s: float = Field(60.0, gt=0)

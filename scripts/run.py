@@ -1,7 +1,7 @@
 """`make run`: the main job on a local stack (already started by `make stack-up`).
 
 Starts the worker, the API with the ops dashboard, and a gentle stream of demo traffic, prints
-where everything is, and stops all of them on Ctrl-C.
+where everything is with a fresh local API key, and stops all of them on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,11 +16,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.access import Scope  # noqa: E402
 from app.errors import ConfigurationError  # noqa: E402
 from app.kafka_topics import ensure_topics  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.store.api_keys import ApiKeyStore  # noqa: E402
 
 CLOUT = [sys.executable, "-m", "app.cli"]
+LOCAL_KEY_NAME = "make-run"
+
+
+async def local_api_key(settings: Settings) -> str:
+    """A new key for this run (scores:read and ops:read); the previous run's is revoked."""
+    async with ApiKeyStore.from_settings(settings) as store:
+        scopes = [Scope.SCORES_READ, Scope.OPS_READ]
+        _, key = await store.create(LOCAL_KEY_NAME, scopes, 50, 100_000, replace=True)
+    return key
 
 
 def main() -> int:
@@ -34,6 +45,8 @@ def main() -> int:
     if created:
         print(f"run: created topics {', '.join(created)}", flush=True)
     base = f"http://{settings.api_host}:{settings.api_port}"
+    key = asyncio.run(local_api_key(settings)) if settings.api_auth else None
+    with_key = f" -H 'X-API-Key: {key}'" if key else ""
     commands = {
         "worker": [*CLOUT, "worker"],
         "api": [*CLOUT, "api"],
@@ -58,10 +71,12 @@ Clout is running (Ctrl-C stops it):
   demo traffic    50 events/s of a synthetic population (clout simulate)
   API             {base}/docs
   ops dashboard   {base}/ops      (JSON: {base}/ops/lag, Prometheus: {base}/metrics)
+  API key         {key or "none needed (CLOUT_API_AUTH=off)"}
+                  (scores:read + ops:read, 50/s; new on every `make run`: paste it into /ops)
 
 Try:
-  curl -s '{base}/v1/leaderboard?limit=5'
-  curl -s {base}/v1/scores/<user_id>
+  curl -s{with_key} '{base}/v1/leaderboard?limit=5'
+  curl -s{with_key} {base}/v1/scores/<user_id>
   .venv/bin/clout top --limit 10
   .venv/bin/clout explain <user_id>
   .venv/bin/clout lag

@@ -17,6 +17,7 @@ import faust
 from prometheus_client import start_http_server
 
 from app.kafka_topics import ensure_topics
+from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
 from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.dedupe import EventDeduplicator
@@ -24,7 +25,6 @@ from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams.agents import BatchScorer
 from streams.ordering import RESEEK_AFTER_S, InOrderGate, install_commit_guard
-from streams.redaction import credential_values, install_log_redaction
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
 from streams.topics import declare_topics

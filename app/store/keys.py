@@ -32,8 +32,10 @@ class RedisKeys:
     prefix: str
     changes: str = field(init=False)
     stats: str = field(init=False)
+    api_key_names: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
+    _api_key: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.prefix:
@@ -45,6 +47,10 @@ class RedisKeys:
         object.__setattr__(self, "stats", f"{self.prefix}:stats")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
+        # API keys share the hash tag {apikeys}: creating one is a transaction over the names
+        # hash and a record, which a cluster runs only within one slot.
+        object.__setattr__(self, "api_key_names", f"{self.prefix}:{{apikeys}}")
+        object.__setattr__(self, "_api_key", f"{self.prefix}:{{apikeys}}:")
 
     def user(self, user_id: str) -> str:
         """The user's score hash."""
@@ -53,6 +59,10 @@ class RedisKeys:
     def history(self, user_id: str) -> str:
         """The user's daily-history hash (day -> last score of that UTC day)."""
         return self._history + user_tag(user_id)
+
+    def api_key(self, key_id: str) -> str:
+        """An API key's record hash (digest, scopes, limits and its rate-limit state)."""
+        return self._api_key + key_id
 
     def leaderboard(self, shard: int, shards: int) -> str:
         """Sorted set `shard` (0-based) of a leaderboard split over `shards` sets.

@@ -1,7 +1,9 @@
-"""Run the real `clout api` as a subprocess for tests that need a served HTTP API."""
+"""Run the real `clout api` as a subprocess for tests that need a served HTTP API, and issue
+the API keys tests call it with."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,9 +14,33 @@ from pathlib import Path
 
 import httpx
 
+from app.access import MAX_DAILY, MAX_RATE_PER_S, Scope
 from app.devtools.isolation import free_port
 from app.devtools.worker_process import settings_env
 from app.settings import Settings
+from app.store.api_keys import ApiKeyStore
+
+ALL_SCOPES = tuple(Scope)
+
+
+async def issue_key(
+    settings: Settings,
+    name: str = "test",
+    scopes: tuple[Scope, ...] = ALL_SCOPES,
+    *,
+    rate_per_s: int = MAX_RATE_PER_S,
+    daily: int = MAX_DAILY,
+) -> str:
+    """A new API key under `settings`' prefix (every scope and no practical limit by default);
+    the test's prefix clean-up removes it."""
+    async with ApiKeyStore.from_settings(settings) as store:
+        _, key = await store.create(name, scopes, rate_per_s, daily)
+    return key
+
+
+def issue_key_sync(settings: Settings, name: str = "test") -> str:
+    """`issue_key` for synchronous tests."""
+    return asyncio.run(issue_key(settings, name))
 
 
 @contextmanager

@@ -26,6 +26,8 @@ def test_key_names_hang_off_the_prefix() -> None:
     assert keys.leaderboard(15, 16) == "clout:v2:leaderboard:{15of16}"
     assert keys.changes == "clout:v2:changes"
     assert keys.stats == "clout:v2:stats"
+    assert keys.api_key_names == "clout:v2:{apikeys}"
+    assert keys.api_key("0123456789ab") == "clout:v2:{apikeys}:0123456789ab"
 
 
 @pytest.mark.parametrize("prefix", ["", "clout{x}", "clout}"])
