@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -174,25 +176,63 @@ def java_cmd(classpath: str, main: str, *args: str) -> list[str]:
     ]
 
 
-async def kafka_answers_metadata(bootstrap: str, timeout_s: float) -> bool:
-    """Whether the broker answers a metadata request within timeout_s."""
-    from aiokafka import AIOKafkaClient  # local import: only needed for this probe
+def kafka_cluster_id() -> str:
+    """A random cluster id made as Kafka's own `Uuid.randomUuid()` makes one.
+
+    URL-safe base64 of a random UUID without padding, drawn again while it starts with '-': Kafka
+    refuses those (its argument parser takes `-t -x...` for an option), and 1 id in 64 is one.
+    Version-4 UUIDs never equal Kafka's reserved ids (all zeros, or 1).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_args(cluster_id: str, props: Path) -> list[str]:
+    """StorageTool arguments that format a node's storage once (the id in `--opt=value` form)."""
+    return [
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cluster_id}",
+        "-c",
+        str(props),
+        "--ignore-formatted",
+    ]
+
+
+async def kafka_ready(
+    bootstrap: str, timeout_s: float, brokers: int = 1, **client_kwargs: Any
+) -> bool:
+    """Whether the cluster lists `brokers` brokers and has a group coordinator.
+
+    Metadata alone answers before the consumer-offsets topic has a leader; a consumer group
+    started then fails its first requests, so the group coordinator is asked for as well.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient  # local import: only needed for this probe
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while waiting
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_kwargs
+    )
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout_s)
-        return bool(client.cluster.brokers())
+        await asyncio.wait_for(admin.start(), timeout_s)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        if len(cluster["brokers"]) < brokers:
+            return False
+        await asyncio.wait_for(admin.find_coordinator("clout-stack-probe"), timeout_s)
+        return True
     except Exception:
         return False
     finally:
-        await client.close()
+        with contextlib.suppress(Exception):
+            await admin.close()
 
 
 def kafka_up(settings: Settings) -> str:
     """Start the broker unless one already answers; return how it was obtained."""
     host, port = settings.kafka_host_port
-    if asyncio.run(kafka_answers_metadata(settings.kafka_bootstrap, 3.0)):
+    if asyncio.run(kafka_ready(settings.kafka_bootstrap, 3.0)):
         return "reused"
     if read_pid(KAFKA_PID) is None:
         if port_open(host, port):
@@ -200,18 +240,8 @@ def kafka_up(settings: Settings) -> str:
         classpath = kafka_classpath()
         props = kafka_properties(settings)
         if not (KAFKA_DATA / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                java_cmd(
-                    classpath,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(props),
-                    "--ignore-formatted",
-                ),
+                java_cmd(classpath, *format_args(kafka_cluster_id(), props)),
                 capture_output=True,
                 text=True,
             )
@@ -222,7 +252,7 @@ def kafka_up(settings: Settings) -> str:
     while time.monotonic() < deadline:
         if read_pid(KAFKA_PID) is None:
             raise StackError(f"the Kafka broker exited during start-up:\n{log_tail(KAFKA_LOG)}")
-        if asyncio.run(kafka_answers_metadata(settings.kafka_bootstrap, 2.0)):
+        if asyncio.run(kafka_ready(settings.kafka_bootstrap, 2.0)):
             return "started"
         time.sleep(0.5)
     raise StackError(
@@ -327,7 +357,7 @@ def stop(pid_file: Path, name: str) -> None:
 
 def status(settings: Settings) -> bool:
     """Print whether each service answers; True when both do."""
-    kafka_ok = asyncio.run(kafka_answers_metadata(settings.kafka_bootstrap, 3.0))
+    kafka_ok = asyncio.run(kafka_ready(settings.kafka_bootstrap, 3.0))
     redis_host, redis_port = settings.redis_host_port
     redis_ok = redis_answers(redis_host, redis_port)
     for name, ok, address, pid_file in (

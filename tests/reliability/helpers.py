@@ -13,7 +13,6 @@ engagers than the model tracks (eviction is order-dependent), and all timestamps
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import shutil
 import signal
@@ -31,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from app.devtools.isolation import free_port
+from app.devtools.isolation import free_port, free_ports
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import ModelParams, raw_for_score, score_card, score_from_raw
@@ -453,7 +452,7 @@ class PrivateRedis:
         return aioredis.Redis.from_url(self.url, **kwargs)
 
 
-def _stack_module() -> Any:
+def stack_script() -> Any:
     """scripts/stack.py (a script, not a package): its Kafka class path and logging config."""
     import importlib.util
 
@@ -477,14 +476,14 @@ class PrivateKafka:
     def __init__(self, workdir: Path, *, sasl: dict[str, str] | None = None) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.controller_port = free_port()
+        self.port, self.controller_port = free_ports(2)
         self.sasl = sasl
         self.log_path = workdir / "kafka.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._stack = _stack_module()
+        self._stack = stack_script()
         self._props = self._write_properties()
         self._formatted = False
+        self._ever_ready = False
 
     @property
     def bootstrap(self) -> str:
@@ -551,9 +550,7 @@ class PrivateKafka:
         """Start (or restart) the broker process; `wait_ready` waits until it answers."""
         if not self._formatted:
             fmt = subprocess.run(
-                self._java(
-                    "kafka.tools.StorageTool", "format", "-t", _kafka_uuid(), "-c", str(self._props)
-                ),
+                self._java(*self._stack.format_args(self._stack.kafka_cluster_id(), self._props)),
                 capture_output=True,
                 text=True,
             )
@@ -569,31 +566,26 @@ class PrivateKafka:
             )
 
     async def wait_ready(self, deadline_s: float = 120.0) -> None:
-        """Wait (inside an event loop) until the broker answers a metadata request."""
+        """Wait (inside an event loop) until the broker answers and has a group coordinator.
+
+        A free port can be taken by another process between choosing it and the broker binding
+        it (other test runs share the machine): a first start that fails that way is retried
+        on new ports. A restart keeps its ports, which clients already know.
+        """
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"private Kafka exited:\n{self.log_tail()}")
-            if await self._answers():
+                if self._ever_ready or "Address already in use" not in self.log_tail(200):
+                    raise RuntimeError(f"private Kafka exited:\n{self.log_tail()}")
+                self.port, self.controller_port = free_ports(2)
+                self._props = self._write_properties()
+                self.start()
+            kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
+            if await self._stack.kafka_ready(self.bootstrap, 5.0, **kwargs):
+                self._ever_ready = True
                 return
             await asyncio.sleep(0.5)
         raise RuntimeError(f"private Kafka did not answer in time:\n{self.log_tail()}")
-
-    async def _answers(self) -> bool:
-        """Metadata answers and a group coordinator is available (consumer groups can work)."""
-        kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=3000, **kwargs
-        )
-        try:
-            await asyncio.wait_for(admin.start(), 5.0)
-            await asyncio.wait_for(admin.find_coordinator("clout-reliability-probe"), 5.0)
-            return True
-        except Exception:
-            return False
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
 
     def client_kwargs(self, username: str, password: str) -> dict[str, Any]:
         """aiokafka SASL arguments for a user of this broker."""
@@ -622,9 +614,3 @@ class PrivateKafka:
         except FileNotFoundError:
             return "(no log)"
 
-
-def _kafka_uuid() -> str:
-    import base64
-    import uuid
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
