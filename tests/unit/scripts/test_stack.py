@@ -24,8 +24,7 @@ def test_cluster_ids_never_start_with_a_dash_and_decode_to_a_uuid() -> None:
 def test_plain_base64_uuids_do_start_with_a_dash_often_enough_to_matter() -> None:
     # The failure this guards against: about 1 random id in 64 starts with '-'.
     dashed = sum(
-        base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().startswith("-")
-        for _ in range(10_000)
+        base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().startswith("-") for _ in range(10_000)
     )
     assert dashed > 50
 
