@@ -26,6 +26,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def start_make_run(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """What `make run` runs after `make stack-up`, with `settings` in its environment."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "scripts/run.py"],
+            cwd=ROOT,
+            env={**os.environ, **settings_env(settings)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 async def test_make_run_stops_all_its_children_and_they_exit_cleanly(
     stack: Settings, tmp_path: Path, stop_signal: signal.Signals
@@ -38,15 +51,7 @@ async def test_make_run_stops_all_its_children_and_they_exit_cleanly(
     )
     log_path = tmp_path / "run.log"
     client = aioredis.Redis.from_url(settings.redis_url)
-    with log_path.open("wb") as log:
-        run = subprocess.Popen(
-            [sys.executable, "scripts/run.py"],
-            cwd=ROOT,
-            env={**os.environ, **settings_env(settings)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    run = start_make_run(settings, log_path)
     children: list[psutil.Process] = []
     try:
         await wait_until_consuming(settings, [])
