@@ -419,7 +419,28 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start (or restart) the server and wait until it accepts connections."""
+        """Start (or restart) the server and wait until it accepts connections.
+
+        A first start whose port was taken in the meantime (other test runs share the machine)
+        is retried on a new port; a restart keeps its port, which clients already know.
+        """
+        first_start = self.proc is None
+        for _ in range(5):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._spawn()
+            if _wait_port(self.port, True, 20):
+                time.sleep(0.2)  # a server that lost the port race exits at once
+                if self.proc is not None and self.proc.poll() is None:
+                    return
+            with self.log_path.open("rb") as log:
+                log.seek(logged)
+                lost_port = b"Address already in use" in log.read()
+            if not (first_start and lost_port):
+                break
+            self.port = free_port()
+        raise RuntimeError(f"private redis-server did not start: {self.log_path.read_text()}")
+
+    def _spawn(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         args += ["--appendonly", "yes", "--dir", str(self.dir), "--daemonize", "no"]
@@ -431,8 +452,6 @@ class PrivateRedis:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        if not _wait_port(self.port, True, 20):
-            raise RuntimeError(f"private redis-server did not start: {self.log_path.read_text()}")
 
     def stop(self) -> None:
         """Shut the server down (SIGTERM: it writes its append-only file and exits)."""
