@@ -155,7 +155,7 @@ def install_commit_guard() -> None:
         raise RuntimeError(f"faust Consumer has no {', '.join(missing)}; the commit guard needs it")
 
     async def no_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
-        log.info("offsets of %s jumped from %d to %d", tp, offset_from - 1, offset_to)
+        log.debug("offsets of %s jumped from %d to %d", tp, offset_from - 1, offset_to)
 
     def new_offset(self: Any, tp: Any) -> int | None:
         acked: list[int] = self._acked[tp]
