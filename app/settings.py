@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     topic_rekeyed: str = "clout.rekeyed"
     topic_partitions: int = Field(8, ge=1)
     topic_replication_factor: int = Field(1, ge=1)
+    # Replicas that must have a write before the broker acknowledges it to an acks=all producer
+    # (the SDK, the worker); with replication 3, 2 survives one broker loss without losing data.
+    topic_min_insync_replicas: int = Field(1, ge=1)
 
     # Worker
     app_id: str = "clout-scorer"
@@ -108,6 +111,9 @@ class Settings(BaseSettings):
     # Local development stack (scripts/stack.py); the broker and Redis ports come from the
     # addresses above.
     stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    # 1: one combined broker+controller. 3: three combined nodes (a KRaft quorum of 3) on the
+    # bootstrap port + 0, 2, 4 and the controller port + 0, 2, 4.
+    stack_brokers: int = Field(1, ge=1, le=5)
 
     scoring: ScoringSettings = ScoringSettings()
 

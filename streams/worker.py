@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import faust
 from prometheus_client import start_http_server
 
+from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import ensure_topics
 from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
@@ -24,7 +25,13 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams.agents import BatchScorer
-from streams.ordering import RESEEK_AFTER_S, InOrderGate, install_commit_guard
+from streams.ordering import (
+    RESEEK_AFTER_S,
+    CommittedReader,
+    InOrderGate,
+    install_commit_guard,
+    read_committed_transport,
+)
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
 from streams.topics import declare_topics
@@ -77,6 +84,7 @@ def build_app(settings: Settings) -> faust.App:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
     )
+    app.transport = read_committed_transport(app)  # before a declaration creates Faust's own
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
     redis = redis_from_settings(settings)
@@ -85,7 +93,8 @@ def build_app(settings: Settings) -> faust.App:
     due = DueIndex(redis, prefix)
     params = settings.model_params()
     install_commit_guard()
-    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id)
+    committed_reader = CommittedReader(aiokafka_kwargs(settings))
+    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id, committed_reader)
     scorer = BatchScorer(
         topics=topics,
         table=table,
@@ -109,6 +118,10 @@ def build_app(settings: Settings) -> faust.App:
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
             await scorer.process(batch)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode: typed for sync receivers
+    async def close_committed_reader(sender: faust.App, *args: Any, **kwargs: Any) -> None:
+        await committed_reader.stop()
 
     @app.timer(interval=RESEEK_AFTER_S, name="reseek-holes")  # type: ignore[untyped-decorator]
     async def reseek_holes() -> None:
