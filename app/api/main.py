@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from app.api.routes import health, leaderboard, scores
+from app.api.routes import curve, health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import CorruptRecord, ScoreClient, StoreError
@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(scores.router)
     app.include_router(leaderboard.router)
+    app.include_router(curve.router)
     app.include_router(health.router)
     install_ops(app, settings)  # the ops dashboard, /ops/lag and /metrics live on this process
 

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.publish",
     "app.cli.simulate",
     "app.cli.gaming",
+    "app.cli.curve",
     "app.cli.bench",
 )
 

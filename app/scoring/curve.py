@@ -20,6 +20,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 MIN_SCORE = 1.0
@@ -36,9 +37,9 @@ _X_LAST = _X0 + (GRID_SIZE - 1) * GRID_STEP
 RAW_MAX = math.exp(_X_LAST)
 TAIL_EXPONENT = 0.42
 """Both tails, the same for every curve (so the step bound holds there too): below RAW_MIN
-`1 + (s_first - 1) * (raw / RAW_MIN) ** TAIL_EXPONENT`, above RAW_MAX
-`100 - (100 - s_last) * (RAW_MAX / raw) ** TAIL_EXPONENT`; the default curve's own exponent, so
-the default curve matches its log-logistic within 0.02 points at every raw."""
+`1 + (s_first - 1) * (raw / RAW_MIN) ** e`, above RAW_MAX `100 - (100 - s_last) * (RAW_MAX /
+raw) ** e`; the default curve's own exponent, so the default curve matches its log-logistic
+within 0.005 points at every raw."""
 
 DEFAULT_MID_RAW = 3.6
 """Raw influence that scores 50.5 on the default curve."""
@@ -54,6 +55,8 @@ TOP_SLOPE_CAP = 0.8
 at most 4.0 points (5 would need 1.08)."""
 MIN_LOG_GAP = math.log(1.05)
 """Anchors closer than this in ln(raw) (a population of near-equal users) are spread to it."""
+TABLE_SCORES = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 62.0, 70.0, 80.0, 82.0, 90.0, 95.0, 99.0)
+"""The scores `clout curve show` and `GET /v1/curve` give the raw for (docs/scoring.md)."""
 STEP_MARGIN = 1e-9
 """Clamping uses `max_step - STEP_MARGIN`, so float error never pushes a difference over."""
 
@@ -127,9 +130,9 @@ class Curve:
         s = self.scores
         if len(s) != GRID_SIZE:
             raise ValueError(f"a curve has {GRID_SIZE} grid scores, not {len(s)}")
-        if not (MIN_SCORE <= s[0] and s[-1] <= MAX_SCORE):
+        if not (s[0] >= MIN_SCORE and s[-1] <= MAX_SCORE):
             raise ValueError("curve scores must lie in [1, 100]")
-        if any(b < a for a, b in zip(s, s[1:], strict=False)) or not all(map(math.isfinite, s)):
+        if any(b < a for a, b in pairwise(s)) or not all(map(math.isfinite, s)):
             raise ValueError("curve scores must be finite and non-decreasing")
         if self.version < 0:
             raise ValueError("curve version must be >= 0")
@@ -140,11 +143,11 @@ class Curve:
         if not raw > 0.0:
             return MIN_SCORE
         if raw < RAW_MIN:
-            return MIN_SCORE + (s[0] - MIN_SCORE) * (raw / RAW_MIN) ** TAIL_EXPONENT
+            return MIN_SCORE + (s[0] - MIN_SCORE) * math.pow(raw / RAW_MIN, TAIL_EXPONENT)
         if raw >= RAW_MAX:
             if math.isinf(raw):
                 return MAX_SCORE
-            return MAX_SCORE - (MAX_SCORE - s[-1]) * (RAW_MAX / raw) ** TAIL_EXPONENT
+            return MAX_SCORE - (MAX_SCORE - s[-1]) * math.pow(RAW_MAX / raw, TAIL_EXPONENT)
         t = (math.log(raw) - _X0) / GRID_STEP
         i = min(int(t), GRID_SIZE - 2)
         return s[i] + (s[i + 1] - s[i]) * (t - i)
@@ -157,14 +160,16 @@ class Curve:
         if score >= MAX_SCORE:
             return math.inf
         if score < s[0]:
-            return RAW_MIN * ((score - MIN_SCORE) / (s[0] - MIN_SCORE)) ** (1.0 / TAIL_EXPONENT)
+            return RAW_MIN * math.pow((score - MIN_SCORE) / (s[0] - MIN_SCORE), 1.0 / TAIL_EXPONENT)
         if score >= s[-1]:
-            return RAW_MAX * ((MAX_SCORE - s[-1]) / (MAX_SCORE - score)) ** (1.0 / TAIL_EXPONENT)
+            return RAW_MAX * math.pow(
+                (MAX_SCORE - s[-1]) / (MAX_SCORE - score), 1.0 / TAIL_EXPONENT
+            )
         i = bisect_right(s, score)  # s[i - 1] <= score < s[i]
         x = _X0 + (i - 1 + (score - s[i - 1]) / (s[i] - s[i - 1])) * GRID_STEP
         return math.exp(x)
 
-    def table(self, scores: Sequence[float]) -> list[tuple[float, float]]:
+    def table(self, scores: Sequence[float] = TABLE_SCORES) -> list[tuple[float, float]]:
         """(score, raw) rows: the raw influence needed for each score."""
         return [(score, self.raw_for_score(score)) for score in scores]
 
@@ -199,9 +204,7 @@ class Curve:
 
 def _log_logistic_scores(mid_raw: float, exponent: float) -> tuple[float, ...]:
     x_mid = math.log(mid_raw)
-    return tuple(
-        _from_logit(exponent * (_X0 + i * GRID_STEP - x_mid)) for i in range(GRID_SIZE)
-    )
+    return tuple(_from_logit(exponent * (_X0 + i * GRID_STEP - x_mid)) for i in range(GRID_SIZE))
 
 
 DEFAULT_CURVE = Curve(
@@ -241,6 +244,23 @@ def graded_scores(population: Population) -> tuple[float, ...]:
     return tuple(_from_logit(y(_X0 + i * GRID_STEP)) for i in range(GRID_SIZE))
 
 
+def _cap_top_slope(scores: Sequence[float], lowest: Sequence[float]) -> tuple[float, ...]:
+    """`scores` climbing above the top anchor no faster than logit slope `TOP_SLOPE_CAP`.
+
+    A forward pass: each step up from a score s >= `TOP01_SCORE` is at most `GRID_STEP *
+    TOP_SLOPE_CAP * (s - 1) * (100 - s) / 99` (the capped log-logistic's slope), but never below
+    `lowest` (the step band). The previous curve obeys the same cap there, so the band always
+    leaves room for it; the result stays non-decreasing.
+    """
+    out = list(scores)
+    for i in range(1, len(out)):
+        s = out[i - 1]
+        if s >= TOP01_SCORE:
+            ceiling = s + GRID_STEP * TOP_SLOPE_CAP * (s - MIN_SCORE) * (MAX_SCORE - s) / 99.0
+            out[i] = max(min(out[i], ceiling), lowest[i])
+    return tuple(out)
+
+
 def fit_curve(
     population: Population,
     previous: Curve,
@@ -270,6 +290,8 @@ def fit_curve(
             min(max(new, old - step, MIN_SCORE), old + step, MAX_SCORE)
             for new, old in zip(target, previous.scores, strict=True)
         )
+        # Clamping can leave a climb from the band's bottom to its top within one doubling.
+        target = _cap_top_slope(target, [max(old - step, MIN_SCORE) for old in previous.scores])
     return Curve(
         version=version,
         fitted_at_ms=fitted_at_ms,

@@ -22,7 +22,7 @@ from random import Random
 
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
 from app.scoring.events import EngagementEvent, Kind
-from app.scoring.model import ModelParams, curve
+from app.scoring.model import DEFAULT_CURVE, ModelParams
 from app.scoring.signals import UserSignals, apply_event
 from app.simulation.population import generate_events
 from app.simulation.replay import (
@@ -125,7 +125,7 @@ def gaming_report_from(
     )[0]
     baseline = result.states[target_id]
     week_end = end_ms + WEEK_MS
-    before = curve(baseline.raw_at(week_end, params), params)
+    before = _points(baseline, week_end, params)
 
     rng = Random(seed)
     kinds = rng.choices([k for k, _ in _KIND_MIX], [w for _, w in _KIND_MIX], k=engagements)
@@ -166,4 +166,4 @@ def gaming_report_from(
 
 
 def _points(state: UserSignals, now_ms: int, params: ModelParams) -> float:
-    return curve(state.raw_at(now_ms, params), params)
+    return DEFAULT_CURVE.score(state.raw_at(now_ms, params))

@@ -27,6 +27,10 @@ class RedisKeys:
     leaderboard: str = field(init=False)
     changes: str = field(init=False)
     stats: str = field(init=False)
+    curve: str = field(init=False)
+    curve_versions: str = field(init=False)
+    curve_history: str = field(init=False)
+    curve_lock: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
 
@@ -36,6 +40,11 @@ class RedisKeys:
         object.__setattr__(self, "leaderboard", f"{self.prefix}:leaderboard")
         object.__setattr__(self, "changes", f"{self.prefix}:changes")
         object.__setattr__(self, "stats", f"{self.prefix}:stats")
+        # The live score curve (app/store/curve.py).
+        object.__setattr__(self, "curve", f"{self.prefix}:curve")
+        object.__setattr__(self, "curve_versions", f"{self.prefix}:curve:versions")
+        object.__setattr__(self, "curve_history", f"{self.prefix}:curve:history")
+        object.__setattr__(self, "curve_lock", f"{self.prefix}:curve:lock")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
 

@@ -164,6 +164,7 @@ async def test_explain(api: httpx.AsyncClient, board: int) -> None:
         ],
         "updated_at_ms": board,
         "model_version": "test-model",
+        "curve_version": 0,
     }
 
 
