@@ -20,7 +20,8 @@ async def test_show_fit_and_fit_now(store_redis: Redis, isolated_settings: Setti
     code, out, _ = await clout(isolated_settings, "curve", "show")
     assert code == 0
     assert "curve v0: the default curve" in out
-    assert "90.0" in out and f"{DEFAULT_CURVE.raw_for_score(90.0):.4g}" in out
+    assert "90.0" in out
+    assert f"{DEFAULT_CURVE.raw_for_score(90.0):.4g}" in out
 
     code, _, err = await clout(isolated_settings, "curve", "fit")
     assert code == 1
@@ -32,7 +33,8 @@ async def test_show_fit_and_fit_now(store_redis: Redis, isolated_settings: Setti
     code, out, _ = await clout(isolated_settings, "curve", "fit")
     assert code == 0
     assert "refit v0 -> v1 (in full)" in out
-    assert "fitted" in out and "3,000 active users" in out
+    assert "fitted" in out
+    assert "3,000 active users" in out
 
     code, out, _ = await clout(isolated_settings, "curve", "fit", "--json")
     assert code == 0

@@ -68,7 +68,9 @@ async def test_refit_at_100k_users_is_fast_and_moves_no_score_beyond_the_step(
     assert time.perf_counter() - started < 1.0
     assert first is not None
     active = [r for r in raws.values() if r > POLICY.active_floor_raw]
-    assert first.full and first.curve.version == 1 and first.curve.population == len(active)
+    assert first.full
+    assert first.curve.version == 1
+    assert first.curve.population == len(active)
     scores = [round(first.curve.score(r), 1) for r in active]
     assert statistics.median(scores) == pytest.approx(40.0, abs=0.3)
 
@@ -78,7 +80,8 @@ async def test_refit_at_100k_users_is_fast_and_moves_no_score_beyond_the_step(
     second = await store.refit(POLICY)
     assert time.perf_counter() - started < 1.0
     assert second is not None
-    assert not second.full and second.curve.version == 2
+    assert not second.full
+    assert second.curve.version == 2
     assert await store.load() == second.curve
     moved = max(
         abs(round(second.curve.score(2 * r), 1) - round(first.curve.score(2 * r), 1))
@@ -87,7 +90,8 @@ async def test_refit_at_100k_users_is_fast_and_moves_no_score_beyond_the_step(
     assert round(moved, 1) == POLICY.max_step  # it moved, by the bound at most
 
     now = await store.refit(POLICY, full=True)
-    assert now is not None and now.full
+    assert now is not None
+    assert now.full
     doubled = [round(now.curve.score(2 * r), 1) for r in raws.values() if 2 * r > 0.01]
     assert statistics.median(doubled) == pytest.approx(40.0, abs=0.3)
     history = await store.history()
