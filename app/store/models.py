@@ -40,6 +40,7 @@ class UserScore:
     components: dict[str, dict[str, float]]
     updated_at_ms: int
     model_version: str
+    curve_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ def parse_user_score(
             components=orjson.loads(fields["components"]),
             updated_at_ms=int(fields["updated_at"]),
             model_version=fields["model_version"],
+            curve_version=int(fields.get("curve_version", 0)),
         )
     except (KeyError, ValueError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
