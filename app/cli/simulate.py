@@ -48,9 +48,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Produce the events; exit code 1 if any was rejected."""
     accepted, rejected = asyncio.run(
-        simulate(
-            args.users, args.events, args.seed, args.rate, args.span_days, args.audience_sigma
-        )
+        simulate(args.users, args.events, args.seed, args.rate, args.span_days, args.audience_sigma)
     )
     print(f"simulate: accepted={accepted} rejected={rejected}")
     return 1 if rejected else 0
