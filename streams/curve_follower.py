@@ -30,6 +30,7 @@ class CurveFollower:
         self._sweep = sweep
         self._curve = DEFAULT_CURVE
         self._rescored_version = 0
+        self._started = False
 
     def current(self) -> Curve:
         """The curve to score with now."""
@@ -38,9 +39,14 @@ class CurveFollower:
     async def start(self) -> None:
         """Load the stored curve before the first batch (cards it made are assumed current).
 
+        Only the first call loads; later ones (an agent that starts again) change nothing.
+
         With Redis down the worker starts on the default curve; `follow` then takes the stored
         one up and re-scores, as after any refit.
         """
+        if self._started:
+            return  # the agent started again: keep a pending re-score
+        self._started = True
         try:
             self._curve = await self._store.load()
         except (StoreError, OSError) as exc:
