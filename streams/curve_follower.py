@@ -12,6 +12,7 @@ age check make one refit per interval whatever the number of workers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from app.scoring.curve import DEFAULT_CURVE, Curve
@@ -61,9 +62,11 @@ class CurveFollower:
         if self._rescored_version == self._curve.version:
             return 0
         version = self._curve.version
+        started = time.perf_counter()
         rescored = await self._sweep.run_all(owned)
         self._rescored_version = version
-        log.info("re-scored %d users on curve v%d", rescored, version)
+        took = time.perf_counter() - started
+        log.info("re-scored %d users on curve v%d in %.2f s", rescored, version, took)
         return rescored
 
     async def refit_if_due(self, policy: RefitPolicy, interval_s: float) -> None:
