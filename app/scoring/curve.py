@@ -35,16 +35,16 @@ GRID_SIZE = 1152
 _X0 = math.log(RAW_MIN)
 _X_LAST = _X0 + (GRID_SIZE - 1) * GRID_STEP
 RAW_MAX = math.exp(_X_LAST)
-TAIL_EXPONENT = 0.42
+DEFAULT_MID_RAW = 3.6
+"""Raw influence that scores 50.5 on the default curve."""
+DEFAULT_EXPONENT = 0.42
+"""Steepness of the default log-logistic (lower is more compressive)."""
+TAIL_EXPONENT = DEFAULT_EXPONENT
 """Both tails, the same for every curve (so the step bound holds there too): below RAW_MIN
 `1 + (s_first - 1) * (raw / RAW_MIN) ** e`, above RAW_MAX `100 - (100 - s_last) * (RAW_MAX /
 raw) ** e`; the default curve's own exponent, so the default curve matches its log-logistic
 within 0.005 points at every raw."""
 
-DEFAULT_MID_RAW = 3.6
-"""Raw influence that scores 50.5 on the default curve."""
-DEFAULT_EXPONENT = 0.42
-"""Steepness of the default log-logistic (lower is more compressive)."""
 
 MEDIAN_SCORE = 40.0
 TOP5_SCORE = 62.0
@@ -59,11 +59,6 @@ TABLE_SCORES = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 62.0, 70.0, 80.0, 82.0, 90.0
 """The scores `clout curve show` and `GET /v1/curve` give the raw for (docs/scoring.md)."""
 STEP_MARGIN = 1e-9
 """Clamping uses `max_step - STEP_MARGIN`, so float error never pushes a difference over."""
-
-
-def grid_raw(index: int) -> float:
-    """The raw influence of grid point `index`."""
-    return math.exp(_X0 + index * GRID_STEP)
 
 
 def _logit(score: float) -> float:
