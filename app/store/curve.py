@@ -56,8 +56,11 @@ class Refit:
         """The history entry: the new curve without its score table, and how it was applied."""
         entry = self.curve.to_dict()
         del entry["scores"]
-        entry |= {"previous_version": self.previous.version, "full": self.full}
-        return entry | {"took_ms": round(self.took_ms, 3)}
+        return entry | {
+            "previous_version": self.previous.version,
+            "full": self.full,
+            "took_ms": round(self.took_ms, 3),
+        }
 
 
 class CurveStore:
