@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from app.scoring.curve import DEFAULT_CURVE, Curve
 from app.store.connection import StoreError
 from app.store.curve import CurveStore, RefitPolicy
-from streams.timers import DecaySweep
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +25,12 @@ log = logging.getLogger(__name__)
 class CurveFollower:
     """The curve a worker scores with, kept in step with the stored one."""
 
-    def __init__(self, store: CurveStore, sweep: DecaySweep) -> None:
+    def __init__(
+        self, store: CurveStore, rescore_all: Callable[[Iterable[int]], Awaitable[int]]
+    ) -> None:
+        """`rescore_all(partitions)` re-scores every user of them (the sweep's `run_all`)."""
         self._store = store
-        self._sweep = sweep
+        self._rescore_all = rescore_all
         self._curve = DEFAULT_CURVE
         self._rescored_version = 0
         self._started = False
@@ -63,7 +65,7 @@ class CurveFollower:
             return 0
         version = self._curve.version
         started = time.perf_counter()
-        rescored = await self._sweep.run_all(owned)
+        rescored = await self._rescore_all(owned)
         self._rescored_version = version
         took = time.perf_counter() - started
         log.info("re-scored %d users on curve v%d in %.2f s", rescored, version, took)

@@ -109,7 +109,7 @@ def build_app(settings: Settings) -> faust.App:
         curve=lambda: follower.current(),
         batch_users=settings.sweep_batch_users,
     )
-    follower = CurveFollower(CurveStore(redis, prefix), sweep)
+    follower = CurveFollower(CurveStore(redis, prefix), sweep.run_all)
 
     def owned_partitions() -> list[int]:
         return sorted(

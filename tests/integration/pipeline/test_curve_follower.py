@@ -42,7 +42,7 @@ async def test_a_new_curve_is_taken_up_and_everyone_rescored_once(
     store = CurveStore(store_redis, prefix)
     holder: list[CurveFollower] = []
     sweep = RecordingSweep(holder, failures=1)
-    follower = CurveFollower(store, sweep)  # type: ignore[arg-type]
+    follower = CurveFollower(store, sweep.run_all)
     holder.append(follower)
     await follower.start()
     assert follower.current() == DEFAULT_CURVE
@@ -63,7 +63,7 @@ async def test_a_new_curve_is_taken_up_and_everyone_rescored_once(
     assert await follower.follow([0, 1]) == 0
     assert sweep.calls == [([0, 1], 1)]
 
-    restarted = CurveFollower(store, sweep)  # type: ignore[arg-type]
+    restarted = CurveFollower(store, sweep.run_all)
     await restarted.start()
     assert restarted.current() == await store.load()
     assert await restarted.follow([2]) == 0
