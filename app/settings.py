@@ -38,11 +38,20 @@ class ScoringSettings(BaseModel):
     burst_half_life_hours: float = Field(6.0, gt=0)
     burst_tolerance: float = Field(2.0, gt=0)
     trusted_actor_score: float = Field(30.0, ge=0)  # below it, actors are burst-damped
-    curve_mid_raw: float = Field(3.6, gt=0)  # raw influence that scores 50.5
-    curve_exponent: float = Field(0.42, gt=0)
     celebrity_score: float = Field(86.0, ge=1, le=100)
     style_dominance: float = Field(0.5, gt=0, le=1)
     specialist_share: float = Field(0.9, gt=0, le=1)
+
+
+class CurveSettings(BaseModel):
+    """The live score curve (docs/scoring.md "The live curve")."""
+
+    refit_interval_s: float = Field(3600.0, gt=0)  # the worker refits when the curve is older
+    max_step: float = Field(2.0, gt=0, le=99)  # most points a scheduled refit moves any score
+    min_population: int = Field(1000, ge=1)  # fewer active users: the default curve
+    active_floor_raw: float = Field(0.01, ge=0)  # active users have a raw above this
+    follow_interval_s: float = Field(2.0, gt=0)  # how often a worker checks the curve version
+    history: int = Field(24, ge=1)  # refits kept in the curve history
 
 
 class Settings(BaseSettings):
@@ -68,6 +77,9 @@ class Settings(BaseSettings):
     topic_rekeyed: str = "clout.rekeyed"
     topic_partitions: int = Field(8, ge=1)
     topic_replication_factor: int = Field(1, ge=1)
+    # Replicas that must have a write before the broker acknowledges it to an acks=all producer
+    # (the SDK, the worker); with replication 3, 2 survives one broker loss without losing data.
+    topic_min_insync_replicas: int = Field(1, ge=1)
 
     # Worker
     app_id: str = "clout-scorer"
@@ -116,12 +128,16 @@ class Settings(BaseSettings):
     # Local development stack (scripts/stack.py); the broker and Redis ports come from the
     # addresses above.
     stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    # 1: one combined broker+controller. 3: three combined nodes (a KRaft quorum of 3) on the
+    # bootstrap port + 0, 2, 4 and the controller port + 0, 2, 4.
+    stack_brokers: int = Field(1, ge=1, le=5)
     # "cluster": `make stack-up` starts a Redis Cluster (three masters, one replica each) on
     # stack_redis_cluster_port and the five ports after it, instead of the single server.
     stack_redis: Literal["single", "cluster"] = "single"
     stack_redis_cluster_port: int = Field(7000, ge=1, le=55530)
 
     scoring: ScoringSettings = ScoringSettings()
+    curve: CurveSettings = CurveSettings()
 
     @property
     def kafka_host_port(self) -> tuple[str, int]:
@@ -177,8 +193,6 @@ class Settings(BaseSettings):
             trusted_actor_score=s.trusted_actor_score,
             horizon_ms=int(s.horizon_days * day),
             max_future_ms=int(s.max_future_skew_s * 1000),
-            curve_mid_raw=s.curve_mid_raw,
-            curve_exponent=s.curve_exponent,
             celebrity_score=s.celebrity_score,
             style_dominance=s.style_dominance,
             specialist_share=s.specialist_share,

@@ -57,6 +57,7 @@ def cards_for(users: Sequence[str], at_ms: int, seed: int) -> list[ScoreCard]:
                 ),
                 updated_at_ms=at_ms,
                 model_version="bench",
+                curve_version=0,
             )
         )
     return out

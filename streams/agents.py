@@ -32,7 +32,7 @@ from app.scoring.events import (
     event_to_json_dict,
     validate_event,
 )
-from app.scoring.model import ModelParams, score_from_raw
+from app.scoring.model import Curve, ModelParams, score_from_raw
 from app.scoring.signals import apply_event
 from app.store.connection import TRANSIENT_STORE_ERRORS
 from app.store.dedupe import EventDeduplicator
@@ -101,6 +101,7 @@ class BatchScorer:
         dedupe: EventDeduplicator,
         due: DueIndex,
         params: ModelParams,
+        curve: Callable[[], Curve],
         rules: EventRules,
         partitions: int,
         max_backoff_s: float,
@@ -113,6 +114,7 @@ class BatchScorer:
         self._dedupe = dedupe
         self._due = due
         self._params = params
+        self._curve = curve
         self._rules = rules
         self._partitions = partitions
         self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
@@ -251,8 +253,9 @@ class BatchScorer:
         """Fold counted events into the signals, weighting each by its actor's standing."""
         actors = sorted({a.event.actor_id for a in counted})
         raws = await self._with_redis_retry("actor lookup", lambda: self._writer.raws_of(actors))
+        curve = self._curve()
         standing = {
-            actor: None if raw is None else score_from_raw(raw, self._params)
+            actor: None if raw is None else score_from_raw(raw, curve)
             for actor, raw in zip(actors, raws, strict=True)
         }
         for item in counted:
@@ -274,6 +277,7 @@ class BatchScorer:
             ),
             now_ms,
             self._params,
+            self._curve(),
         )
         await self._with_redis_retry("score write", lambda: self._writer.write(update.cards))
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))

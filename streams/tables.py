@@ -15,6 +15,7 @@ import faust
 import orjson
 from faust.types import TableT
 
+from app.kafka_topics import topic_configs
 from app.scoring.signals import UserSignals
 from app.settings import Settings
 
@@ -73,4 +74,5 @@ def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, by
         key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
         value_type=bytes,
         partitions=settings.topic_partitions,
+        extra_topic_configs=topic_configs(settings),
     )

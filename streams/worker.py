@@ -11,20 +11,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import faust
 from prometheus_client import start_http_server
 
+from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import ensure_topics
 from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
 from app.store.connection import STORE_ERRORS, redis_from_settings
+from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams.agents import BatchScorer
-from streams.ordering import RESEEK_AFTER_S, InOrderGate, install_commit_guard
+from streams.curve_follower import CurveFollower
+from streams.ordering import (
+    RESEEK_AFTER_S,
+    CommittedReader,
+    InOrderGate,
+    install_commit_guard,
+    read_committed_transport,
+)
 from streams.tables import declare_signal_table
 from streams.timers import DecaySweep
 from streams.topics import declare_topics
@@ -79,6 +88,7 @@ def build_app(settings: Settings) -> faust.App:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
     )
+    app.transport = read_committed_transport(app)  # before a declaration creates Faust's own
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
     redis = redis_from_settings(settings)
@@ -87,7 +97,8 @@ def build_app(settings: Settings) -> faust.App:
     due = DueIndex(redis, prefix)
     params = settings.model_params()
     install_commit_guard()
-    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id)
+    committed_reader = CommittedReader(aiokafka_kwargs(settings))
+    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id, committed_reader)
     scorer = BatchScorer(
         topics=topics,
         table=table,
@@ -95,22 +106,39 @@ def build_app(settings: Settings) -> faust.App:
         dedupe=EventDeduplicator(redis, prefix, settings.scoring.dedupe_window_hours * 3600),
         due=due,
         params=params,
+        curve=lambda: follower.current(),
         rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
         gate=gate,
     )
     sweep = DecaySweep(
-        table=table, writer=writer, due=due, params=params, batch_users=settings.sweep_batch_users
+        table=table,
+        writer=writer,
+        due=due,
+        params=params,
+        curve=lambda: follower.current(),
+        batch_users=settings.sweep_batch_users,
     )
+    follower = CurveFollower(CurveStore(redis, prefix, settings.leaderboard_shards), sweep.run_all)
+
+    def owned_partitions() -> list[int]:
+        return sorted(
+            tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
+        )
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
+        await follower.start()
         # take_events is on the Stream implementation, not the StreamT interface.
         async for batch in cast("faust.Stream[bytes]", stream).take_events(
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
             await scorer.process(batch)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode: typed for sync receivers
+    async def close_committed_reader(sender: faust.App, *args: Any, **kwargs: Any) -> None:
+        await committed_reader.stop()
 
     @app.timer(interval=RESEEK_AFTER_S, name="reseek-holes")  # type: ignore[untyped-decorator]
     async def reseek_holes() -> None:
@@ -121,11 +149,8 @@ def build_app(settings: Settings) -> faust.App:
     async def decay_sweep() -> None:
         if app.rebalancing or app.in_recovery:
             return  # tables may be incomplete; the next tick catches up
-        owned = sorted(
-            tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
-        )
         try:
-            rescored = await sweep.run_once(owned)
+            rescored = await sweep.run_once(owned_partitions())
         except SWEEP_SKIPPED_ERRORS as exc:
             # An exception escaping a Faust timer crashes the whole worker; the sweep is
             # best-effort (the schedule stays in Redis), so skip this tick and try the next.
@@ -133,6 +158,22 @@ def build_app(settings: Settings) -> faust.App:
             return
         if rescored:
             log.info("decay sweep re-scored %d idle users", rescored)
+
+    @app.timer(interval=settings.curve.follow_interval_s, name="curve-follow")  # type: ignore[untyped-decorator]
+    async def curve_follow() -> None:
+        if app.rebalancing or app.in_recovery:
+            return  # tables may be incomplete; the next tick re-scores
+        try:
+            await follower.follow(owned_partitions())
+        except SWEEP_SKIPPED_ERRORS as exc:
+            log.warning("curve follow skipped: Redis unavailable (%s)", exc)
+
+    @app.timer(interval=settings.curve.refit_interval_s, name="curve-refit")  # type: ignore[untyped-decorator]
+    async def curve_refit() -> None:
+        try:
+            await follower.refit_if_due(RefitPolicy.of(settings), settings.curve.refit_interval_s)
+        except SWEEP_SKIPPED_ERRORS as exc:
+            log.warning("scheduled curve refit skipped: Redis unavailable (%s)", exc)
 
     return app
 

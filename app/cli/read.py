@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from types import FrameType
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 from rich.console import Console
@@ -105,6 +107,7 @@ def run_explain(args: argparse.Namespace) -> int:
     console.print(
         f"[bold]{exp.user_id}[/bold]: score [bold]{exp.score:.1f}[/bold], raw {exp.raw:.4f}, "
         f"style {exp.style}, {exp.engagers:,} engagers, model {exp.model_version}, "
+        f"curve v{exp.curve_version}, "
         f"updated {_when(exp.updated_at_ms)}"
     )
     sources = Table(title="Where the score comes from (decayed contributions)")
@@ -167,6 +170,11 @@ def run_api(args: argparse.Namespace) -> int:
     from app.api import create_app
     from app.redaction import credential_values, install_log_redaction
 
+    # After its graceful shutdown uvicorn raises the signal again for the handler that was there
+    # before it started; Python's default for SIGTERM would end a cleanly stopped API "killed by
+    # signal 15". This handler makes that exit 0 (and stops the API at once if SIGTERM comes
+    # before uvicorn has started).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = get_settings()
     settings = settings.model_copy(
         update={
@@ -184,6 +192,10 @@ def run_api(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 def _lookup(call: Callable[[ScoreClient], Awaitable[T]]) -> T:

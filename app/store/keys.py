@@ -33,6 +33,10 @@ class RedisKeys:
     changes: str = field(init=False)
     stats: str = field(init=False)
     api_key_names: str = field(init=False)
+    curve: str = field(init=False)
+    curve_versions: str = field(init=False)
+    curve_history: str = field(init=False)
+    curve_lock: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
     _api_key: str = field(init=False, repr=False)
@@ -45,6 +49,12 @@ class RedisKeys:
             raise ValueError("the Redis key prefix must not contain '{' or '}'")
         object.__setattr__(self, "changes", f"{self.prefix}:changes")
         object.__setattr__(self, "stats", f"{self.prefix}:stats")
+        # The live score curve (app/store/curve.py); one hash tag, {curve}, because a refit
+        # writes the curve and its history in one MULTI, which a cluster runs within a slot.
+        object.__setattr__(self, "curve", f"{self.prefix}:{{curve}}")
+        object.__setattr__(self, "curve_versions", f"{self.prefix}:{{curve}}:versions")
+        object.__setattr__(self, "curve_history", f"{self.prefix}:{{curve}}:history")
+        object.__setattr__(self, "curve_lock", f"{self.prefix}:{{curve}}:lock")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
         # API keys share the hash tag {apikeys}: creating one is a transaction over the names

@@ -33,7 +33,8 @@ DEFAULT_CHUNK_SIZE = 250
 
 # KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
 # ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
-# [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day],
+# [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
+#  curve_version],
 # then per card i: [2+2i] components JSON, [3+2i] top_actors JSON (stored verbatim).
 # A card is applied unless the stored updated_at is strictly newer; an equal timestamp
 # overwrites (the same card twice rewrites identical values and publishes nothing).
@@ -48,7 +49,7 @@ for i, c in ipairs(cards) do
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score')
   if (not stored[1]) or tonumber(stored[1]) <= tonumber(updated_at) then
     redis.call('HSET', user_key, 'score', score, 'raw', raw, 'style', c[4],
-      'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7],
+      'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
       'components', ARGV[2 + 2 * i], 'top_actors', ARGV[3 + 2 * i])
     if redis.call('HSET', history_key, c[8], score) == 1 then
       for _, day in ipairs(redis.call('HKEYS', history_key)) do
@@ -199,6 +200,7 @@ class ScoreWriter:
                     card.model_version,
                     day,
                     first_kept,
+                    str(card.curve_version),
                 ]
             )
             blobs.append(orjson.dumps(card.components))

@@ -62,9 +62,7 @@ def clout(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 def test_two_api_processes_share_one_bucket(
     two_apis: tuple[str, str], isolated_settings: Settings
 ) -> None:
-    key = asyncio.run(issue_key(isolated_settings, "shared", (Scope.SCORES_READ,), rate_per_s=10))
-
-    async def burst() -> tuple[list[httpx.Response], float]:
+    async def burst(key: str) -> tuple[list[httpx.Response], float]:
         async with httpx.AsyncClient(headers={"X-API-Key": key}, timeout=10) as http:
             await asyncio.gather(*(http.get(f"{base}/healthz") for base in two_apis))  # connect
             start = time.monotonic()
@@ -73,20 +71,28 @@ def test_two_api_processes_share_one_bucket(
             )
             return responses, time.monotonic() - start
 
-    responses, elapsed = asyncio.run(burst())
+    # The check below tells one bucket from two only for a burst served within a second; on a
+    # loaded machine a burst can take longer, so take the first of three (each with a new key).
+    for attempt in range(3):
+        key = asyncio.run(
+            issue_key(isolated_settings, f"shared{attempt}", (Scope.SCORES_READ,), rate_per_s=10)
+        )
+        responses, elapsed = asyncio.run(burst(key))
+        if elapsed < 1.0:
+            break
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 429}, statuses
     allowed = statuses.count(200)
     # The burst is 10 and the bucket refills at 10/s while the 30 requests are served; two
     # separate buckets would have let through at least 20 within the second.
-    assert elapsed < 1.0, f"the burst took {elapsed:.2f} s: the check below needs under 1 s"
+    assert elapsed < 1.0, f"three bursts each took over 1 s (last {elapsed:.2f} s)"
     assert 10 <= allowed <= 10 + math.ceil(elapsed * 10), (allowed, elapsed)
     assert all(r.headers["Retry-After"] == "1" for r in responses if r.status_code == 429)
     served_by = {str(r.url).rsplit("/v1/", 1)[0] for r in responses if r.status_code == 200}
     assert served_by == set(two_apis), "both processes admitted requests from the one bucket"
 
 
-def test_revocation_reaches_every_process_within_a_second(
+def test_revocation_refuses_the_next_request_on_every_process(
     two_apis: tuple[str, str], isolated_settings: Settings
 ) -> None:
     key = asyncio.run(issue_key(isolated_settings, "leaked"))
@@ -95,15 +101,11 @@ def test_revocation_reaches_every_process_within_a_second(
         assert httpx.get(f"{base}/v1/leaderboard", headers=headers).status_code == 200
     revoked = clout(isolated_settings, "keys", "revoke", "leaked")
     assert revoked.returncode == 0, revoked.stderr
-    start = time.monotonic()
-    pending = set(two_apis)
-    while pending and time.monotonic() - start < 5:
-        for base in list(pending):
-            if httpx.get(f"{base}/v1/leaderboard", headers=headers).status_code == 401:
-                pending.discard(base)
-    elapsed = time.monotonic() - start
-    assert not pending, "a process kept serving a revoked key for 5 s"
-    assert elapsed < 1.0, f"revocation took {elapsed:.2f} s to reach both processes"
+    # Every request checks revocation in Redis (the rate-limit script), so the very next request
+    # to each process is refused: stronger than "within a second", and no clock in the test.
+    for base in two_apis:
+        answer = httpx.get(f"{base}/v1/leaderboard", headers=headers)
+        assert answer.status_code == 401, (base, answer.status_code, answer.text)
 
 
 def test_keys_cli_creates_lists_and_revokes(

@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 
 from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
-from app.scoring.model import raw_for_score
+from app.scoring.model import DEFAULT_CURVE, raw_for_score
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
@@ -116,7 +116,7 @@ async def give_standing(
     client: aioredis.Redis, settings: Settings, actors: list[str], score: float
 ) -> None:
     """Publish established scores for actors, so their weight is fixed and undamped."""
-    raw = raw_for_score(score, settings.model_params())
+    raw = raw_for_score(score, DEFAULT_CURVE)
     pipe = client.pipeline(transaction=False)
     leaderboard(client, settings).queue_set(pipe, dict.fromkeys(actors, raw))
     await pipe.execute()
@@ -190,6 +190,7 @@ async def test_older_write_never_replaces_newer(
         top_actors=(),
         updated_at_ms=first - 1000,
         model_version="stale",
+        curve_version=0,
     )
     await ScoreWriter(redis_client, running.redis_key_prefix).write([stale])
     stored = await redis_client.hgetall(user_key(running, target))

@@ -7,6 +7,8 @@ import time
 from redis.asyncio import Redis
 
 from app.scoring.card import ActorContribution, ScoreCard
+from app.store.connection import RedisClient
+from app.store.leaderboard import Leaderboard
 
 DAY_MS = 86_400_000
 
@@ -39,6 +41,7 @@ def make_card(
         else (ActorContribution("fan-1", raw * 0.6), ActorContribution("fan-2", raw * 0.4)),
         updated_at_ms=now_ms() if updated_at_ms is None else updated_at_ms,
         model_version="test-model",
+        curve_version=0,
     )
 
 
@@ -52,3 +55,10 @@ async def drop_prefix(redis: Redis, prefix: str) -> None:
             batch.clear()
     if batch:
         await redis.unlink(*batch)
+
+
+async def fill_leaderboard(redis: RedisClient, prefix: str, raws: dict[str, float]) -> None:
+    """Rank users directly (no score hashes), in the shards the store's defaults use."""
+    pipe = redis.pipeline(transaction=False)
+    Leaderboard(redis, prefix).queue_set(pipe, raws)
+    await pipe.execute()
