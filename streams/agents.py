@@ -1,10 +1,11 @@
 """The scoring agent: consume -> validate -> (re-key) -> dedupe -> apply -> score -> flush.
 
 Events are handled in batches (`take_events`) so every round trip is per batch, not per event:
-one dedupe pipeline, one actor-standing lookup, one table write and one score card per touched
-user, one pipelined Redis write. Faust acks a batch only after this function returns, so a crash
-replays the batch; replays are harmless because the table records applied offsets per user and
-Redis writes are monotonic.
+one dedupe pipeline, one actor-standing lookup, one score card per touched user, one pipelined
+Redis write. User state comes from the write-behind cache (streams/state.py): the table gets one
+write per changed user per flush, and a flush precedes every offset commit. Faust acks a batch only
+after this function returns, so a crash replays the batch; replays are harmless because the
+state records applied offsets per user and Redis writes are monotonic.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import faust
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.types import EventT
@@ -42,7 +40,7 @@ from app.store.writer import ScoreWriter
 from streams import metrics
 from streams.ordering import InOrderGate
 from streams.publishing import score_update
-from streams.tables import StoredUser
+from streams.state import StateCache, StoredUser
 from streams.topics import KIND_HEADER, Topics
 
 log = logging.getLogger(__name__)
@@ -66,20 +64,6 @@ def partition_for(user_id: str, partitions: int) -> int:
     return (int(murmur2(user_id.encode())) & 0x7FFFFFFF) % partitions
 
 
-@contextmanager
-def acting_for(event: SourceEvent) -> Any:
-    """Make `event` Faust's current event, so a table write goes to its partition.
-
-    Faust routes a table write (local RocksDB partition and changelog partition) by the current
-    event; in a batch we write on behalf of each user's own last event.
-    """
-    token = faust.streams._current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        faust.streams._current_event.reset(token)
-
-
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A valid event, with the message it came from."""
@@ -95,7 +79,7 @@ class BatchScorer:
         self,
         *,
         topics: Topics,
-        table: Any,
+        states: StateCache,
         writer: ScoreWriter,
         dedupe: EventDeduplicator,
         due: DueIndex,
@@ -107,7 +91,7 @@ class BatchScorer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._topics = topics
-        self._table = table
+        self._states = states
         self._writer = writer
         self._dedupe = dedupe
         self._due = due
@@ -140,9 +124,7 @@ class BatchScorer:
         metrics.REPLAYS_SKIPPED.inc(len(accepted) - len(fresh))
         counted = await self._drop_duplicates(fresh)
         await self._apply(counted, states)
-        for user_id in {a.event.target_id for a in counted}:
-            with acting_for(last_event[user_id]):
-                self._table[user_id.encode()] = states[user_id].to_bytes()
+        self._states.mark_changed({a.event.target_id for a in counted})
         await self._publish_scores(states, last_event, now_ms)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -218,15 +200,14 @@ class BatchScorer:
     def _load_states(
         self, accepted: Sequence[Accepted]
     ) -> tuple[dict[str, StoredUser], dict[str, SourceEvent]]:
-        """Read each target's stored state once per batch, inside its own event's context."""
+        """Each target's state (from the cache), and the last message that targets it."""
         states: dict[str, StoredUser] = {}
         last_event: dict[str, SourceEvent] = {}
         for item in accepted:
             user_id = item.event.target_id
             last_event[user_id] = item.source
             if user_id not in states:
-                with acting_for(item.source):
-                    states[user_id] = StoredUser.from_bytes(self._table.get(user_id.encode()))
+                states[user_id] = self._states.get(user_id, item.source.message.partition)
         return states, last_event
 
     async def _drop_duplicates(self, fresh: Sequence[Accepted]) -> list[Accepted]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import faust
 from prometheus_client import start_http_server
@@ -23,9 +23,15 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams.agents import BatchScorer
-from streams.ordering import RESEEK_AFTER_S, InOrderGate, install_commit_guard
+from streams.faust_compat import (
+    FaustTableAccess,
+    install_commit_guard,
+    require_pinned_faust,
+    run_before_commit,
+)
+from streams.ordering import RESEEK_AFTER_S, InOrderGate
 from streams.redaction import credential_values, install_log_redaction
-from streams.tables import declare_signal_table
+from streams.state import StateCache, declare_signal_table
 from streams.timers import DecaySweep
 from streams.topics import declare_topics
 
@@ -59,10 +65,14 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return None
 
 
-def build_app(settings: Settings) -> faust.App:
-    """Declare the topics, the signal table, the scoring agent and the decay sweep."""
-    app = faust.App(
-        settings.app_id,
+def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
+    """The Faust application with every Faust setting the worker runs with, and nothing else.
+
+    The benchmark's counting agent (`bench/floor.py`) is built from this same function, so the
+    Faust floor it measures is the one the worker runs on.
+    """
+    return faust.App(
+        app_id or settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         store=settings.table_store,
@@ -76,9 +86,26 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=PRODUCER_LINGER_S,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
+        cython_optimizations=settings.worker_cython_optimizations,
     )
+
+
+def use_event_loop(settings: Settings) -> None:
+    """Install the configured event loop policy (uvloop by default) before Faust makes its loop."""
+    if settings.worker_event_loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Declare the topics, the signal table, the scoring agent and the decay sweep."""
+    app = faust_app(settings)
+    require_pinned_faust()
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
+    states = StateCache(FaustTableAccess(table, settings.topic_likes), settings.state_cache_users)
+    run_before_commit(app, states.flush)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(redis, prefix)
@@ -88,7 +115,7 @@ def build_app(settings: Settings) -> faust.App:
     gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id)
     scorer = BatchScorer(
         topics=topics,
-        table=table,
+        states=states,
         writer=writer,
         dedupe=EventDeduplicator(redis, prefix, settings.scoring.dedupe_window_hours * 3600),
         due=due,
@@ -99,8 +126,16 @@ def build_app(settings: Settings) -> faust.App:
         gate=gate,
     )
     sweep = DecaySweep(
-        table=table, writer=writer, due=due, params=params, batch_users=settings.sweep_batch_users
+        states=states, writer=writer, due=due, params=params, batch_users=settings.sweep_batch_users
     )
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types a sync receiver
+    async def write_back_state(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (revoked,) = args  # Faust sends the revoked set of TP positionally
+        # Still the owner here (eager rebalancing: nobody else is assigned yet), so write
+        # everything changed, then let go of users another worker may change next.
+        states.flush()
+        states.forget_partitions({tp.partition for tp in revoked})
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
@@ -141,6 +176,7 @@ def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
     install_log_redaction(credential_values(settings))
     asyncio.run(ensure_topics(settings))
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    use_event_loop(settings)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     app = build_app(settings)
