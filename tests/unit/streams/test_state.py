@@ -44,7 +44,8 @@ def test_the_codec_round_trips_signals_and_offsets_at_full_precision() -> None:
     again = StoredUser.from_bytes(user.to_bytes())
     assert again.to_bytes() == user.to_bytes()
     assert again.applied == {"likes": 41}
-    assert again.already_applied("likes", 41) and not again.already_applied("likes", 42)
+    assert again.already_applied("likes", 41)
+    assert not again.already_applied("likes", 42)
     assert StoredUser.from_bytes(None) == StoredUser()
 
 
