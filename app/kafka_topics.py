@@ -17,12 +17,22 @@ import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import murmur2
 
 from app.errors import ConfigurationError
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def partition_for(user_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for a key (murmur2, as the Java client).
+
+    Producers key events by target user; the publisher groups envelopes and the worker checks
+    partitions with this one function, so both agree with every Kafka client.
+    """
+    return (int(murmur2(user_id.encode())) & 0x7FFFFFFF) % partitions
 
 
 class TopicLayoutError(ConfigurationError):

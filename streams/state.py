@@ -15,38 +15,52 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import faust
 import orjson
-from faust.types import TableT
 
+from app.scoring.events import ENVELOPE_MAX_EVENTS
 from app.scoring.signals import UserSignals
-from app.settings import Settings
+
+SLOTS_PER_MESSAGE = 512
+"""Positions per message in the applied watermark: envelope items 0..510, a whole message 511."""
+_WHOLE_MESSAGE = SLOTS_PER_MESSAGE - 1
+assert ENVELOPE_MAX_EVENTS < _WHOLE_MESSAGE
+
+
+def _sequence(offset: int, index: int | None) -> int:
+    """(offset, index) as one increasing number; a single-event message is its last slot."""
+    return offset * SLOTS_PER_MESSAGE + (_WHOLE_MESSAGE if index is None else index)
 
 
 @dataclass(slots=True)
 class StoredUser:
-    """What the table keeps for one user."""
+    """What the table keeps for one user: signals, and per topic the last position applied.
+
+    `applied` maps a topic to `offset * SLOTS_PER_MESSAGE + slot` of the last event folded in
+    (slot: the envelope index, or the last slot for a single-event message), so one integer per
+    topic orders positions both across messages and within an envelope.
+    """
 
     signals: UserSignals | None = None
     applied: dict[str, int] = field(default_factory=dict)
 
-    def already_applied(self, topic: str, offset: int) -> bool:
-        """Whether the message at (topic, offset) of this user's partition was already counted."""
-        return offset <= self.applied.get(topic, -1)
+    def already_applied(self, topic: str, offset: int, index: int | None = None) -> bool:
+        """Whether the event at (topic, offset, index) of this user's partition was counted."""
+        return _sequence(offset, index) <= self.applied.get(topic, -1)
 
-    def mark_applied(self, topic: str, offset: int) -> None:
-        """Record that the message at (topic, offset) is folded into the signals."""
-        if offset > self.applied.get(topic, -1):
-            self.applied[topic] = offset
+    def mark_applied(self, topic: str, offset: int, index: int | None = None) -> None:
+        """Record that the event at (topic, offset, index) is folded into the signals."""
+        sequence = _sequence(offset, index)
+        if sequence > self.applied.get(topic, -1):
+            self.applied[topic] = sequence
 
     def to_bytes(self) -> bytes:
         """Serialize for the table, with every float at full precision.
 
         `UserSignals.to_dict()` rounds floats to stay compact (sums to 5 decimals, repeat counts
-        to 3). The table is read and rewritten on every batch, so rounding there made a user's
-        state depend on where batch boundaries fell, and a crash and replay moves them: the
-        reliability tests measured drifts of up to 6e-4 in a component against one exact run.
-        Floats are therefore stored as orjson writes them (shortest repr that round-trips).
+        to 3). The table is rewritten as a user changes, so rounding there made a user's state
+        depend on where flushes fell, and a crash and replay moves them: the reliability tests
+        measured drifts of up to 6e-4 in a component against one exact run. Floats are
+        therefore stored as orjson writes them (shortest repr that round-trips).
         """
         doc = None
         if self.signals is not None:
@@ -57,27 +71,24 @@ class StoredUser:
                 doc["a"] = signals.actors
             if signals.burst:
                 doc["b"] = signals.burst
-        return orjson.dumps({"a": self.applied, "s": doc})
+        return orjson.dumps({"p": self.applied, "s": doc})
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> StoredUser:
-        """Deserialize a table value; None (no entry) is a new user."""
+        """Deserialize a table value; None (no entry) is a new user.
+
+        Values written before envelopes existed hold plain offsets under "a"; each one means
+        the whole message at that offset was applied.
+        """
         if data is None:
             return cls()
         doc = orjson.loads(data)
         signals = None if doc["s"] is None else UserSignals.from_dict(doc["s"])
-        return cls(signals=signals, applied=dict(doc["a"]))
-
-
-def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, bytes]:
-    """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics."""
-    return app.Table(
-        "signals",
-        default=None,
-        key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
-        value_type=bytes,
-        partitions=settings.topic_partitions,
-    )
+        if "p" in doc:
+            applied = dict(doc["p"])
+        else:
+            applied = {topic: _sequence(offset, None) for topic, offset in doc["a"].items()}
+        return cls(signals=signals, applied=applied)
 
 
 class TableAccess(Protocol):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from faust.types import TableT
 from prometheus_client import start_http_server
 
 from app.kafka_topics import ensure_topics
@@ -22,7 +23,7 @@ from app.store.connection import StoreError, redis_from_settings
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
-from streams.agents import BatchScorer
+from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
     install_commit_guard,
@@ -31,8 +32,8 @@ from streams.faust_compat import (
 )
 from streams.ordering import RESEEK_AFTER_S, InOrderGate
 from streams.redaction import credential_values, install_log_redaction
-from streams.state import StateCache, declare_signal_table
-from streams.timers import DecaySweep
+from streams.state import StateCache
+from streams.sweep import DecaySweep
 from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,17 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     if ssl_context is not None:
         return faust.SSLCredentials(ssl_context)
     return None
+
+
+def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, bytes]:
+    """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics."""
+    return app.Table(
+        "signals",
+        default=None,
+        key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+    )
 
 
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:

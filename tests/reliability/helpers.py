@@ -33,11 +33,11 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
+from app.kafka_topics import partition_for
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import ModelParams, raw_for_score, score_card, score_from_raw
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
-from streams.agents import partition_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOAT_TOLERANCE = 1e-6

@@ -18,9 +18,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.devtools.isolation import isolated
+from app.kafka_topics import partition_for
 from app.scoring.events import Kind
 from app.settings import Settings
-from streams.agents import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES, partition_for
+from streams.executor import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES
 from tests.reliability.helpers import (
     Outgoing,
     Traffic,

@@ -15,7 +15,7 @@ from app.scoring.model import ModelParams
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics
-from streams.publishing import score_update
+from streams.score_update import score_update
 from streams.state import StateCache
 
 
