@@ -227,6 +227,8 @@ async def e2e_latency(
     users: int,
     seed: int,
     tag: str,
+    envelope_events: int | None = None,
+    tick_s: float = 0.002,
 ) -> dict[str, Any]:
     """Produce at a fixed rate; time each tracer event from hand-over to its score in Redis.
 
@@ -234,6 +236,10 @@ async def e2e_latency(
     instead the first event of a brand-new user, whose first score the writer always announces
     on the change channel in the same script that stores it. Latency = receipt of that
     announcement (score visible) - the moment the event was handed to the producer.
+
+    Events due are handed over every `tick_s`; with `envelope_events` they travel in envelopes
+    of up to that many events per partition (a producer batching its own traffic), else one per
+    message.
     """
     total = int(rate * seconds)
     traffic = population(users, total, seed)
@@ -261,7 +267,12 @@ async def e2e_latency(
     cpu_self0, cpu_worker0 = _cpu(proc), probe.cpu_seconds()
     waited0 = probe.runqueue_wait_seconds()
     try:
-        async with EventPublisher(settings) as publisher:
+        publisher = EventPublisher(
+            settings,
+            envelopes=envelope_events is not None,
+            envelope_max_events=envelope_events or 1,
+        )
+        async with publisher:
             started = time.perf_counter()
             done = 0
             while done < total:
@@ -280,7 +291,7 @@ async def e2e_latency(
                         expect.add(event)
                     sends.append(asyncio.create_task(publisher.publish_many(chunk)))
                     done = due
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(tick_s)
             produce_s = time.perf_counter() - started
             consumed_at_end = (await probe.counters())[CONSUMED]
             cpu_self1, cpu_worker1 = _cpu(proc), probe.cpu_seconds()
@@ -306,6 +317,8 @@ async def e2e_latency(
     return {
         "rate_eps": rate,
         "seconds": seconds,
+        "envelope_events": envelope_events,
+        "tick_ms": round(tick_s * 1000, 1),
         "events": total,
         "achieved_eps": round(total / produce_s),
         "tracers": len(sent_at),
@@ -506,7 +519,7 @@ async def memory(
     results: list[dict[str, Any]] = []
     next_user = 0
     try:
-        async with EventPublisher(settings) as publisher:
+        async with EventPublisher(settings, envelopes=False) as publisher:
             for stage in stages:
                 tracked = len(expect.targets)
                 if stage > tracked:

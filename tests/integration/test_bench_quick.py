@@ -29,6 +29,8 @@ HEADLINE = (
     "faust_floor_eps",
     "faust_floor_default_eps",
     "floor_ratio",
+    "envelope_eps",
+    "e2e_envelope_p99_ms",
     "e2e_p50_ms",
     "e2e_p95_ms",
     "e2e_p99_ms",

@@ -335,7 +335,8 @@ def _close(a: float | None, b: float | None) -> bool:
 
 
 async def seen_positions(client: aioredis.Redis, settings: Settings) -> list[tuple[str, int, int]]:
-    """Every (topic, partition, offset) the deduplicator recorded as an event's first sighting."""
+    """Every (topic, partition, offset) the deduplicator recorded as an event's first sighting
+    (an envelope item's record also names its index, left out here)."""
     keys = [
         key async for key in client.scan_iter(f"{settings.redis_key_prefix}:seen:*", count=1000)
     ]
@@ -343,7 +344,7 @@ async def seen_positions(client: aioredis.Redis, settings: Settings) -> list[tup
     for chunk in _chunks(keys, 1000):
         for value in await client.mget(chunk):
             if value is not None:
-                topic, partition, offset = value.rsplit(":", 2)
+                topic, partition, offset = value.split(":")[:3]  # topic names hold no ":"
                 positions.append((topic, int(partition), int(offset)))
     return positions
 
