@@ -108,8 +108,13 @@ class BatchScorer:
         metrics.REKEYED.inc(len(triage.rekeys))
 
         states = self._load_states(triage.accepted)
-        fresh = plan.not_yet_applied(triage.accepted, states)
-        metrics.REPLAYS_SKIPPED.inc(len(triage.accepted) - len(fresh))
+        fresh, replayed = plan.split_replays(triage.accepted, states)
+        if replayed:
+            metrics.REPLAYS_SKIPPED.inc(len(replayed))
+            # A replayed user's state may be in the local store but not yet in the changelog
+            # (killed after the store write, before the producer sent it): write it again, so a
+            # rebuild from the changelog elsewhere cannot miss what the replay skipped.
+            self._states.mark_changed({a.event.target_id for a in replayed})
         first = await self._with_redis_retry(
             "dedupe",
             lambda: self._dedupe.first_sightings(

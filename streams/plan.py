@@ -232,17 +232,18 @@ def _decode(value: bytes | None) -> object:
 # -- step 2: fold ----------------------------------------------------------------------------
 
 
-def not_yet_applied(
+def split_replays(
     accepted: Sequence[Accepted], states: Mapping[str, StoredUser]
-) -> list[Accepted]:
-    """The accepted events their user's state has not absorbed (the rest are replays)."""
-    return [
-        a
-        for a in accepted
-        if not states[a.event.target_id].already_applied(
-            a.position.topic, a.position.offset, a.position.index
-        )
-    ]
+) -> tuple[list[Accepted], list[Accepted]]:
+    """(fresh, replayed): the events their user's state has not absorbed yet, and the rest."""
+    fresh: list[Accepted] = []
+    replayed: list[Accepted] = []
+    for a in accepted:
+        position = a.position
+        state = states[a.event.target_id]
+        done = state.already_applied(position.topic, position.offset, position.index)
+        (replayed if done else fresh).append(a)
+    return fresh, replayed
 
 
 @dataclass(slots=True)

@@ -141,8 +141,9 @@ def test_replays_are_recognised_per_offset_and_index() -> None:
     out = run(Msg("likes", partition, 10, orjson.dumps(items)))
     state = StoredUser()
     state.mark_applied("likes", 10, 1)  # a crash after items 0 and 1 were applied
-    fresh = plan.not_yet_applied(out.accepted, {"bob": state})
+    fresh, replayed = plan.split_replays(out.accepted, {"bob": state})
     assert [a.position.index for a in fresh] == [2]
+    assert [a.position.index for a in replayed] == [0, 1]
     state.mark_applied("likes", 9)  # an older position never moves the watermark back
     assert state.already_applied("likes", 10, 1)
     assert not state.already_applied("likes", 10, 2)
