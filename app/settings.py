@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     # Faust's per-message cost (README "Performance"): uvloop and Faust's repaired Cython paths.
     worker_event_loop: Literal["asyncio", "uvloop"] = "uvloop"
     worker_cython_optimizations: bool = True
+    worker_faust_statistics: bool = False  # Faust's own per-message Monitor counters (unread)
     # Write-behind per-user state (streams/state.py): users kept decoded in memory, per worker.
     state_cache_users: int = Field(20_000, ge=1)
     batch_max_events: int = Field(2000, ge=1)

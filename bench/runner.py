@@ -98,7 +98,11 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
         )
         log(f"    Faust floor, worker settings {floor['eps']:,} events/s")
         default_settings = settings.model_copy(
-            update={"worker_event_loop": "asyncio", "worker_cython_optimizations": False}
+            update={
+                "worker_event_loop": "asyncio",
+                "worker_cython_optimizations": False,
+                "worker_faust_statistics": True,
+            }
         )
         default_floor = await phases.faust_floor(
             default_settings, expect.sent, workdir, "floor-default", deadline_s=floor_deadline
@@ -443,6 +447,7 @@ def recorded_settings(settings: Settings) -> dict[str, Any]:
         "producer_linger_ms": DEFAULT_LINGER_MS,
         "worker_event_loop": settings.worker_event_loop,
         "worker_cython_optimizations": settings.worker_cython_optimizations,
+        "worker_faust_statistics": settings.worker_faust_statistics,
         "workers": 1,
     }
 

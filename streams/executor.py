@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -133,8 +134,8 @@ class BatchScorer:
             refusal = DeadLetter(repeat.message, DUPLICATE_REASON, repeat.position.index)
             await self._dead_letter(messages[repeat.message], refusal)
         metrics.DUPLICATES.inc(len(folded.duplicates))
-        for item in folded.counted:
-            metrics.EVENTS_COUNTED.labels(kind=item.event.kind.value).inc()
+        for kind, counted in Counter(a.event.kind.value for a in folded.counted).items():
+            metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
         await self._publish_scores(states, triage.accepted, now_ms)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 

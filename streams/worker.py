@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from faust.types import TableT
+from faust.sensors.monitor import Monitor
+from faust.types import TP, EventT, Message, StreamT, TableT
 from prometheus_client import start_http_server
 
 from app.kafka_topics import ensure_topics
@@ -77,6 +78,38 @@ def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, by
     )
 
 
+class QuietMonitor(Monitor):
+    """Faust's monitor without its per-message statistics, which nothing in Clout reads.
+
+    Faust calls four monitor hooks for every message (counters, timestamps, string keys per
+    stream); Clout's own metrics are in streams/metrics.py. Commit, rebalance and table hooks
+    are kept. Set through the public `Monitor` setting (`CLOUT_WORKER_FAUST_STATISTICS=true`
+    keeps Faust's own).
+    """
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        """Not recorded."""
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
+    ) -> dict[str, Any] | None:
+        """Not recorded."""
+        return None
+
+    def on_stream_event_out(
+        self,
+        tp: TP,
+        offset: int,
+        stream: StreamT[Any],
+        event: EventT[Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        """Not recorded."""
+
+    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
+        """Not recorded."""
+
+
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """The Faust application with every Faust setting the worker runs with, and nothing else.
 
@@ -99,6 +132,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         cython_optimizations=settings.worker_cython_optimizations,
+        Monitor=Monitor if settings.worker_faust_statistics else QuietMonitor,
     )
 
 
