@@ -1,6 +1,6 @@
 """Every touch of a Faust private, in one place, checked against the pinned Faust version.
 
-Clout relies on four things faust-streaming 0.15.3 does not offer publicly:
+Clout relies on five things faust-streaming 0.15.3 does not offer publicly:
 
 * a table write or read routed to a given partition outside stream iteration (Faust routes by
   the "current event", a context variable in `faust.streams`);
@@ -9,6 +9,10 @@ Clout relies on four things faust-streaming 0.15.3 does not offer publicly:
 * a hook that runs just before offsets are committed (`Consumer._commit_offsets`, which flushes
   the producer and then commits), so the write-behind state is in the table and its changelog
   before any offset that produced it is acknowledged to Kafka.
+
+* the producer buffer's bound (`ProducerBuffer.max_messages`, 100), which makes the consumer
+  wait, logging a warning, whenever more table records are queued: a write-behind flush queues
+  one per changed user at once, by design.
 
 Each of these is version-specific, so `require_pinned_faust` refuses to start on anything but
 the pinned release: a silently ineffective patch would lose the guarantees in docs/guarantees.md.
@@ -25,6 +29,7 @@ from typing import Any
 import faust
 import faust.streams
 from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.utils.functional import consecutive_numbers
 
@@ -185,3 +190,13 @@ class FaustTableAccess:
         """Store `value` in `partition` and queue its changelog record (sent before commits)."""
         with acting_for_partition(self._topic, partition):
             self._table[key] = value
+
+
+def allow_producer_backlog(messages: int) -> None:
+    """Let Faust's producer buffer hold `messages` queued records before the consumer waits.
+
+    A flush of the write-behind cache queues up to the cache's size in changelog records at once;
+    they are sent by the buffer's own task meanwhile, and all of them before the next commit.
+    """
+    require_pinned_faust()
+    ProducerBuffer.max_messages = max(ProducerBuffer.max_messages, messages)

@@ -27,6 +27,7 @@ from app.store.writer import ScoreWriter
 from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
+    allow_producer_backlog,
     install_commit_guard,
     require_pinned_faust,
     run_before_commit,
@@ -152,6 +153,7 @@ def build_app(settings: Settings) -> faust.App:
     table = declare_signal_table(app, settings)
     states = StateCache(FaustTableAccess(table, settings.topic_likes), settings.state_cache_users)
     run_before_commit(app, states.flush)
+    allow_producer_backlog(settings.state_cache_users)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(redis, prefix)
