@@ -53,9 +53,9 @@ FULL = BenchConfig(
     http_lookups=5_000,
     lookup_rounds=4,
     memory_stages=(100_000, 1_000_000),
-    envelope_events=300_000,
+    envelope_events=200_000,
     e2e_envelope_rate=30_000.0,
-    e2e_envelope_seconds=30.0,
+    e2e_envelope_seconds=20.0,
 )
 
 QUICK = BenchConfig(
