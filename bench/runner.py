@@ -250,7 +250,7 @@ async def envelope_phases(config: BenchConfig, base: Settings, workdir: Path) ->
         probe = WorkerProbe(settings.worker_metrics_port, worker.pid)
         await probe.wait_for_endpoint()
         pipe = await phases.pipeline(
-            settings, probe, expect, started_wall, deadline_s=120.0 + expect.sent / 2000
+            settings, probe, expect, started_wall, deadline_s=120.0 + expect.sent / 500
         )
         e2e = await phases.e2e_latency(
             settings,
