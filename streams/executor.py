@@ -133,10 +133,12 @@ class BatchScorer:
         for repeat in folded.duplicates:
             refusal = DeadLetter(repeat.message, DUPLICATE_REASON, repeat.position.index)
             await self._dead_letter(messages[repeat.message], refusal)
+        await self._publish_scores(states, triage.accepted, now_ms)
+        # Counted once their scores are in Redis: a reader of these counters (the benchmark, an
+        # operator) may take "counted" to mean "visible".
         metrics.DUPLICATES.inc(len(folded.duplicates))
         for kind, counted in Counter(a.event.kind.value for a in folded.counted).items():
             metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
-        await self._publish_scores(states, triage.accepted, now_ms)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _load_states(self, accepted: Sequence[Accepted]) -> dict[str, StoredUser]:
