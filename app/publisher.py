@@ -35,6 +35,7 @@ from app.scoring.events import (
     EventRules,
     InvalidEvent,
     Kind,
+    envelope_item,
     event_to_json_dict,
     validate_event,
 )
@@ -210,9 +211,7 @@ class EventPublisher:
             value = orjson.dumps(event_to_json_dict(event))
             key: bytes | None = event.target_id.encode()
         else:
-            value = orjson.dumps(
-                [{**event_to_json_dict(event), "kind": event.kind.value} for _, event in message]
-            )
+            value = orjson.dumps([envelope_item(event) for _, event in message])
             key = None
         future = await producer.send(topic, value=value, key=key, partition=partition)
         return cast("asyncio.Future[Any]", future)

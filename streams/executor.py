@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.kafka_topics import partition_for
-from app.scoring.events import EventRules, event_to_json_dict
+from app.scoring.events import EventRules, envelope_item, event_to_json_dict
 from app.scoring.model import ModelParams, score_from_raw
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
@@ -131,7 +131,9 @@ class BatchScorer:
         folded = plan.fold(fresh, first, states, standing, self._params)
         self._states.mark_changed(folded.changed_users)
         for repeat in folded.duplicates:
-            refusal = DeadLetter(repeat.message, DUPLICATE_REASON, repeat.position.index)
+            index = repeat.position.index
+            item = None if index is None else envelope_item(repeat.event)
+            refusal = DeadLetter(repeat.message, DUPLICATE_REASON, index, item)
             await self._dead_letter(messages[repeat.message], refusal)
         await self._publish_scores(states, triage.accepted, now_ms)
         # Counted once their scores are in Redis: a reader of these counters (the benchmark, an

@@ -138,6 +138,11 @@ def event_to_json_dict(event: EngagementEvent) -> dict[str, str | int | None]:
     }
 
 
+def envelope_item(event: EngagementEvent) -> dict[str, str | int | None]:
+    """The wire form of `event` inside an envelope, where every event names its kind."""
+    return {**event_to_json_dict(event), "kind": event.kind.value}
+
+
 _MISSING = object()
 
 
