@@ -67,9 +67,14 @@ class BatchScorer:
         rules: EventRules,
         partitions: int,
         max_backoff_s: float,
+        part_events: int,
         gate: InOrderGate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`part_events`: events carried out together (at most the state cache's size)."""
+        if not 1 <= part_events <= states.capacity:
+            raise ValueError("part_events must be 1..the state cache's capacity")
+        self._part_events = part_events
         self._topics = topics
         self._states = states
         self._writer = writer
@@ -95,7 +100,16 @@ class BatchScorer:
         if not messages:
             return
         now_ms = int(self._clock() * 1000)
-        triage = plan.triage(messages, now_ms, self._rules, self._routing, partition_for)
+        for part in plan.triage_in_chunks(
+            messages, now_ms, self._rules, self._routing, partition_for, self._part_events
+        ):
+            await self._carry_out(messages, part, now_ms)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _carry_out(
+        self, messages: Sequence[Message], triage: plan.Triage, now_ms: int
+    ) -> None:
+        """Do what one part of a batch's plan says: sends, state, Redis, in that order."""
         for topic, events in triage.events.items():
             metrics.EVENTS_CONSUMED.labels(topic=topic).inc(events)
         for refusal in triage.dead_letters:
@@ -141,7 +155,6 @@ class BatchScorer:
         metrics.DUPLICATES.inc(len(folded.duplicates))
         for kind, counted in Counter(a.event.kind.value for a in folded.counted).items():
             metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _load_states(self, accepted: Sequence[Accepted]) -> dict[str, StoredUser]:
         """Each target's state, from the write-behind cache."""

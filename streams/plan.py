@@ -17,7 +17,7 @@ topic (streams/state.py `StoredUser.applied`), so it works per item of an envelo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -135,7 +135,32 @@ def triage(
     partition_for: PartitionFor,
 ) -> Triage:
     """Validate every event of `batch` on its own; see the module docstring."""
-    return _Triager(now_ms, rules, routing, partition_for).run(batch)
+    chunks = triage_in_chunks(batch, now_ms, rules, routing, partition_for, max_events=None)
+    return next(chunks, Triage())
+
+
+def triage_in_chunks(
+    batch: Sequence[RawMessage],
+    now_ms: int,
+    rules: EventRules,
+    routing: Routing,
+    partition_for: PartitionFor,
+    max_events: int | None,
+) -> Iterator[Triage]:
+    """`triage`, in parts of about `max_events` events (whole messages; None: one part).
+
+    A batch of envelopes holds up to 500 times as many events as messages: carried out in parts,
+    each part's Redis calls stay bounded and the event loop gets a turn between them. Message
+    numbers in every part index `batch`.
+    """
+    triager = _Triager(now_ms, rules, routing, partition_for)
+    for number, message in enumerate(batch):
+        triager.add(number, message)
+        if max_events is not None and triager.out.events.total() >= max_events:
+            yield triager.out
+            triager.out = Triage()
+    if triager.out.events:
+        yield triager.out
 
 
 @dataclass(slots=True)
@@ -146,20 +171,18 @@ class _Triager:
     partition_for: PartitionFor
     out: Triage = field(default_factory=Triage)
 
-    def run(self, batch: Sequence[RawMessage]) -> Triage:
-        for number, message in enumerate(batch):
-            try:
-                kind = _kind_of(message, self.routing)
-                decoded = _decode(message.value)
-            except InvalidEvent as exc:
-                self._refuse_message(number, message, exc.reason)
-                continue
-            if isinstance(decoded, list):
-                self._envelope(number, message, kind, decoded)
-            else:
-                self.out.events[message.topic] += 1
-                self._one(number, message, kind, decoded, None)
-        return self.out
+    def add(self, number: int, message: RawMessage) -> None:
+        try:
+            kind = _kind_of(message, self.routing)
+            decoded = _decode(message.value)
+        except InvalidEvent as exc:
+            self._refuse_message(number, message, exc.reason)
+            return
+        if isinstance(decoded, list):
+            self._envelope(number, message, kind, decoded)
+        else:
+            self.out.events[message.topic] += 1
+            self._one(number, message, kind, decoded, None)
 
     def _refuse_message(self, number: int, message: RawMessage, reason: str) -> None:
         self.out.events[message.topic] += 1

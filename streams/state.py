@@ -138,6 +138,11 @@ class StateCache:
         return len(self._entries)
 
     @property
+    def capacity(self) -> int:
+        """Most users kept; one batch part may touch at most this many (all stay cached)."""
+        return self._capacity
+
+    @property
     def changed(self) -> int:
         """Users changed since the last flush."""
         return len(self._dirty)

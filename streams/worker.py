@@ -171,6 +171,7 @@ def build_app(settings: Settings) -> faust.App:
         rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
+        part_events=min(settings.batch_max_events, settings.state_cache_users),
         gate=gate,
     )
     sweep = DecaySweep(

@@ -182,3 +182,25 @@ def test_a_message_delivered_twice_in_one_batch_is_kept_once() -> None:
         Msg("shares", 1, 7, None),
     ]
     assert plan.once_per_position(batch) == [0, 1, 3, 4]
+
+
+def test_a_batch_of_envelopes_is_triaged_in_parts_of_whole_messages() -> None:
+    partition = home("bob")
+    messages = [
+        Msg(
+            "likes",
+            partition,
+            offset,
+            orjson.dumps([wire(event_id=f"{offset}-{i}", kind="like") for i in range(3)]),
+        )
+        for offset in range(4)
+    ]
+    parts = list(plan.triage_in_chunks(messages, T0, RULES, ROUTING, partition_for, max_events=5))
+    assert [p.events.total() for p in parts] == [6, 6]  # a part ends with the message reaching 5
+    assert [{a.message for a in p.accepted} for p in parts] == [{0, 1}, {2, 3}]
+    assert [a.position.offset for p in parts for a in p.accepted] == [
+        o for o in range(4) for _ in range(3)
+    ]
+    whole = plan.triage(messages, T0, RULES, ROUTING, partition_for)
+    assert len(whole.accepted) == 12
+    assert plan.triage([], T0, RULES, ROUTING, partition_for) == plan.Triage()
