@@ -1,6 +1,6 @@
 """Every touch of a Faust private, in one place, checked against the pinned Faust version.
 
-Clout relies on five things faust-streaming 0.15.3 does not offer publicly:
+Clout relies on things faust-streaming 0.15.3 does not offer publicly:
 
 * a table write or read routed to a given partition outside stream iteration (Faust routes by
   the "current event", a context variable in `faust.streams`);
@@ -8,8 +8,8 @@ Clout relies on five things faust-streaming 0.15.3 does not offer publicly:
   of the offset to commit (`Consumer._new_offset`, `Consumer._add_gap`), for the in-order gate;
 * a hook that runs just before offsets are committed (`Consumer._commit_offsets`, which flushes
   the producer and then commits), so the write-behind state is in the table and its changelog
-  before any offset that produced it is acknowledged to Kafka.
-
+  before any offset that produced it is acknowledged to Kafka; the hook also drains Faust's
+  producer buffer, which Faust's own flush does not guarantee (`drain_producer_buffer`);
 * the producer buffer's bound (`ProducerBuffer.max_messages`, 100), which makes the consumer
   wait, logging a warning, whenever more table records are queued: a write-behind flush queues
   one per changed user at once, by design.
@@ -163,6 +163,7 @@ def run_before_commit(app: faust.App, hook: Callable[[], object]) -> None:
         before = getattr(self.app, _BEFORE_COMMIT_ATTR, None)
         if before is not None:
             before()
+        await drain_producer_buffer(self.app)
         return await original(self, offsets, start_new_transaction=start_new_transaction)
 
     Consumer._commit_offsets = commit_offsets  # type: ignore[method-assign]
@@ -190,6 +191,20 @@ class FaustTableAccess:
         """Store `value` in `partition` and queue its changelog record (sent before commits)."""
         with acting_for_partition(self._topic, partition):
             self._table[key] = value
+
+
+async def drain_producer_buffer(app: Any) -> None:
+    """Wait until every record queued with `send_soon` (table changelog) is handed to aiokafka.
+
+    Faust's `ProducerBuffer.flush()`, which `_commit_offsets` relies on, gives up as soon as one
+    record takes over 0.1 s to go out (`flush_atmost` returns on its first timeout) and the commit
+    then proceeds with changelog records still queued: a kill at that moment lost their effects
+    while their offsets were committed (found by tests/reliability/test_envelopes.py on a loaded
+    machine). aiokafka's own flush, which follows, covers everything handed to it.
+    """
+    buffer = app.producer.buffer
+    while buffer.size:
+        await buffer.flush()
 
 
 def allow_producer_backlog(messages: int) -> None:

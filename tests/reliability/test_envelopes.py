@@ -158,11 +158,12 @@ async def test_envelopes_count_every_item_once_across_a_crash(
         for record in records:
             headers = {k: v.decode() for k, v in record.headers}
             if headers["clout-error-reason"] == "duplicate event_id":
-                # a repeated item is dead-lettered as itself, not as its whole envelope
-                repeat = orjson.loads(record.value)
-                assert "clout-error-index" in headers, headers
-                assert isinstance(repeat, dict), repeat
-                assert repeat["kind"] in ("like", "share", "mention"), repeat
+                # a repeated envelope item is dead-lettered as itself, not as its whole envelope
+                # (a repeated re-keyed copy is a single-event message of the re-key topic)
+                if headers["clout-error-topic"] != settings.topic_rekeyed:
+                    repeat = orjson.loads(record.value)
+                    assert "clout-error-index" in headers, headers
+                    assert repeat["kind"] in ("like", "share", "mention"), repeat
                 continue
             where = (
                 headers["clout-error-topic"],
