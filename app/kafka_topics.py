@@ -71,7 +71,12 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[st
         if missing:
             response = await admin.create_topics(
                 [
-                    NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+                    NewTopic(
+                        name,
+                        settings.topic_partitions,
+                        settings.topic_replication_factor,
+                        topic_configs=topic_configs(settings),
+                    )
                     for name in missing
                 ]
             )
@@ -90,6 +95,11 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[st
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+def topic_configs(settings: Settings) -> dict[str, str]:
+    """Per-topic configuration of every topic Clout creates (its own and Faust's changelog)."""
+    return {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
 
 
 def check_partition_counts(settings: Settings, partitions: dict[str, int]) -> None:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     topic_rekeyed: str = "clout.rekeyed"
     topic_partitions: int = Field(8, ge=1)
     topic_replication_factor: int = Field(1, ge=1)
+    # Replicas that must have a write before the broker acknowledges it to an acks=all producer
+    # (the SDK, the worker); with replication 3, 2 survives one broker loss without losing data.
+    topic_min_insync_replicas: int = Field(1, ge=1)
 
     # Worker
     app_id: str = "clout-scorer"
@@ -99,6 +102,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_readiness_timeout_s: float = Field(2.0, gt=0)  # per dependency checked by GET /readyz
+    # API keys (docs/ops.md): on|off; off is refused unless api_host is a loopback address
+    api_auth: bool = True
+    # The key Clout's own HTTP clients send (`clout lag --url`); a secret like any credential
+    api_key: SecretStr | None = None
     # Ops dashboard (docs/ops.md): poll period, Burrow-style status window, allowances
     ops_poll_interval_s: float = Field(2.0, gt=0)
     ops_status_window_s: float = Field(60.0, gt=0)
@@ -110,6 +117,9 @@ class Settings(BaseSettings):
     # Local development stack (scripts/stack.py); the broker and Redis ports come from the
     # addresses above.
     stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    # 1: one combined broker+controller. 3: three combined nodes (a KRaft quorum of 3) on the
+    # bootstrap port + 0, 2, 4 and the controller port + 0, 2, 4.
+    stack_brokers: int = Field(1, ge=1, le=5)
 
     scoring: ScoringSettings = ScoringSettings()
 

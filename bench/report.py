@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import auth_cost
+
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
 
@@ -217,6 +219,7 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
             f"µs, p99 {_n(row['http']['p99'])} µs | raw HGETALL: p99 ratio "
             f"{row['http_ratio_p99']} | - | - |"
         )
+    rows.extend(auth_cost.readme_row(results))
     for stage in results["memory"]:
         last = stage is results["memory"][-1]
         marginal = stage.get("rss_marginal_bytes_per_user")

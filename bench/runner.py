@@ -23,7 +23,7 @@ from app.kafka_topics import ensure_topics
 from app.publisher import DEFAULT_LINGER_MS, EventPublisher
 from app.settings import Settings
 from app.store.connection import redis_from_settings
-from bench import phases
+from bench import auth_cost, phases
 from bench.config import BenchConfig
 from bench.events import Expectation, population, publish_all
 from bench.probe import WorkerProbe
@@ -170,7 +170,9 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
             log(f"    p50 {under_ms['p50']} ms, p99 {under_ms['p99']} ms")
 
         log("4/5 lookups: raw HGETALL, ScoreClient.get(), HTTP")
-        api = phases.ApiProcess(settings, free_port(), workdir)
+        # without API keys here, as before issue 17; their cost is measured apart (auth_cost)
+        keyless = settings.model_copy(update={"api_auth": False, "api_host": "127.0.0.1"})
+        api = phases.ApiProcess(keyless, free_port(), workdir)
         await api.start()
         lookup = await phases.lookups(
             settings,
@@ -187,6 +189,14 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
         )
         api.stop()
         api = None
+        log("4b/5 HTTP lookups with and without an API key, concurrency 1")
+        http_auth = await auth_cost.measure(
+            settings,
+            scored[:10_000],
+            workdir / "auth",
+            count=config.http_lookups,
+            rounds=config.lookup_rounds,
+        )
 
         log(f"5/5 memory at {', '.join(f'{s:,}' for s in config.memory_stages)} users")
         mem = await phases.memory(
@@ -216,6 +226,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
     results = assemble(
         config, settings, machine, consume, pipe, e2e, lookup, mem, e2e_under, limits, envelopes
     )
+    results["http_auth"] = http_auth
     results["verified_total"] = {
         "sent": expect.sent,
         "counted": int(final_counters["clout_events_counted_total"]),

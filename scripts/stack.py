@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -21,7 +22,9 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,9 +35,7 @@ STACK = ROOT / ".stack"
 KAFKA_POM = ROOT / "scripts" / "kafka" / "pom.xml"
 KAFKA_LOG4J = ROOT / "scripts" / "kafka" / "log4j2.properties"
 KAFKA_LIBS = STACK / "kafka-libs"
-KAFKA_DATA = STACK / "kafka-data"
-KAFKA_LOG = STACK / "kafka.log"
-KAFKA_PID = STACK / "kafka.pid"
+KAFKA_CLUSTER = STACK / "kafka-cluster"
 REDIS_DIR = STACK / "redis"
 REDIS_LOG = STACK / "redis.log"
 REDIS_PID = STACK / "redis.pid"
@@ -124,38 +125,132 @@ def kafka_classpath() -> str:
     return f"{KAFKA_LIBS}/*"
 
 
-def kafka_properties(settings: Settings) -> Path:
-    """Write the single-node KRaft (combined broker+controller) configuration."""
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One KRaft node (combined broker and controller) of the local stack, and its files."""
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    data: Path
+    props: Path
+    log: Path
+    pid: Path
+
+
+def kafka_nodes(settings: Settings) -> list[KafkaNode]:
+    """The stack's nodes: one, with the files it always had, or `stack_brokers` of them on the
+    bootstrap and controller ports + 0, 2, 4, each in its own folder of .stack/kafka-cluster."""
     host, port = settings.kafka_host_port
     controller = settings.stack_kafka_controller_port
-    props = STACK / "server.properties"
-    props.write_text(
-        "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{host}:{controller}",
-                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-                f"advertised.listeners=PLAINTEXT://{host}:{port}",
-                "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                f"log.dirs={KAFKA_DATA}",
-                f"num.partitions={settings.topic_partitions}",
-                "auto.create.topics.enable=true",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=8",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "log.retention.hours=168",
-                "",
-            ]
+    if settings.stack_brokers == 1:
+        return [
+            KafkaNode(
+                1,
+                host,
+                port,
+                controller,
+                STACK / "kafka-data",
+                STACK / "server.properties",
+                STACK / "kafka.log",
+                STACK / "kafka.pid",
+            )
+        ]
+    nodes = []
+    for i in range(settings.stack_brokers):
+        home = KAFKA_CLUSTER / f"node-{i + 1}"
+        nodes.append(
+            KafkaNode(
+                i + 1,
+                host,
+                port + 2 * i,
+                controller + 2 * i,
+                home / "data",
+                home / "server.properties",
+                home / "kafka.log",
+                home / "kafka.pid",
+            )
         )
+    return nodes
+
+
+def kraft_properties(
+    *,
+    node_id: int,
+    voters: str,
+    host: str,
+    port: int,
+    controller_port: int,
+    data: Path,
+    replication: int,
+    partitions: int,
+    offsets_partitions: int = 8,
+    listener: str = "PLAINTEXT",
+) -> list[str]:
+    """The configuration of one combined KRaft node (the stack's and the tests' brokers).
+
+    With `replication` > 1, the cluster's own topics (group offsets, transactions) and its
+    default for new topics are replicated that many times with `replication - 1` in-sync
+    replicas required, so a cluster of 3 keeps accepting acks=all writes with one node down.
+    """
+    min_isr = max(1, replication - 1)
+    return [
+        "process.roles=broker,controller",
+        f"node.id={node_id}",
+        f"controller.quorum.voters={voters}",
+        f"listeners={listener}://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        f"advertised.listeners={listener}://{host}:{port}",
+        "controller.listener.names=CONTROLLER",
+        f"inter.broker.listener.name={listener}",
+        f"listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT",
+        f"log.dirs={data}",
+        f"num.partitions={partitions}",
+        f"default.replication.factor={replication}",
+        f"min.insync.replicas={min_isr}",
+        "auto.create.topics.enable=true",
+        f"offsets.topic.replication.factor={replication}",
+        f"offsets.topic.num.partitions={offsets_partitions}",
+        f"transaction.state.log.replication.factor={replication}",
+        f"transaction.state.log.min.isr={min_isr}",
+        f"share.coordinator.state.topic.replication.factor={replication}",
+        f"share.coordinator.state.topic.min.isr={min_isr}",
+        "group.initial.rebalance.delay.ms=0",
+        "log.retention.hours=168",
+    ]
+
+
+def voters_of(nodes: list[KafkaNode]) -> str:
+    """`controller.quorum.voters`: every node is a voter of the controller quorum."""
+    return ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in nodes)
+
+
+def write_kafka_properties(settings: Settings, node: KafkaNode, nodes: list[KafkaNode]) -> Path:
+    """Write one stack node's configuration file."""
+    node.props.parent.mkdir(parents=True, exist_ok=True)
+    lines = kraft_properties(
+        node_id=node.node_id,
+        voters=voters_of(nodes),
+        host=node.host,
+        port=node.port,
+        controller_port=node.controller_port,
+        data=node.data,
+        replication=len(nodes),
+        partitions=settings.topic_partitions,
     )
-    return props
+    node.props.write_text("\n".join(lines) + "\n")
+    return node.props
+
+
+def formatted_cluster_id(nodes: list[KafkaNode]) -> str | None:
+    """The cluster id a node of `nodes` was formatted with, if any was."""
+    for node in nodes:
+        meta = node.data / "meta.properties"
+        if meta.exists():
+            for line in meta.read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.removeprefix("cluster.id=")
+    return None
 
 
 def java_cmd(classpath: str, main: str, *args: str) -> list[str]:
@@ -174,60 +269,102 @@ def java_cmd(classpath: str, main: str, *args: str) -> list[str]:
     ]
 
 
-async def kafka_answers_metadata(bootstrap: str, timeout_s: float) -> bool:
-    """Whether the broker answers a metadata request within timeout_s."""
-    from aiokafka import AIOKafkaClient  # local import: only needed for this probe
+def kafka_cluster_id() -> str:
+    """A random cluster id made as Kafka's own `Uuid.randomUuid()` makes one.
+
+    URL-safe base64 of a random UUID without padding, drawn again while it starts with '-': Kafka
+    refuses those (its argument parser takes `-t -x...` for an option), and 1 id in 64 is one.
+    Version-4 UUIDs never equal Kafka's reserved ids (all zeros, or 1).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_args(cluster_id: str, props: Path) -> list[str]:
+    """StorageTool arguments that format a node's storage once (the id in `--opt=value` form)."""
+    return [
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cluster_id}",
+        "-c",
+        str(props),
+        "--ignore-formatted",
+    ]
+
+
+async def kafka_ready(
+    bootstrap: str, timeout_s: float, brokers: int = 1, **client_kwargs: Any
+) -> bool:
+    """Whether the cluster lists `brokers` brokers and has a group coordinator.
+
+    Metadata alone answers before the consumer-offsets topic has a leader; a consumer group
+    started then fails its first requests, so the group coordinator is asked for as well.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient  # local import: only needed for this probe
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while waiting
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_kwargs
+    )
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout_s)
-        return bool(client.cluster.brokers())
+        await asyncio.wait_for(admin.start(), timeout_s)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        if len(cluster["brokers"]) < brokers:
+            return False
+        await asyncio.wait_for(admin.find_coordinator("clout-stack-probe"), timeout_s)
+        return True
     except Exception:
         return False
     finally:
-        await client.close()
+        with contextlib.suppress(Exception):
+            await admin.close()
 
 
 def kafka_up(settings: Settings) -> str:
-    """Start the broker unless one already answers; return how it was obtained."""
-    host, port = settings.kafka_host_port
-    if asyncio.run(kafka_answers_metadata(settings.kafka_bootstrap, 3.0)):
+    """Start the stack's node(s) unless a cluster already answers; return how it was obtained."""
+    nodes = kafka_nodes(settings)
+    wanted = len(nodes)
+    if asyncio.run(kafka_ready(settings.kafka_bootstrap, 3.0)):
+        if wanted > 1 and not asyncio.run(kafka_ready(settings.kafka_bootstrap, 3.0, wanted)):
+            raise StackError(
+                f"a Kafka with fewer than {wanted} brokers already answers at "
+                f"{settings.kafka_bootstrap}; stop it or point CLOUT_KAFKA_BOOTSTRAP elsewhere"
+            )
         return "reused"
-    if read_pid(KAFKA_PID) is None:
-        if port_open(host, port):
-            raise StackError(f"{host}:{port} is taken by something that is not a Kafka broker")
-        classpath = kafka_classpath()
-        props = kafka_properties(settings)
-        if not (KAFKA_DATA / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    classpath = ""
+    for node in nodes:
+        if read_pid(node.pid) is not None:
+            continue
+        if port_open(node.host, node.port):
+            raise StackError(f"{node.host}:{node.port} is taken by something that is not Kafka")
+        classpath = classpath or kafka_classpath()
+        props = write_kafka_properties(settings, node, nodes)
+        if not (node.data / "meta.properties").exists():
+            cluster_id = formatted_cluster_id(nodes) or kafka_cluster_id()
             fmt = subprocess.run(
-                java_cmd(
-                    classpath,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(props),
-                    "--ignore-formatted",
-                ),
+                java_cmd(classpath, *format_args(cluster_id, props)),
                 capture_output=True,
                 text=True,
             )
             if fmt.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
-        spawn(java_cmd(classpath, "kafka.Kafka", str(props)), KAFKA_LOG, KAFKA_PID)
+        spawn(java_cmd(classpath, "kafka.Kafka", str(props)), node.log, node.pid)
     deadline = time.monotonic() + READY_DEADLINE_S
     while time.monotonic() < deadline:
-        if read_pid(KAFKA_PID) is None:
-            raise StackError(f"the Kafka broker exited during start-up:\n{log_tail(KAFKA_LOG)}")
-        if asyncio.run(kafka_answers_metadata(settings.kafka_bootstrap, 2.0)):
-            return "started"
+        for node in nodes:
+            if read_pid(node.pid) is None:
+                raise StackError(
+                    f"Kafka node {node.node_id} exited during start-up:\n{log_tail(node.log)}"
+                )
+        if asyncio.run(kafka_ready(settings.kafka_bootstrap, 2.0, wanted)):
+            return "started" if wanted == 1 else f"started ({wanted} brokers)"
         time.sleep(0.5)
     raise StackError(
-        f"Kafka did not answer a metadata request at {settings.kafka_bootstrap} within "
-        f"{READY_DEADLINE_S:.0f}s; log tail:\n{log_tail(KAFKA_LOG)}"
+        f"Kafka did not answer with {wanted} broker(s) and a group coordinator at "
+        f"{settings.kafka_bootstrap} within {READY_DEADLINE_S:.0f}s; log tail:\n"
+        + "\n".join(log_tail(node.log, 10) for node in nodes)
     )
 
 
@@ -327,11 +464,17 @@ def stop(pid_file: Path, name: str) -> None:
 
 def status(settings: Settings) -> bool:
     """Print whether each service answers; True when both do."""
-    kafka_ok = asyncio.run(kafka_answers_metadata(settings.kafka_bootstrap, 3.0))
+    nodes = kafka_nodes(settings)
+    kafka_ok = asyncio.run(kafka_ready(settings.kafka_bootstrap, 3.0, len(nodes)))
     redis_host, redis_port = settings.redis_host_port
     redis_ok = redis_answers(redis_host, redis_port)
+    kafka_lines = [("kafka", kafka_ok, settings.kafka_bootstrap, nodes[0].pid)]
+    if len(nodes) > 1:
+        kafka_lines = [
+            (f"kafka node {n.node_id}", kafka_ok, f"{n.host}:{n.port}", n.pid) for n in nodes
+        ]
     for name, ok, address, pid_file in (
-        ("kafka", kafka_ok, settings.kafka_bootstrap, KAFKA_PID),
+        *kafka_lines,
         ("redis", redis_ok, f"{redis_host}:{redis_port}", REDIS_PID),
     ):
         pid = read_pid(pid_file)
@@ -349,11 +492,21 @@ def main(argv: list[str]) -> int:
         if command == "up":
             print(f"redis: {redis_up(settings)} at {settings.redis_url}", flush=True)
             print(f"kafka: {kafka_up(settings)} at {settings.kafka_bootstrap}", flush=True)
+            nodes = kafka_nodes(settings)
+            if len(nodes) > 1:
+                print(
+                    "kafka: for replicated topics export "
+                    f"CLOUT_KAFKA_BOOTSTRAP={','.join(f'{n.host}:{n.port}' for n in nodes)} "
+                    f"CLOUT_TOPIC_REPLICATION_FACTOR={len(nodes)} "
+                    f"CLOUT_TOPIC_MIN_INSYNC_REPLICAS={len(nodes) - 1}",
+                    flush=True,
+                )
             return 0
         if command == "status":
             return 0 if status(settings) else 1
         if command == "down":
-            stop(KAFKA_PID, "kafka")
+            for node in kafka_nodes(settings):
+                stop(node.pid, f"kafka node {node.node_id}")
             stop(REDIS_PID, "redis")
             return 0
     except StackError as exc:

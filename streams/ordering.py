@@ -10,11 +10,17 @@ only correct for in-order application. So:
   an older one, i.e. a redelivery the table will recognise); anything after a hole is held back
   and the partition is sought back to the hole, so the missing messages are delivered again;
 * held-back messages are acknowledged by Faust's `take_events` anyway, so the gate removes those
-  acknowledgements on its next call, and `faust_compat.install_commit_guard` makes Faust's choice
-  of the offset to commit stop at the first offset the gate has not let through (and never treat
-  a jump in offsets as processed).
+  acknowledgements on its next call, and `faust_compat.install_commit_guard` makes Faust's
+  choice of the offset to commit stop at the first offset the gate has not let through (and
+  never treat a jump in offsets as processed).
 
-Input topics must therefore carry contiguous offsets: not written by transactional producers.
+Transactional producers leave offsets that are never delivered: a commit or abort marker after
+each transaction, and (read with isolation level read_committed, as the worker reads its input)
+the records of aborted transactions. Such a gap is told from a hole by asking the broker: a
+separate read_committed reader (`CommittedReader`) fetches the partition's offsets from the first
+missing one to the last one delivered; offsets it does not return either are the gaps, which the
+gate steps over and acknowledges (so Faust commits past them), while offsets it does return are a
+hole as above. Only partitions whose batch has a jump are asked, once per batch.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.types import EventT
 
-from streams.faust_compat import commit_limits, committed_offset, withdraw_acks
+from streams.faust_compat import acknowledge, commit_limits, committed_offset, withdraw_acks
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +45,80 @@ RESEEK_AFTER_S = 5.0
 LOG_START_TIMEOUT_S = 10.0
 """How long to wait for the broker's log start offsets of a partition without a commit."""
 
+GAP_PROBE_TIMEOUT_S = 10.0
+"""How long the read_committed reader may take to say which offsets of a jump it delivers."""
+
+
+class CommittedReader:
+    """Which offsets a read_committed consumer delivers in given ranges: the broker's answer to
+    "transaction marker / aborted record, or a message Faust failed to deliver?"."""
+
+    def __init__(self, client_kwargs: Mapping[str, Any]) -> None:
+        self._client_kwargs = dict(client_kwargs)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def delivered(self, ranges: Mapping[Any, tuple[int, int]]) -> dict[Any, set[int]]:
+        """For each partition, the offsets in [first, last] that read_committed delivers."""
+        consumer = await self._started()
+        partitions = {tp: TopicPartition(tp.topic, tp.partition) for tp in ranges}
+        consumer.assign(list(partitions.values()))
+        for tp, (first, _) in ranges.items():
+            consumer.seek(partitions[tp], first)
+        found: dict[Any, set[int]] = {tp: set() for tp in ranges}
+        pending = set(ranges)
+        deadline = time.monotonic() + GAP_PROBE_TIMEOUT_S
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no read_committed answer for {sorted(pending)}")
+            fetched = await consumer.getmany(
+                *(partitions[tp] for tp in pending), timeout_ms=200, max_records=10_000
+            )
+            for tp in list(pending):
+                last = ranges[tp][1]
+                for record in fetched.get(partitions[tp], ()):
+                    if record.offset <= last:
+                        found[tp].add(record.offset)
+                if await consumer.position(partitions[tp]) > last:
+                    pending.discard(tp)
+        return found
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                **self._client_kwargs,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset="earliest",
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def stop(self) -> None:
+        """Close the reader's connections (at worker shutdown)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
 
 class InOrderGate:
     """Per-partition offset order for the scoring agent (see the module docstring)."""
 
-    def __init__(self, consumer: Callable[[], Any], generation: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        consumer: Callable[[], Any],
+        generation: Callable[[], int],
+        committed_reader: CommittedReader | None = None,
+    ) -> None:
         self._consumer = consumer
         self._generation = generation
+        self._reader = committed_reader
         self._seen_generation: int | None = None
         self._expected: dict[Any, int] = {}
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
+        self._gaps: dict[Any, set[int]] = {}
 
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
@@ -60,15 +130,19 @@ class InOrderGate:
             self._expected.clear()
             self._held.clear()
             self._holes.clear()
+            self._gaps.clear()
             limits.clear()
         self._unacknowledge_held(consumer)
         await self._start_new_partitions(consumer, batch)
+        await self._find_gaps(batch)
         admitted = []
         blocked: set[Any] = set()
         for event in batch:
             message = event.message
             tp = message.tp
             expected = self._expected[tp]
+            if tp not in blocked:
+                expected = self._step_over_gaps(consumer, tp, expected)
             if tp not in blocked and message.offset <= expected:
                 admitted.append(event)
                 expected = max(expected, message.offset + 1)
@@ -85,6 +159,48 @@ class InOrderGate:
                 del self._holes[tp]  # filled
                 limits.pop(tp, None)
         return admitted
+
+    async def _find_gaps(self, batch: Sequence[EventT[bytes]]) -> None:
+        """Ask the broker which missing offsets of this batch's jumps read_committed skips too.
+
+        A partition is asked about [next expected, last delivered] when the batch does not hold
+        every offset of that range; an unanswered question leaves the jump a hole (held back,
+        sought again, asked again with the next batch).
+        """
+        if self._reader is None:
+            return
+        delivered: dict[Any, set[int]] = {}
+        for event in batch:
+            delivered.setdefault(event.message.tp, set()).add(event.message.offset)
+        ranges = {}
+        for tp, offsets in delivered.items():
+            first, last = self._expected[tp], max(offsets)
+            wanted = set(range(first, last + 1)) - self._gaps.get(tp, set())
+            if not wanted <= offsets:
+                ranges[tp] = (first, last)
+        if not ranges:
+            return
+        try:
+            committed = await self._reader.delivered(ranges)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("could not tell transaction gaps from holes in %s: %r", sorted(ranges), exc)
+            return
+        for tp, (first, last) in ranges.items():
+            self._gaps.setdefault(tp, set()).update(set(range(first, last + 1)) - committed[tp])
+
+    def _step_over_gaps(self, consumer: Any, tp: Any, expected: int) -> int:
+        """The first offset at or after `expected` that is not a transaction gap; the gaps
+        stepped over are acknowledged, as Faust acknowledges a processed message."""
+        gaps = self._gaps.get(tp)
+        if not gaps:
+            return expected
+        committed = committed_offset(consumer, tp)
+        while expected in gaps:
+            gaps.discard(expected)
+            if committed is None or expected >= committed:
+                acknowledge(consumer, tp, expected)
+            expected += 1
+        return expected
 
     async def _start_new_partitions(self, consumer: Any, batch: Sequence[EventT[bytes]]) -> None:
         """Expect each newly seen partition's first message at its committed offset.

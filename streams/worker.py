@@ -18,7 +18,9 @@ from faust.sensors.monitor import Monitor
 from faust.types import TP, EventT, Message, StreamT, TableT
 from prometheus_client import start_http_server
 
-from app.kafka_topics import ensure_topics
+from app.kafka_config import aiokafka_kwargs
+from app.kafka_topics import ensure_topics, topic_configs
+from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
 from app.store.connection import StoreError, redis_from_settings
 from app.store.dedupe import EventDeduplicator
@@ -29,11 +31,11 @@ from streams.faust_compat import (
     FaustTableAccess,
     allow_producer_backlog,
     install_commit_guard,
+    read_committed_transport,
     require_pinned_faust,
     run_before_commit,
 )
-from streams.ordering import RESEEK_AFTER_S, InOrderGate
-from streams.redaction import credential_values, install_log_redaction
+from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
 from streams.state import StateCache
 from streams.sweep import DecaySweep
 from streams.topics import declare_topics
@@ -76,6 +78,7 @@ def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, by
         key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
         value_type=bytes,
         partitions=settings.topic_partitions,
+        extra_topic_configs=topic_configs(settings),
     )
 
 
@@ -117,7 +120,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     The benchmark's counting agent (`bench/floor.py`) is built from this same function, so the
     Faust floor it measures is the one the worker runs on.
     """
-    return faust.App(
+    app = faust.App(
         app_id or settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
@@ -135,6 +138,10 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         cython_optimizations=settings.worker_cython_optimizations,
         Monitor=Monitor if settings.worker_faust_statistics else QuietMonitor,
     )
+    require_pinned_faust()
+    # Read committed (transactional input); set before a declaration creates Faust's own.
+    app.transport = read_committed_transport(app)
+    return app
 
 
 def use_event_loop(settings: Settings) -> None:
@@ -148,7 +155,6 @@ def use_event_loop(settings: Settings) -> None:
 def build_app(settings: Settings) -> faust.App:
     """Declare the topics, the signal table, the scoring agent and the decay sweep."""
     app = faust_app(settings)
-    require_pinned_faust()
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
     states = StateCache(FaustTableAccess(table, settings.topic_likes), settings.state_cache_users)
@@ -160,7 +166,8 @@ def build_app(settings: Settings) -> faust.App:
     due = DueIndex(redis, prefix)
     params = settings.model_params()
     install_commit_guard()
-    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id)
+    committed_reader = CommittedReader(aiokafka_kwargs(settings))
+    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id, committed_reader)
     scorer = BatchScorer(
         topics=topics,
         states=states,
@@ -193,6 +200,10 @@ def build_app(settings: Settings) -> faust.App:
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
             await scorer.process(batch)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode: typed for sync receivers
+    async def close_committed_reader(sender: faust.App, *args: Any, **kwargs: Any) -> None:
+        await committed_reader.stop()
 
     @app.timer(interval=RESEEK_AFTER_S, name="reseek-holes")  # type: ignore[untyped-decorator]
     async def reseek_holes() -> None:

@@ -9,10 +9,19 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from app.api.auth import (
+    KeyGuard,
+    OpsReader,
+    RateLimitHeaders,
+    ScoresReader,
+    check_auth_settings,
+    check_every_route_guarded,
+)
 from app.api.routes import health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import CorruptRecord, ScoreClient, StoreError
+from app.store.api_keys import ApiKeyStore
 
 
 def _version() -> str:
@@ -23,16 +32,25 @@ def _version() -> str:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The read-only HTTP API over the score store (OpenAPI docs at /docs)."""
+    """The read-only HTTP API over the score store (OpenAPI docs at /docs).
+
+    Every route needs an API key (app/api/auth.py) except /healthz, /readyz and the ops page's
+    static files; `CLOUT_API_AUTH=off` (loopback only) turns the checks off.
+    """
+    check_auth_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = ScoreClient.from_settings(settings)
         app.state.score_client = client
+        keys = ApiKeyStore.from_settings(settings) if settings.api_auth else None
+        app.state.key_guard = None if keys is None else KeyGuard(keys)
         try:
             yield
         finally:
             await client.aclose()
+            if keys is not None:
+                await keys.aclose()
 
     app = FastAPI(
         title="Clout API",
@@ -41,10 +59,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(scores.router)
-    app.include_router(leaderboard.router)
+    app.add_middleware(RateLimitHeaders)
+    for v1_router in (scores.router, leaderboard.router):  # every /v1 router: scores:read
+        app.include_router(v1_router, dependencies=[ScoresReader])
     app.include_router(health.router)
-    install_ops(app, settings)  # the ops dashboard, /ops/lag and /metrics live on this process
+    # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read
+    install_ops(app, settings, dependencies=[OpsReader])
+    check_every_route_guarded(app)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:

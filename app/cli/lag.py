@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -29,7 +31,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--url",
-        help="read /ops/lag from a running dashboard instead (e.g. http://127.0.0.1:8000)",
+        help=(
+            "read /ops/lag from a running dashboard instead (e.g. http://127.0.0.1:8000), "
+            "sending CLOUT_API_KEY (a key with ops:read)"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="print the JSON document instead")
     parser.set_defaults(handler=run)
@@ -48,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_run_local(args, console))
     except KeyboardInterrupt:
         return 0
+    except urllib.error.HTTPError as refused:
+        if refused.code not in (401, 403):
+            raise
+        detail = json.load(refused).get("detail", "")
+        print(
+            f"clout lag: the dashboard refused the request: {detail}; set CLOUT_API_KEY to a key "
+            "with the ops:read scope (clout keys create NAME --scope ops:read)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _show(doc: dict[str, Any], args: argparse.Namespace, console: Any) -> None:
@@ -62,10 +77,16 @@ def _show(doc: dict[str, Any], args: argparse.Namespace, console: Any) -> None:
 def _run_remote(args: argparse.Namespace, console: Any) -> int:
     import time
 
-    url = args.url.rstrip("/") + "/ops/lag?history=false"
+    from app.settings import get_settings, reveal
+
+    key = reveal(get_settings().api_key)
+    request = urllib.request.Request(
+        args.url.rstrip("/") + "/ops/lag?history=false",
+        headers={} if key is None else {"X-API-Key": key},
+    )
 
     def fetch() -> dict[str, Any]:
-        with urllib.request.urlopen(url, timeout=10) as response:  # operator-given URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # operator-given URL
             doc: dict[str, Any] = json.load(response)
             return doc
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from types import FrameType
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 from rich.console import Console
@@ -28,8 +30,8 @@ def register(subparsers: Any) -> None:
     score.set_defaults(handler=run_score)
 
     top = subparsers.add_parser("top", help="show the leaderboard")
-    top.add_argument("--limit", type=_bounded(1, MAX_LEADERBOARD_LIMIT), default=10)
-    top.add_argument("--offset", type=_bounded(0, 100_000_000), default=0)
+    top.add_argument("--limit", type=bounded_int(1, MAX_LEADERBOARD_LIMIT), default=10)
+    top.add_argument("--offset", type=bounded_int(0, 100_000_000), default=0)
     _json_flag(top)
     top.set_defaults(handler=run_top)
 
@@ -41,14 +43,14 @@ def register(subparsers: Any) -> None:
     history = subparsers.add_parser("history", help="show a user's daily score history")
     history.add_argument("user", help="user id")
     history.add_argument(
-        "--days", type=_bounded(1, HISTORY_DAYS), default=30, help="UTC days back (default 30)"
+        "--days", type=bounded_int(1, HISTORY_DAYS), default=30, help="UTC days back (default 30)"
     )
     _json_flag(history)
     history.set_defaults(handler=run_history)
 
     api = subparsers.add_parser("api", help="serve the HTTP API (uvicorn) in the foreground")
     api.add_argument("--host", help="bind address (default: CLOUT_API_HOST)")
-    api.add_argument("--port", type=_bounded(1, 65535), help="port (default: CLOUT_API_PORT)")
+    api.add_argument("--port", type=bounded_int(1, 65535), help="port (default: CLOUT_API_PORT)")
     api.set_defaults(handler=run_api)
 
 
@@ -165,16 +167,34 @@ def run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api import create_app
+    from app.redaction import credential_values, install_log_redaction
 
+    # After its graceful shutdown uvicorn raises the signal again for the handler that was there
+    # before it started; Python's default for SIGTERM would end a cleanly stopped API "killed by
+    # signal 15". This handler makes that exit 0 (and stops the API at once if SIGTERM comes
+    # before uvicorn has started).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = get_settings()
+    settings = settings.model_copy(
+        update={
+            "api_host": args.host or settings.api_host,
+            "api_port": args.port or settings.api_port,
+        }
+    )
+    install_log_redaction(credential_values(settings))
+    app = create_app(settings)  # refuses CLOUT_API_AUTH=off off loopback (exit 2)
     uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
         log_level="info",
         timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 def _lookup(call: Callable[[ScoreClient], Awaitable[T]]) -> T:
@@ -205,7 +225,7 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _bounded(low: int, high: int) -> Callable[[str], int]:
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer within [low, high]."""
 
     def parse(text: str) -> int:

@@ -6,7 +6,7 @@ the app's lifespan. Handlers only read the monitor's cached snapshot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -21,9 +21,12 @@ from app.ops.metrics import ops_registry
 from app.ops.monitor import ObservationSource, OpsMonitor
 from app.settings import Settings
 
-__all__ = ["ObservationSource", "OpsMonitor", "install_ops", "router"]
+__all__ = ["ObservationSource", "OpsMonitor", "install_ops", "page_router", "router"]
 
 router = APIRouter(tags=["ops"])
+"""The data routes (`/ops/lag`, `/ops/stream`, `/metrics`): the API guards them with a key."""
+page_router = APIRouter(tags=["ops"])
+"""The dashboard's static page and assets: no data, open to anyone."""
 
 # How long a quiet live stream waits before re-sending the current snapshot; FastAPI adds its
 # own keep-alive comments in between.
@@ -54,13 +57,13 @@ def _registry(request: Request) -> CollectorRegistry:
     return registry
 
 
-@router.get("/ops", response_class=HTMLResponse, summary="Topic-lag dashboard page")
+@page_router.get("/ops", response_class=HTMLResponse, summary="Topic-lag dashboard page")
 async def ops_page() -> HTMLResponse:
     """The live dashboard (plain HTML, assets served below, no CDN)."""
     return HTMLResponse(_asset("ops.html"))
 
 
-@router.get("/ops/assets/{name}", summary="Dashboard script and style")
+@page_router.get("/ops/assets/{name}", summary="Dashboard script and style")
 async def ops_asset(name: str) -> Response:
     """A bundled static file of the page."""
     media_type = _ASSETS.get(name)
@@ -98,8 +101,16 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)
 
 
-def install_ops(app: FastAPI, settings: Settings, *, monitor: OpsMonitor | None = None) -> None:
+def install_ops(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    monitor: OpsMonitor | None = None,
+    dependencies: Sequence[Any] = (),
+) -> None:
     """Add the ops routes to `app` and run the monitor for the app's lifetime.
+
+    `dependencies` (e.g. the API's key check) guard the data routes, not the static page.
 
     The monitor starts before and stops after the app's own lifespan (whatever it is), so
     the first poll is under way when the first request arrives.
@@ -107,7 +118,8 @@ def install_ops(app: FastAPI, settings: Settings, *, monitor: OpsMonitor | None 
     ops = monitor if monitor is not None else OpsMonitor(settings)
     app.state.ops_monitor = ops
     app.state.ops_registry = ops_registry(lambda: ops.snapshot)
-    app.include_router(router)
+    app.include_router(page_router)
+    app.include_router(router, dependencies=list(dependencies))
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 
     @asynccontextmanager

@@ -27,8 +27,10 @@ class RedisKeys:
     leaderboard: str = field(init=False)
     changes: str = field(init=False)
     stats: str = field(init=False)
+    api_key_names: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
+    _api_key: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.prefix:
@@ -38,6 +40,8 @@ class RedisKeys:
         object.__setattr__(self, "stats", f"{self.prefix}:stats")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
+        object.__setattr__(self, "api_key_names", f"{self.prefix}:apikeys")
+        object.__setattr__(self, "_api_key", f"{self.prefix}:apikey:")
 
     def user(self, user_id: str) -> str:
         """The user's score hash."""
@@ -46,6 +50,10 @@ class RedisKeys:
     def history(self, user_id: str) -> str:
         """The user's daily-history hash (day -> last score of that UTC day)."""
         return self._history + user_id
+
+    def api_key(self, key_id: str) -> str:
+        """An API key's record hash (digest, scopes, limits and its rate-limit state)."""
+        return self._api_key + key_id
 
 
 def percentile(rank: int, total: int) -> float:

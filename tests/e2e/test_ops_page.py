@@ -2,8 +2,9 @@
 
 A backlog is produced for a consumer group that has never consumed, so every message is lag; the
 lag read off the rendered page must equal what was produced. One input topic is left uncreated,
-so its row must carry the error while the other rows stay clean. A screenshot is saved to
-test-artifacts/ops-page.png for a human look.
+so its row must carry the error while the other rows stay clean. The page is served by the whole
+API app, so it first asks for an API key: a wrong one is refused on the page, a key with ops:read
+opens it, and a reload keeps it. A screenshot is saved to test-artifacts/ops-page.png.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from fastapi import FastAPI
 
+from app.access import Scope, mint_key
+from app.api import create_app
 from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
-from app.ops.web import install_ops
 from app.settings import Settings
+from app.store import redis_from_settings
+from tests.integration.store.helpers import drop_prefix
+from tests.support.api import issue_key
 from tests.support.kafka import encode, make_event, produce
 from tests.support.waiting import eventually
 
@@ -67,10 +71,20 @@ async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
 
 
 @pytest.fixture
+async def ops_key(settings: Settings) -> AsyncIterator[str]:
+    """A key with only the ops:read scope; the test's Redis prefix is dropped afterwards."""
+    yield await issue_key(settings, "dashboard", (Scope.OPS_READ,))
+    redis = redis_from_settings(settings)
+    try:
+        await drop_prefix(redis, settings.redis_key_prefix)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
 async def base_url(settings: Settings) -> AsyncIterator[str]:
-    """A tiny app with only the ops routes, served by uvicorn on a free loopback port."""
-    app = FastAPI()
-    install_ops(app, settings)
+    """The API app (ops routes included, keys required), served by uvicorn on a free port."""
+    app = create_app(settings)
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5
@@ -104,7 +118,7 @@ def chromium() -> Path:
 
 
 async def test_ops_page_shows_the_backlog_live(
-    settings: Settings, base_url: str, chromium: Path
+    settings: Settings, base_url: str, ops_key: str, chromium: Path
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -118,6 +132,19 @@ async def test_ops_page_shows_the_backlog_live(
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             await page.goto(f"{base_url}/ops")
+            # log in: the page asks for a key, refuses a wrong one, and keeps the right one
+            await page.wait_for_selector("#login:not([hidden])", timeout=10_000)
+            await page.fill("#api-key", mint_key()[1])
+            await page.click("#login button[type=submit]")
+            await page.wait_for_function(
+                "document.getElementById('login-error').textContent === 'unknown API key'"
+            )
+            assert await page.is_visible("#login")
+            await page.fill("#api-key", ops_key)
+            await page.click("#login button[type=submit]")
+            await page.wait_for_selector("#login", state="hidden", timeout=10_000)
+            await page.reload()
+            assert await page.is_hidden("#login"), "the key is kept in the browser"
             # live: the stream is connected and the page shows the full backlog and a verdict
             await page.wait_for_function(
                 """(backlog) => document.getElementById('total-lag').textContent === String(backlog)
@@ -163,6 +190,6 @@ async def test_ops_page_shows_the_backlog_live(
     assert {row["status"] for row in clean} == {"STOP"}  # backlog, and nobody consuming
 
     # and the page agrees with the JSON it was drawn from
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ops_key}) as client:
         doc = (await client.get("/ops/lag", params={"history": "false"})).json()
     assert doc["summary"]["total_lag"] == backlog

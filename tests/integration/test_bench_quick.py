@@ -98,6 +98,15 @@ def test_lookups_and_memory_stages_were_measured(quick_run: dict[str, object]) -
         for kind in ("raw_hgetall", "client_get", "http"):
             assert figures[kind]["count"] > 0
             assert 0 < figures[kind]["p50"] <= figures[kind]["p99"]
+    http_auth = quick_run["http_auth"]
+    assert isinstance(http_auth, dict)
+    assert http_auth["concurrency"] == 1
+    for kind in ("with_key", "without_key"):
+        assert http_auth[kind]["count"] > 0
+        assert 0 < http_auth[kind]["p50"] <= http_auth[kind]["p99"]
+    assert (
+        http_auth["p99_cost_us"] == http_auth["with_key"]["p99"] - http_auth["without_key"]["p99"]
+    )
     memory = quick_run["memory"]
     assert isinstance(memory, list)
     config = quick_run["config"]
@@ -121,3 +130,4 @@ def test_readme_table_is_generated_from_the_results(
     assert "old" not in text
     assert f"{results['pipeline_eps']:,.0f} events/s" in text
     assert f"p99 {report._ms(results['e2e_p99_ms'])}" in text
+    assert f"the key costs **{results['http_auth']['p99_cost_us']:,.0f} µs** at p99" in text

@@ -13,12 +13,13 @@ engagers than the model tracks (eviction is order-dependent), and all timestamps
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import random
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from app.devtools.isolation import free_port
+from app.devtools.isolation import free_port, free_ports
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.scoring.events import EngagementEvent, Kind
@@ -419,7 +420,28 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start (or restart) the server and wait until it accepts connections."""
+        """Start (or restart) the server and wait until it accepts connections.
+
+        A first start whose port was taken in the meantime (other test runs share the machine)
+        is retried on a new port; a restart keeps its port, which clients already know.
+        """
+        first_start = self.proc is None
+        for _ in range(5):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._spawn()
+            if _wait_port(self.port, True, 20):
+                time.sleep(0.2)  # a server that lost the port race exits at once
+                if self.proc is not None and self.proc.poll() is None:
+                    return
+            with self.log_path.open("rb") as log:
+                log.seek(logged)
+                lost_port = b"Address already in use" in log.read()
+            if not (first_start and lost_port):
+                break
+            self.port = free_port()
+        raise RuntimeError(f"private redis-server did not start: {self.log_path.read_text()}")
+
+    def _spawn(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         args += ["--appendonly", "yes", "--dir", str(self.dir), "--daemonize", "no"]
@@ -431,8 +453,6 @@ class PrivateRedis:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        if not _wait_port(self.port, True, 20):
-            raise RuntimeError(f"private redis-server did not start: {self.log_path.read_text()}")
 
     def stop(self) -> None:
         """Shut the server down (SIGTERM: it writes its append-only file and exits)."""
@@ -454,67 +474,72 @@ class PrivateRedis:
         return aioredis.Redis.from_url(self.url, **kwargs)
 
 
-def _stack_module() -> Any:
-    """scripts/stack.py (a script, not a package): its Kafka class path and logging config."""
+@functools.cache
+def stack_script() -> Any:
+    """scripts/stack.py (a script, not a package): its Kafka class path, node configuration,
+    cluster ids and readiness probe, loaded once."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("clout_stack_script", ROOT / "scripts/stack.py")
     if spec is None or spec.loader is None:
         raise RuntimeError("scripts/stack.py not found")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 class PrivateKafka:
-    """A single-node KRaft Kafka 4.1 broker of the test's own (free ports, data in `workdir`).
+    """A KRaft Kafka 4.1 node of the test's own (free ports, data in `workdir`): a single-node
+    broker, or one node of a `PrivateKafkaCluster`.
 
-    The same jars and java command line as scripts/stack.py, with a small heap. With `sasl`
-    (username -> password), its client listener is SASL_PLAINTEXT with the PLAIN mechanism.
+    The same jars, java command line and node configuration as scripts/stack.py, with a small
+    heap. With `sasl` (username -> password), its client listener is SASL_PLAINTEXT with PLAIN.
     """
 
     ADMIN = ("admin", "admin-secret-not-for-clients")
 
-    def __init__(self, workdir: Path, *, sasl: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        sasl: dict[str, str] | None = None,
+        node_id: int = 1,
+        cluster: PrivateKafkaCluster | None = None,
+    ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.controller_port = free_port()
+        self.node_id = node_id
+        self.cluster = cluster
+        self.port, self.controller_port = free_ports(2)
         self.sasl = sasl
         self.log_path = workdir / "kafka.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._stack = _stack_module()
-        self._props = self._write_properties()
+        self._stack = stack_script()
+        self._props = self.dir / "server.properties"
         self._formatted = False
+        self._ever_ready = False
 
     @property
     def bootstrap(self) -> str:
         """The client listener, `host:port`."""
         return f"127.0.0.1:{self.port}"
 
-    def _write_properties(self) -> Path:
+    def _write_properties(self) -> None:
         listener = "SASL_PLAINTEXT" if self.sasl is not None else "PLAINTEXT"
-        lines = [
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners={listener}://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners={listener}://127.0.0.1:{self.port}",
-            "controller.listener.names=CONTROLLER",
-            f"inter.broker.listener.name={listener}",
-            f"listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT",
-            f"log.dirs={self.dir / 'data'}",
-            "num.partitions=8",
-            "auto.create.topics.enable=true",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-        ]
+        nodes = self.cluster.nodes if self.cluster is not None else [self]
+        lines = self._stack.kraft_properties(
+            node_id=self.node_id,
+            voters=",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes),
+            host="127.0.0.1",
+            port=self.port,
+            controller_port=self.controller_port,
+            data=self.dir / "data",
+            replication=len(nodes),
+            partitions=8,
+            offsets_partitions=4,
+            listener=listener,
+        )
         if self.sasl is not None:
             admin_user, admin_password = self.ADMIN
             users = {admin_user: admin_password, **self.sasl}
@@ -529,9 +554,7 @@ class PrivateKafka:
                 "sasl.mechanism.inter.broker.protocol=PLAIN",
                 f"listener.name.sasl_plaintext.plain.sasl.jaas.config={jaas}",
             ]
-        path = self.dir / "server.properties"
-        path.write_text("\n".join(lines) + "\n")
-        return path
+        self._props.write_text("\n".join(lines) + "\n")
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [
@@ -550,11 +573,11 @@ class PrivateKafka:
 
     def start(self) -> None:
         """Start (or restart) the broker process; `wait_ready` waits until it answers."""
+        self._write_properties()
         if not self._formatted:
+            cluster_id = self.cluster.cluster_id if self.cluster else self._stack.kafka_cluster_id()
             fmt = subprocess.run(
-                self._java(
-                    "kafka.tools.StorageTool", "format", "-t", _kafka_uuid(), "-c", str(self._props)
-                ),
+                self._java(*self._stack.format_args(cluster_id, self._props)),
                 capture_output=True,
                 text=True,
             )
@@ -569,32 +592,41 @@ class PrivateKafka:
                 stdin=subprocess.DEVNULL,
             )
 
+    def lost_its_port(self) -> bool:
+        """Whether the process exited because a port was taken before it ever answered."""
+        return (
+            self.proc is not None
+            and self.proc.poll() is not None
+            and not self._ever_ready
+            and "Address already in use" in self.log_tail(200)
+        )
+
     async def wait_ready(self, deadline_s: float = 120.0) -> None:
-        """Wait (inside an event loop) until the broker answers a metadata request."""
+        """Wait (inside an event loop) until the broker answers and has a group coordinator.
+
+        A free port can be taken by another process between choosing it and the broker binding
+        it (other test runs share the machine): a first start that fails that way is retried
+        on new ports. A restart keeps its ports, which clients already know.
+        """
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"private Kafka exited:\n{self.log_tail()}")
-            if await self._answers():
+                if not self.lost_its_port():
+                    raise RuntimeError(f"private Kafka exited:\n{self.log_tail()}")
+                self.port, self.controller_port = free_ports(2)
+                self.start()
+            kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
+            if await self._stack.kafka_ready(self.bootstrap, 5.0, **kwargs):
+                self._ever_ready = True
                 return
             await asyncio.sleep(0.5)
         raise RuntimeError(f"private Kafka did not answer in time:\n{self.log_tail()}")
 
-    async def _answers(self) -> bool:
-        """Metadata answers and a group coordinator is available (consumer groups can work)."""
-        kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=3000, **kwargs
-        )
-        try:
-            await asyncio.wait_for(admin.start(), 5.0)
-            await asyncio.wait_for(admin.find_coordinator("clout-reliability-probe"), 5.0)
-            return True
-        except Exception:
-            return False
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
+    def kill(self) -> None:
+        """SIGKILL: the node dies as in a crash, with no controlled shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def client_kwargs(self, username: str, password: str) -> dict[str, Any]:
         """aiokafka SASL arguments for a user of this broker."""
@@ -624,8 +656,63 @@ class PrivateKafka:
             return "(no log)"
 
 
-def _kafka_uuid() -> str:
-    import base64
-    import uuid
+class PrivateKafkaCluster:
+    """`size` combined KRaft nodes of the test's own on free loopback ports: a controller quorum
+    of `size` and brokers that replicate every topic `size` times (`size - 1` in sync)."""
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    def __init__(self, workdir: Path, size: int = 3) -> None:
+        self.cluster_id: str = stack_script().kafka_cluster_id()
+        self.nodes: list[PrivateKafka] = []
+        self.nodes = [
+            PrivateKafka(workdir / f"node-{i}", node_id=i, cluster=self) for i in range(1, size + 1)
+        ]
+        self._assign_ports()
+
+    def _assign_ports(self) -> None:
+        ports = free_ports(2 * len(self.nodes))
+        for i, node in enumerate(self.nodes):
+            node.port, node.controller_port = ports[2 * i], ports[2 * i + 1]
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's client listener, comma-separated."""
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def node(self, node_id: int) -> PrivateKafka:
+        """The node with that broker id."""
+        return next(node for node in self.nodes if node.node_id == node_id)
+
+    def start(self) -> None:
+        """Start every node that is not running."""
+        for node in self.nodes:
+            if node.proc is None or node.proc.poll() is not None:
+                node.start()
+
+    async def wait_ready(self, deadline_s: float = 180.0) -> None:
+        """Wait until every broker is listed and a group coordinator answers (first start: on
+        new ports for all if one was taken before the cluster ever answered)."""
+        deadline = time.monotonic() + deadline_s
+        stack = stack_script()
+        while time.monotonic() < deadline:
+            exited = [n for n in self.nodes if n.proc is not None and n.proc.poll() is not None]
+            if exited:
+                if not all(n.lost_its_port() for n in exited):
+                    raise RuntimeError(f"node exited:\n{exited[0].log_tail()}")
+                self.stop()
+                self._assign_ports()
+                self.start()
+            if await stack.kafka_ready(self.bootstrap, 5.0, len(self.nodes)):
+                for node in self.nodes:
+                    node._ever_ready = True
+                return
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"private cluster not ready in time:\n{self.nodes[0].log_tail()}")
+
+    def stop(self) -> None:
+        """Controlled shutdown of every node at once (one by one, the last ones would wait for
+        a controller quorum that has already gone)."""
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            node.stop(timeout_s=30)

@@ -1,9 +1,11 @@
 """API fuzzing: property-based requests generated from the OpenAPI schema (schemathesis).
 
 The real `clout api` process serves a Redis prefix holding real cards; schemathesis sends it
-requests that fit the schema and requests that do not. No answer may be a server error, and no
-answer may be unbounded in size. `/ops/stream` is left out: it is a Server-Sent Events stream that
-by design never ends (its events are bounded snapshots, checked through `/ops/lag`).
+requests that fit the schema and requests that do not, with an API key holding every scope (and
+no practical rate limit), so every request reaches the route it aims at. No answer may be a
+server error, and no answer may be unbounded in size. `/ops/stream` is left out: it is a
+Server-Sent Events stream that by design never ends (its events are bounded snapshots, checked
+through `/ops/lag`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from app.settings import Settings
 from app.store.connection import redis_from_settings
 from app.store.writer import ScoreWriter
 from tests.reliability.helpers import delete_prefix
-from tests.support.api import api_process
+from tests.support.api import api_process, issue_key
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -65,16 +67,17 @@ async def _seed(settings: Settings, users: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_url(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running `clout api` over a seeded prefix; its base URL."""
+def api_url(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A running `clout api` over a seeded prefix: its base URL and an API key for it."""
     import asyncio
 
     api_settings = isolated(stack)
     asyncio.run(_seed(api_settings, 40))
+    key = asyncio.run(issue_key(api_settings, "fuzz"))
     log_path: Path = tmp_path_factory.mktemp("api") / "api.log"
     try:
         with api_process(api_settings, log_path) as base:
-            yield base
+            yield base, key
         assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
     finally:
         asyncio.run(_cleanup(api_settings))
@@ -96,9 +99,11 @@ async def _cleanup(settings: Settings) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_no_request_gets_a_server_error_or_an_unbounded_answer(
-    case: schemathesis.Case, api_url: str
+    case: schemathesis.Case, api_url: tuple[str, str]
 ) -> None:
-    response = case.call(base_url=api_url, timeout=15)
+    base, key = api_url
+    response = case.call(base_url=base, headers={"X-API-Key": key}, timeout=15)
+    assert response.status_code not in (401, 403, 429), f"not authenticated: {response.text}"
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
     )

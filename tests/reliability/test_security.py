@@ -1,9 +1,10 @@
-"""Security: credentials stay secret, the API cannot write, and every input has a size bound.
+"""Security: credentials and API keys stay secret, the API cannot write, and every input has a
+size bound.
 
-Credentials (Redis ACL user and password, Kafka SASL user and password) are distinctive random
-strings here, so any leak is found by a plain search of every log line, error body and metrics
-page the worker and the API produce, with the right credentials and with wrong ones (the error
-paths are where secrets usually leak).
+Credentials (Redis ACL user and password, Kafka SASL user and password) and API key secrets are
+distinctive random strings here, so any leak is found by a plain search of every log line, error
+body and metrics page the worker and the API produce, with the right credentials and with wrong
+ones (the error paths are where secrets usually leak).
 """
 
 from __future__ import annotations
@@ -21,23 +22,27 @@ from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from starlette.routing import Mount, Route
 
+from app.access import Scope, mint_key, parse_key
 from app.api import create_app
 from app.api.deps import MAX_USER_ID_LEN
 from app.api.routes.scores import MAX_IDS_PER_CALL
 from app.devtools.isolation import free_port, isolated
 from app.settings import Settings
+from app.store import redis_from_settings
+from app.store.api_keys import ApiKeyStore
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
 from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,
     PrivateRedis,
+    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,
     read_cards,
 )
-from tests.support.api import api_process
+from tests.support.api import api_process, issue_key, issue_key_sync
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
@@ -171,8 +176,8 @@ async def test_worker_with_wrong_credentials_never_logs_them(
         assert not leaks(log), f"{worker.log_path.name}: {leaks(log)}"
 
 
-def _read_everything(base: str) -> str:
-    """Every kind of answer the API gives, concatenated (after the ops monitor has polled)."""
+def _read_everything(base: str, key: str) -> str:
+    """Every kind of answer the API gives to `key`, concatenated (after the ops monitor polled)."""
     time.sleep(3.0)
     paths = [
         "/readyz",
@@ -185,16 +190,18 @@ def _read_everything(base: str) -> str:
         "/v1/scores/nobody/explain",
         "/openapi.json",
     ]
-    return "\n".join(httpx.get(base + path, timeout=20).text for path in paths)
+    headers = {"X-API-Key": key}
+    return "\n".join(httpx.get(base + path, headers=headers, timeout=20).text for path in paths)
 
 
 def test_api_never_shows_credentials_in_answers_errors_or_logs(
     secured: Settings, tmp_path: Path
 ) -> None:
+    key = issue_key_sync(secured)
     with api_process(secured, tmp_path / "good.log") as base:
         ready = httpx.get(f"{base}/readyz", timeout=20)
         assert ready.status_code == 200, ready.text
-        answers = _read_everything(base)
+        answers = _read_everything(base, key)
     assert not leaks(answers), "API answers"
 
     wrong = secured.model_copy(
@@ -207,12 +214,52 @@ def test_api_never_shows_credentials_in_answers_errors_or_logs(
         not_ready = httpx.get(f"{base}/readyz", timeout=20)
         assert not_ready.status_code == 503
         assert set(not_ready.json()["failing"]) == {"redis", "kafka"}
-        answers = _read_everything(base)
+        answers = _read_everything(base, key)
     assert "AuthenticationError" in answers
     assert not leaks(answers), f"API error answers: {leaks(answers)}"
     for name in ("good.log", "wrong.log"):
         log = (tmp_path / name).read_text(errors="replace")
         assert not leaks(log), f"API log {name}: {leaks(log)}"
+
+
+async def test_api_keys_never_reach_logs_answers_or_metrics(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """Keys sent every way (header, bearer, even a query string), valid, revoked, unknown and
+    without the scope: no secret appears in the API's log, answers or /metrics."""
+    settings = isolated(stack)
+    good = await issue_key(settings, "good")
+    scores_only = await issue_key(settings, "scores-only", (Scope.SCORES_READ,))
+    revoked = await issue_key(settings, "revoked")
+    unknown = mint_key()[1]
+    keys = (good, scores_only, revoked, unknown)
+    parts = [parse_key(key) for key in keys]
+    redis = redis_from_settings(settings)
+    try:
+        assert await ApiKeyStore(redis, settings.redis_key_prefix).revoke("revoked")
+        log_path = tmp_path / "api.log"
+        answers = []
+        async with httpx.AsyncClient(timeout=20) as http:
+            with api_process(settings, log_path) as base:
+                for key in keys:
+                    for path in ("/v1/leaderboard", "/ops/lag", "/metrics", "/v1/scores/x"):
+                        for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
+                            answers.append(await http.get(base + path, headers=headers))
+                    # a confused client puts its key in the URL: the access log must not keep it
+                    answers.append(await http.get(f"{base}/v1/leaderboard?api_key={key}"))
+                answers.append(await http.get(f"{base}/metrics", headers={"X-API-Key": good}))
+        assert {r.status_code for r in answers} == {200, 401, 403, 404}
+        text = "\n".join(r.text + str(r.headers) for r in answers)
+        log = log_path.read_text(errors="replace")
+    finally:
+        await delete_prefix(redis, settings.redis_key_prefix)
+        await redis.aclose()
+    for part in parts:
+        assert part is not None
+        assert part.secret not in text, "an answer shows a key"
+        assert part.secret not in log, "the API log shows a key"
+        # the access log line is there, with the secret masked
+        assert f"api_key=clout_{part.key_id}_***" in log, log[-2000:]
 
 
 def test_api_has_no_write_operation(stack: Settings) -> None:
@@ -264,7 +311,9 @@ def test_every_api_parameter_is_bounded(stack: Settings) -> None:
 
 
 async def test_api_refuses_oversized_inputs(stack: Settings) -> None:
-    app = create_app(isolated(stack))
+    settings = isolated(stack)
+    app = create_app(settings)
+    key = await issue_key(settings)
     long_id = "x" * (MAX_USER_ID_LEN + 1)
     too_many = ",".join(f"u{n}" for n in range(MAX_IDS_PER_CALL + 1))
     requests = [
@@ -275,16 +324,23 @@ async def test_api_refuses_oversized_inputs(stack: Settings) -> None:
         "/v1/leaderboard?offset=100000001",
         f"/v1/scores/alice/history?days={HISTORY_DAYS + 1}",
     ]
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://clout.test") as http:
-            for path in requests:
-                response = await http.get(path)
-                assert response.status_code == 422, f"{path[:60]}: {response.status_code}"
-                assert len(response.content) < 64 * 1024, "the refusal is bounded too"
-            response = await http.get("/ops/assets/" + "x" * 10_000)
-            assert response.status_code == 404
-            assert len(response.content) < 1024
+    redis = redis_from_settings(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://clout.test", headers={"X-API-Key": key}
+            ) as http:
+                for path in requests:
+                    response = await http.get(path)
+                    assert response.status_code == 422, f"{path[:60]}: {response.status_code}"
+                    assert len(response.content) < 64 * 1024, "the refusal is bounded too"
+                response = await http.get("/ops/assets/" + "x" * 10_000)
+                assert response.status_code == 404
+                assert len(response.content) < 1024
+    finally:
+        await delete_prefix(redis, settings.redis_key_prefix)
+        await redis.aclose()
 
 
 def _raw_status(port: int, request: bytes) -> int | None:

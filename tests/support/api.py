@@ -1,7 +1,9 @@
-"""Run the real `clout api` as a subprocess for tests that need a served HTTP API."""
+"""Run the real `clout api` as a subprocess for tests that need a served HTTP API, and issue
+the API keys tests call it with."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,39 +14,81 @@ from pathlib import Path
 
 import httpx
 
+from app.access import MAX_DAILY, MAX_RATE_PER_S, Scope
 from app.devtools.isolation import free_port
 from app.devtools.worker_process import settings_env
 from app.settings import Settings
+from app.store.api_keys import ApiKeyStore
+
+ALL_SCOPES = tuple(Scope)
+
+
+async def issue_key(
+    settings: Settings,
+    name: str = "test",
+    scopes: tuple[Scope, ...] = ALL_SCOPES,
+    *,
+    rate_per_s: int = MAX_RATE_PER_S,
+    daily: int = MAX_DAILY,
+) -> str:
+    """A new API key under `settings`' prefix (every scope and no practical limit by default);
+    the test's prefix clean-up removes it."""
+    async with ApiKeyStore.from_settings(settings) as store:
+        _, key = await store.create(name, scopes, rate_per_s, daily)
+    return key
+
+
+def issue_key_sync(settings: Settings, name: str = "test") -> str:
+    """`issue_key` for synchronous tests."""
+    return asyncio.run(issue_key(settings, name))
 
 
 @contextmanager
 def api_process(settings: Settings, log_path: Path) -> Iterator[str]:
     """`clout api` with `settings` (credentials in its environment) on a free port; yields its
     base URL once /healthz answers, and checks it is still alive when the block ends."""
-    port = free_port()
-    env = {**os.environ, **settings_env(settings.model_copy(update={"api_port": port}))}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "api"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    base = f"http://127.0.0.1:{port}"
+    log_path.write_bytes(b"")
+    proc, base = _start_api(settings, log_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
         yield base
         assert proc.poll() is None, f"the API died:\n{log_path.read_text()[-3000:]}"
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def _start_api(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the API and wait for /healthz; a port another process took between choosing and
+    binding it (the machine is shared) is replaced by a new one."""
+    for _ in range(5):
+        port = free_port()
+        env = {**os.environ, **settings_env(settings.model_copy(update={"api_port": port}))}
+        logged = log_path.stat().st_size
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "api"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while proc.poll() is None:
+            try:
+                answered = httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                answered = False
+            if answered and f"running on {base}".encode() in _since(log_path, logged):
+                return proc, base  # ours, not whoever else may listen on that port
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        if b"address already in use" not in _since(log_path, logged):
+            raise AssertionError(log_path.read_text())
+    raise AssertionError(f"no free port for the API after 5 tries:\n{log_path.read_text()}")
+
+
+def _since(log_path: Path, offset: int) -> bytes:
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read()

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.api.auth import check_auth_settings
+from app.cli import build_parser
 from app.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -21,13 +23,13 @@ def compose() -> dict[str, Any]:
 
 def test_services_are_all_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) >= {"kafka", "redis", "worker", "api", "demo"}
+    assert set(services) >= {"kafka", "redis", "worker", "api", "api-key", "demo"}
     assert services["kafka"]["image"] == "apache/kafka:4.1.1"
     assert services["redis"]["image"].startswith("redis:7")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
 
-@pytest.mark.parametrize("service", ["worker", "api", "demo"])
+@pytest.mark.parametrize("service", ["worker", "api", "api-key", "demo"])
 def test_clout_commands_and_variables_exist(compose: dict[str, Any], service: str) -> None:
     spec = compose["services"][service]
     assert spec["command"][0] == "clout"
@@ -46,7 +48,26 @@ def test_clout_commands_and_variables_exist(compose: dict[str, Any], service: st
 
 
 def test_settings_accept_the_compose_values(compose: dict[str, Any]) -> None:
-    for service in ("worker", "api", "demo"):
+    for service in ("worker", "api", "api-key", "demo"):
         env = compose["services"][service]["environment"]
         values = {k.removeprefix("CLOUT_").lower(): v for k, v in env.items()}
         Settings.model_validate(values)
+
+
+def test_the_public_api_requires_keys_and_compose_creates_one(compose: dict[str, Any]) -> None:
+    """The API binds to 0.0.0.0, so auth stays on; a one-shot service issues a key first."""
+    services = compose["services"]
+    env = services["api"]["environment"]
+    values = {k.removeprefix("CLOUT_").lower(): v for k, v in env.items()}
+    settings = Settings.model_validate(values)
+    assert settings.api_host == "0.0.0.0"
+    assert settings.api_auth is True
+    check_auth_settings(settings)  # would raise if auth were off on a public address
+    key_service = services["api-key"]
+    args = build_parser().parse_args(key_service["command"][1:])
+    assert (args.command, args.action, args.replace) == ("keys", "create", True)
+    assert sorted(args.scope) == ["ops:read", "scores:read"]
+    assert key_service["environment"]["CLOUT_REDIS_URL"] == env["CLOUT_REDIS_URL"]
+    assert services["api"]["depends_on"]["api-key"] == {
+        "condition": "service_completed_successfully"
+    }

@@ -1,9 +1,16 @@
 // The ops page: loads /ops/lag once (with the hour of chart points), then follows /ops/stream
 // (one SSE event per poll). If the stream goes quiet for longer than a poll plus 2 s, it falls
 // back to fetching /ops/lag, so the page is never more than about 2 s behind the server.
+// Both need an API key with the ops:read scope: the page asks for it once, keeps it in
+// localStorage and sends it as X-API-Key. EventSource cannot send headers, so the stream is read
+// with fetch and parsed here (the key never goes into a URL, where logs would see it).
 (function () {
   "use strict";
   var HOUR_MS = 3600 * 1000;
+  var KEY_ITEM = "clout.ops.apiKey";
+  var apiKey = window.localStorage.getItem(KEY_ITEM);
+  var stream = null; // the AbortController of the open stream
+  var locked = false; // the key was refused (or none was given): the login form is showing
   var history = []; // [ts_ms, total_lag, max_lag_seconds, consume_rate, produce_rate, dead_letters_per_min]
   var lastDoc = null;
   var lastUpdate = 0;
@@ -191,24 +198,92 @@
     node.textContent = text;
   }
 
+  function askForKey(reason) {
+    locked = true;
+    apiKey = null;
+    window.localStorage.removeItem(KEY_ITEM);
+    if (stream) { stream.abort(); stream = null; }
+    $("login").hidden = false;
+    $("forget-key").hidden = true;
+    $("login-error").hidden = !reason;
+    $("login-error").textContent = reason || "";
+    setLive("down", "needs an API key");
+    $("api-key").focus();
+  }
+
+  // A 401/403 means the key is missing, wrong, revoked or lacks ops:read: ask again.
+  function checked(response) {
+    if (response.status === 401 || response.status === 403) {
+      var hadKey = Boolean(apiKey); // a first visit without a key is not an error
+      return response.json().then(function (body) { askForKey(hadKey ? body.detail : ""); throw new Error("key refused"); });
+    }
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response;
+  }
+
+  function authorized(path, extra) {
+    var headers = apiKey ? { "X-API-Key": apiKey } : {}; // none: the server may run without auth
+    var init = Object.assign({ cache: "no-store", headers: headers }, extra || {});
+    return fetch(path, init).then(checked);
+  }
+
   function fetchDoc(full) {
-    if (fetching) return Promise.resolve();
+    if (fetching || locked) return Promise.resolve();
     fetching = true;
-    return fetch(full ? "ops/lag" : "ops/lag?history=false", { cache: "no-store" })
-      .then(function (response) { if (!response.ok) throw new Error("HTTP " + response.status); return response.json(); })
+    return authorized(full ? "ops/lag" : "ops/lag?history=false")
+      .then(function (response) { return response.json(); })
       .then(apply)
-      .catch(function (err) { setLive("down", "server unreachable"); console.warn("ops: fetch failed", err); })
+      .catch(function (err) { if (!locked) setLive("down", "server unreachable"); console.warn("ops: fetch failed", err); })
       .then(function () { fetching = false; });
   }
 
-  function connect() {
-    if (!window.EventSource) { setLive("down", "polling"); return; }
-    var source = new EventSource("ops/stream");
-    source.addEventListener("snapshot", function (event) {
-      apply(JSON.parse(event.data));
-      setLive("live", "live");
+  // One Server-Sent Event block ("event: ...", "data: ..." lines).
+  function onEvent(block) {
+    var name = "message", data = [];
+    block.split(/\r?\n/).forEach(function (line) {
+      if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+      else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
     });
-    source.onerror = function () { setLive("down", "reconnecting…"); };
+    if (name === "snapshot" && data.length) {
+      apply(JSON.parse(data.join("\n")));
+      setLive("live", "live");
+    }
+  }
+
+  function connect() {
+    if (locked || stream) return;
+    var controller = new AbortController();
+    stream = controller;
+    authorized("ops/stream", { signal: controller.signal })
+      .then(function (response) {
+        var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) throw new Error("stream ended");
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var blocks = buffer.split(/\r?\n\r?\n/);
+            buffer = blocks.pop();
+            blocks.forEach(onEvent);
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function () {
+        if (stream !== controller) return; // aborted on purpose
+        stream = null;
+        if (locked) return;
+        setLive("down", "reconnecting…");
+        setTimeout(connect, 1000);
+      });
+  }
+
+  function start() {
+    locked = false;
+    $("login").hidden = true;
+    $("forget-key").hidden = !apiKey;
+    setLive("connecting", "connecting…");
+    fetchDoc(true).then(connect);
   }
 
   function tick() {
@@ -217,10 +292,18 @@
       setText("updated", age < 1 ? "just now" : fmtDuration(age) + " ago");
     }
     var interval = lastDoc ? lastDoc.poll.interval_s * 1000 : 2000;
-    if (Date.now() - lastUpdate > interval + 2000) fetchDoc(false);
+    if (!locked && Date.now() - lastUpdate > interval + 2000) fetchDoc(false);
   }
 
-  fetchDoc(true).then(connect);
+  $("login").addEventListener("submit", function (event) {
+    event.preventDefault();
+    apiKey = $("api-key").value.trim();
+    $("api-key").value = "";
+    window.localStorage.setItem(KEY_ITEM, apiKey);
+    start();
+  });
+  $("forget-key").addEventListener("click", function () { askForKey(""); });
+  start(); // without a stored key the first answer is a 401 (unless auth is off): then ask
   setInterval(tick, 500);
   window.addEventListener("resize", function () { if (lastDoc) renderCharts(); });
 })();

@@ -7,22 +7,35 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.api import create_app
 from app.settings import Settings
+from tests.support.api import issue_key
 
 
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for `create_app(settings)`, inside the app's lifespan (as uvicorn runs it)."""
+async def serve(settings: Settings, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for `create_app(settings)`, inside the app's lifespan (as uvicorn runs it),
+    sending `key` as X-API-Key on every request."""
     app = create_app(settings)
+    headers = {} if key is None else {"X-API-Key": key}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://clout.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://clout.test", headers=headers
+        ) as http:
             yield http
 
 
 @pytest.fixture
-async def api(isolated_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(isolated_settings) as http:
+async def api_key(isolated_settings: Settings, store_redis: Redis) -> str:
+    """A key with every scope and no practical limit (deleted with the test's prefix)."""
+    return await issue_key(isolated_settings)
+
+
+@pytest.fixture
+async def api(isolated_settings: Settings, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, called with `api_key`."""
+    async with serve(isolated_settings, api_key) as http:
         yield http

@@ -44,6 +44,7 @@ async def test_ready_when_redis_and_kafka_answer(api: httpx.AsyncClient) -> None
 async def test_not_ready_names_what_is_unreachable(
     isolated_settings: Settings, broken: dict[str, str], failing: list[str]
 ) -> None:
+    """Readiness is open: it needs no key (a key check would need the Redis under test)."""
     settings = isolated_settings.model_copy(update={**broken, "api_readiness_timeout_s": 5.0})
     async with serve(settings) as http:
         response = await http.get("/readyz")
@@ -56,16 +57,19 @@ async def test_not_ready_names_what_is_unreachable(
         assert (body["checks"][name] == "ok") == (name not in failing)
 
 
-async def test_lookups_while_redis_is_down_are_503(isolated_settings: Settings) -> None:
+async def test_lookups_while_redis_is_down_are_503(
+    isolated_settings: Settings, api_key: str
+) -> None:
+    """The key check cannot reach Redis either: the answer is 503 (retry), never a pass."""
     settings = isolated_settings.model_copy(update={"redis_url": f"redis://{NOTHING_LISTENS}/0"})
-    async with serve(settings) as http:
+    async with serve(settings, api_key) as http:
         response = await http.get("/v1/scores/alice")
     assert response.status_code == 503
     assert response.json()["detail"].startswith("score store unavailable")
 
 
 async def test_the_lifespan_opens_one_client_and_closes_it(
-    isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    isolated_settings: Settings, api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     closed: list[ScoreClient] = []
     original = ScoreClient.aclose
@@ -75,8 +79,8 @@ async def test_the_lifespan_opens_one_client_and_closes_it(
         await original(self)
 
     monkeypatch.setattr(ScoreClient, "aclose", recording_aclose)
-    async with serve(isolated_settings) as http:
-        await http.get("/v1/scores/alice")
-        await http.get("/v1/leaderboard")
+    async with serve(isolated_settings, api_key) as http:
+        assert (await http.get("/v1/scores/alice")).status_code == 404
+        assert (await http.get("/v1/leaderboard")).status_code == 200
         assert closed == []
     assert len(closed) == 1

@@ -16,6 +16,8 @@ def test_key_names_hang_off_the_prefix() -> None:
     assert keys.leaderboard == "clout:v1:leaderboard"
     assert keys.changes == "clout:v1:changes"
     assert keys.stats == "clout:v1:stats"
+    assert keys.api_key_names == "clout:v1:apikeys"
+    assert keys.api_key("0123456789ab") == "clout:v1:apikey:0123456789ab"
 
 
 def test_an_empty_prefix_is_refused() -> None:

@@ -214,3 +214,89 @@ def test_the_commit_guard_never_commits_a_jump_in_offsets() -> None:
     consumer.acknowledge(deliveries(LIKES, 12, 13))
 
     assert consumer.commit_offset(LIKES) is None, "10 and 11 were not acknowledged"
+
+
+class FakeCommittedReader:
+    """What a read_committed consumer would deliver: every offset except the given gaps."""
+
+    def __init__(self, gaps: Mapping[TP, set[int]], *, down: bool = False) -> None:
+        self.gaps = gaps
+        self.down = down
+        self.asked: list[dict[TP, tuple[int, int]]] = []
+
+    async def delivered(self, ranges: Mapping[TP, tuple[int, int]]) -> dict[TP, set[int]]:
+        self.asked.append(dict(ranges))
+        if self.down:
+            raise TimeoutError("no answer")
+        return {
+            tp: set(range(first, last + 1)) - self.gaps.get(tp, set())
+            for tp, (first, last) in ranges.items()
+        }
+
+
+def gate_reading(
+    consumer: FakeConsumer, rebalances: Rebalances, reader: FakeCommittedReader
+) -> InOrderGate:
+    install_commit_guard()
+    return InOrderGate(lambda: consumer, lambda: rebalances.generation, reader)
+
+
+async def test_transaction_markers_and_aborted_records_are_stepped_over_and_committed_past(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    reader = FakeCommittedReader({LIKES: {12, 15, 16, 17}})  # a marker; aborted records + marker
+    gate = gate_reading(consumer, rebalances, reader)
+    batch = deliveries(LIKES, 10, 11, 13, 14, 18)
+
+    assert offsets(await gate.admit(batch)) == [10, 11, 13, 14, 18]
+    await gate.seek_holes()
+    consumer.acknowledge(batch)
+
+    assert reader.asked == [{LIKES: (10, 18)}]
+    assert consumer.sought == []
+    assert consumer.commit_offset(LIKES) == 19
+
+
+async def test_a_marker_at_the_committed_offset_is_stepped_over(rebalances: Rebalances) -> None:
+    consumer = FakeConsumer({LIKES: 12})  # committed just before a commit marker at 12
+    gate = gate_reading(consumer, rebalances, FakeCommittedReader({LIKES: {12}}))
+    batch = deliveries(LIKES, 13, 14)
+
+    assert offsets(await gate.admit(batch)) == [13, 14]
+    consumer.acknowledge(batch)
+    assert consumer.commit_offset(LIKES) == 15
+
+
+async def test_an_offset_the_broker_still_delivers_is_a_hole_not_a_gap(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_reading(consumer, rebalances, FakeCommittedReader({LIKES: {13}}))
+    batch = deliveries(LIKES, 10, 12, 14)  # 11 is a real record Faust did not deliver
+
+    assert offsets(await gate.admit(batch)) == [10]
+    await gate.seek_holes()
+    consumer.acknowledge(batch)
+
+    assert consumer.sought == [{LIKES: 11}]
+    assert consumer.commit_offset(LIKES) == 11
+
+
+async def test_an_unanswered_question_leaves_the_jump_a_hole(rebalances: Rebalances) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_reading(consumer, rebalances, FakeCommittedReader({LIKES: {11}}, down=True))
+    batch = deliveries(LIKES, 10, 12)
+
+    assert offsets(await gate.admit(batch)) == [10]
+    consumer.acknowledge(batch)
+    assert consumer.commit_offset(LIKES) == 11
+
+
+async def test_a_contiguous_batch_asks_the_broker_nothing(rebalances: Rebalances) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    reader = FakeCommittedReader({})
+    gate = gate_reading(consumer, rebalances, reader)
+
+    assert offsets(await gate.admit(deliveries(LIKES, 10, 11, 12))) == [10, 11, 12]
+    assert reader.asked == []

@@ -1,10 +1,11 @@
-"""Keep credentials out of the worker's log, whatever library writes the line.
+"""Keep credentials and API keys out of the worker's and the API's logs, whoever writes the line.
 
-The worker's own code never logs a credential, but its libraries may: aiokafka logs
-"Authenticated as <SASL username> via PLAIN" at INFO on every broker connection, and an exception
-message can quote whatever it was given. Rather than trust every library, the worker replaces each
-configured credential value with `***` in every log record (message and formatted traceback)
-before any handler sees it.
+Clout's own code never logs a credential, but its libraries may: aiokafka logs
+"Authenticated as <SASL username> via PLAIN" at INFO on every broker connection, an exception
+message can quote whatever it was given, and uvicorn's access log prints the query string, where
+a confused client may put its API key. Rather than trust every library, the worker and the API
+replace each configured credential value, and the secret of anything shaped like an API key, with
+`***` in every log record (message and formatted traceback) before any handler sees it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.access import redact_keys
 from app.settings import Settings, reveal
 
 MASK = "***"
@@ -38,11 +40,12 @@ def credential_values(settings: Settings) -> list[str]:
 
 
 def redact(text: str, values: Iterable[str]) -> str:
-    """`text` with every occurrence of each value replaced by `MASK` (longest values first)."""
+    """`text` with every occurrence of each value replaced by `MASK` (longest values first), and
+    the secret of every API key in it masked too."""
     for value in sorted(set(values), key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
-    return text
+    return redact_keys(text)
 
 
 def install_log_redaction(values: Iterable[str]) -> None:
@@ -52,8 +55,6 @@ def install_log_redaction(values: Iterable[str]) -> None:
     installs later and records of every logger.
     """
     secrets = sorted({v for v in values if v}, key=len, reverse=True)
-    if not secrets:
-        return
     previous = logging.getLogRecordFactory()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -63,7 +64,13 @@ def install_log_redaction(values: Iterable[str]) -> None:
         except Exception:  # a bad format string: let the handler report it as usual
             return record
         clean = redact(message, secrets)
-        if clean != message:
+        if clean != message and isinstance(record.args, tuple):
+            # Mask string arguments one by one first: formatters that read `args` themselves
+            # (uvicorn's access log unpacks client, method, path, version, status) keep working.
+            record.args = tuple(
+                redact(a, secrets) if isinstance(a, str) else a for a in record.args
+            )
+        if clean != record.getMessage():
             # An empty tuple, not None: mode's log formatter re-wraps None as (None,).
             record.msg, record.args = clean, ()
         if record.exc_info and record.exc_info[0] is not None:

@@ -1,0 +1,58 @@
+"""Log redaction: configured credentials and API key secrets never reach a handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from app.access import mint_key
+from app.redaction import MASK, install_log_redaction, redact
+
+
+@pytest.fixture
+def restored_factory() -> Iterator[None]:
+    previous = logging.getLogRecordFactory()
+    yield
+    logging.setLogRecordFactory(previous)
+
+
+def test_redact_masks_credentials_and_key_secrets() -> None:
+    parts, key = mint_key()
+    text = f"login pw=hunter2-long key={key}"
+    clean = redact(text, ["hunter2-long"])
+    assert clean == f"login pw={MASK} key=clout_{parts.key_id}_***"
+
+
+def test_records_keep_their_argument_tuple_when_only_arguments_carry_a_key(
+    restored_factory: None,
+) -> None:
+    """uvicorn's access formatter unpacks five arguments: they must stay five."""
+    install_log_redaction([])
+    parts, key = mint_key()
+    args = ("127.0.0.1:5000", "GET", f"/v1/leaderboard?api_key={key}", "1.1", 401)
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None
+    )
+    assert isinstance(record.args, tuple)
+    assert len(record.args) == 5
+    assert record.args[2] == f"/v1/leaderboard?api_key=clout_{parts.key_id}_***"
+    assert parts.secret not in record.getMessage()
+
+
+def test_keys_in_messages_and_tracebacks_are_masked(restored_factory: None) -> None:
+    install_log_redaction(["sasl-password-123"])
+    parts, key = mint_key()
+    try:
+        raise ValueError(f"bad key {key}")
+    except ValueError:
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.ERROR, __file__, 1, "failed with %s", ("sasl-password-123",),
+            sys.exc_info(),
+        )  # fmt: skip
+    assert record.getMessage() == f"failed with {MASK}"
+    assert record.exc_text is not None
+    assert parts.secret not in record.exc_text
+    assert f"clout_{parts.key_id}_***" in record.exc_text
