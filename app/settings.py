@@ -38,11 +38,20 @@ class ScoringSettings(BaseModel):
     burst_half_life_hours: float = Field(6.0, gt=0)
     burst_tolerance: float = Field(2.0, gt=0)
     trusted_actor_score: float = Field(30.0, ge=0)  # below it, actors are burst-damped
-    curve_mid_raw: float = Field(3.6, gt=0)  # raw influence that scores 50.5
-    curve_exponent: float = Field(0.42, gt=0)
     celebrity_score: float = Field(86.0, ge=1, le=100)
     style_dominance: float = Field(0.5, gt=0, le=1)
     specialist_share: float = Field(0.9, gt=0, le=1)
+
+
+class CurveSettings(BaseModel):
+    """The live score curve (docs/scoring.md "The live curve")."""
+
+    refit_interval_s: float = Field(3600.0, gt=0)  # the worker refits when the curve is older
+    max_step: float = Field(2.0, gt=0, le=99)  # most points a scheduled refit moves any score
+    min_population: int = Field(1000, ge=1)  # fewer active users: the default curve
+    active_floor_raw: float = Field(0.01, ge=0)  # active users have a raw above this
+    follow_interval_s: float = Field(2.0, gt=0)  # how often a worker checks the curve version
+    history: int = Field(24, ge=1)  # refits kept in the curve history
 
 
 class Settings(BaseSettings):
@@ -122,6 +131,7 @@ class Settings(BaseSettings):
     stack_brokers: int = Field(1, ge=1, le=5)
 
     scoring: ScoringSettings = ScoringSettings()
+    curve: CurveSettings = CurveSettings()
 
     @property
     def kafka_host_port(self) -> tuple[str, int]:
@@ -163,8 +173,6 @@ class Settings(BaseSettings):
             trusted_actor_score=s.trusted_actor_score,
             horizon_ms=int(s.horizon_days * day),
             max_future_ms=int(s.max_future_skew_s * 1000),
-            curve_mid_raw=s.curve_mid_raw,
-            curve_exponent=s.curve_exponent,
             celebrity_score=s.celebrity_score,
             style_dominance=s.style_dominance,
             specialist_share=s.specialist_share,

@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.kafka_topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
-from app.scoring.model import ModelParams, score_from_raw
+from app.scoring.model import Curve, ModelParams, score_from_raw
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
@@ -64,6 +64,7 @@ class BatchScorer:
         dedupe: EventDeduplicator,
         due: DueIndex,
         params: ModelParams,
+        curve: Callable[[], Curve],
         rules: EventRules,
         partitions: int,
         max_backoff_s: float,
@@ -81,6 +82,7 @@ class BatchScorer:
         self._dedupe = dedupe
         self._due = due
         self._params = params
+        self._curve = curve
         self._rules = rules
         self._routing = plan.Routing(topics.kind_of_topic, topics.rekeyed_name, partitions)
         self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
@@ -138,8 +140,9 @@ class BatchScorer:
         )
         actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
         raws = await self._with_redis_retry("actor lookup", lambda: self._writer.raws_of(actors))
+        curve = self._curve()
         standing = {
-            actor: None if raw is None else score_from_raw(raw, self._params)
+            actor: None if raw is None else score_from_raw(raw, curve)
             for actor, raw in zip(actors, raws, strict=True)
         }
         folded = plan.fold(fresh, first, states, standing, self._params)
@@ -204,6 +207,7 @@ class BatchScorer:
             ((partition_of[user_id], user_id, state.signals) for user_id, state in states.items()),
             now_ms,
             self._params,
+            self._curve(),
         )
         await self._with_redis_retry("score write", lambda: self._writer.write(update.cards))
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))

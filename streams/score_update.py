@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.scoring.card import ScoreCard
-from app.scoring.model import ModelParams, next_refresh_ms, score_card
+from app.scoring.model import Curve, ModelParams, next_refresh_ms, score_card
 from app.scoring.signals import UserSignals
 
 ScheduleEntry = tuple[int, str, int | None]
@@ -26,7 +26,10 @@ class ScoreUpdate:
 
 
 def score_update(
-    users: Iterable[tuple[int, str, UserSignals | None]], now_ms: int, params: ModelParams
+    users: Iterable[tuple[int, str, UserSignals | None]],
+    now_ms: int,
+    params: ModelParams,
+    curve: Curve,
 ) -> ScoreUpdate:
     """Cards and schedule entries for (partition, user id, signals) triples, scored at `now_ms`."""
     update = ScoreUpdate()
@@ -34,6 +37,8 @@ def score_update(
         if signals is None:
             update.schedule.append((partition, user_id, None))
             continue
-        update.cards.append(score_card(user_id, signals, now_ms, params))
-        update.schedule.append((partition, user_id, next_refresh_ms(signals, now_ms, params)))
+        update.cards.append(score_card(user_id, signals, now_ms, params, curve))
+        update.schedule.append(
+            (partition, user_id, next_refresh_ms(signals, now_ms, params, curve))
+        )
     return update

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from app.scoring.model import ModelParams
+from app.scoring.model import Curve, ModelParams
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics
@@ -29,6 +29,7 @@ class DecaySweep:
         writer: ScoreWriter,
         due: DueIndex,
         params: ModelParams,
+        curve: Callable[[], Curve],
         batch_users: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -36,6 +37,7 @@ class DecaySweep:
         self._writer = writer
         self._due = due
         self._params = params
+        self._curve = curve
         self._batch_users = batch_users
         self._clock = clock
 
@@ -52,6 +54,16 @@ class DecaySweep:
         metrics.SWEEP_RESCORED.inc(rescored)
         return rescored
 
+    async def run_all(self, partitions: Iterable[int]) -> int:
+        """Re-score every scheduled user of `partitions` (a curve change); returns how many."""
+        now_ms = int(self._clock() * 1000)
+        rescored = 0
+        for partition in partitions:
+            async for users in self._due.scan(partition, self._batch_users):
+                rescored += await self._rescore(partition, users, now_ms)
+        metrics.SWEEP_RESCORED.inc(rescored)
+        return rescored
+
     async def _rescore(self, partition: int, users: list[str], now_ms: int) -> int:
         update = score_update(
             (
@@ -64,6 +76,7 @@ class DecaySweep:
             ),
             now_ms,
             self._params,
+            self._curve(),
         )
         await self._writer.write(update.cards)
         await self._due.schedule(update.schedule)

@@ -23,9 +23,11 @@ from app.kafka_topics import ensure_topics, topic_configs
 from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
 from app.store.connection import StoreError, redis_from_settings
+from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
+from streams.curve_follower import CurveFollower
 from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
@@ -175,6 +177,7 @@ def build_app(settings: Settings) -> faust.App:
         dedupe=EventDeduplicator(redis, prefix, settings.scoring.dedupe_window_hours * 3600),
         due=due,
         params=params,
+        curve=lambda: follower.current(),
         rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
@@ -182,8 +185,19 @@ def build_app(settings: Settings) -> faust.App:
         gate=gate,
     )
     sweep = DecaySweep(
-        states=states, writer=writer, due=due, params=params, batch_users=settings.sweep_batch_users
+        states=states,
+        writer=writer,
+        due=due,
+        params=params,
+        curve=lambda: follower.current(),
+        batch_users=settings.sweep_batch_users,
     )
+    follower = CurveFollower(CurveStore(redis, prefix), sweep.run_all)
+
+    def owned_partitions() -> list[int]:
+        return sorted(
+            tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
+        )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types a sync receiver
     async def write_back_state(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -195,6 +209,7 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
+        await follower.start()
         # take_events is on the Stream implementation, not the StreamT interface.
         async for batch in cast("faust.Stream[bytes]", stream).take_events(
             settings.batch_max_events, within=settings.batch_max_wait_s
@@ -214,11 +229,8 @@ def build_app(settings: Settings) -> faust.App:
     async def decay_sweep() -> None:
         if app.rebalancing or app.in_recovery:
             return  # tables may be incomplete; the next tick catches up
-        owned = sorted(
-            tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
-        )
         try:
-            rescored = await sweep.run_once(owned)
+            rescored = await sweep.run_once(owned_partitions())
         except (StoreError, OSError) as exc:
             # An exception escaping a Faust timer crashes the whole worker; the sweep is
             # best-effort (the schedule stays in Redis), so skip this tick and try the next.
@@ -226,6 +238,22 @@ def build_app(settings: Settings) -> faust.App:
             return
         if rescored:
             log.info("decay sweep re-scored %d idle users", rescored)
+
+    @app.timer(interval=settings.curve.follow_interval_s, name="curve-follow")  # type: ignore[untyped-decorator]
+    async def curve_follow() -> None:
+        if app.rebalancing or app.in_recovery:
+            return  # tables may be incomplete; the next tick re-scores
+        try:
+            await follower.follow(owned_partitions())
+        except (StoreError, OSError) as exc:
+            log.warning("curve follow skipped: Redis unavailable (%s)", exc)
+
+    @app.timer(interval=settings.curve.refit_interval_s, name="curve-refit")  # type: ignore[untyped-decorator]
+    async def curve_refit() -> None:
+        try:
+            await follower.refit_if_due(RefitPolicy.of(settings), settings.curve.refit_interval_s)
+        except (StoreError, OSError) as exc:
+            log.warning("scheduled curve refit skipped: Redis unavailable (%s)", exc)
 
     return app
 

@@ -17,7 +17,7 @@ from app.api.auth import (
     check_auth_settings,
     check_every_route_guarded,
 )
-from app.api.routes import health, leaderboard, scores
+from app.api.routes import curve, health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import CorruptRecord, ScoreClient, StoreError
@@ -60,7 +60,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(RateLimitHeaders)
-    for v1_router in (scores.router, leaderboard.router):  # every /v1 router: scores:read
+    for v1_router in (
+        scores.router,
+        leaderboard.router,
+        curve.router,
+    ):  # every /v1 router: scores:read
         app.include_router(v1_router, dependencies=[ScoresReader])
     app.include_router(health.router)
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.scoring.curve import Curve
 from app.store import DailyScore, Explanation, LeaderboardEntry, UserScore
 
 
@@ -123,6 +124,9 @@ class ExplanationOut(_Out):
     top_actors: list[ActorOut] = Field(description="Largest single contributors, largest first.")
     updated_at_ms: int
     model_version: str
+    curve_version: int = Field(
+        description="Version of the score curve that graded it (0: default)."
+    )
 
     @classmethod
     def of(cls, explanation: Explanation) -> ExplanationOut:
@@ -139,6 +143,43 @@ class ExplanationOut(_Out):
             top_actors=[ActorOut.model_validate(a) for a in e.top_actors],
             updated_at_ms=e.updated_at_ms,
             model_version=e.model_version,
+            curve_version=e.curve_version,
+        )
+
+
+class CurveRowOut(_Out):
+    """One row of the score table: the raw influence a score needs."""
+
+    score: float
+    raw: float
+
+
+class CurveOut(_Out):
+    """The live score curve: what it was fitted on and the raw each score needs."""
+
+    version: int = Field(description="0: the default curve (no fit yet); fits count up from 1.")
+    fitted_at_ms: int = Field(description="When it was fitted (epoch ms; 0 for the default).")
+    population: int = Field(description="Active users the fit saw.")
+    raw_median: float = Field(description="Raw of the median active user at the fit.")
+    raw_top5: float = Field(description="Lowest raw among the top 5% at the fit.")
+    raw_top01: float = Field(description="Lowest raw among the top 0.1% at the fit.")
+    table: list[CurveRowOut] = Field(description="Score -> raw influence needed for it.")
+    last_refit: dict[str, Any] | None = Field(
+        description="The last refit's record (full or bounded, duration), if any."
+    )
+
+    @classmethod
+    def of(cls, curve: Curve, last_refit: dict[str, Any] | None) -> CurveOut:
+        """The response body for the stored curve and its newest history entry."""
+        return cls(
+            version=curve.version,
+            fitted_at_ms=curve.fitted_at_ms,
+            population=curve.population,
+            raw_median=curve.raw_median,
+            raw_top5=curve.raw_top5,
+            raw_top01=curve.raw_top01,
+            table=[CurveRowOut(score=score, raw=raw) for score, raw in curve.table()],
+            last_refit=last_refit,
         )
 
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.publish",
     "app.cli.simulate",
     "app.cli.gaming",
+    "app.cli.curve",
     "app.cli.bench",
 )
 

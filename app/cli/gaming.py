@@ -34,6 +34,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--engagements", type=int, default=1000, help="engagements per scenario (default 1000)"
     )
+    parser.add_argument(
+        "--fitted-curve",
+        action="store_true",
+        help="grade on the curve fitted to the replayed population (a live deployment's first fit)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         end_ms=args.end_ms,
         engagements=args.engagements,
+        fitted=args.fitted_curve,
     )
     for line in report.lines():
         print(line)

@@ -107,6 +107,7 @@ def run_explain(args: argparse.Namespace) -> int:
     console.print(
         f"[bold]{exp.user_id}[/bold]: score [bold]{exp.score:.1f}[/bold], raw {exp.raw:.4f}, "
         f"style {exp.style}, {exp.engagers:,} engagers, model {exp.model_version}, "
+        f"curve v{exp.curve_version}, "
         f"updated {_when(exp.updated_at_ms)}"
     )
     sources = Table(title="Where the score comes from (decayed contributions)")

@@ -17,7 +17,7 @@ from app.kafka_topics import ensure_topics
 from app.publisher import EventPublisher
 from app.scoring.events import Kind
 from app.settings import get_settings
-from app.simulation.population import generate_events
+from app.simulation.population import REFERENCE_AUDIENCE_SIGMA, generate_events
 
 CHUNK = 5000
 
@@ -36,26 +36,39 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--span-days", type=float, default=30.0, help="history span when back-filling"
     )
+    parser.add_argument(
+        "--audience-sigma",
+        type=_positive_float,
+        default=REFERENCE_AUDIENCE_SIGMA,
+        help="tail weight: log-normal sigma of audience sizes (default: the reference 1.7)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Produce the events; exit code 1 if any was rejected."""
     accepted, rejected = asyncio.run(
-        simulate(args.users, args.events, args.seed, args.rate, args.span_days)
+        simulate(args.users, args.events, args.seed, args.rate, args.span_days, args.audience_sigma)
     )
     print(f"simulate: accepted={accepted} rejected={rejected}")
     return 1 if rejected else 0
 
 
 async def simulate(
-    users: int, events: int, seed: int, rate: float | None, span_days: float
+    users: int,
+    events: int,
+    seed: int,
+    rate: float | None,
+    span_days: float,
+    audience_sigma: float = REFERENCE_AUDIENCE_SIGMA,
 ) -> tuple[int, int]:
     """Publish the population's events; returns (accepted, rejected) counts."""
     settings = get_settings()
     await ensure_topics(settings)
     end_ms = int(time.time() * 1000)
-    stream = generate_events(users, events, seed, end_ms, span_days=span_days)
+    stream = generate_events(
+        users, events, seed, end_ms, span_days=span_days, audience_sigma=audience_sigma
+    )
     accepted = rejected = 0
     async with EventPublisher(settings) as publisher:
         if rate is None:
@@ -84,6 +97,13 @@ def _chunks(stream: Iterator[tuple[Kind, Any]], size: int) -> Iterator[list[tupl
             chunk = []
     if chunk:
         yield chunk
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -17,7 +17,8 @@ class ActorContribution:
 class ScoreCard:
     """A user's score at `updated_at_ms` with everything needed to explain it.
 
-    `components[kind][network]` are decayed contributions that sum to `raw`.
+    `components[kind][network]` are decayed contributions that sum to `raw`; `curve_version`
+    names the score curve that graded it (0: the default curve).
     """
 
     user_id: str
@@ -29,3 +30,4 @@ class ScoreCard:
     top_actors: tuple[ActorContribution, ...]
     updated_at_ms: int
     model_version: str
+    curve_version: int

@@ -1,9 +1,8 @@
-"""From signal state to an explained 1..100 score: the curve, styles, cards and refresh times.
+"""From signal state to an explained 1..100 score: styles, cards and refresh times.
 
-The score is graded on a curve: `score = 1 + 99 * q / (1 + q)` with
-`q = (raw / curve_mid_raw) ** curve_exponent`, i.e. a log-logistic in raw influence. It is
-monotonic, bounded to [1, 100], and compressive (each doubling of raw adds fewer points the higher
-you are). The constants are calibrated on the reference synthetic population (docs/scoring.md).
+The score is graded on a curve (`app.scoring.curve.Curve`): the live one fitted to the active
+population, or `DEFAULT_CURVE` before any fit. Every function that turns raw into a score takes
+the curve it grades on, and every card records its version (docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import math
 from collections.abc import Mapping
 
 from app.scoring.card import ActorContribution, ScoreCard
+from app.scoring.curve import DEFAULT_CURVE, MIN_SCORE, Curve
 from app.scoring.decay import MS_PER_DAY
 from app.scoring.params import (
     CODE_KIND,
@@ -25,15 +25,16 @@ from app.scoring.signals import UserSignals
 
 __all__ = [
     "CODE_KIND",
+    "DEFAULT_CURVE",
     "EXPLAIN_TOP_ACTORS",
     "KIND_CODE",
     "MAX_REFRESH_MS",
     "MODEL_VERSION",
     "STYLES",
+    "Curve",
     "ModelParams",
     "actor_weight",
     "current_score",
-    "curve",
     "is_unproven",
     "next_refresh_ms",
     "raw_for_score",
@@ -42,8 +43,6 @@ __all__ = [
     "style",
 ]
 
-MIN_SCORE = 1.0
-MAX_SCORE = 100.0
 EXPLAIN_TOP_ACTORS = 5
 """How many top contributing actors a score card lists."""
 
@@ -54,36 +53,23 @@ STYLES = ("celebrity", "broadcaster", "conversationalist", "specialist", "explor
 """Every style label, in the order the rules are tried."""
 
 
-def curve(raw: float, params: ModelParams) -> float:
-    """The unrounded score for `raw` influence, in [1, 100]."""
-    if raw <= 0.0:
-        return MIN_SCORE
-    q = float((raw / params.curve_mid_raw) ** params.curve_exponent)
-    if math.isinf(q):
-        return MAX_SCORE
-    return MIN_SCORE + (MAX_SCORE - MIN_SCORE) * q / (1.0 + q)
+def score_from_raw(raw: float, curve: Curve) -> float:
+    """The displayed score for `raw` on `curve`: rounded to one decimal, in [1.0, 100.0]."""
+    return round(curve.score(raw), 1)
 
 
-def score_from_raw(raw: float, params: ModelParams) -> float:
-    """The displayed score for `raw`: the curve rounded to one decimal, in [1.0, 100.0]."""
-    return round(curve(raw, params), 1)
+def raw_for_score(score: float, curve: Curve) -> float:
+    """The inverse of the curve: the raw influence whose unrounded score is `score`."""
+    return curve.raw_for_score(score)
 
 
-def raw_for_score(score: float, params: ModelParams) -> float:
-    """The inverse of `curve`: the raw influence whose unrounded score is `score`."""
-    if score <= MIN_SCORE:
-        return 0.0
-    if score >= MAX_SCORE:
-        return math.inf
-    q = (score - MIN_SCORE) / (MAX_SCORE - score)
-    return float(params.curve_mid_raw * q ** (1.0 / params.curve_exponent))
-
-
-def current_score(state: UserSignals | None, now_ms: int, params: ModelParams) -> float | None:
+def current_score(
+    state: UserSignals | None, now_ms: int, params: ModelParams, curve: Curve
+) -> float | None:
     """A user's displayed score at `now_ms` without building a card (None if no state)."""
     if state is None:
         return None
-    return score_from_raw(state.raw_at(now_ms, params), params)
+    return score_from_raw(state.raw_at(now_ms, params), curve)
 
 
 def style(score: float, components: Mapping[str, Mapping[str, float]], params: ModelParams) -> str:
@@ -116,11 +102,14 @@ def style(score: float, components: Mapping[str, Mapping[str, float]], params: M
     return "explorer"
 
 
-def score_card(user_id: str, state: UserSignals, now_ms: int, params: ModelParams) -> ScoreCard:
+def score_card(
+    user_id: str, state: UserSignals, now_ms: int, params: ModelParams, curve: Curve
+) -> ScoreCard:
     """The user's explained score at `now_ms`: every value decayed to `now_ms`.
 
-    `components[kind][network]` (rounded to 6 decimals) sum to `raw`; the score is the curve of
-    that raw. `top_actors` are the heaviest tracked engagers with their decayed contributions.
+    `components[kind][network]` (rounded to 6 decimals) sum to `raw`; the score is `curve` of
+    that raw, and the card records the curve's version. `top_actors` are the heaviest tracked
+    engagers with their decayed contributions.
     """
     components = state.components_at(now_ms, params)
     raw = 0.0
@@ -129,7 +118,7 @@ def score_card(user_id: str, state: UserSignals, now_ms: int, params: ModelParam
             rounded = round(value, 6)
             networks[network] = rounded
             raw += rounded
-    score = score_from_raw(raw, params)
+    score = score_from_raw(raw, curve)
     return ScoreCard(
         user_id=user_id,
         score=score,
@@ -143,10 +132,11 @@ def score_card(user_id: str, state: UserSignals, now_ms: int, params: ModelParam
         ),
         updated_at_ms=now_ms,
         model_version=MODEL_VERSION,
+        curve_version=curve.version,
     )
 
 
-def next_refresh_ms(state: UserSignals, now_ms: int, params: ModelParams) -> int:
+def next_refresh_ms(state: UserSignals, now_ms: int, params: ModelParams, curve: Curve) -> int:
     """The earliest time the displayed score will have dropped by >= 0.1 through decay alone.
 
     Capped at `now_ms + MAX_REFRESH_MS` (also returned when the score cannot drop any more), so a
@@ -158,11 +148,11 @@ def next_refresh_ms(state: UserSignals, now_ms: int, params: ModelParams) -> int
     totals = state.kind_totals(now_ms, params)
     terms = [(g, params.half_lives[code]) for code, g in totals.items() if g > 0.0]
     raw_now = sum(g for g, _ in terms)
-    shown = score_from_raw(raw_now, params)
+    shown = score_from_raw(raw_now, curve)
     if shown <= MIN_SCORE or not terms:
         return cap
     # Below this raw the unrounded score is < shown - 0.05, which displays as <= shown - 0.1.
-    target = raw_for_score(shown - 0.05, params)
+    target = raw_for_score(shown - 0.05, curve)
     ln2 = math.log(2.0)
     dt = 0.0
     for _ in range(64):
@@ -182,7 +172,7 @@ def next_refresh_ms(state: UserSignals, now_ms: int, params: ModelParams) -> int
     # Rounding at the boundary: step forward until the displayed score really has dropped.
     step_ms = 1
     # Displayed scores are multiples of 0.1, so "dropped by >= 0.1" is "<= shown - 0.05".
-    while when < cap and score_from_raw(state.raw_at(when, params), params) > shown - 0.05:
+    while when < cap and score_from_raw(state.raw_at(when, params), curve) > shown - 0.05:
         when += step_ms
         step_ms *= 2
     return min(when, cap)

@@ -49,9 +49,6 @@ class ModelParams:
     # Event acceptance.
     horizon_ms: int = 90 * MS_PER_DAY
     max_future_ms: int = 300_000
-    # The curve: score = 1 + 99 * q / (1 + q), q = (raw / curve_mid_raw) ** curve_exponent.
-    curve_mid_raw: float = 3.6
-    curve_exponent: float = 0.42
     # Styles.
     celebrity_score: float = 86.0
     style_dominance: float = 0.5
@@ -69,8 +66,6 @@ class ModelParams:
             "burst_half_life_ms": self.burst_half_life_ms,
             "burst_tolerance": self.burst_tolerance,
             "actor_weight_pivot": self.actor_weight_pivot,
-            "curve_mid_raw": self.curve_mid_raw,
-            "curve_exponent": self.curve_exponent,
             "horizon_ms": self.horizon_ms,
         }
         for name, value in positive.items():

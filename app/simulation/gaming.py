@@ -11,7 +11,9 @@ following week:
 
 Every scenario uses the same kind sequence (75% likes, 12% shares, 13% mentions) on the user's
 main network. Points are the unrounded score gained over the same user left alone for the week
-(so decay is accounted for), scaled to 1000 engagements.
+(so decay is accounted for), scaled to 1000 engagements. Scores are graded on the default curve,
+or on the curve fitted to the replayed population (`fitted=True`), as a live deployment grades
+after its first refit.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from random import Random
 
+from app.scoring.curve import DEFAULT_CURVE, Curve, fit_curve, population_of
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
 from app.scoring.events import EngagementEvent, Kind
-from app.scoring.model import ModelParams, curve
+from app.scoring.model import ModelParams, score_from_raw
 from app.scoring.signals import UserSignals, apply_event
 from app.simulation.population import generate_events
 from app.simulation.replay import (
@@ -98,10 +101,27 @@ def gaming_report(
     seed: int,
     end_ms: int,
     engagements: int = 1000,
+    fitted: bool = False,
 ) -> GamingReport:
     """Replay the population, pick its median user, and run the three scenarios on it."""
     result = replay_states(generate_events(users, events, seed, end_ms), params, end_ms)
-    return gaming_report_from(result, params, end_ms=end_ms, seed=seed, engagements=engagements)
+    curve = fitted_curve(result, params, end_ms) if fitted else DEFAULT_CURVE
+    return gaming_report_from(
+        result, params, end_ms=end_ms, seed=seed, engagements=engagements, curve=curve
+    )
+
+
+def fitted_curve(result: ReplayResult, params: ModelParams, now_ms: int) -> Curve:
+    """The curve a deployment's first refit would fit to the replayed population at `now_ms`."""
+    raws = [state.raw_at(now_ms, params) for state in result.states.values()]
+    return fit_curve(
+        population_of(raws, 0.01),
+        DEFAULT_CURVE,
+        version=1,
+        fitted_at_ms=now_ms,
+        max_step=2.0,
+        min_population=1,
+    )
 
 
 def gaming_report_from(
@@ -111,11 +131,13 @@ def gaming_report_from(
     end_ms: int,
     seed: int,
     engagements: int = 1000,
+    curve: Curve = DEFAULT_CURVE,
 ) -> GamingReport:
-    """The scenarios on an already replayed population (`end_ms`: where the replay stopped)."""
+    """The scenarios on an already replayed population (`end_ms`: where the replay stopped),
+    graded on `curve` (actors' standing included)."""
     if engagements < 1:
         raise ValueError("engagements must be >= 1")
-    cards = result.cards(end_ms, params)
+    cards = result.cards(end_ms, params, curve)
     stats = population_stats(cards)
     target_id = min(cards, key=lambda u: (abs(cards[u].score - stats.median), u))
     card = cards[target_id]
@@ -125,7 +147,7 @@ def gaming_report_from(
     )[0]
     baseline = result.states[target_id]
     week_end = end_ms + WEEK_MS
-    before = curve(baseline.raw_at(week_end, params), params)
+    before = _points(baseline, week_end, params, curve)
 
     rng = Random(seed)
     kinds = rng.choices([k for k, _ in _KIND_MIX], [w for _, w in _KIND_MIX], k=engagements)
@@ -150,9 +172,13 @@ def gaming_report_from(
                 ts_ms=ts,
             )
             state = apply_event(state, event, score, params)
-        return Scenario(name, len(actors), _points(state, week_end, params) - before)
+        return Scenario(name, len(actors), _points(state, week_end, params, curve) - before)
 
-    organic_scores = [result.scores[a] for a in organic_actors]
+    # Each actor's last written score (as in the replay), graded on `curve`.
+    organic_scores = [
+        score_from_raw(result.states[a].raw_at(result.states[a].t_ms, params), curve)
+        for a in organic_actors
+    ]
     return GamingReport(
         population=stats,
         target_id=target_id,
@@ -165,5 +191,5 @@ def gaming_report_from(
     )
 
 
-def _points(state: UserSignals, now_ms: int, params: ModelParams) -> float:
-    return curve(state.raw_at(now_ms, params), params)
+def _points(state: UserSignals, now_ms: int, params: ModelParams, curve: Curve) -> float:
+    return curve.score(state.raw_at(now_ms, params))

@@ -4,7 +4,9 @@ Same arguments, same events: every random draw comes from one `random.Random(see
 iterates over a hash-ordered collection. The population is shaped like a real one:
 
 * audience sizes (how often a user is engaged with) and activity (how often a user engages) are
-  log-normal, so a few users get most of the attention;
+  log-normal, so a few users get most of the attention; `audience_sigma` sets the weight of
+  that tail (the reference population's 1.7 by default), and `events / users` the activity per
+  user, so other communities can be simulated too;
 * users live on one to four of eight networks, with a primary one;
 * each user's content draws its own like/share/mention mix;
 * some engagement comes from a user's small circle of fans, who come back (repeat engagement);
@@ -43,6 +45,8 @@ BOT_BURST_RATE = 0.0005
 """Per trigger: chance of a bought burst from a bot farm."""
 BOTS_PER_USER = 0.05
 """Bot accounts per real user; bots only ever engage, in bursts."""
+REFERENCE_AUDIENCE_SIGMA = 1.7
+"""Log-normal sigma of audience sizes in the reference population (docs/scoring.md)."""
 _EVENTS_PER_TRIGGER = 1.36  # rough mean, for pacing; the pacing adapts to what is left anyway
 
 WireEvent = dict[str, str | int | None]
@@ -58,23 +62,31 @@ class _Profile:
 
 
 def generate_events(
-    users: int, events: int, seed: int, end_ms: int, span_days: float = 30
+    users: int,
+    events: int,
+    seed: int,
+    end_ms: int,
+    span_days: float = 30,
+    audience_sigma: float = REFERENCE_AUDIENCE_SIGMA,
 ) -> Iterator[tuple[Kind, WireEvent]]:
     """Yield `events` (kind, wire JSON dict) pairs among `users` users, in `ts` order.
 
     `end_ms` is fixed by the caller (not the clock) so that the same seed gives the same events.
+    `audience_sigma` is the tail weight of audience sizes (higher: a few users get more).
     """
     if users < 2:
         raise ValueError("need at least two users (nobody may engage with themselves)")
-    if events < 0 or span_days <= 0:
-        raise ValueError("events must be >= 0 and span_days > 0")
-    return _Generator(users, events, seed, end_ms, span_days).run()
+    if events < 0 or span_days <= 0 or audience_sigma <= 0:
+        raise ValueError("events must be >= 0, span_days and audience_sigma > 0")
+    return _Generator(users, events, seed, end_ms, span_days, audience_sigma).run()
 
 
 class _Generator:
     """The state of one generation run; `run()` is the event iterator."""
 
-    def __init__(self, users: int, events: int, seed: int, end_ms: int, span_days: float) -> None:
+    def __init__(
+        self, users: int, events: int, seed: int, end_ms: int, span_days: float, sigma: float
+    ) -> None:
         self.rng = Random(seed)
         self.events = events
         self.seed = seed
@@ -88,7 +100,7 @@ class _Generator:
         width = len(str(users - 1))
         rng = self.rng
         for i in range(users):
-            pop = rng.lognormvariate(0.0, 1.7)
+            pop = rng.lognormvariate(0.0, sigma)
             popularity.append(pop)
             activity.append(rng.lognormvariate(0.0, 1.2) * pop**0.25)
             self.profiles.append(self._profile(f"u{i:0{width}d}", pop))

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from app.scoring.card import ScoreCard
 from app.scoring.events import InvalidEvent, Kind, validate_event
-from app.scoring.model import ModelParams, score_card, score_from_raw
+from app.scoring.model import DEFAULT_CURVE, Curve, ModelParams, score_card, score_from_raw
 from app.scoring.signals import UserSignals, apply_event
 
 
@@ -30,18 +30,23 @@ class ReplayResult:
     duplicates: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
 
-    def cards(self, now_ms: int, params: ModelParams) -> dict[str, ScoreCard]:
-        """Every user's score card at `now_ms`."""
+    def cards(
+        self, now_ms: int, params: ModelParams, curve: Curve = DEFAULT_CURVE
+    ) -> dict[str, ScoreCard]:
+        """Every user's score card at `now_ms`, graded on `curve`."""
         return {
-            user_id: score_card(user_id, state, now_ms, params)
+            user_id: score_card(user_id, state, now_ms, params, curve)
             for user_id, state in self.states.items()
         }
 
 
 def replay_states(
-    events: Iterable[tuple[Kind, object]], params: ModelParams, now_ms: int
+    events: Iterable[tuple[Kind, object]],
+    params: ModelParams,
+    now_ms: int,
+    curve: Curve = DEFAULT_CURVE,
 ) -> ReplayResult:
-    """Apply `events` (kind, decoded JSON value) in order; return the resulting state."""
+    """Apply `events` (kind, decoded JSON value) in order, actors graded on `curve`."""
     rules = params.event_rules
     result = ReplayResult()
     states = result.states
@@ -60,7 +65,7 @@ def replay_states(
         target = event.target_id
         state = apply_event(states.get(target), event, scores.get(event.actor_id), params)
         states[target] = state
-        scores[target] = score_from_raw(state.raw_at(state.t_ms, params), params)
+        scores[target] = score_from_raw(state.raw_at(state.t_ms, params), curve)
         result.accepted += 1
     return result
 

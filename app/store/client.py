@@ -13,6 +13,7 @@ from redis.asyncio.client import PubSub
 
 from app.settings import Settings
 from app.store.connection import redis_from_settings
+from app.store.curve import CurveStore
 from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, utc_day
 from app.store.models import (
     CorruptRecord,
@@ -54,6 +55,11 @@ class ScoreClient:
     def keys(self) -> RedisKeys:
         """The key names this client reads."""
         return self._keys
+
+    @property
+    def curves(self) -> CurveStore:
+        """The live score curve (read: `load`, `history`; the worker and `clout curve` refit)."""
+        return CurveStore(self._redis, self._keys.prefix)
 
     async def get(self, user_id: str) -> UserScore | None:
         """The user's score and standing, or None if the user has no score."""

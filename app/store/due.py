@@ -8,7 +8,7 @@ the number of users.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from redis.asyncio import Redis
 
@@ -46,3 +46,17 @@ class DueIndex:
         """Up to `limit` users of `partition` whose visible score is due to change by now."""
         members = await self._redis.zrangebyscore(self.key(partition), "-inf", now_ms, 0, limit)
         return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    async def scan(self, partition: int, batch: int) -> AsyncIterator[list[str]]:
+        """Every user on `partition`'s schedule (every scored user), about `batch` at a time.
+
+        ZSCAN returns each user present for the whole walk at least once even while the walk
+        itself reschedules them (a user may come twice; re-scoring twice is harmless).
+        """
+        cursor = 0
+        while True:
+            cursor, members = await self._redis.zscan(self.key(partition), cursor, count=batch)
+            if members:
+                yield [m.decode() if isinstance(m, bytes) else str(m) for m, _ in members]
+            if cursor == 0:
+                return

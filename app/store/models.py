@@ -40,6 +40,7 @@ class UserScore:
     components: dict[str, dict[str, float]]
     updated_at_ms: int
     model_version: str
+    curve_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class Explanation:
     top_actors: tuple[ActorContribution, ...]
     updated_at_ms: int
     model_version: str
+    curve_version: int
 
     def kind_totals(self) -> dict[str, float]:
         """Sum of the components of each kind."""
@@ -113,6 +115,7 @@ def parse_user_score(
             components=orjson.loads(fields["components"]),
             updated_at_ms=int(fields["updated_at"]),
             model_version=fields["model_version"],
+            curve_version=int(fields.get("curve_version", 0)),
         )
     except (KeyError, ValueError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
@@ -134,6 +137,8 @@ def parse_explanation(user_id: str, fields: Mapping[str, str]) -> Explanation | 
             top_actors=tuple(ActorContribution(str(a), float(c)) for a, c in actors),
             updated_at_ms=int(fields["updated_at"]),
             model_version=fields["model_version"],
+            # Cards written before the live curve have no field: the default curve made them.
+            curve_version=int(fields.get("curve_version", 0)),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc

@@ -28,7 +28,8 @@ DEFAULT_CHUNK_SIZE = 250
 
 # KEYS: [1] leaderboard, [2] stats, then per card i (1-based): [1+2i] user hash, [2+2i] history.
 # ARGV: [1] changes channel, [2] now ms, [3] history TTL s, [4] cards as a JSON array of
-# [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day],
+# [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
+#  curve_version],
 # then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim).
 # A card is applied unless the stored updated_at is strictly newer; an equal timestamp
 # overwrites (the same card twice rewrites identical values and publishes nothing).
@@ -43,7 +44,7 @@ for i, c in ipairs(cards) do
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score')
   if (not stored[1]) or tonumber(stored[1]) <= tonumber(updated_at) then
     redis.call('HSET', user_key, 'score', score, 'raw', raw, 'style', c[4],
-      'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7],
+      'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
       'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i])
     redis.call('ZADD', leaderboard, raw, user_id)
     if redis.call('HSET', history_key, c[8], score) == 1 then
@@ -166,6 +167,7 @@ class ScoreWriter:
                     card.model_version,
                     day,
                     first_kept,
+                    str(card.curve_version),
                 ]
             )
             blobs.append(orjson.dumps(card.components))

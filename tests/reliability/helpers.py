@@ -36,7 +36,13 @@ from app.devtools.isolation import free_port, free_ports
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.scoring.events import EngagementEvent, Kind
-from app.scoring.model import ModelParams, raw_for_score, score_card, score_from_raw
+from app.scoring.model import (
+    DEFAULT_CURVE,
+    ModelParams,
+    raw_for_score,
+    score_card,
+    score_from_raw,
+)
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
 
@@ -86,7 +92,7 @@ class Traffic:
     def expected_states(self, params: ModelParams) -> dict[str, UserSignals]:
         """Each target's signals after applying every counted event once (the exact outcome)."""
         standing = {
-            actor: score_from_raw(raw_for_score(score, params), params)
+            actor: score_from_raw(raw_for_score(score, DEFAULT_CURVE), DEFAULT_CURVE)
             for actor, score in self.actors.items()
         }
         states: dict[str, UserSignals] = {}
@@ -239,10 +245,9 @@ async def give_standing(
     client: aioredis.Redis, settings: Settings, actors: dict[str, float]
 ) -> None:
     """Publish each actor's score on the leaderboard, as the worker reads standings from it."""
-    params = settings.model_params()
     await client.zadd(
         f"{settings.redis_key_prefix}:leaderboard",
-        {actor: raw_for_score(score, params) for actor, score in actors.items()},
+        {actor: raw_for_score(score, DEFAULT_CURVE) for actor, score in actors.items()},
     )
 
 
@@ -277,7 +282,7 @@ def card_mismatches(
             problems.append(f"{user}: no card")
             continue
         at = int(stored["updated_at"])
-        want = score_card(user, state, at, params)
+        want = score_card(user, state, at, params, DEFAULT_CURVE)
         got_components = orjson.loads(stored["components"])
         for kind in set(want.components) | set(got_components):
             w, g = want.components.get(kind, {}), got_components.get(kind, {})

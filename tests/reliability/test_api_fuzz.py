@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from app.api import create_app
 from app.devtools.isolation import isolated
 from app.scoring.events import EngagementEvent, Kind
-from app.scoring.model import score_card
+from app.scoring.model import DEFAULT_CURVE, score_card
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
 from app.store.connection import redis_from_settings
@@ -58,7 +58,7 @@ async def _seed(settings: Settings, users: int) -> None:
             )
             state = apply_event(state, event, 40.0 + k, params)
         assert state is not None
-        cards.append(score_card(f"user-{n}", state, now, params))
+        cards.append(score_card(f"user-{n}", state, now, params, DEFAULT_CURVE))
     redis = redis_from_settings(settings)
     try:
         await ScoreWriter(redis, settings.redis_key_prefix).write(cards)

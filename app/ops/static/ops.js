@@ -91,6 +91,12 @@
       setText("redis-memory", redis.reachable ? fmtBytes(redis.used_memory_bytes) : (redis.error || ""));
       setCard("last-write", redis.last_write_age_s === null ? "none yet" : fmtDuration(redis.last_write_age_s));
     }
+    var refit = redis && redis.last_refit;
+    setText("curve-version", refit ? "v" + refit.version : "default");
+    setText("curve-refit", refit
+      ? "refit " + new Date(refit.fitted_at_ms).toLocaleTimeString() + (refit.full ? ", in full" : ", bounded")
+        + ", " + fmtInt(refit.population) + " active users"
+      : "no refit yet");
     setText("partition-count", String(s.partitions));
     var counts = [];
     for (var key in s.status_counts) if (s.status_counts[key]) counts.push(s.status_counts[key] + " " + key);

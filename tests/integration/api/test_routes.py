@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.scoring.card import ActorContribution
+from app.scoring.curve import DEFAULT_CURVE
+from app.settings import Settings
 from app.store import ScoreWriter
-from app.store.keys import utc_day
+from app.store.curve import CurveStore, RefitPolicy
+from app.store.keys import RedisKeys, utc_day
 from tests.integration.store.helpers import DAY_MS, make_card, now_ms
 
 pytestmark = pytest.mark.integration
@@ -164,6 +169,7 @@ async def test_explain(api: httpx.AsyncClient, board: int) -> None:
         ],
         "updated_at_ms": board,
         "model_version": "test-model",
+        "curve_version": 0,
     }
 
 
@@ -190,3 +196,26 @@ async def test_ids_with_commas_or_slashes_have_a_route(
     assert by_path.json()["user_id"] == "a,b"
     by_query = await api.get("/v1/scores", params={"ids": "x/y"})
     assert by_query.json()["scores"]["x/y"]["score"] == 13.0
+
+
+async def test_curve_is_the_default_until_a_fit(
+    api: httpx.AsyncClient, store_redis: Redis, isolated_settings: Settings
+) -> None:
+    response = await api.get("/v1/curve")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["version"], body["population"], body["last_refit"]) == (0, 0, None)
+    rows = {row["score"]: row["raw"] for row in body["table"]}
+    assert rows[40.0] == pytest.approx(DEFAULT_CURVE.raw_for_score(40.0))
+
+    rng = random.Random(9)
+    raws = {f"u{i}": rng.lognormvariate(0.0, 1.0) for i in range(2000)}
+    await store_redis.zadd(RedisKeys(isolated_settings.redis_key_prefix).leaderboard, raws)
+    policy = RefitPolicy.of(isolated_settings)
+    refit = await CurveStore(store_redis, isolated_settings.redis_key_prefix).refit(policy)
+    assert refit is not None
+    body = (await api.get("/v1/curve")).json()
+    assert (body["version"], body["population"]) == (1, 2000)
+    assert body["last_refit"]["full"] is True
+    rows = {row["score"]: row["raw"] for row in body["table"]}
+    assert rows[40.0] == pytest.approx(body["raw_median"], rel=0.01)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -31,6 +32,11 @@ async def test_probe_reports_memory_and_the_age_of_the_newest_score_write(
         after = await probe_redis(client, prefix, now_ms=1_000_000)
         assert after.last_write_ms == 995_500
         assert after.last_write_age_s == pytest.approx(4.5)
+        assert after.last_refit is None
+
+        refit = {"version": 3, "fitted_at_ms": 990_000, "full": False, "population": 1200}
+        await redis_client.lpush(RedisKeys(prefix).curve_history, orjson.dumps(refit))
+        assert (await probe_redis(client, prefix, now_ms=1_000_000)).last_refit == refit
     finally:
-        await redis_client.delete(stats)
+        await redis_client.delete(stats, RedisKeys(prefix).curve_history)
         await client.aclose()

@@ -15,7 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
-from app.scoring.model import raw_for_score
+from app.scoring.model import DEFAULT_CURVE, raw_for_score
 from app.settings import Settings
 from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
 from tests.support.kafka import encode, make_event, produce, read_all
@@ -97,7 +97,7 @@ async def give_standing(
     client: aioredis.Redis, settings: Settings, actors: list[str], score: float
 ) -> None:
     """Publish established scores for actors, so their weight is fixed and undamped."""
-    raw = raw_for_score(score, settings.model_params())
+    raw = raw_for_score(score, DEFAULT_CURVE)
     await client.zadd(f"{settings.redis_key_prefix}:leaderboard", dict.fromkeys(actors, raw))
 
 
@@ -169,6 +169,7 @@ async def test_older_write_never_replaces_newer(
         top_actors=(),
         updated_at_ms=first - 1000,
         model_version="stale",
+        curve_version=0,
     )
     await ScoreWriter(redis_client, running.redis_key_prefix).write([stale])
     stored = await redis_client.hgetall(user_key(running, target))

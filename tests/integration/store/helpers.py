@@ -39,6 +39,7 @@ def make_card(
         else (ActorContribution("fan-1", raw * 0.6), ActorContribution("fan-2", raw * 0.4)),
         updated_at_ms=now_ms() if updated_at_ms is None else updated_at_ms,
         model_version="test-model",
+        curve_version=0,
     )
 
 

@@ -91,6 +91,8 @@ async def test_explain_shows_where_the_score_comes_from(scored: Settings) -> Non
     assert code == 0
     for text in ("share", "mastodon", "66.7%", "like", "twitter", "33.3%", "fan-42", "58.3%"):
         assert text in out, text
+    for text in ("model test-model", "curve v0"):
+        assert text in out, text
     code, out, _ = await clout(scored, "explain", "alice", "--json")
     assert orjson.loads(out)["top_actors"] == [{"actor_id": "fan-42", "contribution": 1.75}]
 

@@ -74,6 +74,7 @@ async def test_get_returns_score_rank_and_percentile(client: ScoreClient, board:
         components={"share": {"twitter": 6.0}, "like": {"twitter": 2.0, "bsky": 1.0}},
         updated_at_ms=board,
         model_version="test-model",
+        curve_version=0,
     )
     bob = await client.get("bob")
     assert bob is not None

@@ -48,6 +48,7 @@ async def test_a_card_lands_in_every_structure_of_the_schema(
         b"engagers": b"7",
         b"updated_at": str(at).encode(),
         b"model_version": b"test-model",
+        b"curve_version": b"0",
         b"components": orjson.dumps(card.components),
         b"top_actors": b'[["bob",5.5],["carol",1.25]]',
     }

@@ -15,6 +15,7 @@ def test_every_route_is_documented_and_read_only() -> None:
         "/v1/scores/{user_id}/history",
         "/v1/scores/{user_id}/explain",
         "/v1/leaderboard",
+        "/v1/curve",
         "/healthz",
         "/readyz",
         "/ops",

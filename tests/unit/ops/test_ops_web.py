@@ -67,8 +67,11 @@ class FakePipeline:
     def hget(self, key: str, field: str) -> None:
         self.calls.append(f"hget {key} {field}")
 
+    def lindex(self, key: str, index: int) -> None:
+        self.calls.append(f"lindex {key} {index}")
+
     async def execute(self) -> list[Any]:
-        return [True, {"used_memory": 2048}, self.stamp]
+        return [True, {"used_memory": 2048}, self.stamp, None]
 
 
 class FakeRedis:
@@ -245,7 +248,13 @@ async def test_probe_redis_reads_memory_and_the_writers_stamp() -> None:
     assert health.used_memory_bytes == 2048
     assert health.last_write_ms == 10_000
     assert health.last_write_age_s == pytest.approx(2.5)
-    assert redis.pipelines[0].calls == ["ping", "info memory", "hget clout:v1:stats last_write_ms"]
+    assert redis.pipelines[0].calls == [
+        "ping",
+        "info memory",
+        "hget clout:v1:stats last_write_ms",
+        "lindex clout:v1:curve:history 0",
+    ]
+    assert health.last_refit is None
     none_yet = await probe_redis(FakeRedis(stamp=None), "p", now_ms=1)  # type: ignore[arg-type]
     assert (none_yet.last_write_ms, none_yet.last_write_age_s) == (None, None)
 

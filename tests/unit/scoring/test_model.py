@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.scoring.curve import DEFAULT_CURVE, Curve, fit_curve, population_of
 from app.scoring.events import Kind
 from app.scoring.model import (
     MAX_REFRESH_MS,
@@ -15,9 +14,7 @@ from app.scoring.model import (
     STYLES,
     ModelParams,
     current_score,
-    curve,
     next_refresh_ms,
-    raw_for_score,
     score_card,
     score_from_raw,
     style,
@@ -27,7 +24,15 @@ from app.settings import Settings
 from tests.unit.scoring.helpers import DAY, T0, TRUSTED, event, fold
 
 P = ModelParams()
-raws = st.floats(min_value=0.0, max_value=1e12, allow_nan=False)
+C = DEFAULT_CURVE
+FITTED = fit_curve(
+    population_of([0.05 * 1.01**i for i in range(2000)], 0.01),
+    DEFAULT_CURVE,
+    version=1,
+    fitted_at_ms=0,
+    max_step=2.0,
+    min_population=1000,
+)
 
 
 def test_settings_defaults_mirror_model_defaults() -> None:
@@ -36,13 +41,11 @@ def test_settings_defaults_mirror_model_defaults() -> None:
 
 def test_settings_tunables_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOUT_SCORING__LIKE_HALF_LIFE_DAYS", "7")
-    monkeypatch.setenv("CLOUT_SCORING__CURVE_EXPONENT", "0.5")
     monkeypatch.setenv("CLOUT_SCORING__BURST_HALF_LIFE_HOURS", "2")
     monkeypatch.setenv("CLOUT_SCORING__TOP_ACTORS", "16")
     params = Settings().model_params()
     assert params.like_half_life_ms == 7 * DAY
     assert params.half_life_ms(Kind.LIKE) == 7 * DAY
-    assert params.curve_exponent == 0.5
     assert params.burst_half_life_ms == 2 * 3_600_000
     assert params.top_actors == 16
     assert params.event_rules.horizon_ms == 90 * DAY
@@ -53,7 +56,7 @@ def test_settings_tunables_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> N
     "changes",
     [
         {"like_half_life_ms": 0},
-        {"curve_mid_raw": -1},
+        {"burst_tolerance": -1},
         {"actor_weight_floor": 0},
         {"actor_weight_floor": 5.0, "actor_weight_cap": 4.0},
         {"top_actors": 0},
@@ -62,52 +65,6 @@ def test_settings_tunables_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> N
 def test_nonsense_params_are_refused(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"must|need"):
         ModelParams(**changes)  # type: ignore[arg-type]
-
-
-@given(a=raws, b=raws)
-def test_curve_is_monotonic(a: float, b: float) -> None:
-    low, high = sorted((a, b))
-    assert curve(low, P) <= curve(high, P)
-    assert score_from_raw(low, P) <= score_from_raw(high, P)
-
-
-@given(raw=raws)
-def test_score_is_bounded_with_one_decimal(raw: float) -> None:
-    score = score_from_raw(raw, P)
-    assert 1.0 <= score <= 100.0
-    assert score == round(score, 1)
-
-
-@pytest.mark.parametrize("raw", [0.0, -3.0, math.inf])
-def test_curve_edges(raw: float) -> None:
-    assert score_from_raw(raw, P) == (100.0 if raw > 0 else 1.0)
-
-
-def test_curve_midpoint_and_inverse() -> None:
-    assert curve(P.curve_mid_raw, P) == pytest.approx(50.5)
-    for score in (1.5, 10.0, 40.0, 60.0, 80.0, 90.0, 99.5):
-        assert curve(raw_for_score(score, P), P) == pytest.approx(score)
-    assert raw_for_score(1.0, P) == 0.0
-    assert raw_for_score(100.0, P) == math.inf
-
-
-def test_doubling_raw_at_90_adds_fewer_than_5_points() -> None:
-    raw = raw_for_score(90.0, P)
-    assert score_from_raw(raw, P) == 90.0
-    assert score_from_raw(2 * raw, P) - 90.0 < 5.0
-
-
-@given(score=st.floats(min_value=90.0, max_value=99.9))
-def test_curve_is_compressive_at_the_top(score: float) -> None:
-    raw = raw_for_score(score, P)
-    assert curve(2 * raw, P) - curve(raw, P) < 5.0
-
-
-@given(raw=st.floats(min_value=1e-3, max_value=1e9))
-def test_each_doubling_adds_less_above_the_middle(raw: float) -> None:
-    if raw >= P.curve_mid_raw:
-        gain = curve(2 * raw, P) - curve(raw, P)
-        assert curve(4 * raw, P) - curve(2 * raw, P) <= gain + 1e-9
 
 
 def comps(**by_key: float) -> dict[str, dict[str, float]]:
@@ -155,15 +112,17 @@ def mixed_state() -> UserSignals:
 def test_card_components_sum_to_raw(later_days: int) -> None:
     state = mixed_state()
     now = state.t_ms + later_days * DAY
-    card = score_card("bob", state, now, P)
+    card = score_card("bob", state, now, P, C)
     assert set(card.components) == {"like", "share", "mention"}
     assert sum(v for nets in card.components.values() for v in nets.values()) == pytest.approx(
         card.raw, rel=1e-12
     )
     assert card.raw == pytest.approx(state.raw_at(now, P), abs=1e-5)
-    assert card.score == score_from_raw(card.raw, P) == current_score(state, now, P)
+    assert card.score == score_from_raw(card.raw, C) == current_score(state, now, P, C)
     assert card.updated_at_ms == now
     assert card.model_version == MODEL_VERSION
+    assert card.curve_version == 0
+    assert score_card("bob", state, now, P, FITTED).curve_version == 1
     assert card.user_id == "bob"
     assert abs(card.engagers - 7) <= 1  # HyperLogLog: approximate by design
     assert card.style in STYLES
@@ -174,13 +133,15 @@ def test_card_components_sum_to_raw(later_days: int) -> None:
 
 def test_cards_decay_toward_one() -> None:
     state = mixed_state()
-    scores = [score_card("bob", state, state.t_ms + d * DAY, P).score for d in (0, 10, 100, 2000)]
+    scores = [
+        score_card("bob", state, state.t_ms + d * DAY, P, C).score for d in (0, 10, 100, 2000)
+    ]
     assert scores == sorted(scores, reverse=True)
     assert scores[0] > scores[-1] == 1.0
 
 
 def test_current_score_of_nobody_is_none() -> None:
-    assert current_score(None, T0, P) is None
+    assert current_score(None, T0, P, C) is None
 
 
 @settings(max_examples=60, deadline=None)
@@ -188,38 +149,41 @@ def test_current_score_of_nobody_is_none() -> None:
     likes=st.integers(1, 300),
     shares=st.integers(0, 100),
     idle_hours=st.integers(0, 24 * 120),
+    curve=st.sampled_from([DEFAULT_CURVE, FITTED]),
 )
-def test_next_refresh_is_the_first_visible_drop(likes: int, shares: int, idle_hours: int) -> None:
+def test_next_refresh_is_the_first_visible_drop(
+    likes: int, shares: int, idle_hours: int, curve: Curve
+) -> None:
     events = [event(f"a{i}", ts=T0 + i * 60_000) for i in range(likes)]
     events += [event(f"s{i}", ts=T0 + i * 60_000, kind=Kind.SHARE) for i in range(shares)]
     state = fold(events, P)
     now = state.t_ms + idle_hours * 3_600_000
-    shown = current_score(state, now, P)
+    shown = current_score(state, now, P, curve)
     assert shown is not None
-    when = next_refresh_ms(state, now, P)
+    when = next_refresh_ms(state, now, P, curve)
     assert now < when <= now + MAX_REFRESH_MS
     if when < now + MAX_REFRESH_MS:
-        assert current_score(state, when, P) == pytest.approx(shown - 0.1)
-        assert current_score(state, when - 1, P) == shown
+        assert current_score(state, when, P, curve) == pytest.approx(shown - 0.1)
+        assert current_score(state, when - 1, P, curve) == shown
     else:
-        assert (current_score(state, when, P) or 0.0) >= round(shown - 0.1, 1)
+        assert (current_score(state, when, P, curve) or 0.0) >= round(shown - 0.1, 1)
 
 
 def test_next_refresh_for_a_score_at_the_floor_is_the_cap() -> None:
     state = apply_event(None, event(), None, P)
     much_later = T0 + 3000 * DAY
-    assert current_score(state, much_later, P) == 1.0
-    assert next_refresh_ms(state, much_later, P) == much_later + MAX_REFRESH_MS
+    assert current_score(state, much_later, P, C) == 1.0
+    assert next_refresh_ms(state, much_later, P, C) == much_later + MAX_REFRESH_MS
 
 
 def test_next_refresh_cap_for_slowly_decaying_scores() -> None:
     # A whale's score moves less than 0.1 in a day: the cap applies.
     state = fold([event(f"a{i}", kind=Kind.SHARE) for i in range(20_000)], P, actor_score=100.0)
     now = state.t_ms
-    shown = current_score(state, now, P)
+    shown = current_score(state, now, P, C)
     assert shown is not None
-    assert next_refresh_ms(state, now, P) == now + MAX_REFRESH_MS
-    assert (current_score(state, now + MAX_REFRESH_MS, P) or 0.0) > shown - 0.1
+    assert next_refresh_ms(state, now, P, C) == now + MAX_REFRESH_MS
+    assert (current_score(state, now + MAX_REFRESH_MS, P, C) or 0.0) > shown - 0.1
 
 
 def test_a_trusted_actor_counts_more_than_many_fresh_ones() -> None:

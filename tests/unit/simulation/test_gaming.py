@@ -9,7 +9,7 @@ import pytest
 from app.cli import main
 from app.scoring.model import ModelParams
 from app.simulation import REFERENCE_END_MS, REFERENCE_SEED, ReplayResult
-from app.simulation.gaming import gaming_report_from
+from app.simulation.gaming import fitted_curve, gaming_report_from
 
 SUMMARY = re.compile(
     r"bought_points_per_1000=(\d+\.\d+) organic_points_per_1000=(\d+\.\d+) ratio=(\d+\.\d+|inf)"
@@ -32,6 +32,18 @@ def test_organic_engagement_gains_ten_times_more_than_bought(
     match = SUMMARY.fullmatch(last)
     assert match is not None
     assert float(match[3]) == pytest.approx(report.ratio, abs=0.01)
+
+
+def test_gaming_resistance_holds_on_the_fitted_curve(
+    reference_replay: ReplayResult, default_params: ModelParams
+) -> None:
+    """Graded on the curve its first refit fits (median 40, not 41.9), the ratio still holds."""
+    curve = fitted_curve(reference_replay, default_params, REFERENCE_END_MS)
+    report = gaming_report_from(
+        reference_replay, default_params, end_ms=REFERENCE_END_MS, seed=7, curve=curve
+    )
+    assert report.population.median == pytest.approx(40.0, abs=0.1)
+    assert report.ratio >= 10.0
 
 
 def test_without_the_defences_buying_would_pay(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from app.scoring.events import Kind
-from app.scoring.model import ModelParams, actor_weight, score_card, score_from_raw
+from app.scoring.model import (
+    DEFAULT_CURVE,
+    ModelParams,
+    actor_weight,
+    score_card,
+    score_from_raw,
+)
 from app.simulation import population_stats, replay, replay_states
 from tests.unit.scoring.helpers import T0
 
@@ -36,14 +42,14 @@ def test_replay_validates_dedupes_and_weights_by_current_score() -> None:
     assert result.duplicates == 1
     assert result.invalid == {"self-engagement": 1, "missing field: network": 1}
     # Carol has no score: alice gets the floor weight; alice's score then weights her share.
-    alice_score = score_from_raw(P.actor_weight_floor, P)
+    alice_score = score_from_raw(P.actor_weight_floor, DEFAULT_CURVE)
     assert result.scores["alice"] == alice_score
     bob_raw = result.states["bob"].raw_at(T0 + 1000, P)
     assert bob_raw == pytest.approx(P.share_weight * actor_weight(alice_score, P))
     assert actor_weight(alice_score, P) > P.actor_weight_floor
     cards = replay(events, P, T0 + 1000)
     assert set(cards) == {"alice", "bob"}
-    assert cards["bob"] == score_card("bob", result.states["bob"], T0 + 1000, P)
+    assert cards["bob"] == score_card("bob", result.states["bob"], T0 + 1000, P, DEFAULT_CURVE)
 
 
 def test_population_stats_definitions() -> None:

@@ -87,6 +87,8 @@ def test_explanation_from_a_stored_hash() -> None:
         "clout-model-1",
         1_700_000_000_123,
     )
+    assert exp.curve_version == 0  # a card written before the live curve
+    assert parse_explanation("alice", STORED | {"curve_version": "7"}).curve_version == 7  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("actors", ['[["bob"]]', '{"bob": 1}', '[["bob", "lots"]]'])

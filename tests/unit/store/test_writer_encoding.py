@@ -22,6 +22,7 @@ def card(**overrides: object) -> ScoreCard:
         "top_actors": (ActorContribution("bob", 10.0),),
         "updated_at_ms": 1_700_000_000_000,
         "model_version": "m",
+        "curve_version": 0,
     }
     fields.update(overrides)
     return ScoreCard(**fields)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.scoring.curve import DEFAULT_CURVE
 from app.scoring.params import ModelParams
 from app.store.due import DueIndex
 from streams.state import StateCache
@@ -37,6 +38,7 @@ async def test_due_users_of_owned_partitions_are_rescored_in_chunks() -> None:
         writer=writer,  # type: ignore[arg-type]
         due=due,
         params=params,
+        curve=lambda: DEFAULT_CURVE,
         batch_users=1,
         clock=lambda: (T0 + DAY) / 1000,
     )
@@ -58,6 +60,7 @@ async def test_a_due_user_without_state_leaves_the_schedule() -> None:
         writer=writer,  # type: ignore[arg-type]
         due=due,
         params=ModelParams(),
+        curve=lambda: DEFAULT_CURVE,
         batch_users=10,
         clock=lambda: T0 / 1000,
     )
