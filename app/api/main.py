@@ -60,11 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(RateLimitHeaders)
-    for v1_router in (
-        scores.router,
-        leaderboard.router,
-        curve.router,
-    ):  # every /v1 router: scores:read
+    # Every /v1 router needs scores:read.
+    for v1_router in (scores.router, leaderboard.router, curve.router):
         app.include_router(v1_router, dependencies=[ScoresReader])
     app.include_router(health.router)
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read
