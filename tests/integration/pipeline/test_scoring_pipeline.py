@@ -14,10 +14,10 @@ from aiokafka.structs import ConsumerRecord
 
 from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
+from app.kafka_topics import partition_for
 from app.scoring.model import DEFAULT_CURVE, raw_for_score
 from app.settings import Settings
-from streams.agents import REKEY_LOOP_REASON, partition_for
-from streams.topics import KIND_HEADER
+from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
