@@ -5,29 +5,37 @@ reason the worker would have written to the dead-letter topic. Every event gets 
 accepted (with its Kafka position) or rejected (with a reason); nothing is dropped silently.
 
 Sends go through one idempotent producer (``enable_idempotence=True``, ``acks="all"``), so broker
-retries never duplicate a message, and ``linger_ms`` lets concurrent sends share batches. Events are
-keyed by `target_id`, so Kafka's default (murmur2) partitioner puts each user's events on the
-partition the worker owning that user consumes.
+retries never duplicate a message, and ``linger_ms`` lets concurrent sends share batches.
+
+By default the valid events of one `publish_many` call travel in envelopes: per topic and target
+partition (the murmur2 partitioner every Kafka client uses, `app.kafka_topics.partition_for`),
+up to `envelope_max_events` events in one message, a JSON array of event objects that each carry
+their `kind`. A group of one event is sent as a plain event object keyed by `target_id`, as
+is everything with ``envelopes=False``. The worker judges each event of an envelope on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from app.kafka_config import aiokafka_kwargs
+from app.kafka_topics import partition_for
 from app.scoring.events import (
+    ENVELOPE_MAX_EVENTS,
     EngagementEvent,
     EventRules,
     InvalidEvent,
     Kind,
+    envelope_item,
     event_to_json_dict,
     validate_event,
 )
@@ -46,6 +54,7 @@ class PublishResult:
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
+    index: int | None = None  # the event's place in its envelope (None: sent on its own)
 
     @classmethod
     def rejected(cls, reason: str, event_id: str | None = None) -> PublishResult:
@@ -84,8 +93,17 @@ class EventPublisher:
         *,
         linger_ms: int = DEFAULT_LINGER_MS,
         clock_ms: Callable[[], int] | None = None,
+        envelopes: bool = True,
+        envelope_max_events: int = ENVELOPE_MAX_EVENTS,
     ) -> None:
-        """`clock_ms` is the "now" validation measures event age against (default: wall clock)."""
+        """`clock_ms` is the "now" validation measures event age against (default: wall clock).
+
+        With `envelopes`, events of one call that share a topic and partition are sent together,
+        up to `envelope_max_events` (1..500) per message.
+        """
+        if not 1 <= envelope_max_events <= ENVELOPE_MAX_EVENTS:
+            raise ValueError(f"envelope_max_events must be 1..{ENVELOPE_MAX_EVENTS}")
+        self._envelope_max = envelope_max_events if envelopes else 1
         self._settings = settings
         self._rules = event_rules(settings)
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
@@ -130,7 +148,8 @@ class EventPublisher:
         """
         producer = self._require_started()
         results: list[PublishResult | None] = []
-        pending: list[tuple[int, EngagementEvent, asyncio.Future[Any]]] = []
+        groups: dict[tuple[str, int], list[tuple[int, EngagementEvent]]] = defaultdict(list)
+        partitions: dict[str, int] = {}
         for kind, raw in events:
             index = len(results)
             try:
@@ -139,36 +158,63 @@ class EventPublisher:
                 results.append(PublishResult.rejected(exc.reason, _event_id_of(raw)))
                 continue
             results.append(None)
-            try:
-                future = await producer.send(
-                    topic_for(self._settings, event.kind),
-                    value=orjson.dumps(event_to_json_dict(event)),
-                    key=event.target_id.encode(),
-                )
-            except Exception as exc:
-                results[index] = PublishResult.rejected(
-                    f"not sent: {_describe(exc)}", event.event_id
-                )
-                continue
-            pending.append((index, event, future))
-        outcomes = await asyncio.gather(*(f for _, _, f in pending), return_exceptions=True)
-        for (index, event, _), outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                results[index] = PublishResult.rejected(
-                    f"not delivered: {_describe(outcome)}", event.event_id
-                )
-            else:
-                results[index] = PublishResult(
-                    accepted=True,
-                    event_id=event.event_id,
-                    topic=outcome.topic,
-                    partition=outcome.partition,
-                    offset=outcome.offset,
-                )
+            topic = topic_for(self._settings, event.kind)
+            if topic not in partitions:
+                partitions[topic] = len(await producer.partitions_for(topic))
+            groups[(topic, partition_for(event.target_id, partitions[topic]))].append(
+                (index, event)
+            )
+        pending: list[tuple[list[tuple[int, EngagementEvent]], asyncio.Future[Any]]] = []
+        for (topic, partition), members in groups.items():
+            for start in range(0, len(members), self._envelope_max):
+                message = members[start : start + self._envelope_max]
+                try:
+                    future = await self._send(producer, topic, partition, message)
+                except Exception as exc:
+                    for index, event in message:
+                        results[index] = PublishResult.rejected(
+                            f"not sent: {_describe(exc)}", event.event_id
+                        )
+                    continue
+                pending.append((message, future))
+        outcomes = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        for (message, _), outcome in zip(pending, outcomes, strict=True):
+            for place, (index, event) in enumerate(message):
+                if isinstance(outcome, BaseException):
+                    results[index] = PublishResult.rejected(
+                        f"not delivered: {_describe(outcome)}", event.event_id
+                    )
+                else:
+                    results[index] = PublishResult(
+                        accepted=True,
+                        event_id=event.event_id,
+                        topic=outcome.topic,
+                        partition=outcome.partition,
+                        offset=outcome.offset,
+                        index=place if len(message) > 1 else None,
+                    )
         final = [r for r in results if r is not None]
         if len(final) != len(results):  # every branch above sets a result
             raise AssertionError("an event was left without a result")
         return final
+
+    async def _send(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        partition: int,
+        message: list[tuple[int, EngagementEvent]],
+    ) -> asyncio.Future[Any]:
+        """Hand one message to the producer: a plain event, or an envelope of several."""
+        if len(message) == 1:
+            ((_, event),) = message
+            value = orjson.dumps(event_to_json_dict(event))
+            key: bytes | None = event.target_id.encode()
+        else:
+            value = orjson.dumps([envelope_item(event) for _, event in message])
+            key = None
+        future = await producer.send(topic, value=value, key=key, partition=partition)
+        return cast("asyncio.Future[Any]", future)
 
     def _require_started(self) -> AIOKafkaProducer:
         if self._producer is None:

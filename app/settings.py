@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     table_store: str = "rocksdb://"
     data_dir: str = "data/worker"
     worker_metrics_port: int = Field(6066, ge=0, le=65535)  # Prometheus; 0 turns it off
+    # Faust's per-message cost (README "Performance"): uvloop and Faust's repaired Cython paths.
+    worker_event_loop: Literal["asyncio", "uvloop"] = "uvloop"
+    worker_cython_optimizations: bool = True
+    worker_faust_statistics: bool = False  # Faust's own per-message Monitor counters (unread)
+    # Write-behind per-user state (streams/state.py): users kept decoded in memory, per worker.
+    state_cache_users: int = Field(20_000, ge=1)
     batch_max_events: int = Field(2000, ge=1)
     batch_max_wait_s: float = Field(0.05, gt=0)
     sweep_interval_s: float = Field(60.0, gt=0)

@@ -24,6 +24,9 @@ class BenchConfig:
     http_lookups: int  # per concurrency, for GET /v1/scores/{id}
     lookup_rounds: int  # the three lookup kinds are interleaved in this many rounds
     memory_stages: tuple[int, ...]  # tracked users at which worker memory is read
+    envelope_events: int  # the envelope backlog (100-event messages) read by a second worker
+    e2e_envelope_rate: float  # events/s in envelopes during the envelope latency measurement
+    e2e_envelope_seconds: float
     seed: int = 7
     profile: bool = False  # py-spy the worker during the pipeline measurement
     concurrencies: tuple[int, ...] = (1, 50)
@@ -50,6 +53,9 @@ FULL = BenchConfig(
     http_lookups=5_000,
     lookup_rounds=4,
     memory_stages=(100_000, 1_000_000),
+    envelope_events=200_000,
+    e2e_envelope_rate=30_000.0,
+    e2e_envelope_seconds=20.0,
 )
 
 QUICK = BenchConfig(
@@ -65,4 +71,7 @@ QUICK = BenchConfig(
     http_lookups=300,
     lookup_rounds=2,
     memory_stages=(10_000, 20_000),
+    envelope_events=20_000,
+    e2e_envelope_rate=3_000.0,
+    e2e_envelope_seconds=5.0,
 )

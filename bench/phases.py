@@ -49,11 +49,15 @@ from bench.stats import summarize
 # 1. consume limit
 
 
-async def consume_limit(settings: Settings, total: int, passes: int) -> dict[str, Any]:
+async def consume_limit(
+    settings: Settings, total: int, passes: int, *, decode: bool = False
+) -> dict[str, Any]:
     """Events/s of a bare aiokafka consumer reading the run's input topics from the start.
 
     The clock runs from the first fetch request (connected, partitions assigned) to the last of
-    `total` records in hand; nothing is decoded. The best of `passes` is the limit.
+    `total` records in hand. With `decode`, each value is also parsed (orjson) and counted per
+    target in a dict: the least work any JSON consumer does (`decode_limit_eps`). The best of
+    `passes` is the limit.
     """
     rates: list[float] = []
     for _ in range(passes):
@@ -73,10 +77,16 @@ async def consume_limit(settings: Settings, total: int, passes: int) -> dict[str
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             count = 0
+            per_target: dict[str, int] = {}
             started = time.perf_counter()
             while count < total:
                 batches = await consumer.getmany(timeout_ms=1000)
-                count += sum(len(records) for records in batches.values())
+                for records in batches.values():
+                    count += len(records)
+                    if decode:
+                        for record in records:
+                            target = orjson.loads(record.value)["target_id"]
+                            per_target[target] = per_target.get(target, 0) + 1
                 if time.perf_counter() - started > 300:
                     raise TimeoutError(f"bare consumer read {count} of {total} events in 300 s")
             elapsed = time.perf_counter() - started
@@ -86,6 +96,58 @@ async def consume_limit(settings: Settings, total: int, passes: int) -> dict[str
             raise RuntimeError(f"bare consumer read {count} events, {total} were sent")
         rates.append(total / elapsed)
     return {"eps": round(max(rates)), "passes_eps": [round(r) for r in rates]}
+
+
+async def faust_floor(
+    settings: Settings, total: int, workdir: Path, name: str, deadline_s: float
+) -> dict[str, Any]:
+    """Events/s of a Faust agent that only counts (bench/floor.py), with `settings`' Faust setup.
+
+    Its own consumer group reads the backlog from the start; the figure is the agent's own span
+    from its first batch to the `total`-th message.
+    """
+    result = workdir / f"{name}.json"
+    log_path = workdir / f"{name}.log"
+    own = settings.model_copy(update={"data_dir": str(workdir / name)})
+    env = {**os.environ, **settings_env(own)}
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; polled below)
+            [
+                *(sys.executable, "-m", "bench.floor", "--total", str(total)),
+                *("--result", str(result), "--group", f"{settings.app_id}-{name}"),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + deadline_s
+        while not result.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"the counting agent exited early; see {log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the counting agent did not count {total} in time")
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # the file is written in one call; let it land
+        figures = orjson.loads(result.read_bytes())
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    if figures["events"] < total:
+        raise RuntimeError(f"the counting agent saw {figures['events']} of {total} events")
+    return {
+        "eps": round(total / figures["seconds"]),
+        "seconds": round(figures["seconds"], 3),
+        "event_loop": settings.worker_event_loop,
+        "cython_optimizations": settings.worker_cython_optimizations,
+        "faust_statistics": settings.worker_faust_statistics,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,6 +229,8 @@ async def e2e_latency(
     users: int,
     seed: int,
     tag: str,
+    envelope_events: int | None = None,
+    tick_s: float = 0.002,
 ) -> dict[str, Any]:
     """Produce at a fixed rate; time each tracer event from hand-over to its score in Redis.
 
@@ -174,6 +238,10 @@ async def e2e_latency(
     instead the first event of a brand-new user, whose first score the writer always announces
     on the change channel in the same script that stores it. Latency = receipt of that
     announcement (score visible) - the moment the event was handed to the producer.
+
+    Events due are handed over every `tick_s`; with `envelope_events` they travel in envelopes
+    of up to that many events per partition (a producer batching its own traffic), else one per
+    message.
     """
     total = int(rate * seconds)
     traffic = population(users, total, seed)
@@ -201,7 +269,12 @@ async def e2e_latency(
     cpu_self0, cpu_worker0 = _cpu(proc), probe.cpu_seconds()
     waited0 = probe.runqueue_wait_seconds()
     try:
-        async with EventPublisher(settings) as publisher:
+        publisher = EventPublisher(
+            settings,
+            envelopes=envelope_events is not None,
+            envelope_max_events=envelope_events or 1,
+        )
+        async with publisher:
             started = time.perf_counter()
             done = 0
             while done < total:
@@ -220,7 +293,7 @@ async def e2e_latency(
                         expect.add(event)
                     sends.append(asyncio.create_task(publisher.publish_many(chunk)))
                     done = due
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(tick_s)
             produce_s = time.perf_counter() - started
             consumed_at_end = (await probe.counters())[CONSUMED]
             cpu_self1, cpu_worker1 = _cpu(proc), probe.cpu_seconds()
@@ -246,6 +319,8 @@ async def e2e_latency(
     return {
         "rate_eps": rate,
         "seconds": seconds,
+        "envelope_events": envelope_events,
+        "tick_ms": round(tick_s * 1000, 1),
         "events": total,
         "achieved_eps": round(total / produce_s),
         "tracers": len(sent_at),
@@ -447,7 +522,7 @@ async def memory(
     results: list[dict[str, Any]] = []
     next_user = 0
     try:
-        async with EventPublisher(settings) as publisher:
+        async with EventPublisher(settings, envelopes=False) as publisher:
             for stage in stages:
                 tracked = len(expect.targets)
                 if stage > tracked:

@@ -52,12 +52,14 @@ class Profiler:
 
 
 STAGES = (
-    ("scoring batch: load states (table get + JSON decode)", "BatchScorer._load_states"),
+    ("write-behind flush (encode + RocksDB + changelog enqueue)", "StateCache.flush"),
+    ("scoring batch: load states (cache, table get on a miss)", "BatchScorer._load_states"),
     ("scoring batch: score cards, Redis write, due index", "BatchScorer._publish_scores"),
-    ("scoring batch: dedupe (pipelined SET NX GET)", "BatchScorer._drop_duplicates"),
-    ("scoring batch: table write (RocksDB + changelog enqueue)", "ManagedUserDict.__setitem__"),
-    ("scoring batch: apply (actor ZMSCORE + apply_event)", "BatchScorer._apply"),
-    ("scoring batch: triage (decode, validate, metrics)", "BatchScorer._triage"),
+    ("scoring batch: dedupe + actor lookup (Redis)", "BatchScorer._with_redis_retry"),
+    ("scoring batch: dead letters and re-keys", "BatchScorer._dead_letter"),
+    ("plan: triage (decode, validate, partition)", "triage "),
+    ("plan: replay check + fold (apply_event)", "fold "),
+    ("plan: replay check + fold (apply_event)", "split_replays"),
     ("scoring batch: rest", "BatchScorer.process"),
     ("faust: changelog producer, one send per key", "ProducerBuffer._send_pending"),
     ("aiokafka: producer sender (changelog, dead letters)", "Sender._"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 EVENTS_CONSUMED = Counter(
-    "clout_events_consumed_total", "Messages read from the input topics", ["topic"]
+    "clout_events_consumed_total",
+    "Events read from the input topics (each item of an envelope counts)",
+    ["topic"],
 )
 EVENTS_COUNTED = Counter(
     "clout_events_counted_total", "Valid, first-seen events folded into signals", ["kind"]

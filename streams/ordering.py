@@ -10,9 +10,9 @@ only correct for in-order application. So:
   an older one, i.e. a redelivery the table will recognise); anything after a hole is held back
   and the partition is sought back to the hole, so the missing messages are delivered again;
 * held-back messages are acknowledged by Faust's `take_events` anyway, so the gate removes those
-  acknowledgements on its next call, and `install_commit_guard` makes Faust's choice of the offset
-  to commit stop at the first offset the gate has not let through (and never treat a jump in
-  offsets as processed).
+  acknowledgements on its next call, and `faust_compat.install_commit_guard` makes Faust's
+  choice of the offset to commit stop at the first offset the gate has not let through (and
+  never treat a jump in offsets as processed).
 
 Transactional producers leave offsets that are never delivered: a commit or abort marker after
 each transaction, and (read with isolation level read_committed, as the worker reads its input)
@@ -31,13 +31,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from faust.transport.consumer import Consumer
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import EventT
-from faust.utils.functional import consecutive_numbers
+
+from streams.faust_compat import acknowledge, commit_limits, committed_offset, withdraw_acks
 
 log = logging.getLogger(__name__)
 
@@ -49,47 +47,6 @@ LOG_START_TIMEOUT_S = 10.0
 
 GAP_PROBE_TIMEOUT_S = 10.0
 """How long the read_committed reader may take to say which offsets of a jump it delivers."""
-
-_LIMITS_ATTR = "_clout_commit_limits"
-
-
-class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread with the consumer reading at isolation level
-    read_committed: only committed transactional records, no aborted ones.
-
-    Faust 0.15.3 reads read_committed only under `processing_guarantee="exactly_once"` and has
-    no setting for it; aiokafka hands the consumer's `_isolation_level` to its fetcher at start.
-    """
-
-    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
-        consumer: AIOKafkaConsumer = super()._create_worker_consumer(transport)
-        if getattr(consumer, "_isolation_level", None) not in (
-            "read_uncommitted",
-            "read_committed",
-        ):
-            raise RuntimeError(
-                "aiokafka's consumer has no _isolation_level; read_committed needs it"
-            )
-        consumer._isolation_level = "read_committed"
-        return consumer
-
-
-class ReadCommittedConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, with the read_committed consumer thread."""
-
-    def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
-        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class ReadCommittedTransport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport whose consumer reads read_committed (set as `app.transport`)."""
-
-    Consumer = ReadCommittedConsumer
-
-
-def read_committed_transport(app: faust.App) -> ReadCommittedTransport:
-    """The transport to give `app` before anything (a topic declaration) creates its own."""
-    return ReadCommittedTransport(app.conf.broker_consumer, app)
 
 
 class CommittedReader:
@@ -145,41 +102,6 @@ class CommittedReader:
             await consumer.stop()
 
 
-def install_commit_guard() -> None:
-    """Patch Faust's commit-offset choice: contiguous acknowledgements only, and never past the
-    gate's first held-back offset of the partition (idempotent)."""
-    if getattr(Consumer, "_clout_guarded", False):
-        return
-    missing = [name for name in ("_add_gap", "_new_offset") if not hasattr(Consumer, name)]
-    if missing:  # a Faust other than the pinned 0.15.3: patching would silently do nothing
-        raise RuntimeError(f"faust Consumer has no {', '.join(missing)}; the commit guard needs it")
-
-    async def no_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
-        log.debug("offsets of %s jumped from %d to %d", tp, offset_from - 1, offset_to)
-
-    def new_offset(self: Any, tp: Any) -> int | None:
-        acked: list[int] = self._acked[tp]
-        if not acked:
-            return None
-        acked.sort()
-        committed = self._committed_offset[tp]
-        if committed is not None and acked[0] > committed:
-            return None  # the message at the committed offset is not acknowledged yet
-        batch = list(next(consecutive_numbers(acked)))
-        limit = getattr(self, _LIMITS_ATTR, {}).get(tp)
-        if limit is not None:
-            batch = [offset for offset in batch if offset < limit]
-            if not batch:
-                return None
-        acked[: len(batch)] = []
-        self._acked_index[tp].difference_update(batch)
-        return int(batch[-1]) + 1
-
-    Consumer._add_gap = no_gap  # type: ignore[method-assign]
-    Consumer._new_offset = new_offset  # type: ignore[method-assign]
-    Consumer._clout_guarded = True  # type: ignore[attr-defined]
-
-
 class InOrderGate:
     """Per-partition offset order for the scoring agent (see the module docstring)."""
 
@@ -198,15 +120,10 @@ class InOrderGate:
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
 
-    def _limits(self, consumer: Any) -> dict[Any, int]:
-        limits: dict[Any, int] = getattr(consumer, _LIMITS_ATTR, None) or {}
-        setattr(consumer, _LIMITS_ATTR, limits)
-        return limits
-
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
         consumer = self._consumer()
-        limits = self._limits(consumer)
+        limits = commit_limits(consumer)
         generation = self._generation()
         if generation != self._seen_generation:  # a rebalance: start again from the commits
             self._seen_generation = generation
@@ -277,14 +194,11 @@ class InOrderGate:
         gaps = self._gaps.get(tp)
         if not gaps:
             return expected
-        committed = consumer._committed_offset.get(tp)
+        committed = committed_offset(consumer, tp)
         while expected in gaps:
             gaps.discard(expected)
-            if (committed is None or expected >= committed) and expected not in (
-                index := consumer._acked_index[tp]
-            ):
-                index.add(expected)
-                consumer._acked[tp].append(expected)
+            if committed is None or expected >= committed:
+                acknowledge(consumer, tp, expected)
             expected += 1
         return expected
 
@@ -303,9 +217,9 @@ class InOrderGate:
                 first[tp] = event.message.offset
         unknown = []
         for tp, offset in first.items():
-            committed = consumer._committed_offset.get(tp)
+            committed = committed_offset(consumer, tp)
             if committed is not None or offset == 0:
-                self._expected[tp] = 0 if committed is None else int(committed)
+                self._expected[tp] = 0 if committed is None else committed
             else:
                 unknown.append(tp)
         if unknown:
@@ -331,12 +245,7 @@ class InOrderGate:
     def _unacknowledge_held(self, consumer: Any) -> None:
         """Withdraw the acknowledgements Faust gave to held-back messages after the last batch."""
         for tp, offsets in self._held.items():
-            acked = consumer._acked.get(tp)
-            if acked:
-                acked[:] = [offset for offset in acked if offset not in offsets]
-            index = consumer._acked_index.get(tp)
-            if index:
-                index.difference_update(offsets)
+            withdraw_acks(consumer, tp, offsets)
         self._held.clear()
 
     async def seek_holes(self) -> None:

@@ -10,8 +10,6 @@ import faust
 from app.scoring.events import Kind
 from app.settings import Settings
 
-KIND_HEADER = "clout-kind"
-
 
 @dataclass(frozen=True)
 class Topics:

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from faust.sensors.monitor import Monitor
+from faust.types import TP, EventT, Message, StreamT, TableT
 from prometheus_client import start_http_server
 
 from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import ensure_topics
+from app.kafka_topics import ensure_topics, topic_configs
 from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
 from app.store.connection import STORE_ERRORS, redis_from_settings
@@ -25,17 +27,19 @@ from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
-from streams.agents import BatchScorer
 from streams.curve_follower import CurveFollower
-from streams.ordering import (
-    RESEEK_AFTER_S,
-    CommittedReader,
-    InOrderGate,
+from streams.executor import BatchScorer
+from streams.faust_compat import (
+    FaustTableAccess,
+    allow_producer_backlog,
     install_commit_guard,
     read_committed_transport,
+    require_pinned_faust,
+    run_before_commit,
 )
-from streams.tables import declare_signal_table
-from streams.timers import DecaySweep
+from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
+from streams.state import StateCache
+from streams.sweep import DecaySweep
 from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
@@ -70,10 +74,58 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return None
 
 
-def build_app(settings: Settings) -> faust.App:
-    """Declare the topics, the signal table, the scoring agent and the decay sweep."""
+def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, bytes]:
+    """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics."""
+    return app.Table(
+        "signals",
+        default=None,
+        key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        extra_topic_configs=topic_configs(settings),
+    )
+
+
+class QuietMonitor(Monitor):
+    """Faust's monitor without its per-message statistics, which nothing in Clout reads.
+
+    Faust calls four monitor hooks for every message (counters, timestamps, string keys per
+    stream); Clout's own metrics are in streams/metrics.py. Commit, rebalance and table hooks
+    are kept. Set through the public `Monitor` setting (`CLOUT_WORKER_FAUST_STATISTICS=true`
+    keeps Faust's own).
+    """
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        """Not recorded."""
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
+    ) -> dict[str, Any] | None:
+        """Not recorded."""
+        return None
+
+    def on_stream_event_out(
+        self,
+        tp: TP,
+        offset: int,
+        stream: StreamT[Any],
+        event: EventT[Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        """Not recorded."""
+
+    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
+        """Not recorded."""
+
+
+def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
+    """The Faust application with every Faust setting the worker runs with, and nothing else.
+
+    The benchmark's counting agent (`bench/floor.py`) is built from this same function, so the
+    Faust floor it measures is the one the worker runs on.
+    """
     app = faust.App(
-        settings.app_id,
+        app_id or settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         store=settings.table_store,
@@ -87,10 +139,31 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=PRODUCER_LINGER_S,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
+        cython_optimizations=settings.worker_cython_optimizations,
+        Monitor=Monitor if settings.worker_faust_statistics else QuietMonitor,
     )
-    app.transport = read_committed_transport(app)  # before a declaration creates Faust's own
+    require_pinned_faust()
+    # Read committed (transactional input); set before a declaration creates Faust's own.
+    app.transport = read_committed_transport(app)
+    return app
+
+
+def use_event_loop(settings: Settings) -> None:
+    """Install the configured event loop policy (uvloop by default) before Faust makes its loop."""
+    if settings.worker_event_loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Declare the topics, the signal table, the scoring agent and the decay sweep."""
+    app = faust_app(settings)
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
+    states = StateCache(FaustTableAccess(table, settings.topic_likes), settings.state_cache_users)
+    run_before_commit(app, states.flush)
+    allow_producer_backlog(settings.state_cache_users)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(redis, prefix, leaderboard_shards=settings.leaderboard_shards)
@@ -101,7 +174,7 @@ def build_app(settings: Settings) -> faust.App:
     gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id, committed_reader)
     scorer = BatchScorer(
         topics=topics,
-        table=table,
+        states=states,
         writer=writer,
         dedupe=EventDeduplicator(redis, prefix, settings.scoring.dedupe_window_hours * 3600),
         due=due,
@@ -110,10 +183,11 @@ def build_app(settings: Settings) -> faust.App:
         rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
+        part_events=min(settings.batch_max_events, settings.state_cache_users),
         gate=gate,
     )
     sweep = DecaySweep(
-        table=table,
+        states=states,
         writer=writer,
         due=due,
         params=params,
@@ -126,6 +200,14 @@ def build_app(settings: Settings) -> faust.App:
         return sorted(
             tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
         )
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types a sync receiver
+    async def write_back_state(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (revoked,) = args  # Faust sends the revoked set of TP positionally
+        # Still the owner here (eager rebalancing: nobody else is assigned yet), so write
+        # everything changed, then let go of users another worker may change next.
+        states.flush()
+        states.forget_partitions({tp.partition for tp in revoked})
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
@@ -184,6 +266,7 @@ def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
     install_log_redaction(credential_values(settings))
     asyncio.run(ensure_topics(settings))
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    use_event_loop(settings)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     app = build_app(settings)

@@ -1,9 +1,11 @@
 """`clout publish FILE`: send newline-delimited JSON events to Kafka through the producer SDK.
 
 Each non-blank line is one event object with a ``"kind"`` field ("like", "share" or "mention"),
-unless ``--kind`` gives the kind of every line. Lines are validated with the worker's rules; the
-summary lists every rejected line with its number and reason, and the exit code is 1 if any line
-was rejected (2 if the file cannot be read or Kafka cannot be reached).
+unless ``--kind`` gives the kind of every line. Events go to Kafka in envelopes (up to 500
+events of one topic and partition per message) unless ``--no-envelopes`` sends one per message.
+Lines are validated with the worker's rules; the summary lists every rejected line with its
+number and reason, and the exit code is 1 if any line was rejected (2 if the file cannot be read
+or Kafka cannot be reached).
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="list at most N rejected lines in the summary (0: all; default 100)",
     )
+    parser.add_argument(
+        "--no-envelopes",
+        action="store_true",
+        help="one event per Kafka message (default: envelopes of up to 500 per partition)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -69,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]cannot read {args.file}:[/red] {exc}")
         return 2
     try:
-        summary = asyncio.run(publish_file(stream, args.kind, console))
+        summary = asyncio.run(
+            publish_file(stream, args.kind, console, envelopes=not args.no_envelopes)
+        )
     except (KafkaError, OSError) as exc:
         console.print(f"[red]publishing failed:[/red] {type(exc).__name__}: {exc}")
         return 2
@@ -80,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary.rejected else 0
 
 
-async def publish_file(stream: IO[bytes], kind: str | None, console: Console) -> PublishSummary:
+async def publish_file(
+    stream: IO[bytes], kind: str | None, console: Console, *, envelopes: bool = True
+) -> PublishSummary:
     """Read, validate and send every line of `stream`, chunk by chunk, with a progress bar."""
     summary = PublishSummary()
     total = _size_of(stream)
@@ -93,7 +104,7 @@ async def publish_file(stream: IO[bytes], kind: str | None, console: Console) ->
         console=console,
         transient=False,
     )
-    async with EventPublisher(get_settings()) as publisher:
+    async with EventPublisher(get_settings(), envelopes=envelopes) as publisher:
         with progress:
             task = progress.add_task("publishing", total=total, accepted=0, rejected=0)
             for chunk, consumed in _chunks(stream):

@@ -41,9 +41,17 @@ class WorkerProcess:
     """A `clout worker` child process with its own data dir and log file."""
 
     def __init__(
-        self, settings: Settings, workdir: Path, name: str = "worker", loglevel: str = "warning"
+        self,
+        settings: Settings,
+        workdir: Path,
+        name: str = "worker",
+        loglevel: str = "warning",
+        *,
+        module: str = "app.cli",
     ) -> None:
+        """`module` is what `python -m` runs (a test may wrap `clout worker` to inject a fault)."""
         self.settings = settings.model_copy(update={"data_dir": str(workdir / f"{name}-data")})
+        self.module = module
         self.log_path = workdir / f"{name}.log"
         self.loglevel = loglevel
         self.proc: subprocess.Popen[bytes] | None = None
@@ -66,7 +74,7 @@ class WorkerProcess:
         env = {**os.environ, **settings_env(self.settings)}
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--loglevel", self.loglevel],
+            [sys.executable, "-m", self.module, "worker", "--loglevel", self.loglevel],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -49,6 +49,25 @@ class EventRules:
     max_id_len: int = 128
 
 
+ENVELOPE_MAX_EVENTS = 500
+"""Most events one Kafka message may carry as an envelope (a JSON array of event objects)."""
+
+
+def envelope_item_kind(obj: object, topic_kind: Kind) -> None:
+    """Check that an envelope item names its kind, and that it is the kind its topic carries.
+
+    Inside an envelope every event says its `kind`, so an envelope read out of context is still
+    self-describing; the topic stays the authority (a share in the likes topic is refused).
+    """
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not an object")
+    kind = obj.get("kind", _MISSING)
+    if kind is _MISSING:
+        raise InvalidEvent("missing field: kind")
+    if kind != topic_kind.value:
+        raise InvalidEvent(f"kind is not {topic_kind.value!r} (the topic's kind)")
+
+
 NETWORK_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 """A network slug: lowercase, so `Twitter` and `twitter` can never split one user's signals."""
 
@@ -117,6 +136,11 @@ def event_to_json_dict(event: EngagementEvent) -> dict[str, str | int | None]:
         "post_id": event.post_id,
         "ts": event.ts_ms,
     }
+
+
+def envelope_item(event: EngagementEvent) -> dict[str, str | int | None]:
+    """The wire form of `event` inside an envelope, where every event names its kind."""
+    return {**event_to_json_dict(event), "kind": event.kind.value}
 
 
 _MISSING = object()

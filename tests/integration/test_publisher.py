@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka_config import aiokafka_kwargs
+from app.kafka_topics import partition_for
 from app.publisher import EventPublisher, event_rules
 from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
 from app.settings import Settings
@@ -113,7 +114,7 @@ async def test_publish_many_keeps_order_and_routes_by_kind(topics: Settings) -> 
         ("share", make_event(target="t3")),
         ("like", make_event(target="t1")),
     ]
-    async with EventPublisher(topics) as publisher:
+    async with EventPublisher(topics, envelopes=False) as publisher:
         results = await publisher.publish_many(batch)
     assert [r.accepted for r in results] == [True, True, False, True, True]
     assert [r.topic for r in results] == [
@@ -255,3 +256,39 @@ async def test_clout_publish_of_a_missing_file_exits_2(
     code, _, err = await clout_publish(isolated_settings, str(tmp_path / "nope.ndjson"))
     assert code == 2
     assert "cannot read" in err
+
+
+async def test_events_sharing_a_topic_and_partition_travel_in_one_envelope(
+    topics: Settings,
+) -> None:
+    partitions = PARTITIONS  # the fixture's topics; the publisher asks the broker
+    targets = [f"env-{i}" for i in range(80)]
+    home = partition_for(targets[0], partitions)
+    together = [t for t in targets if partition_for(t, partitions) == home][:3]
+    alone = next(t for t in targets if partition_for(t, partitions) != home)
+    assert len(together) == 3
+    batch: list[tuple[Kind | str, Any]] = [("like", make_event(target=t)) for t in together]
+    batch.append(("like", make_event(target=alone)))
+    batch.append(("like", make_event(actor="x", target="x")))  # rejected, sent nowhere
+    async with EventPublisher(topics, envelope_max_events=2) as publisher:
+        results = await publisher.publish_many(batch)
+    assert [r.accepted for r in results] == [True, True, True, True, False]
+    assert [(r.partition, r.index) for r in results[:3]] == [(home, 0), (home, 1), (home, None)]
+    assert results[0].offset == results[1].offset != results[2].offset
+    records = sorted(
+        await read_back(topics, topics.topic_likes, expected=3),
+        key=lambda r: (r.partition, r.offset),
+    )
+    assert len(records) == 3
+    by_partition = {r.partition: [] for r in records}
+    for record in records:
+        by_partition[record.partition].append(record)
+    envelope, plain = by_partition[home]
+    items = orjson.loads(envelope.value)
+    assert [i["event_id"] for i in items] == [e["event_id"] for _, e in batch[:2]]
+    assert [i["kind"] for i in items] == ["like", "like"]
+    assert orjson.loads(plain.value)["event_id"] == batch[2][1]["event_id"]
+    assert plain.key == together[2].encode()
+    (single,) = [r for r in records if r.partition != home]
+    assert single.key == alone.encode()
+    assert "kind" not in orjson.loads(single.value)

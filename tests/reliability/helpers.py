@@ -34,6 +34,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from app.devtools.isolation import free_port, free_ports
 from app.kafka_config import aiokafka_kwargs
+from app.kafka_topics import partition_for
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import (
     DEFAULT_CURVE,
@@ -46,7 +47,6 @@ from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
-from streams.agents import partition_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOAT_TOLERANCE = 1e-6
@@ -346,7 +346,8 @@ def _close(a: float | None, b: float | None) -> bool:
 
 
 async def seen_positions(client: aioredis.Redis, settings: Settings) -> list[tuple[str, int, int]]:
-    """Every (topic, partition, offset) the deduplicator recorded as an event's first sighting."""
+    """Every (topic, partition, offset) the deduplicator recorded as an event's first sighting
+    (an envelope item's record also names its index, left out here)."""
     keys = [
         key async for key in client.scan_iter(f"{settings.redis_key_prefix}:seen:*", count=1000)
     ]
@@ -354,7 +355,7 @@ async def seen_positions(client: aioredis.Redis, settings: Settings) -> list[tup
     for chunk in _chunks(keys, 1000):
         for value in await client.mget(chunk):
             if value is not None:
-                topic, partition, offset = value.rsplit(":", 2)
+                topic, partition, offset = value.split(":")[:3]  # topic names hold no ":"
                 positions.append((topic, int(partition), int(offset)))
     return positions
 

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.events import Kind
-from app.scoring.model import score_card
+from app.scoring.model import DEFAULT_CURVE, score_card
 from app.settings import Settings
 from tests.reliability.helpers import (
     Outgoing,
@@ -164,7 +164,8 @@ async def test_transactional_input_counts_committed_events_once_and_aborted_ones
         for user in committed.targets:
             for name in (user, f"ctl-{user}"):
                 card = twins[name]
-                want = score_card(name, states[name], int(card["updated_at"]), params).raw
+                at = int(card["updated_at"])
+                want = score_card(name, states[name], at, params, DEFAULT_CURVE).raw
                 assert abs(float(card["raw"]) - want) <= TWIN_TOLERANCE, (name, card["raw"], want)
         worker.assert_alive()
     finally:

@@ -18,7 +18,8 @@ from aiokafka.errors import KafkaTimeoutError
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from streams.ordering import InOrderGate, install_commit_guard
+from streams.faust_compat import install_commit_guard
+from streams.ordering import InOrderGate
 
 LIKES = TP("likes", 3)
 SHARES = TP("shares", 3)

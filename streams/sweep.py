@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from app.scoring.model import Curve, ModelParams
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics
-from streams.publishing import score_update
-from streams.tables import StoredUser
+from streams.score_update import score_update
+from streams.state import StateCache
 
 
 class DecaySweep:
@@ -26,7 +25,7 @@ class DecaySweep:
     def __init__(
         self,
         *,
-        table: Any,
+        states: StateCache,
         writer: ScoreWriter,
         due: DueIndex,
         params: ModelParams,
@@ -34,7 +33,7 @@ class DecaySweep:
         batch_users: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._table = table
+        self._states = states
         self._writer = writer
         self._due = due
         self._params = params
@@ -71,7 +70,7 @@ class DecaySweep:
                 (
                     partition,
                     user_id,
-                    StoredUser.from_bytes(self._table.get(user_id.encode())).signals,
+                    self._states.peek(user_id, partition).signals,
                 )
                 for user_id in users
             ),

@@ -1,0 +1,239 @@
+"""Carries a batch's plan out: state from the cache, Redis round trips, dead letters, re-keys.
+
+The decisions are made by the pure functions of streams/plan.py; this module does the I/O in
+between and after, per batch rather than per event: one dedupe pipeline, one actor-standing
+lookup, one score card per touched user, one pipelined Redis write. User state comes from the
+write-behind cache (streams/state.py), so the table gets one write per changed user per flush and
+a flush precedes every offset commit. Faust acks a batch only after `process` returns, so a crash
+replays the batch; replays are harmless because the state records the positions applied per user
+and Redis writes are monotonic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import orjson
+from faust.types import EventT, Message
+from redis.backoff import ExponentialWithJitterBackoff
+
+from app.kafka_topics import partition_for
+from app.scoring.events import EventRules, envelope_item, event_to_json_dict
+from app.scoring.model import Curve, ModelParams, score_from_raw
+from app.store.connection import TRANSIENT_STORE_ERRORS
+from app.store.dedupe import EventDeduplicator
+from app.store.due import DueIndex
+from app.store.writer import ScoreWriter
+from streams import metrics, plan
+from streams.ordering import InOrderGate
+from streams.plan import KIND_HEADER, Accepted, DeadLetter
+from streams.score_update import score_update
+from streams.state import StateCache, StoredUser
+from streams.topics import Topics
+
+log = logging.getLogger(__name__)
+# Retried with backoff: Redis (or a cluster failover) is away for a while.
+RETRIED_REDIS_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT_STORE_ERRORS, OSError)
+T = TypeVar("T")
+SourceEvent = EventT[bytes]
+
+DEAD_LETTER_MAX_VALUE_BYTES = 256 * 1024
+"""A refused value longer than this is cut in its dead letter (the header keeps its length).
+
+The broker accepts messages up to ~1 MB, while the worker's producer refuses to send more than
+1,000,000 bytes; forwarding such a message whole plus our headers failed, crashed the agent and
+lost its batch. The origin headers still point at the full message in its input topic.
+"""
+DEAD_LETTER_MAX_KEY_BYTES = 1024
+DUPLICATE_REASON = "duplicate event_id"
+
+
+class BatchScorer:
+    """Turns a batch of raw messages into state updates, dead letters and score writes."""
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        states: StateCache,
+        writer: ScoreWriter,
+        dedupe: EventDeduplicator,
+        due: DueIndex,
+        params: ModelParams,
+        curve: Callable[[], Curve],
+        rules: EventRules,
+        partitions: int,
+        max_backoff_s: float,
+        part_events: int,
+        gate: InOrderGate | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`part_events`: events carried out together (at most the state cache's size)."""
+        if not 1 <= part_events <= states.capacity:
+            raise ValueError("part_events must be 1..the state cache's capacity")
+        self._part_events = part_events
+        self._topics = topics
+        self._states = states
+        self._writer = writer
+        self._dedupe = dedupe
+        self._due = due
+        self._params = params
+        self._curve = curve
+        self._rules = rules
+        self._routing = plan.Routing(topics.kind_of_topic, topics.rekeyed_name, partitions)
+        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
+        self._clock = clock
+        self._gate = gate
+
+    async def process(self, batch: Sequence[SourceEvent]) -> None:
+        """Handle one batch end to end; returns once its scores are in Redis."""
+        started = time.perf_counter()
+        if self._gate is not None:
+            batch = await self._gate.admit(batch)
+            await self._gate.seek_holes()
+        messages = [source.message for source in batch]
+        unique = plan.once_per_position(messages)
+        metrics.REPLAYS_SKIPPED.inc(len(messages) - len(unique))
+        messages = [messages[i] for i in unique]
+        if not messages:
+            return
+        now_ms = int(self._clock() * 1000)
+        for part in plan.triage_in_chunks(
+            messages, now_ms, self._rules, self._routing, partition_for, self._part_events
+        ):
+            await self._carry_out(messages, part, now_ms)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _carry_out(
+        self, messages: Sequence[Message], triage: plan.Triage, now_ms: int
+    ) -> None:
+        """Do what one part of a batch's plan says: sends, state, Redis, in that order."""
+        for topic, events in triage.events.items():
+            metrics.EVENTS_CONSUMED.labels(topic=topic).inc(events)
+        for refusal in triage.dead_letters:
+            await self._dead_letter(messages[refusal.message], refusal)
+        for rekey in triage.rekeys:
+            await self._topics.rekeyed.send(
+                key=rekey.event.target_id.encode(),
+                value=orjson.dumps(event_to_json_dict(rekey.event)),
+                headers={KIND_HEADER: rekey.event.kind.value.encode()},
+            )
+        metrics.REKEYED.inc(len(triage.rekeys))
+
+        states = self._load_states(triage.accepted)
+        fresh, replayed = plan.split_replays(triage.accepted, states)
+        if replayed:
+            metrics.REPLAYS_SKIPPED.inc(len(replayed))
+            # A replayed user's state may be in the local store but not yet in the changelog
+            # (killed after the store write, before the producer sent it): write it again, so a
+            # rebuild from the changelog elsewhere cannot miss what the replay skipped.
+            self._states.mark_changed({a.event.target_id for a in replayed})
+        first = await self._with_redis_retry(
+            "dedupe",
+            lambda: self._dedupe.first_sightings(
+                [(a.event.event_id, a.position.token()) for a in fresh]
+            ),
+        )
+        actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
+        raws = await self._with_redis_retry("actor lookup", lambda: self._writer.raws_of(actors))
+        curve = self._curve()
+        standing = {
+            actor: None if raw is None else score_from_raw(raw, curve)
+            for actor, raw in zip(actors, raws, strict=True)
+        }
+        folded = plan.fold(fresh, first, states, standing, self._params)
+        self._states.mark_changed(folded.changed_users)
+        for repeat in folded.duplicates:
+            index = repeat.position.index
+            item = None if index is None else envelope_item(repeat.event)
+            refusal = DeadLetter(repeat.message, DUPLICATE_REASON, index, item)
+            await self._dead_letter(messages[repeat.message], refusal)
+        await self._publish_scores(states, triage.accepted, now_ms)
+        # Counted once their scores are in Redis: a reader of these counters (the benchmark, an
+        # operator) may take "counted" to mean "visible".
+        metrics.DUPLICATES.inc(len(folded.duplicates))
+        for kind, counted in Counter(a.event.kind.value for a in folded.counted).items():
+            metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
+
+    def _load_states(self, accepted: Sequence[Accepted]) -> dict[str, StoredUser]:
+        """Each target's state, from the write-behind cache."""
+        states: dict[str, StoredUser] = {}
+        for item in accepted:
+            user_id = item.event.target_id
+            if user_id not in states:
+                states[user_id] = self._states.get(user_id, item.position.partition)
+        return states
+
+    async def _dead_letter(self, message: Message, refusal: DeadLetter) -> None:
+        """Forward what was refused with where it came from and why.
+
+        A whole message is forwarded as its original bytes; an envelope item as its own JSON,
+        with `clout-error-index` saying where it sat in the envelope. Values over
+        `DEAD_LETTER_MAX_VALUE_BYTES` (keys over `DEAD_LETTER_MAX_KEY_BYTES`) are cut, with
+        `clout-error-value-bytes` / `clout-error-key-bytes` giving the original length.
+        """
+        if refusal.reason.startswith("unprocessable"):
+            log.warning("%s at %s", refusal.reason, _position(message, refusal.index))
+        headers = {
+            "clout-error-reason": refusal.reason.encode(),
+            "clout-error-topic": message.topic.encode(),
+            "clout-error-partition": str(message.partition).encode(),
+            "clout-error-offset": str(message.offset).encode(),
+        }
+        key: bytes | None = message.key
+        value: bytes | None = message.value
+        if refusal.index is not None:
+            headers["clout-error-index"] = str(refusal.index).encode()
+            value = orjson.dumps(refusal.item)
+        if key is not None and len(key) > DEAD_LETTER_MAX_KEY_BYTES:
+            headers["clout-error-key-bytes"] = str(len(key)).encode()
+            key = key[:DEAD_LETTER_MAX_KEY_BYTES]
+        if value is not None and len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
+            headers["clout-error-value-bytes"] = str(len(value)).encode()
+            value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
+        await self._topics.dead_letters.send(key=key, value=value, headers=headers)
+        metrics.DEAD_LETTERS.labels(reason=refusal.reason.split(":")[0]).inc()
+
+    async def _publish_scores(
+        self, states: dict[str, StoredUser], accepted: Sequence[Accepted], now_ms: int
+    ) -> None:
+        """Score every user in the batch (replayed ones too: their last write may be missing)."""
+        partition_of = {a.event.target_id: a.position.partition for a in accepted}
+        update = score_update(
+            ((partition_of[user_id], user_id, state.signals) for user_id, state in states.items()),
+            now_ms,
+            self._params,
+            self._curve(),
+        )
+        await self._with_redis_retry("score write", lambda: self._writer.write(update.cards))
+        await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
+        metrics.SCORES_WRITTEN.inc(len(update.cards))
+
+    async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer)."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except RETRIED_REDIS_ERRORS as exc:
+                failures += 1
+                delay = self._backoff.compute(failures)
+                metrics.REDIS_RETRIES.labels(operation=what).inc()
+                log.warning(
+                    "Redis unavailable during %s (attempt %d: %s); retrying in %.1fs",
+                    what,
+                    failures,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+
+def _position(message: Message, index: int | None) -> str:
+    where = f"{message.topic}:{message.partition}:{message.offset}"
+    return where if index is None else f"{where}[{index}]"

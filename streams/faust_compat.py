@@ -1,0 +1,272 @@
+"""Every touch of a Faust private, in one place, checked against the pinned Faust version.
+
+Clout relies on things faust-streaming 0.15.3 does not offer publicly:
+
+* a table write or read routed to a given partition outside stream iteration (Faust routes by
+  the "current event", a context variable in `faust.streams`);
+* the consumer's offset bookkeeping (`_committed_offset`, `_acked`, `_acked_index`) and its choice
+  of the offset to commit (`Consumer._new_offset`, `Consumer._add_gap`), for the in-order gate;
+* a hook that runs just before offsets are committed (`Consumer._commit_offsets`, which flushes
+  the producer and then commits), so the write-behind state is in the table and its changelog
+  before any offset that produced it is acknowledged to Kafka; the hook also drains Faust's
+  producer buffer, which Faust's own flush does not guarantee (`drain_producer_buffer`);
+* a consumer that reads at isolation level read_committed (Faust does only under exactly-once):
+  a transport whose consumer thread sets aiokafka's `_isolation_level` (`read_committed_transport`);
+* the producer buffer's bound (`ProducerBuffer.max_messages`, 100), which makes the consumer
+  wait, logging a warning, whenever more table records are queued: a write-behind flush queues
+  one per changed user at once, by design.
+
+Each of these is version-specific, so `require_pinned_faust` refuses to start on anything but
+the pinned release: a silently ineffective patch would lose the guarantees in docs/guarantees.md.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import faust.streams
+from aiokafka import AIOKafkaConsumer
+from faust.transport.consumer import Consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
+from faust.types import EventT
+from faust.utils.functional import consecutive_numbers
+
+PINNED_FAUST = "0.15.3"
+
+_LIMITS_ATTR = "_clout_commit_limits"
+_BEFORE_COMMIT_ATTR = "_clout_before_commit"
+
+
+def require_pinned_faust() -> None:
+    """Raise unless the installed Faust is the one these private accesses were written for."""
+    if faust.__version__ != PINNED_FAUST:
+        raise RuntimeError(
+            f"Clout needs faust-streaming {PINNED_FAUST} (it reaches into its internals, see "
+            f"streams/faust_compat.py); faust-streaming {faust.__version__} is installed"
+        )
+
+
+# -- routing table access to a partition -----------------------------------------------------
+
+
+@contextmanager
+def acting_for(event: EventT[Any]) -> Iterator[None]:
+    """Make `event` Faust's current event, so table access goes to its partition."""
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class _StandIn:
+    """What Faust's table and store read from the current event: `message.topic/.partition`."""
+
+    message: _Position
+
+
+@contextmanager
+def acting_for_partition(topic: str, partition: int) -> Iterator[None]:
+    """Route table access to `partition` of a source topic without a real event.
+
+    The write-behind flush writes users long after their events were acknowledged; Faust's
+    RocksDB store and changelog read only `message.topic` and `message.partition` of the event.
+    """
+    stand_in = _StandIn(_Position(topic, partition))
+    with acting_for(stand_in):  # type: ignore[arg-type]
+        yield
+
+
+# -- the consumer's offset bookkeeping --------------------------------------------------------
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset Faust last committed for `tp` (None when it has none, or it is 0)."""
+    value = consumer._committed_offset.get(tp)
+    return None if value is None else int(value)
+
+
+def withdraw_acks(consumer: Any, tp: Any, offsets: set[int]) -> None:
+    """Take back Faust's acknowledgements of `offsets` of `tp` (they were not processed)."""
+    acked = consumer._acked.get(tp)
+    if acked:
+        acked[:] = [offset for offset in acked if offset not in offsets]
+    index = consumer._acked_index.get(tp)
+    if index:
+        index.difference_update(offsets)
+
+
+def acknowledge(consumer: Any, tp: Any, offset: int) -> None:
+    """Acknowledge `offset` of `tp` as if a stream had processed it (a transaction gap)."""
+    index = consumer._acked_index[tp]
+    if offset not in index:
+        index.add(offset)
+        consumer._acked[tp].append(offset)
+
+
+def commit_limits(consumer: Any) -> dict[Any, int]:
+    """Per partition, the first offset Faust may not commit past (the gate's first held one)."""
+    limits: dict[Any, int] = getattr(consumer, _LIMITS_ATTR, None) or {}
+    setattr(consumer, _LIMITS_ATTR, limits)
+    return limits
+
+
+def install_commit_guard() -> None:
+    """Patch Faust's commit-offset choice: contiguous acknowledgements only, and never past
+    `commit_limits(consumer)[tp]` (idempotent)."""
+    require_pinned_faust()
+    if getattr(Consumer, "_clout_guarded", False):
+        return
+
+    async def no_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        # debug: with transactional input there is one jump per transaction (its marker)
+        self.log.debug("offsets of %s jumped from %d to %d", tp, offset_from - 1, offset_to)
+
+    def new_offset(self: Any, tp: Any) -> int | None:
+        acked: list[int] = self._acked[tp]
+        if not acked:
+            return None
+        acked.sort()
+        committed = self._committed_offset[tp]
+        if committed is not None and acked[0] > committed:
+            return None  # the message at the committed offset is not acknowledged yet
+        batch = list(next(consecutive_numbers(acked)))
+        limit = getattr(self, _LIMITS_ATTR, {}).get(tp)
+        if limit is not None:
+            batch = [offset for offset in batch if offset < limit]
+            if not batch:
+                return None
+        acked[: len(batch)] = []
+        self._acked_index[tp].difference_update(batch)
+        return int(batch[-1]) + 1
+
+    Consumer._add_gap = no_gap  # type: ignore[method-assign]
+    Consumer._new_offset = new_offset  # type: ignore[method-assign]
+    Consumer._clout_guarded = True  # type: ignore[attr-defined]
+
+
+def run_before_commit(app: faust.App, hook: Callable[[], object]) -> None:
+    """Call `hook()` (synchronous) each time `app`'s consumer is about to commit offsets.
+
+    It runs inside `Consumer._commit_offsets`, after the offsets to commit were chosen and before
+    Faust flushes its producer and commits: whatever the hook writes to tables (RocksDB and
+    changelog sends) is therefore delivered before the commit. The offsets being committed were
+    all acknowledged before the hook ran, so their effects are among what it writes.
+    """
+    require_pinned_faust()
+    setattr(app, _BEFORE_COMMIT_ATTR, hook)
+    if getattr(Consumer, "_clout_before_commit_installed", False):
+        return
+    original = Consumer._commit_offsets
+
+    async def commit_offsets(self: Any, offsets: Any, start_new_transaction: bool = True) -> bool:
+        before = getattr(self.app, _BEFORE_COMMIT_ATTR, None)
+        if before is not None:
+            before()
+        await drain_producer_buffer(self.app)
+        return await original(self, offsets, start_new_transaction=start_new_transaction)
+
+    Consumer._commit_offsets = commit_offsets  # type: ignore[method-assign]
+    Consumer._clout_before_commit_installed = True  # type: ignore[attr-defined]
+
+
+class FaustTableAccess:
+    """`streams.state.TableAccess` over a Faust table: RocksDB partition + changelog record.
+
+    `source_topic` is any of the co-partitioned input topics (Faust checks the table is
+    co-partitioned with the topic of the event it routes by).
+    """
+
+    def __init__(self, table: Any, source_topic: str) -> None:
+        self._table = table
+        self._topic = source_topic
+
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        """The stored value of `key` in `partition`."""
+        with acting_for_partition(self._topic, partition):
+            value: bytes | None = self._table.get(key)
+        return value
+
+    def write(self, partition: int, key: bytes, value: bytes) -> None:
+        """Store `value` in `partition` and queue its changelog record (sent before commits)."""
+        with acting_for_partition(self._topic, partition):
+            self._table[key] = value
+
+
+async def drain_producer_buffer(app: Any) -> None:
+    """Wait until every record queued with `send_soon` (table changelog) is handed to aiokafka.
+
+    Faust's `ProducerBuffer.flush()`, which `_commit_offsets` relies on, gives up as soon as one
+    record takes over 0.1 s to go out (`flush_atmost` returns on its first timeout) and the commit
+    then proceeds with changelog records still queued: a kill at that moment lost their effects
+    while their offsets were committed (found by tests/reliability/test_envelopes.py on a loaded
+    machine). aiokafka's own flush, which follows, covers everything handed to it.
+    """
+    buffer = app.producer.buffer
+    while buffer.size:
+        await buffer.flush()
+
+
+def allow_producer_backlog(messages: int) -> None:
+    """Let Faust's producer buffer hold `messages` queued records before the consumer waits.
+
+    A flush of the write-behind cache queues up to the cache's size in changelog records at once;
+    they are sent by the buffer's own task meanwhile, and all of them before the next commit.
+    """
+    require_pinned_faust()
+    ProducerBuffer.max_messages = max(ProducerBuffer.max_messages, messages)
+
+
+# -- reading read_committed --------------------------------------------------------------------
+
+
+class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread with the consumer reading at isolation level
+    read_committed: only committed transactional records, no aborted ones.
+
+    Faust 0.15.3 reads read_committed only under `processing_guarantee="exactly_once"` and has
+    no setting for it; aiokafka hands the consumer's `_isolation_level` to its fetcher at start.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer: AIOKafkaConsumer = super()._create_worker_consumer(transport)
+        if getattr(consumer, "_isolation_level", None) not in (
+            "read_uncommitted",
+            "read_committed",
+        ):
+            raise RuntimeError(
+                "aiokafka's consumer has no _isolation_level; read_committed needs it"
+            )
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+
+class ReadCommittedConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, with the read_committed consumer thread."""
+
+    def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
+        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class ReadCommittedTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport whose consumer reads read_committed (set as `app.transport`)."""
+
+    Consumer = ReadCommittedConsumer
+
+
+def read_committed_transport(app: faust.App) -> ReadCommittedTransport:
+    """The transport to give `app` before anything (a topic declaration) creates its own."""
+    return ReadCommittedTransport(app.conf.broker_consumer, app)

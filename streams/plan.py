@@ -1,0 +1,321 @@
+"""The scoring step as pure functions: a batch of raw messages in, what to do about it out.
+
+No Faust, no I/O: the executor (streams/executor.py) reads state and Redis, sends and writes;
+these functions decide. Two steps, because two answers need a round trip in between:
+
+1. `triage` turns messages into events: each single-event message or envelope item is validated
+   on its own and comes out accepted (with its position), dead-lettered (with its reason and,
+   for an envelope item, its index) or re-keyed (it belongs to another partition).
+2. `fold` applies accepted events to per-user state, given the deduplicator's verdicts and the
+   actors' standings: events already applied (a replay) or repeated (a duplicate) are left out.
+
+A position is (topic, partition, offset, index): `index` is the item's place in an envelope, and
+None for a message that carries one event. Replay detection compares positions per user and
+topic (streams/state.py `StoredUser.applied`), so it works per item of an envelope.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from app.scoring.events import (
+    ENVELOPE_MAX_EVENTS,
+    EngagementEvent,
+    EventRules,
+    InvalidEvent,
+    Kind,
+    envelope_item_kind,
+    validate_event,
+)
+from app.scoring.model import ModelParams
+from app.scoring.signals import apply_event
+from streams.state import StoredUser
+
+KIND_HEADER = "clout-kind"
+"""Header carrying the kind of a message on the re-key topic (it mixes all kinds)."""
+REKEY_LOOP_REASON = "re-keyed message on the wrong partition"
+ENVELOPE_ON_REKEY_REASON = "envelope on the re-key topic"
+
+
+class RawMessage(Protocol):
+    """What the plan reads of a Kafka message (Faust's `Message` has these attributes)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where one event was read: its message, and its index when the message is an envelope."""
+
+    topic: str
+    partition: int
+    offset: int
+    index: int | None = None
+
+    def token(self) -> str:
+        """The deduplicator's record of this position (single events keep the pre-envelope form)."""
+        base = f"{self.topic}:{self.partition}:{self.offset}"
+        return base if self.index is None else f"{base}:{self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid event on its user's partition, and where it was read."""
+
+    event: EngagementEvent
+    position: Position
+    message: int  # index of its message in the triaged batch
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A refusal: the message (by batch index), why, and which envelope item (None: all of it)."""
+
+    message: int
+    reason: str
+    index: int | None = None
+    item: object = None  # the refused envelope item, as decoded
+
+
+@dataclass(frozen=True, slots=True)
+class Rekey:
+    """A valid event read on a partition that is not its target's: send it to the right one."""
+
+    event: EngagementEvent
+
+
+@dataclass(slots=True)
+class Triage:
+    """What `triage` decided for a batch, in batch order within each list."""
+
+    accepted: list[Accepted] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rekeys: list[Rekey] = field(default_factory=list)
+    events: Counter[str] = field(default_factory=Counter)  # per topic, envelope items each count
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """What triage needs to know about topics and partitioning."""
+
+    kind_of_topic: Mapping[str, Kind]
+    rekeyed_topic: str
+    partitions: int
+
+
+class PartitionFor(Protocol):
+    """Kafka's default partitioner: the partition a key lands on."""
+
+    def __call__(self, user_id: str, partitions: int) -> int: ...
+
+
+def triage(
+    batch: Sequence[RawMessage],
+    now_ms: int,
+    rules: EventRules,
+    routing: Routing,
+    partition_for: PartitionFor,
+) -> Triage:
+    """Validate every event of `batch` on its own; see the module docstring."""
+    chunks = triage_in_chunks(batch, now_ms, rules, routing, partition_for, max_events=None)
+    return next(chunks, Triage())
+
+
+def triage_in_chunks(
+    batch: Sequence[RawMessage],
+    now_ms: int,
+    rules: EventRules,
+    routing: Routing,
+    partition_for: PartitionFor,
+    max_events: int | None,
+) -> Iterator[Triage]:
+    """`triage`, in parts of about `max_events` events (whole messages; None: one part).
+
+    A batch of envelopes holds up to 500 times as many events as messages: carried out in parts,
+    each part's Redis calls stay bounded and the event loop gets a turn between them. Message
+    numbers in every part index `batch`.
+    """
+    triager = _Triager(now_ms, rules, routing, partition_for)
+    for number, message in enumerate(batch):
+        triager.add(number, message)
+        if max_events is not None and triager.out.events.total() >= max_events:
+            yield triager.out
+            triager.out = Triage()
+    if triager.out.events:
+        yield triager.out
+
+
+@dataclass(slots=True)
+class _Triager:
+    now_ms: int
+    rules: EventRules
+    routing: Routing
+    partition_for: PartitionFor
+    out: Triage = field(default_factory=Triage)
+
+    def add(self, number: int, message: RawMessage) -> None:
+        try:
+            kind = _kind_of(message, self.routing)
+            decoded = _decode(message.value)
+        except InvalidEvent as exc:
+            self._refuse_message(number, message, exc.reason)
+            return
+        if isinstance(decoded, list):
+            self._envelope(number, message, kind, decoded)
+        else:
+            self.out.events[message.topic] += 1
+            self._one(number, message, kind, decoded, None)
+
+    def _refuse_message(self, number: int, message: RawMessage, reason: str) -> None:
+        self.out.events[message.topic] += 1
+        self.out.dead_letters.append(DeadLetter(number, reason))
+
+    def _envelope(self, number: int, message: RawMessage, kind: Kind, items: list[object]) -> None:
+        if message.topic == self.routing.rekeyed_topic:
+            self._refuse_message(number, message, ENVELOPE_ON_REKEY_REASON)
+            return
+        if not 1 <= len(items) <= ENVELOPE_MAX_EVENTS:
+            reason = f"envelope of {len(items)} events (1..{ENVELOPE_MAX_EVENTS})"
+            self._refuse_message(number, message, reason)
+            return
+        self.out.events[message.topic] += len(items)
+        for index, item in enumerate(items):
+            try:
+                envelope_item_kind(item, kind)
+            except InvalidEvent as exc:
+                self.out.dead_letters.append(DeadLetter(number, exc.reason, index, item))
+                continue
+            self._one(number, message, kind, item, index)
+
+    def _one(
+        self, number: int, message: RawMessage, kind: Kind, obj: object, index: int | None
+    ) -> None:
+        out = self.out
+        try:
+            event = validate_event(obj, kind, self.now_ms, self.rules)
+        except InvalidEvent as exc:
+            out.dead_letters.append(DeadLetter(number, exc.reason, index, obj))
+            return
+        except Exception as exc:
+            # Validation sees hostile input: a failure nobody foresaw is that event's problem,
+            # not the batch's (an escaping exception would lose the whole batch).
+            reason = f"unprocessable: {type(exc).__name__}"
+            out.dead_letters.append(DeadLetter(number, reason, index, obj))
+            return
+        if message.partition != self.partition_for(event.target_id, self.routing.partitions):
+            if message.topic == self.routing.rekeyed_topic:
+                # Re-keying it again would loop: the topic's partition count is no longer
+                # CLOUT_TOPIC_PARTITIONS (checked at start), or it was written there by hand.
+                out.dead_letters.append(DeadLetter(number, REKEY_LOOP_REASON, index, obj))
+            else:
+                out.rekeys.append(Rekey(event))
+            return
+        position = Position(message.topic, message.partition, message.offset, index)
+        out.accepted.append(Accepted(event, position, number))
+
+
+def _kind_of(message: RawMessage, routing: Routing) -> Kind:
+    topic = message.topic
+    if topic != routing.rekeyed_topic:
+        return routing.kind_of_topic[topic]
+    headers = dict(message.headers or ())  # type: ignore[call-overload]
+    try:
+        return Kind(bytes(headers[KIND_HEADER]).decode())
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"re-keyed message without a valid {KIND_HEADER} header") from exc
+
+
+def _decode(value: bytes | None) -> object:
+    if value is None:
+        raise InvalidEvent("empty message")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc.msg}") from exc
+
+
+# -- step 2: fold ----------------------------------------------------------------------------
+
+
+def split_replays(
+    accepted: Sequence[Accepted], states: Mapping[str, StoredUser]
+) -> tuple[list[Accepted], list[Accepted]]:
+    """(fresh, replayed): the events their user's state has not absorbed yet, and the rest."""
+    fresh: list[Accepted] = []
+    replayed: list[Accepted] = []
+    for a in accepted:
+        position = a.position
+        state = states[a.event.target_id]
+        done = state.already_applied(position.topic, position.offset, position.index)
+        (replayed if done else fresh).append(a)
+    return fresh, replayed
+
+
+@dataclass(slots=True)
+class Folded:
+    """What `fold` did: the events counted and the repeats it left out."""
+
+    counted: list[Accepted] = field(default_factory=list)
+    duplicates: list[Accepted] = field(default_factory=list)
+
+    @property
+    def changed_users(self) -> set[str]:
+        """Users whose state changed."""
+        return {a.event.target_id for a in self.counted}
+
+
+def fold(
+    fresh: Sequence[Accepted],
+    first_sightings: Sequence[bool],
+    states: Mapping[str, StoredUser],
+    standing: Mapping[str, float | None],
+    params: ModelParams,
+) -> Folded:
+    """Apply each fresh first sighting to its user's state (in place), weighted by its actor."""
+    out = Folded()
+    for item, first in zip(fresh, first_sightings, strict=True):
+        if not first:
+            out.duplicates.append(item)
+            continue
+        state = states[item.event.target_id]
+        state.signals = apply_event(
+            state.signals, item.event, standing[item.event.actor_id], params
+        )
+        state.mark_applied(item.position.topic, item.position.offset, item.position.index)
+        out.counted.append(item)
+    return out
+
+
+def once_per_position(batch: Sequence[RawMessage]) -> list[int]:
+    """Indices of `batch` without repeated deliveries of one message (topic, partition, offset).
+
+    Around a seek Faust can deliver one message twice in the same batch. Both copies would pass
+    the replay check (it reads the state as it was before the batch) and the deduplicator (a
+    repeat at the same position is a replay, which counts), so the event counted twice.
+    """
+    seen: set[tuple[str, int, int]] = set()
+    unique = []
+    for number, message in enumerate(batch):
+        position = (message.topic, message.partition, message.offset)
+        if position not in seen:
+            seen.add(position)
+            unique.append(number)
+    return unique

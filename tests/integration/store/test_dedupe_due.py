@@ -1,0 +1,43 @@
+"""The deduplicator and the due index on the real redis-server (the unit tests use a fake)."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from app.settings import Settings
+from app.store.dedupe import EventDeduplicator
+from app.store.due import DueIndex
+
+pytestmark = pytest.mark.integration
+
+
+async def test_first_sightings_replays_and_re_sends(
+    isolated_settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    prefix = isolated_settings.redis_key_prefix
+    dedupe = EventDeduplicator(redis_client, prefix, window_s=60)
+    try:
+        first = await dedupe.first_sightings(
+            [("e1", "likes:0:5"), ("e2", "likes:0:6:1"), ("e1", "likes:0:9")]
+        )
+        again = await dedupe.first_sightings([("e2", "likes:0:6:1"), ("e2", "likes:0:6:2")])
+        assert first == [True, True, False]
+        assert again == [True, False]
+        assert 0 < await redis_client.ttl(f"{prefix}:seen:e1") <= 60
+    finally:
+        await redis_client.delete(f"{prefix}:seen:e1", f"{prefix}:seen:e2")
+
+
+async def test_due_users_come_per_partition_in_due_order(
+    isolated_settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    due = DueIndex(redis_client, isolated_settings.redis_key_prefix)
+    try:
+        await due.schedule([(0, "b", 300), (0, "a", 100), (1, "c", 50), (0, "z", 10)])
+        await due.schedule([(0, "z", None)])
+        assert await due.due(0, now_ms=400, limit=10) == ["a", "b"]
+        assert await due.due(0, now_ms=200, limit=10) == ["a"]
+        assert await due.due(1, now_ms=400, limit=10) == ["c"]
+    finally:
+        await redis_client.delete(due.key(0), due.key(1))

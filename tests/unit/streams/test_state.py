@@ -1,0 +1,144 @@
+"""The per-user state: its codec, and the write-behind cache's flush and eviction rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.scoring.params import ModelParams
+from streams.state import StateCache, StoredUser
+from tests.unit.scoring.helpers import event, fold
+
+
+class RecordingTable:
+    """A TableAccess fake (a dict per partition) that records every write."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[int, bytes], bytes] = {}
+        self.writes: list[tuple[int, str]] = []
+        self.reads = 0
+
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        self.reads += 1
+        return self.data.get((partition, key))
+
+    def write(self, partition: int, key: bytes, value: bytes) -> None:
+        self.data[(partition, key)] = value
+        self.writes.append((partition, key.decode()))
+
+
+def changed(cache: StateCache, user: str, partition: int, topic: str, offset: int) -> None:
+    """What a batch does: read the user, fold an event at (topic, offset), report the change."""
+    state = cache.get(user, partition)
+    state.signals = fold([event(target=user)], ModelParams())
+    state.mark_applied(topic, offset)
+    cache.mark_changed([user])
+
+
+def watermark(user: StoredUser, topic: str = "likes") -> int:
+    """The last whole-message offset applied in `topic` (what these tests mark)."""
+    offset = next(o for o in range(1000) if not user.already_applied(topic, o))
+    return offset - 1
+
+
+def stored(table: RecordingTable, user: str, partition: int) -> StoredUser:
+    return StoredUser.from_bytes(table.data.get((partition, user.encode())))
+
+
+def test_the_codec_round_trips_signals_and_offsets_at_full_precision() -> None:
+    user = StoredUser(fold([event(target="bob"), event("carol", target="bob")], ModelParams()))
+    user.mark_applied("likes", 41)
+    again = StoredUser.from_bytes(user.to_bytes())
+    assert again.to_bytes() == user.to_bytes()
+    assert again.applied == user.applied
+    assert again.already_applied("likes", 41)
+    assert not again.already_applied("likes", 42)
+    assert StoredUser.from_bytes(None) == StoredUser()
+
+
+def test_values_written_before_envelopes_read_as_whole_messages() -> None:
+    legacy = StoredUser.from_bytes(b'{"a": {"likes": 41}, "s": null}')
+    assert legacy.already_applied("likes", 41, 499)
+    assert not legacy.already_applied("likes", 42, 0)
+
+
+def test_many_changes_to_one_user_cost_one_table_write_per_flush() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=10)
+    for offset in range(5):
+        changed(cache, "bob", 3, "likes", offset)
+    assert table.writes == []  # nothing written until a flush
+    assert cache.flush() == 1
+    assert table.writes == [(3, "bob")]
+    assert watermark(stored(table, "bob", 3)) == 4
+    assert cache.flush() == 0  # nothing changed since
+
+
+def test_a_user_is_read_from_the_table_once_then_served_decoded() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=10)
+    changed(cache, "bob", 1, "likes", 7)
+    cache.flush()
+    table.reads = 0
+    fresh = StateCache(table, capacity=10)
+    first = fresh.get("bob", 1)
+    assert fresh.get("bob", 1) is first
+    assert table.reads == 1
+    assert watermark(first) == 7
+
+
+def test_eviction_writes_a_changed_user_before_dropping_it() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=2)
+    changed(cache, "a", 0, "likes", 1)
+    changed(cache, "b", 0, "likes", 2)
+    cache.get("a", 0)  # a is now the most recently used
+    changed(cache, "c", 0, "likes", 3)  # over capacity: b, the least recent, goes
+    assert len(cache) == 2
+    assert table.writes == [(0, "b")]
+    assert watermark(stored(table, "b", 0)) == 2
+    assert cache.flush() == 2  # a and c; b is not written twice
+    assert sorted(table.writes) == [(0, "a"), (0, "b"), (0, "c")]
+
+
+def test_an_unchanged_user_is_evicted_without_a_write() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=1)
+    cache.get("a", 0)
+    cache.get("b", 0)
+    assert table.writes == []
+    assert len(cache) == 1
+
+
+def test_forgetting_revoked_partitions_rereads_them_from_the_table() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=10)
+    changed(cache, "a", 0, "likes", 1)
+    changed(cache, "b", 1, "likes", 1)
+    cache.flush()
+    # another worker owned partition 1 meanwhile and moved b on
+    other = StoredUser.from_bytes(table.data[(1, b"b")])
+    other.mark_applied("likes", 9)
+    table.data[(1, b"b")] = other.to_bytes()
+    cache.forget_partitions({1})
+    assert len(cache) == 1
+    assert watermark(cache.get("b", 1)) == 9
+
+
+def test_peek_serves_the_cached_state_or_the_table_without_caching() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=10)
+    changed(cache, "a", 0, "likes", 5)  # changed, not flushed: only the cache knows
+    assert watermark(cache.peek("a", 0)) == 5
+    assert cache.peek("ghost", 0) == StoredUser()
+    assert len(cache) == 1
+
+
+def test_marking_a_user_never_read_is_a_bug() -> None:
+    cache = StateCache(RecordingTable(), capacity=10)
+    with pytest.raises(KeyError):
+        cache.mark_changed(["nobody"])
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        StateCache(RecordingTable(), capacity=0)
