@@ -105,7 +105,15 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_username: SecretStr | None = None
     redis_password: SecretStr | None = None
-    redis_key_prefix: str = "clout:v1"
+    redis_key_prefix: str = "clout:v2"
+    # Redis Cluster (docs/redis.md): `redis_url` names any one node; the client finds the rest.
+    redis_cluster: bool = False
+    # More seed nodes of the cluster, "host:port,host:port": a new client still finds the
+    # cluster when the node of `redis_url` is down.
+    redis_cluster_nodes: str = ""
+    # Sorted sets the leaderboard is split over (docs/redis.md); None: 1 on a single server,
+    # 16 on a cluster. Readers and the writer must agree: it is part of the key schema.
+    redis_leaderboard_shards: int | None = Field(None, ge=1, le=1024)
 
     # HTTP API and ops dashboard
     api_host: str = "127.0.0.1"
@@ -129,6 +137,10 @@ class Settings(BaseSettings):
     # 1: one combined broker+controller. 3: three combined nodes (a KRaft quorum of 3) on the
     # bootstrap port + 0, 2, 4 and the controller port + 0, 2, 4.
     stack_brokers: int = Field(1, ge=1, le=5)
+    # "cluster": `make stack-up` starts a Redis Cluster (three masters, one replica each) on
+    # stack_redis_cluster_port and the five ports after it, instead of the single server.
+    stack_redis: Literal["single", "cluster"] = "single"
+    stack_redis_cluster_port: int = Field(7000, ge=1, le=55530)
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()
@@ -145,6 +157,20 @@ class Settings(BaseSettings):
         """Redis host and port from `redis_url`; the local stack listens there."""
         parts = urlsplit(self.redis_url)
         return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    @property
+    def redis_cluster_seeds(self) -> list[tuple[str, int]]:
+        """The extra seed nodes of `redis_cluster_nodes` as (host, port) pairs."""
+        seeds = []
+        for item in filter(None, (part.strip() for part in self.redis_cluster_nodes.split(","))):
+            host, _, port = item.rpartition(":")
+            seeds.append((host or "127.0.0.1", int(port)))
+        return seeds
+
+    @property
+    def leaderboard_shards(self) -> int:
+        """How many sorted sets hold the leaderboard (`redis_leaderboard_shards`, resolved)."""
+        return resolve_leaderboard_shards(self.redis_leaderboard_shards, cluster=self.redis_cluster)
 
     @property
     def input_topics(self) -> tuple[str, str, str]:
@@ -177,6 +203,14 @@ class Settings(BaseSettings):
             style_dominance=s.style_dominance,
             specialist_share=s.specialist_share,
         )
+
+
+def resolve_leaderboard_shards(configured: int | None, *, cluster: bool) -> int:
+    """The leaderboard's shard count: as configured, else 1 on a single server and 16 on a
+    cluster (spread over the masters; each rank read costs a ZCOUNT per shard)."""
+    if configured is not None:
+        return configured
+    return 16 if cluster else 1
 
 
 def reveal(secret: SecretStr | None) -> str | None:

@@ -33,6 +33,7 @@ from app.settings import Settings
 from app.store import ScoreClient
 from app.store.connection import redis_from_settings
 from app.store.keys import RedisKeys
+from app.store.leaderboard import Leaderboard
 from bench.events import Expectation, KindEvent, fresh_users, population, publish_all, tracer
 from bench.probe import (
     BATCHES,
@@ -181,7 +182,7 @@ async def pipeline(
     redis = redis_from_settings(settings)
     try:
         last_write_ms = int(await redis.hget(keys.stats, "last_write_ms") or 0)
-        ranked = int(await redis.zcard(keys.leaderboard))
+        ranked = await Leaderboard(redis, keys.prefix, settings.leaderboard_shards).size()
     finally:
         await redis.aclose()
     if ranked != len(expect.targets):
@@ -517,6 +518,7 @@ async def memory(
     """
     keys = RedisKeys(settings.redis_key_prefix)
     redis = redis_from_settings(settings)
+    leaderboard = Leaderboard(redis, keys.prefix, settings.leaderboard_shards)
     results: list[dict[str, Any]] = []
     next_user = 0
     try:
@@ -531,7 +533,7 @@ async def memory(
                 ledger = Ledger(expect.sent, expect.counted, expect.duplicates)
                 await probe.wait_for_ledger(ledger, deadline_s=max(300.0, stage / 500))
                 await probe.wait_for_quiet()
-                ranked = int(await redis.zcard(keys.leaderboard))
+                ranked = await leaderboard.size()
                 if ranked != len(expect.targets):
                     raise RuntimeError(f"{ranked} users scored, {len(expect.targets)} expected")
                 rss = probe.rss_bytes()

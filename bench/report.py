@@ -219,6 +219,7 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
             f"µs, p99 {_n(row['http']['p99'])} µs | raw HGETALL: p99 ratio "
             f"{row['http_ratio_p99']} | - | - |"
         )
+    rows.extend(cluster_rows(results.get("lookup_cluster")))
     rows.extend(auth_cost.readme_row(results))
     for stage in results["memory"]:
         last = stage is results["memory"][-1]
@@ -248,6 +249,34 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         + (" plus uncommitted changes in the working tree." if m["git_dirty"] else ".")
     )
     return f"{intro}\n\n" + "\n".join(rows) + "\n"
+
+
+def cluster_rows(cluster: dict[str, Any] | None) -> list[str]:
+    """Rows of the Redis Cluster phase (bench/cluster.py): get() and writes, cluster beside
+    the single server, same users, same run."""
+    if not cluster:
+        return []
+    rows = []
+    single, many = cluster["single"], cluster["cluster"]
+    levels = sorted(int(k[5:]) for k in many if k.startswith("get_c"))
+    for level in levels:
+        s, c = single[f"get_c{level}"], many[f"get_c{level}"]
+        rows.append(
+            f"| `ScoreClient.get()` on a {cluster['masters']}-master Redis Cluster "
+            f"({many['leaderboard_shards']} leaderboard shards), concurrency {level}, "
+            f"{cluster['users']:,} users | p50 {_n(c['p50'])} µs, p99 {_n(c['p99'])} µs; Redis CPU "
+            f"{c['redis_cpu_us_per_get']} µs per get | single server, same users: p50 "
+            f"{_n(s['p50'])} µs, p99 {_n(s['p99'])} µs; Redis CPU {s['redis_cpu_us_per_get']} µs "
+            "per get | - | - |"
+        )
+    rows.append(
+        f"| `ScoreWriter.write()` on the cluster, batches of 2,000 | "
+        f"{_n(many['write']['cards_per_s'])} cards/s; Redis CPU "
+        f"{many['write']['redis_cpu_us_per_card']} µs per card | single server: "
+        f"{_n(single['write']['cards_per_s'])} cards/s; Redis CPU "
+        f"{single['write']['redis_cpu_us_per_card']} µs per card | - | - |"
+    )
+    return rows
 
 
 def update_readme(readme: Path, block: str) -> None:

@@ -24,6 +24,7 @@ from app.publisher import DEFAULT_LINGER_MS, EventPublisher
 from app.settings import Settings
 from app.store.connection import redis_from_settings
 from bench import auth_cost, phases
+from bench.cluster import cluster_lookups
 from bench.config import BenchConfig
 from bench.events import Expectation, population, publish_all
 from bench.probe import WorkerProbe
@@ -198,6 +199,19 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
             rounds=config.lookup_rounds,
         )
 
+        log("4b/5 the same lookups on a private three-master Redis Cluster beside the server")
+        lookup_cluster = await cluster_lookups(
+            base,
+            workdir,
+            users=min(10_000, config.population_users),
+            lookups=config.lookups // 4,
+            concurrencies=config.concurrencies,
+            rounds=config.lookup_rounds,
+            seed=config.seed,
+        )
+        low = lookup_cluster["cluster"][f"get_c{min(config.concurrencies)}"]
+        log(f"    cluster get() p50 {low['p50']:,.0f} µs, p99 {low['p99']:,.0f} µs")
+
         log(f"5/5 memory at {', '.join(f'{s:,}' for s in config.memory_stages)} users")
         mem = await phases.memory(
             settings,
@@ -226,6 +240,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
     results = assemble(
         config, settings, machine, consume, pipe, e2e, lookup, mem, e2e_under, limits, envelopes
     )
+    results["lookup_cluster"] = lookup_cluster
     results["http_auth"] = http_auth
     results["verified_total"] = {
         "sent": expect.sent,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_config import aiokafka_kwargs
@@ -26,7 +25,7 @@ async def delete_run_topics(settings: Settings) -> list[str]:
 
 async def delete_run_keys(settings: Settings, batch: int = 5000) -> int:
     """Unlink every Redis key under the run's prefix (never FLUSHDB: the server is shared)."""
-    redis: aioredis.Redis = redis_from_settings(settings)
+    redis = redis_from_settings(settings)
     deleted = 0
     try:
         pending: list[str] = []

@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 STACK = ROOT / ".stack"
@@ -39,6 +40,7 @@ KAFKA_CLUSTER = STACK / "kafka-cluster"
 REDIS_DIR = STACK / "redis"
 REDIS_LOG = STACK / "redis.log"
 REDIS_PID = STACK / "redis.pid"
+REDIS_CLUSTER_DIR = STACK / "redis-cluster"
 READY_DEADLINE_S = float(os.environ.get("CLOUT_STACK_READY_DEADLINE_S", "120"))
 
 
@@ -442,6 +444,44 @@ def redis_up(settings: Settings) -> str:
     raise StackError(f"Redis did not answer PING at {host}:{port}:\n{log_tail(REDIS_LOG)}")
 
 
+# --- Redis Cluster (CLOUT_STACK_REDIS=cluster) -------------------------------------------------
+
+
+def stack_cluster(settings: Settings) -> LocalRedisCluster:
+    """The stack's cluster: six nodes from `stack_redis_cluster_port` on (masters first), each
+    with its cluster bus 10,000 ports higher, as Redis does by default."""
+    ports = [settings.stack_redis_cluster_port + i for i in range(6)]
+    return LocalRedisCluster(REDIS_CLUSTER_DIR, ports, [p + 10_000 for p in ports], replicas=1)
+
+
+def redis_cluster_up(settings: Settings) -> str:
+    """Start the cluster unless its nodes already run; return how it was obtained and the
+    settings that point Clout at it."""
+    cluster = stack_cluster(settings)
+    reused = cluster.running()
+    if not reused:
+        for node in cluster.nodes:
+            if port_open(cluster.host, node.port):
+                raise StackError(f"{cluster.host}:{node.port} is taken by something else")
+        redis_server_binary()  # installs Debian's package (redis-server and redis-cli) if missing
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        raise StackError(str(exc)) from exc
+    how = "reused" if reused else "started"
+    env = " ".join(f"CLOUT_{k.upper()}={str(v).lower()}" for k, v in cluster.settings().items())
+    return f"{how}; use {env}"
+
+
+def redis_cluster_status(settings: Settings) -> bool:
+    """Print whether the stack's cluster is up; True when it serves every slot."""
+    cluster = stack_cluster(settings)
+    ok = "cluster_state:ok" in cluster.cli(cluster.nodes[0].port, "cluster", "info")
+    owner = "started by this stack" if cluster.running() else "not started by this stack"
+    print(f"redis cluster: {'up' if ok else 'DOWN'} at {cluster.url} ({owner})")
+    return ok
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -489,6 +529,10 @@ def main(argv: list[str]) -> int:
     settings = Settings()
     STACK.mkdir(exist_ok=True)
     try:
+        if command == "up" and settings.stack_redis == "cluster":
+            print(f"redis cluster: {redis_cluster_up(settings)}", flush=True)
+            print(f"kafka: {kafka_up(settings)} at {settings.kafka_bootstrap}", flush=True)
+            return 0
         if command == "up":
             print(f"redis: {redis_up(settings)} at {settings.redis_url}", flush=True)
             print(f"kafka: {kafka_up(settings)} at {settings.kafka_bootstrap}", flush=True)
@@ -502,12 +546,17 @@ def main(argv: list[str]) -> int:
                     flush=True,
                 )
             return 0
+        if command == "status" and settings.stack_redis == "cluster":
+            return 0 if redis_cluster_status(settings) and status(settings) else 1
         if command == "status":
             return 0 if status(settings) else 1
         if command == "down":
             for node in kafka_nodes(settings):
                 stop(node.pid, f"kafka node {node.node_id}")
             stop(REDIS_PID, "redis")
+            if REDIS_CLUSTER_DIR.exists():
+                stack_cluster(settings).stop()  # the nodes whose pid files it finds
+                print("redis cluster: stopped")
             return 0
     except StackError as exc:
         print(f"stack: {exc}", file=sys.stderr)

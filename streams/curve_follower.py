@@ -16,10 +16,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from app.scoring.curve import DEFAULT_CURVE, Curve
-from app.store.connection import StoreError
+from app.store.connection import STORE_ERRORS
 from app.store.curve import CurveStore, RefitPolicy
 
 log = logging.getLogger(__name__)
+# A follow tick that meets these is skipped (the next tick catches up).
+SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 
 class CurveFollower:
@@ -52,7 +54,7 @@ class CurveFollower:
         self._started = True
         try:
             self._curve = await self._store.load()
-        except (StoreError, OSError) as exc:
+        except SKIPPED_ERRORS as exc:
             log.warning("score curve not loaded, default curve until Redis answers (%s)", exc)
         self._rescored_version = self._curve.version
 

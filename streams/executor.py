@@ -21,12 +21,11 @@ from typing import TypeVar
 import orjson
 from faust.types import EventT, Message
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.kafka_topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
 from app.scoring.model import Curve, ModelParams, score_from_raw
+from app.store.connection import TRANSIENT_STORE_ERRORS
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
@@ -38,6 +37,8 @@ from streams.state import StateCache, StoredUser
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
+# Retried with backoff: Redis (or a cluster failover) is away for a while.
+RETRIED_REDIS_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT_STORE_ERRORS, OSError)
 T = TypeVar("T")
 SourceEvent = EventT[bytes]
 
@@ -219,7 +220,7 @@ class BatchScorer:
         while True:
             try:
                 return await call()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except RETRIED_REDIS_ERRORS as exc:
                 failures += 1
                 delay = self._backoff.compute(failures)
                 metrics.REDIS_RETRIES.labels(operation=what).inc()

@@ -22,7 +22,7 @@ from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import ensure_topics, topic_configs
 from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings, reveal
-from app.store.connection import StoreError, redis_from_settings
+from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
@@ -43,6 +43,8 @@ from streams.sweep import DecaySweep
 from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
+# A sweep tick that meets these is skipped (the next tick catches up).
+SWEEP_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 PRODUCER_LINGER_S = 0.01
 """How long the worker's producer gathers changelog records and dead letters into one request.
@@ -164,7 +166,7 @@ def build_app(settings: Settings) -> faust.App:
     allow_producer_backlog(settings.state_cache_users)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
-    writer = ScoreWriter(redis, prefix)
+    writer = ScoreWriter(redis, prefix, leaderboard_shards=settings.leaderboard_shards)
     due = DueIndex(redis, prefix)
     params = settings.model_params()
     install_commit_guard()
@@ -192,7 +194,7 @@ def build_app(settings: Settings) -> faust.App:
         curve=lambda: follower.current(),
         batch_users=settings.sweep_batch_users,
     )
-    follower = CurveFollower(CurveStore(redis, prefix), sweep.run_all)
+    follower = CurveFollower(CurveStore(redis, prefix, settings.leaderboard_shards), sweep.run_all)
 
     def owned_partitions() -> list[int]:
         return sorted(
@@ -231,7 +233,7 @@ def build_app(settings: Settings) -> faust.App:
             return  # tables may be incomplete; the next tick catches up
         try:
             rescored = await sweep.run_once(owned_partitions())
-        except (StoreError, OSError) as exc:
+        except SWEEP_SKIPPED_ERRORS as exc:
             # An exception escaping a Faust timer crashes the whole worker; the sweep is
             # best-effort (the schedule stays in Redis), so skip this tick and try the next.
             log.warning("decay sweep skipped: Redis unavailable (%s)", exc)
@@ -245,14 +247,14 @@ def build_app(settings: Settings) -> faust.App:
             return  # tables may be incomplete; the next tick re-scores
         try:
             await follower.follow(owned_partitions())
-        except (StoreError, OSError) as exc:
+        except SWEEP_SKIPPED_ERRORS as exc:
             log.warning("curve follow skipped: Redis unavailable (%s)", exc)
 
     @app.timer(interval=settings.curve.refit_interval_s, name="curve-refit")  # type: ignore[untyped-decorator]
     async def curve_refit() -> None:
         try:
             await follower.refit_if_due(RefitPolicy.of(settings), settings.curve.refit_interval_s)
-        except (StoreError, OSError) as exc:
+        except SWEEP_SKIPPED_ERRORS as exc:
             log.warning("scheduled curve refit skipped: Redis unavailable (%s)", exc)
 
     return app

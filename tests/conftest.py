@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from app.devtools.isolation import isolated
+from app.devtools.redis_cluster import LocalRedisCluster
 from app.settings import Settings
 
 
@@ -61,7 +62,37 @@ async def redis_client(stack: Settings) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-REAL_STACK_MARKERS = ("integration", "e2e", "reliability")
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A private Redis Cluster (three masters, one replica each) on free loopback ports,
+    started once per test session under its temporary folder and stopped at the end; tests
+    may kill its nodes (never the shared server's)."""
+    cluster = LocalRedisCluster.on_free_ports(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_stack(stack: Settings, redis_cluster: LocalRedisCluster) -> Settings:
+    """The stack's settings with Redis pointed at the private cluster."""
+    return stack.model_copy(update=redis_cluster.settings())
+
+
+REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
+"""Fixture params that run a test on the shared single server and on the private cluster."""
+
+
+def stack_on(request: pytest.FixtureRequest) -> Settings:
+    """The stack settings for a fixture parametrized with REDIS_VARIANTS."""
+    fixture = "cluster_stack" if request.param == "cluster" else "stack"
+    settings: Settings = request.getfixturevalue(fixture)
+    return settings
+
+
+REAL_STACK_MARKERS = ("integration", "e2e", "reliability", "redis_cluster")
 
 
 def pytest_terminal_summary(

@@ -20,7 +20,7 @@ from app.api.auth import (
 from app.api.routes import curve, health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
-from app.store import CorruptRecord, ScoreClient, StoreError
+from app.store import STORE_ERRORS, CorruptRecord, ScoreClient
 from app.store.api_keys import ApiKeyStore
 
 
@@ -68,13 +68,15 @@ def create_app(settings: Settings) -> FastAPI:
     install_ops(app, settings, dependencies=[OpsReader])
     check_every_route_guarded(app)
 
-    @app.exception_handler(StoreError)
-    async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """Redis failing is the server's problem but a transient one: 503, so clients retry."""
         return JSONResponse(
             {"detail": f"score store unavailable: {type(exc).__name__}"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
+
+    for error in STORE_ERRORS:
+        app.add_exception_handler(error, store_unavailable)
 
     @app.exception_handler(CorruptRecord)
     async def corrupt_record(request: Request, exc: CorruptRecord) -> JSONResponse:

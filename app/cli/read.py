@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.settings import get_settings
-from app.store import HISTORY_DAYS, ScoreClient, StoreError
+from app.store import HISTORY_DAYS, STORE_ERRORS, ScoreClient
 from app.store.client import MAX_LEADERBOARD_LIMIT
 
 T = TypeVar("T")
@@ -207,7 +207,7 @@ def _lookup(call: Callable[[ScoreClient], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
-    except StoreError as exc:
+    except STORE_ERRORS as exc:
         Console(stderr=True).print(f"[red]Redis is not usable:[/red] {exc}")
         raise SystemExit(3) from exc
 

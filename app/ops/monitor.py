@@ -12,11 +12,9 @@ import logging
 import time
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
 from app.ops.tracker import HistoryPoint, LagTracker, Observation, Snapshot
 from app.settings import Settings
-from app.store.connection import redis_from_settings
+from app.store.connection import RedisClient, redis_from_settings
 from app.store.health import RedisHealth, probe_redis
 
 log = logging.getLogger(__name__)
@@ -40,7 +38,7 @@ class OpsMonitor:
         settings: Settings,
         *,
         source: ObservationSource | None = None,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
     ) -> None:
         self.settings = settings
         self.tracker = LagTracker(

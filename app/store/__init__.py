@@ -4,7 +4,7 @@ This is the only package that imports redis; everything else talks to Redis thro
 """
 
 from app.store.client import ChangeFeed, ScoreClient
-from app.store.connection import StoreError, redis_from_settings
+from app.store.connection import STORE_ERRORS, StoreError, redis_from_settings
 from app.store.keys import HISTORY_DAYS, RedisKeys, percentile
 from app.store.models import (
     CorruptRecord,
@@ -19,6 +19,7 @@ from app.store.writer import ScoreWriter
 
 __all__ = [
     "HISTORY_DAYS",
+    "STORE_ERRORS",
     "ChangeFeed",
     "CorruptRecord",
     "DailyScore",

@@ -1,7 +1,7 @@
 """API keys in Redis: records under the key prefix, shared by every API process, and the one
 script call per request that checks revocation and charges the token bucket and daily quota.
 
-`{prefix}:apikeys` maps key names to key ids; `{prefix}:apikey:{key_id}` is the key's hash
+`{prefix}:{apikeys}` maps key names to key ids; `{prefix}:{apikeys}:<key_id>` is the key's hash
 (docs/redis.md). The bucket and the quota use the Redis server's clock (`TIME`), so API processes
 on different hosts share one bucket even if their clocks disagree.
 """
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from app.access import (
@@ -28,7 +27,7 @@ from app.access import (
     secret_digest,
 )
 from app.settings import Settings
-from app.store.connection import redis_from_settings
+from app.store.connection import RedisClient, redis_from_settings
 from app.store.keys import RedisKeys
 
 # KEYS[1]: the key's record hash. Replies [verdict, whole tokens left, ms to the next token,
@@ -85,7 +84,7 @@ class KeyNameTaken(ValueError):
 class ApiKeyStore:
     """Create, list, look up and revoke API keys, and admit requests against their limits."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._keys = RedisKeys(prefix)
         self._admit = redis.register_script(_ADMIT)

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 
 from app.settings import Settings
-from app.store.connection import redis_from_settings
+from app.store.connection import RedisClient, redis_from_settings
 from app.store.curve import CurveStore
 from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, utc_day
+from app.store.leaderboard import Leaderboard
 from app.store.models import (
     CorruptRecord,
     DailyScore,
@@ -38,18 +40,31 @@ class ScoreClient:
     """Async reader of the key schema in docs/redis.md.
 
     Use one per process (it holds a connection pool) and close it with `aclose()` or
-    ``async with``. `get()` and `get_many()` are single pipelined round trips.
+    ``async with``. `get()` and `get_many()` are single pipelined round trips on a one-shard
+    leaderboard, and two on a sharded one (the second counts users above the user's raw).
     """
 
-    def __init__(self, redis: Redis, prefix: str, *, owns_redis: bool = True) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        prefix: str,
+        *,
+        owns_redis: bool = True,
+        leaderboard_shards: int | None = None,
+    ) -> None:
         self._redis = redis
         self._keys = RedisKeys(prefix)
         self._owns_redis = owns_redis
+        self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoreClient:
         """A client with its own connection pool, configured from Settings."""
-        return cls(redis_from_settings(settings), settings.redis_key_prefix)
+        return cls(
+            redis_from_settings(settings),
+            settings.redis_key_prefix,
+            leaderboard_shards=settings.leaderboard_shards,
+        )
 
     @property
     def keys(self) -> RedisKeys:
@@ -59,33 +74,31 @@ class ScoreClient:
     @property
     def curves(self) -> CurveStore:
         """The live score curve (read: `load`, `history`; the worker and `clout curve` refit)."""
-        return CurveStore(self._redis, self._keys.prefix)
+        return CurveStore(self._redis, self._keys.prefix, self.leaderboard.shards)
 
     async def get(self, user_id: str) -> UserScore | None:
         """The user's score and standing, or None if the user has no score."""
-        keys = self._keys
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(keys.user(user_id))
-        pipe.zrevrank(keys.leaderboard, user_id)
-        pipe.zcard(keys.leaderboard)
-        fields, zrevrank, ranked = await pipe.execute()
-        return parse_user_score(user_id, fields, zrevrank, ranked)
+        pipe.hgetall(self._keys.user(user_id))
+        self.leaderboard.queue_standing(pipe, [user_id])
+        replies: list[Any] = await pipe.execute()
+        ranks, ranked = await self.leaderboard.standings_from([user_id], replies[1:])
+        return parse_user_score(user_id, replies[0], ranks[0], ranked)
 
     async def get_many(self, user_ids: Sequence[str]) -> dict[str, UserScore | None]:
         """Scores of several users (None for unknown ones), in one round trip; input order kept."""
         unique = list(dict.fromkeys(user_ids))
         if not unique:
             return {}
-        keys = self._keys
         pipe = self._redis.pipeline(transaction=False)
         for user_id in unique:
-            pipe.hgetall(keys.user(user_id))
-            pipe.zrevrank(keys.leaderboard, user_id)
-        pipe.zcard(keys.leaderboard)
+            pipe.hgetall(self._keys.user(user_id))
+        self.leaderboard.queue_standing(pipe, unique)
         replies: list[Any] = await pipe.execute()
-        ranked: int = replies[-1]
+        n = len(unique)
+        ranks, ranked = await self.leaderboard.standings_from(unique, replies[n:])
         return {
-            user_id: parse_user_score(user_id, replies[2 * i], replies[2 * i + 1], ranked)
+            user_id: parse_user_score(user_id, replies[i], ranks[i], ranked)
             for i, user_id in enumerate(unique)
         }
 
@@ -95,25 +108,18 @@ class ScoreClient:
             raise ValueError(f"limit must be within 1..{MAX_LEADERBOARD_LIMIT}")
         if offset < 0:
             raise ValueError("offset must not be negative")
-        keys = self._keys
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zrevrange(keys.leaderboard, offset, offset + limit - 1, withscores=True)
-        pipe.zcard(keys.leaderboard)
-        members, ranked = await pipe.execute()
+        members, ranked = await self.leaderboard.top(offset, limit)
         if not members:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for user_id, _ in members:
-            pipe.hget(keys.user(user_id), "score")
+            pipe.hget(self._keys.user(user_id), "score")
         scores: list[str | None] = await pipe.execute()
-        return leaderboard_entries(
-            [(user_id, float(raw)) for user_id, raw in members], scores, offset, ranked
-        )
+        return leaderboard_entries(members, scores, offset, ranked)
 
     async def size(self) -> int:
         """How many users are ranked."""
-        count: int = await self._redis.zcard(self._keys.leaderboard)
-        return count
+        return await self.leaderboard.size()
 
     async def exists(self, user_id: str) -> bool:
         """Whether the user has a score."""
@@ -142,7 +148,7 @@ class ScoreClient:
         Pub/sub is fire-and-forget: changes published while no feed is subscribed are not
         replayed, so use it to refresh caches, not as a record of every change.
         """
-        return ChangeFeed(self._redis.pubsub(), self._keys.changes)
+        return ChangeFeed(self._redis, self._keys.changes)
 
     async def ping(self) -> bool:
         """Whether Redis answers (raises the connection error if it does not)."""
@@ -168,8 +174,9 @@ class ScoreClient:
 class ChangeFeed:
     """Async iterator of ScoreChange notifications from the changes channel."""
 
-    def __init__(self, pubsub: PubSub, channel: str) -> None:
-        self._pubsub = pubsub
+    def __init__(self, redis: RedisClient, channel: str) -> None:
+        self._redis = redis
+        self._pubsub: PubSub | ClusterPubSub = redis.pubsub()
         self._channel = channel
         self._subscribed = False
 
@@ -177,6 +184,9 @@ class ChangeFeed:
         """Subscribe and wait for Redis to confirm, so no later change is missed."""
         if self._subscribed:
             return
+        if isinstance(self._redis, RedisCluster):
+            # The cluster client learns the slot map on first use; pub/sub needs it already.
+            await self._redis.initialize()
         await self._pubsub.subscribe(self._channel)
         while True:
             message = await self._pubsub.get_message(timeout=None)
@@ -200,7 +210,7 @@ class ChangeFeed:
 
     async def aclose(self) -> None:
         """Unsubscribe and release the pub/sub connection."""
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()
 
     async def __aenter__(self) -> Self:
         await self.subscribe()

@@ -1,11 +1,27 @@
-"""The one way Clout processes connect to Redis, so every client is configured alike."""
+"""The one way Clout processes connect to Redis, so every client is configured alike.
+
+`CLOUT_REDIS_CLUSTER=true` makes every client a Redis Cluster client (redis-py's
+`RedisCluster`, seeded from `CLOUT_REDIS_URL`, which names any one node); otherwise it is a plain
+`Redis`. The store is written against what both support: non-transactional pipelines, and Lua
+scripts whose keys all hash to one slot (docs/redis.md).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline
+from redis.crc import key_slot
+from redis.exceptions import (
+    ClusterError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.settings import Settings, reveal
 
@@ -13,14 +29,33 @@ StoreError = RedisError
 """What the store's clients raise when Redis fails (unreachable, timeout, error reply), so
 callers outside app/store can handle it without importing redis."""
 
+STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
+"""Everything a store call may raise when Redis fails: StoreError, and the cluster client's
+own exception (no reachable node, slot not covered), which does not derive from it."""
 
-def redis_from_settings(settings: Settings, **overrides: Any) -> Redis:
-    """An asyncio Redis client for `settings.redis_url`, with credentials from Settings.
+TRANSIENT_STORE_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,  # CLUSTERDOWN, MASTERDOWN: a failover in progress
+    TryAgainError,  # a slot moving or a multi-key command during resharding
+    RedisClusterException,  # no node reachable, slot not covered yet
+)
+"""Failures that pass once Redis (or the cluster's failover) is back: the worker retries them."""
+
+RedisClient = Redis | RedisCluster
+"""A client of a single Redis server or of a Redis Cluster; the store accepts either."""
+
+AnyPipeline = Pipeline | ClusterPipeline
+"""A non-transactional pipeline of either client."""
+
+
+def redis_from_settings(settings: Settings, **overrides: Any) -> RedisClient:
+    """An asyncio client for `settings.redis_url` (a cluster client if `redis_cluster`).
 
     ``decode_responses=True``: every value in the key schema is UTF-8 text (numbers as decimal
     strings, JSON documents), and hiredis decodes in C, which is cheaper than decoding bytes
     in Python on each read. Code sharing this client must therefore expect `str`, not `bytes`.
-    `overrides` go to `Redis.from_url` last (e.g. a different ``max_connections`` for tests).
+    `overrides` go to `from_url` last (e.g. a different ``max_connections`` for tests).
     """
     kwargs: dict[str, Any] = {"decode_responses": True}
     if settings.redis_username is not None:
@@ -28,4 +63,18 @@ def redis_from_settings(settings: Settings, **overrides: Any) -> Redis:
     if settings.redis_password is not None:
         kwargs["password"] = reveal(settings.redis_password)
     kwargs.update(overrides)
+    if settings.redis_cluster:
+        seeds = [ClusterNode(host, port) for host, port in settings.redis_cluster_seeds]
+        return RedisCluster.from_url(settings.redis_url, startup_nodes=seeds, **kwargs)
     return Redis.from_url(settings.redis_url, **kwargs)
+
+
+def slot_of(redis: RedisClient, key: str) -> int:
+    """The cluster hash slot of `key` on a cluster client; 0 for a single server (one "slot").
+
+    Keys of one Lua script call must share a slot on a cluster; a single server has no such
+    rule, so grouping by this value costs nothing there.
+    """
+    if isinstance(redis, RedisCluster):
+        return key_slot(key.encode())
+    return 0

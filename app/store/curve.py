@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 
 import orjson
-from redis.asyncio import Redis
 
 from app.scoring.curve import DEFAULT_CURVE, Curve, Population, fit_curve, quantile_ranks
 from app.settings import Settings
+from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
+from app.store.leaderboard import Leaderboard
 
 LOCK_TIMEOUT_S = 30.0
 """A crashed fitter's lock expires after this; a fit takes milliseconds."""
@@ -66,10 +67,12 @@ class Refit:
 class CurveStore:
     """Reads and writes the live curve under one key prefix."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(
+        self, redis: RedisClient, prefix: str, leaderboard_shards: int | None = None
+    ) -> None:
         self._redis = redis
         keys = RedisKeys(prefix)
-        self._leaderboard = keys.leaderboard
+        self._leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
         self._curve = keys.curve
         self._versions = keys.curve_versions
         self._history = keys.curve_history
@@ -92,14 +95,12 @@ class CurveStore:
 
     async def population(self, active_floor_raw: float) -> Population:
         """The active users' count and the raw at the median, top 5% and top 0.1% ranks."""
-        count = int(await self._redis.zcount(self._leaderboard, f"({active_floor_raw!r}", "+inf"))
+        (count,) = await self._leaderboard.count_above([active_floor_raw])
         if count == 0:
             return Population(0, 0.0, 0.0, 0.0)
-        pipe = self._redis.pipeline(transaction=False)
-        for rank in quantile_ranks(count):
-            pipe.zrevrange(self._leaderboard, rank, rank, withscores=True)
-        rows = await pipe.execute()
-        median, top5, top01 = (float(row[0][1]) for row in rows)
+        median, top5, top01 = [
+            (await self._leaderboard.top(rank, 1))[0][0][1] for rank in quantile_ranks(count)
+        ]
         return Population(count, median, top5, top01)
 
     async def refit(

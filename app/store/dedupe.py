@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
+from app.store.connection import RedisClient
 
 
 class EventDeduplicator:
     """Remembers event ids for `window_s` seconds under `{prefix}:seen:{event_id}`."""
 
-    def __init__(self, redis: Redis, prefix: str, window_s: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, window_s: float) -> None:
         self._redis = redis
         self._prefix = f"{prefix}:seen:"
         self._window_s = max(1, int(window_s))

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 
-from redis.asyncio import Redis
+from app.store.connection import RedisClient
 
 
 class DueIndex:
     """Per-partition due times for the decay sweep."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}:due:"
 

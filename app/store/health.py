@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
+from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
 
 
@@ -31,25 +32,36 @@ class RedisHealth:
     last_refit: dict[str, Any] | None = None  # newest curve history entry (app/store/curve.py)
 
 
-async def probe_redis(redis: Redis, prefix: str, now_ms: int | None = None) -> RedisHealth:
-    """Ping, read INFO memory and the writer's stamp in one round trip; never raises RedisError.
+async def probe_redis(redis: RedisClient, prefix: str, now_ms: int | None = None) -> RedisHealth:
+    """Ping, read INFO memory and the writer's stamp (one round trip on a single server; on a
+    cluster the memory is summed over the masters); never raises RedisError.
 
     A missing stamp (no score written yet under this prefix) gives ``last_write_ms=None``.
     """
     keys = RedisKeys(prefix)
+    used: int | None
     try:
-        pipe = redis.pipeline(transaction=False)
-        pipe.ping()
-        pipe.info("memory")
-        pipe.hget(keys.stats, "last_write_ms")
-        pipe.lindex(keys.curve_history, 0)
-        _, memory, stamp, refit = await pipe.execute()
+        if isinstance(redis, RedisCluster):
+            # Node commands cannot be pipelined on a cluster: memory is the masters' sum.
+            cpipe = redis.pipeline(transaction=False)
+            cpipe.hget(keys.stats, "last_write_ms")
+            cpipe.lindex(keys.curve_history, 0)
+            stamp, refit = await cpipe.execute()
+            per_node = await redis.info("memory", target_nodes=RedisCluster.PRIMARIES)
+            used = sum(_int_or_none(info.get("used_memory")) or 0 for info in per_node.values())
+        else:
+            pipe = redis.pipeline(transaction=False)
+            pipe.ping()
+            pipe.info("memory")
+            pipe.hget(keys.stats, "last_write_ms")
+            pipe.lindex(keys.curve_history, 0)
+            _, memory, stamp, refit = await pipe.execute()
+            used = _int_or_none(memory.get("used_memory")) if isinstance(memory, dict) else None
     except (RedisError, OSError) as exc:
         return RedisHealth(False, None, None, None, f"{type(exc).__name__}: {exc}")
     now = int(time.time() * 1000) if now_ms is None else now_ms
     last_write_ms = _int_or_none(stamp)
     age = None if last_write_ms is None else max(0.0, (now - last_write_ms) / 1000.0)
-    used = _int_or_none(memory.get("used_memory")) if isinstance(memory, dict) else None
     return RedisHealth(True, used, last_write_ms, age, last_refit=_refit_or_none(refit))
 
 

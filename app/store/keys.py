@@ -1,12 +1,18 @@
 """The Redis key schema: the public contract between the worker (writer) and every reader.
 
-All names hang off one versioned prefix (`Settings.redis_key_prefix`, default ``clout:v1``) so a
+All names hang off one versioned prefix (`Settings.redis_key_prefix`, default ``clout:v2``) so a
 schema change can be rolled out under a new prefix while the old one is still served. See
 docs/redis.md for the field-by-field description.
+
+The schema is the same on a single server and on a Redis Cluster: a user's keys carry the user
+id as a hash tag (``{prefix}:user:{alice}``, ``{prefix}:history:{alice}``) so they share a slot and
+one Lua call can update both, and the leaderboard is a fixed number of sorted sets, each with its
+own tag, so it spreads over the cluster (app/store/leaderboard.py).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,7 +30,6 @@ class RedisKeys:
     """Key names under one prefix; build once and reuse (the names are plain strings)."""
 
     prefix: str
-    leaderboard: str = field(init=False)
     changes: str = field(init=False)
     stats: str = field(init=False)
     api_key_names: str = field(init=False)
@@ -39,30 +44,62 @@ class RedisKeys:
     def __post_init__(self) -> None:
         if not self.prefix:
             raise ValueError("the Redis key prefix must not be empty")
-        object.__setattr__(self, "leaderboard", f"{self.prefix}:leaderboard")
+        if "{" in self.prefix or "}" in self.prefix:
+            # A brace would become every key's hash tag and put all keys in one cluster slot.
+            raise ValueError("the Redis key prefix must not contain '{' or '}'")
         object.__setattr__(self, "changes", f"{self.prefix}:changes")
         object.__setattr__(self, "stats", f"{self.prefix}:stats")
-        # The live score curve (app/store/curve.py).
-        object.__setattr__(self, "curve", f"{self.prefix}:curve")
-        object.__setattr__(self, "curve_versions", f"{self.prefix}:curve:versions")
-        object.__setattr__(self, "curve_history", f"{self.prefix}:curve:history")
-        object.__setattr__(self, "curve_lock", f"{self.prefix}:curve:lock")
+        # The live score curve (app/store/curve.py); one hash tag, {curve}, because a refit
+        # writes the curve and its history in one MULTI, which a cluster runs within a slot.
+        object.__setattr__(self, "curve", f"{self.prefix}:{{curve}}")
+        object.__setattr__(self, "curve_versions", f"{self.prefix}:{{curve}}:versions")
+        object.__setattr__(self, "curve_history", f"{self.prefix}:{{curve}}:history")
+        object.__setattr__(self, "curve_lock", f"{self.prefix}:{{curve}}:lock")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
-        object.__setattr__(self, "api_key_names", f"{self.prefix}:apikeys")
-        object.__setattr__(self, "_api_key", f"{self.prefix}:apikey:")
+        # API keys share the hash tag {apikeys}: creating one is a transaction over the names
+        # hash and a record, which a cluster runs only within one slot.
+        object.__setattr__(self, "api_key_names", f"{self.prefix}:{{apikeys}}")
+        object.__setattr__(self, "_api_key", f"{self.prefix}:{{apikeys}}:")
 
     def user(self, user_id: str) -> str:
         """The user's score hash."""
-        return self._user + user_id
+        return self._user + user_tag(user_id)
 
     def history(self, user_id: str) -> str:
         """The user's daily-history hash (day -> last score of that UTC day)."""
-        return self._history + user_id
+        return self._history + user_tag(user_id)
 
     def api_key(self, key_id: str) -> str:
         """An API key's record hash (digest, scopes, limits and its rate-limit state)."""
         return self._api_key + key_id
+
+    def leaderboard(self, shard: int, shards: int) -> str:
+        """Sorted set `shard` (0-based) of a leaderboard split over `shards` sets.
+
+        The count is part of the name, so readers and writers configured with different shard
+        counts never mix their sets.
+        """
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} out of range for {shards} shards")
+        return f"{self.prefix}:leaderboard:{{{shard}of{shards}}}"
+
+
+def user_tag(user_id: str) -> str:
+    """The user id as a cluster hash tag: ``{id}``, with ``%`` and ``}`` percent-escaped.
+
+    Redis hashes only what lies between the first ``{`` and the next ``}``; escaping ``}`` keeps
+    the whole id inside the tag (and a tag is never empty), and escaping ``%`` keeps the mapping
+    one-to-one, so every user's keys share exactly one slot.
+    """
+    if "%" in user_id or "}" in user_id:
+        user_id = user_id.replace("%", "%25").replace("}", "%7D")
+    return "{" + user_id + "}"
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """The leaderboard shard holding `user_id`: CRC-32 (zlib) of its UTF-8 bytes mod `shards`."""
+    return zlib.crc32(user_id.encode()) % shards
 
 
 def percentile(rank: int, total: int) -> float:

@@ -96,13 +96,13 @@ class ScoreChange:
 
 
 def parse_user_score(
-    user_id: str, fields: Mapping[str, str], zrevrank: int | None, ranked: int
+    user_id: str, fields: Mapping[str, str], rank: int | None, ranked: int
 ) -> UserScore | None:
-    """A UserScore from HGETALL of the user hash plus ZREVRANK and ZCARD; None if no hash."""
+    """A UserScore from HGETALL of the user hash plus its 1-based rank among `ranked` users
+    (app/store/leaderboard.py); None if no hash."""
     if not fields:
         return None
     try:
-        rank = None if zrevrank is None else zrevrank + 1
         return UserScore(
             user_id=user_id,
             score=float(fields["score"]),

@@ -1,52 +1,56 @@
-"""The worker's Redis writer: score cards in, monotonic and pipelined.
+"""The worker's Redis writer: score cards in, monotonic and pipelined, on one server or a cluster.
 
-One Lua script call applies a whole chunk of cards atomically: for each card it compares the
-card's `updated_at_ms` with the stored one and skips the card if the stored update is newer, so a
-replayed or reordered batch can never move a score back in time. Chunks of one `write()` go in a
-single pipeline, so a batch of thousands of cards costs one network round trip.
+A Lua script applies a chunk of cards whose keys share one hash slot (on a single server: any
+cards) atomically: for each card it compares the card's `updated_at_ms` with the stored one and
+skips the card if the stored update is newer, so a replayed or reordered batch can never move a
+score back in time. It returns which cards it applied; only those then reach the leaderboard
+(app/store/leaderboard.py, whose shards live in other slots). A `write()` is two pipelined round
+trips: every script call, then the leaderboard and stats updates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from app.scoring.card import ScoreCard
+from app.store.connection import RedisClient, slot_of
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
+from app.store.leaderboard import Leaderboard
 
 # Cards per script call. Each call blocks Redis while it runs, so chunks stay small enough to
 # keep other clients' latency low: SLOWLOG showed ~11 ms for a 1,000-card call on the dev machine,
 # so a 250-card call holds Redis for roughly 3 ms. Larger chunks were not faster (docs/redis.md).
 DEFAULT_CHUNK_SIZE = 250
 
-# KEYS: [1] leaderboard, [2] stats, then per card i (1-based): [1+2i] user hash, [2+2i] history.
-# ARGV: [1] changes channel, [2] now ms, [3] history TTL s, [4] cards as a JSON array of
+# KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
+# ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
 # [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
 #  curve_version],
-# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim).
+# then per card i: [2+2i] components JSON, [3+2i] top_actors JSON (stored verbatim).
 # A card is applied unless the stored updated_at is strictly newer; an equal timestamp
 # overwrites (the same card twice rewrites identical values and publishes nothing).
+# Returns the 1-based positions of the applied cards.
 _WRITE_CARDS_LUA = """
-local leaderboard, stats = KEYS[1], KEYS[2]
-local channel, now_ms, ttl = ARGV[1], ARGV[2], ARGV[3]
-local cards = cjson.decode(ARGV[4])
-local applied = 0
+local channel, ttl = ARGV[1], ARGV[2]
+local cards = cjson.decode(ARGV[3])
+local applied = {}
 for i, c in ipairs(cards) do
-  local user_key, history_key = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
   local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score')
   if (not stored[1]) or tonumber(stored[1]) <= tonumber(updated_at) then
     redis.call('HSET', user_key, 'score', score, 'raw', raw, 'style', c[4],
       'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
-      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i])
-    redis.call('ZADD', leaderboard, raw, user_id)
+      'components', ARGV[2 + 2 * i], 'top_actors', ARGV[3 + 2 * i])
     if redis.call('HSET', history_key, c[8], score) == 1 then
       for _, day in ipairs(redis.call('HKEYS', history_key)) do
         if day < c[9] then redis.call('HDEL', history_key, day) end
@@ -59,12 +63,8 @@ for i, c in ipairs(cards) do
       redis.call('PUBLISH', channel, cjson.encode({user_id = user_id,
         score = tonumber(score), previous = previous, updated_at = tonumber(updated_at)}))
     end
-    applied = applied + 1
+    applied[#applied + 1] = i
   end
-end
-if applied > 0 then
-  redis.call('HSET', stats, 'last_write_ms', now_ms)
-  redis.call('HINCRBY', stats, 'cards_applied', applied)
 end
 return applied
 """
@@ -83,15 +83,31 @@ def format_score(score: float) -> str:
 
 
 class ScoreWriter:
-    """Applies score cards to Redis under `prefix` (see docs/redis.md for the key schema)."""
+    """Applies score cards to Redis under `prefix` (see docs/redis.md for the key schema).
 
-    def __init__(self, redis: Redis, prefix: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    `leaderboard_shards` must match the readers' (`Settings.leaderboard_shards`); None takes
+    the same default (1 on a single server, 16 on a cluster).
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        prefix: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        leaderboard_shards: int | None = None,
+    ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._redis = redis
         self._keys = RedisKeys(prefix)
         self._chunk_size = chunk_size
         self._script = redis.register_script(_WRITE_CARDS_LUA)
+        self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
+        # One write() at a time per writer: the cards a script applied reach the leaderboard in
+        # the next round trip, and a second write() in between (the decay sweep beside the
+        # agent) could otherwise put an older raw into the ranking after a newer one.
+        self._lock = asyncio.Lock()
 
     @property
     def keys(self) -> RedisKeys:
@@ -106,48 +122,65 @@ class ScoreWriter:
         """
         if not cards:
             return 0
-        now_ms = str(time.time_ns() // 1_000_000)
-        calls = [
-            self._encode_chunk(cards[i : i + self._chunk_size], now_ms)
-            for i in range(0, len(cards), self._chunk_size)
-        ]
-        results = await self._run(calls)
-        retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if retry:
-            # Script cache flushed or a fresh server: load once and replay those chunks. Safe to
-            # replay because applying a card is idempotent.
-            self._script.sha = await self._redis.script_load(_WRITE_CARDS_LUA)
-            for i, result in zip(retry, await self._run([calls[i] for i in retry]), strict=True):
-                results[i] = result
-        applied = 0
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            applied += cast(int, result)
+        calls = [self._encode_chunk(chunk) for chunk in self._chunks(cards)]
+        async with self._lock:
+            results = await self._run([call for _, call in calls])
+            retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if retry:
+                # Script cache flushed, a fresh server or a promoted replica: load once and
+                # replay those chunks. Safe to replay because applying a card is idempotent.
+                self._script.sha = await self._redis.script_load(_WRITE_CARDS_LUA)
+                replayed = await self._run([calls[i][1] for i in retry])
+                for i, result in zip(retry, replayed, strict=True):
+                    results[i] = result
+            raws: dict[str, float] = {}
+            applied = 0
+            for (chunk, _), result in zip(calls, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise result
+                for position in cast(list[int], result):
+                    card = chunk[position - 1]
+                    # Calls run in card order per slot, so a later applied card is newer.
+                    raws[card.user_id] = float(card.raw)
+                    applied += 1
+            if applied:
+                pipe = self._redis.pipeline(transaction=False)
+                self.leaderboard.queue_set(pipe, raws)
+                pipe.hset(self._keys.stats, "last_write_ms", str(time.time_ns() // 1_000_000))
+                pipe.hincrby(self._keys.stats, "cards_applied", applied)
+                await pipe.execute()
         return applied
 
     async def raws_of(self, user_ids: Sequence[str]) -> list[float | None]:
-        """Each user's current raw influence (None when unscored), in one ZMSCORE round trip."""
-        if not user_ids:
-            return []
-        result: list[float | None] = await self._redis.zmscore(
-            self._keys.leaderboard, list(user_ids)
-        )
-        return result
+        """Each user's current raw influence (None when unscored), in one round trip."""
+        return await self.leaderboard.raws(user_ids)
 
-    async def _run(self, calls: list[tuple[list[str], list[str | bytes]]]) -> list[object]:
+    def _chunks(self, cards: Sequence[ScoreCard]) -> list[Sequence[ScoreCard]]:
+        """Cards grouped by the hash slot of their keys (one group on a single server), in
+        order within a group, cut into chunks of at most `chunk_size`."""
+        groups: dict[int, list[ScoreCard]] = defaultdict(list)
+        for card in cards:
+            groups[slot_of(self._redis, self._keys.user(card.user_id))].append(card)
+        size = self._chunk_size
+        return [
+            group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
+        ]
+
+    async def _run(self, calls: list[tuple[list[str], list[str | bytes]]]) -> list[Any]:
         """One pipeline of EVALSHA calls; errors come back in place, not raised."""
         pipe = self._redis.pipeline(transaction=False)
         for keys, args in calls:
-            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-        results: list[object] = await pipe.execute(raise_on_error=False)
+            # execute_command: redis-py blocks the evalsha() method in cluster pipelines (NOSCRIPT
+            # is not retried there), but routes EVALSHA by its keys; we handle NOSCRIPT above.
+            pipe.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
 
     def _encode_chunk(
-        self, cards: Sequence[ScoreCard], now_ms: str
-    ) -> tuple[list[str], list[str | bytes]]:
+        self, cards: Sequence[ScoreCard]
+    ) -> tuple[Sequence[ScoreCard], tuple[list[str], list[str | bytes]]]:
         keys = self._keys
-        key_names = [keys.leaderboard, keys.stats]
+        key_names: list[str] = []
         rows: list[list[str | int]] = []
         blobs: list[str | bytes] = []
         for card in cards:
@@ -172,6 +205,6 @@ class ScoreWriter:
             )
             blobs.append(orjson.dumps(card.components))
             blobs.append(orjson.dumps([[a.actor_id, a.contribution] for a in card.top_actors]))
-        args: list[str | bytes] = [keys.changes, now_ms, str(HISTORY_TTL_S), orjson.dumps(rows)]
+        args: list[str | bytes] = [keys.changes, str(HISTORY_TTL_S), orjson.dumps(rows)]
         args.extend(blobs)
-        return key_names, args
+        return cards, (key_names, args)

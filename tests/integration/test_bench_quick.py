@@ -131,3 +131,19 @@ def test_readme_table_is_generated_from_the_results(
     assert f"{results['pipeline_eps']:,.0f} events/s" in text
     assert f"p99 {report._ms(results['e2e_p99_ms'])}" in text
     assert f"the key costs **{results['http_auth']['p99_cost_us']:,.0f} µs** at p99" in text
+
+
+def test_the_cluster_phase_reports_lookups_beside_the_single_server(
+    quick_run: dict[str, object],
+) -> None:
+    cluster = quick_run["lookup_cluster"]
+    assert isinstance(cluster, dict)
+    for variant, shards in (("single", 1), ("cluster", 16)):
+        figures = cluster[variant]
+        assert figures["leaderboard_shards"] == shards
+        assert figures["write"]["cards_per_s"] > 0
+        for level in (1, 50):
+            get = figures[f"get_c{level}"]
+            assert get["count"] > 0
+            assert 0 < get["p50"] <= get["p99"], (variant, level, get)
+            assert get["redis_cpu_us_per_get"] >= 0  # CPU counters tick in whole ms

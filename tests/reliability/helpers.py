@@ -45,6 +45,8 @@ from app.scoring.model import (
 )
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
+from app.store.keys import RedisKeys
+from app.store.leaderboard import Leaderboard
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOAT_TOLERANCE = 1e-6
@@ -245,10 +247,12 @@ async def give_standing(
     client: aioredis.Redis, settings: Settings, actors: dict[str, float]
 ) -> None:
     """Publish each actor's score on the leaderboard, as the worker reads standings from it."""
-    await client.zadd(
-        f"{settings.redis_key_prefix}:leaderboard",
-        {actor: raw_for_score(score, DEFAULT_CURVE) for actor, score in actors.items()},
+    board = Leaderboard(client, settings.redis_key_prefix, settings.leaderboard_shards)
+    pipe = client.pipeline(transaction=False)
+    board.queue_set(
+        pipe, {actor: raw_for_score(score, DEFAULT_CURVE) for actor, score in actors.items()}
     )
+    await pipe.execute()
 
 
 # --- what the worker left behind ---------------------------------------------------------------
@@ -259,9 +263,10 @@ async def read_cards(
 ) -> dict[str, dict[str, str]]:
     """Every stored card of `users` (absent users are left out); `client` decodes responses."""
     users = list(users)
+    keys = RedisKeys(settings.redis_key_prefix)
     pipe = client.pipeline(transaction=False)
     for user in users:
-        pipe.hgetall(f"{settings.redis_key_prefix}:user:{user}")
+        pipe.hgetall(keys.user(user))
     found = await pipe.execute()
     return {user: card for user, card in zip(users, found, strict=True) if card}
 

@@ -10,7 +10,9 @@ import pytest
 from redis.asyncio import Redis
 
 from app.api import create_app
+from app.devtools.isolation import isolated
 from app.settings import Settings
+from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.api import issue_key
 
 
@@ -39,3 +41,9 @@ async def api(isolated_settings: Settings, api_key: str) -> AsyncIterator[httpx.
     """The app, called with `api_key`."""
     async with serve(isolated_settings, api_key) as http:
         yield http
+
+
+@pytest.fixture(params=REDIS_VARIANTS)
+def isolated_settings(request: pytest.FixtureRequest) -> Settings:
+    """Settings unique to this test, on the single server and (a second run) on the cluster."""
+    return isolated(stack_on(request))

@@ -34,9 +34,13 @@ async def test_ready_when_redis_and_kafka_answer(api: httpx.AsyncClient) -> None
     ("broken", "failing"),
     [
         ({"kafka_bootstrap": NOTHING_LISTENS}, ["kafka"]),
-        ({"redis_url": f"redis://{NOTHING_LISTENS}/0"}, ["redis"]),
+        ({"redis_url": f"redis://{NOTHING_LISTENS}/0", "redis_cluster_nodes": ""}, ["redis"]),
         (
-            {"kafka_bootstrap": NOTHING_LISTENS, "redis_url": f"redis://{NOTHING_LISTENS}/0"},
+            {
+                "kafka_bootstrap": NOTHING_LISTENS,
+                "redis_url": f"redis://{NOTHING_LISTENS}/0",
+                "redis_cluster_nodes": "",  # no other seed of the cluster either
+            },
             ["redis", "kafka"],
         ),
     ],
@@ -61,7 +65,9 @@ async def test_lookups_while_redis_is_down_are_503(
     isolated_settings: Settings, api_key: str
 ) -> None:
     """The key check cannot reach Redis either: the answer is 503 (retry), never a pass."""
-    settings = isolated_settings.model_copy(update={"redis_url": f"redis://{NOTHING_LISTENS}/0"})
+    settings = isolated_settings.model_copy(
+        update={"redis_url": f"redis://{NOTHING_LISTENS}/0", "redis_cluster_nodes": ""}
+    )
     async with serve(settings, api_key) as http:
         response = await http.get("/v1/scores/alice")
     assert response.status_code == 503

@@ -14,8 +14,8 @@ from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
 from app.store import ScoreWriter
 from app.store.curve import CurveStore, RefitPolicy
-from app.store.keys import RedisKeys, utc_day
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from app.store.keys import utc_day
+from tests.integration.store.helpers import DAY_MS, fill_leaderboard, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +210,7 @@ async def test_curve_is_the_default_until_a_fit(
 
     rng = random.Random(9)
     raws = {f"u{i}": rng.lognormvariate(0.0, 1.0) for i in range(2000)}
-    await store_redis.zadd(RedisKeys(isolated_settings.redis_key_prefix).leaderboard, raws)
+    await fill_leaderboard(store_redis, isolated_settings.redis_key_prefix, raws)
     policy = RefitPolicy.of(isolated_settings)
     refit = await CurveStore(store_redis, isolated_settings.redis_key_prefix).refit(policy)
     assert refit is not None

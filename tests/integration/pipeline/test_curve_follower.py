@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
-from app.store.keys import RedisKeys
 from streams.curve_follower import CurveFollower
+from tests.integration.store.helpers import fill_leaderboard
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ async def test_a_new_curve_is_taken_up_and_everyone_rescored_once(
 
     rng = random.Random(3)
     raws = {f"u{i}": rng.lognormvariate(0, 1) for i in range(1500)}
-    await store_redis.zadd(RedisKeys(prefix).leaderboard, raws)
+    await fill_leaderboard(store_redis, prefix, raws)
     await follower.refit_if_due(POLICY, 3600.0)
     assert await store.version() == 1
     await follower.refit_if_due(POLICY, 3600.0)  # not an hour old: no second refit

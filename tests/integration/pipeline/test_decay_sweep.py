@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from app.devtools.isolation import isolated
 from app.settings import ScoringSettings, Settings
+from app.store.keys import RedisKeys
 from tests.support.kafka import encode, make_event, produce
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
@@ -33,7 +34,7 @@ async def test_sweep_lowers_a_silent_users_score(
         target = f"quiet-{uuid.uuid4().hex[:8]}"
         events = [make_event(f"fan-{i}", target) for i in range(30)]
         await produce(settings, settings.topic_likes, [encode(e) for e in events])
-        key = f"{settings.redis_key_prefix}:user:{target}"
+        key = RedisKeys(settings.redis_key_prefix).user(target)
 
         async def first_write() -> tuple[float, int] | None:
             stored = await redis_client.hmget(key, ["score", "updated_at"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import orjson
@@ -17,7 +17,11 @@ from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.scoring.model import DEFAULT_CURVE, raw_for_score
 from app.settings import Settings
+from app.store import redis_from_settings
+from app.store.keys import RedisKeys
+from app.store.leaderboard import Leaderboard
 from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
+from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
@@ -25,10 +29,21 @@ from tests.support.worker import WorkerProcess, wait_until_consuming
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def pipeline_settings(stack: Settings) -> Settings:
-    """One isolated pipeline for this module (worker start-up is the slow part)."""
-    return isolated(stack, worker_metrics_port=0, sweep_interval_s=1.0)
+@pytest.fixture(scope="module", params=REDIS_VARIANTS)
+def pipeline_settings(request: pytest.FixtureRequest) -> Settings:
+    """One isolated pipeline for this module (worker start-up is the slow part), once on the
+    single server and once on the cluster."""
+    return isolated(stack_on(request), worker_metrics_port=0, sweep_interval_s=1.0)
+
+
+@pytest.fixture
+async def redis_client(pipeline_settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """A raw (bytes) client on the module's server or cluster."""
+    client = redis_from_settings(pipeline_settings, decode_responses=False)
+    try:
+        yield client  # type: ignore[misc]
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +65,11 @@ async def running(worker: WorkerProcess, pipeline_settings: Settings) -> Setting
 
 
 def user_key(settings: Settings, user_id: str) -> str:
-    return f"{settings.redis_key_prefix}:user:{user_id}"
+    return RedisKeys(settings.redis_key_prefix).user(user_id)
+
+
+def leaderboard(client: aioredis.Redis, settings: Settings) -> Leaderboard:
+    return Leaderboard(client, settings.redis_key_prefix, settings.leaderboard_shards)
 
 
 async def stored_raw(client: aioredis.Redis, settings: Settings, user_id: str) -> float | None:
@@ -69,7 +88,7 @@ async def test_event_from_plain_producer_becomes_a_score(
 
     value = await eventually(score, what=f"a score for {target} in Redis")
     assert 1.0 <= float(value) <= 100.0
-    assert await redis_client.zscore(f"{running.redis_key_prefix}:leaderboard", target) is not None
+    assert await leaderboard(redis_client, running).raws([target]) != [None]
 
 
 async def test_invalid_messages_go_to_dead_letters_with_reasons(running: Settings) -> None:
@@ -98,7 +117,9 @@ async def give_standing(
 ) -> None:
     """Publish established scores for actors, so their weight is fixed and undamped."""
     raw = raw_for_score(score, DEFAULT_CURVE)
-    await client.zadd(f"{settings.redis_key_prefix}:leaderboard", dict.fromkeys(actors, raw))
+    pipe = client.pipeline(transaction=False)
+    leaderboard(client, settings).queue_set(pipe, dict.fromkeys(actors, raw))
+    await pipe.execute()
 
 
 async def test_duplicate_event_id_counts_once(

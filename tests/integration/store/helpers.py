@@ -7,6 +7,8 @@ import time
 from redis.asyncio import Redis
 
 from app.scoring.card import ActorContribution, ScoreCard
+from app.store.connection import RedisClient
+from app.store.leaderboard import Leaderboard
 
 DAY_MS = 86_400_000
 
@@ -53,3 +55,10 @@ async def drop_prefix(redis: Redis, prefix: str) -> None:
             batch.clear()
     if batch:
         await redis.unlink(*batch)
+
+
+async def fill_leaderboard(redis: RedisClient, prefix: str, raws: dict[str, float]) -> None:
+    """Rank users directly (no score hashes), in the shards the store's defaults use."""
+    pipe = redis.pipeline(transaction=False)
+    Leaderboard(redis, prefix).queue_set(pipe, raws)
+    await pipe.execute()

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
-from app.store.keys import RedisKeys
+from tests.integration.store.helpers import fill_leaderboard
 from tests.integration.store.test_cli_read import clout
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ async def test_show_fit_and_fit_now(store_redis: Redis, isolated_settings: Setti
 
     rng = random.Random(5)
     raws = {f"u{i}": rng.lognormvariate(1.0, 1.2) for i in range(3000)}
-    await store_redis.zadd(RedisKeys(isolated_settings.redis_key_prefix).leaderboard, raws)
+    await fill_leaderboard(store_redis, isolated_settings.redis_key_prefix, raws)
     code, out, _ = await clout(isolated_settings, "curve", "fit")
     assert code == 0
     assert "refit v0 -> v1 (in full)" in out

@@ -23,6 +23,7 @@ async def clout(settings: Settings, *args: str) -> tuple[int, str, str]:
         **os.environ,
         "CLOUT_REDIS_URL": settings.redis_url,
         "CLOUT_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "CLOUT_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
         "COLUMNS": "160",
     }
     proc = await asyncio.create_subprocess_exec(

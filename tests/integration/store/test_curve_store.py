@@ -14,6 +14,7 @@ from app.scoring.curve import DEFAULT_CURVE, population_of
 from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.keys import RedisKeys
+from tests.integration.store.helpers import fill_leaderboard
 
 POLICY = RefitPolicy(max_step=2.0, min_population=1000, active_floor_raw=0.01, history=3)
 
@@ -21,10 +22,8 @@ POLICY = RefitPolicy(max_step=2.0, min_population=1000, active_floor_raw=0.01, h
 async def rank(redis: Redis, prefix: str, raws: dict[str, float]) -> None:
     """Put users on the leaderboard the way the writer does (ZADD raw)."""
     items = list(raws.items())
-    pipe = redis.pipeline(transaction=False)
     for i in range(0, len(items), 10_000):
-        pipe.zadd(RedisKeys(prefix).leaderboard, dict(items[i : i + 10_000]))
-    await pipe.execute()
+        await fill_leaderboard(redis, prefix, dict(items[i : i + 10_000]))
 
 
 def lognormal(n: int, mu: float, sigma: float, seed: int) -> dict[str, float]:

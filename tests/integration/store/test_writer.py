@@ -52,7 +52,7 @@ async def test_a_card_lands_in_every_structure_of_the_schema(
         b"components": orjson.dumps(card.components),
         b"top_actors": b'[["bob",5.5],["carol",1.25]]',
     }
-    assert await redis_client.zscore(keys.leaderboard, "alice") == 12.5
+    assert await redis_client.zscore(writer.leaderboard.key_of("alice"), "alice") == 12.5
     day = utc_day(at).isoformat()
     assert await redis_client.hgetall(keys.history("alice")) == {day.encode(): b"57.3"}
     assert 0 < await redis_client.ttl(keys.history("alice")) <= HISTORY_TTL_S

@@ -252,7 +252,7 @@ async def test_probe_redis_reads_memory_and_the_writers_stamp() -> None:
         "ping",
         "info memory",
         "hget clout:v1:stats last_write_ms",
-        "lindex clout:v1:curve:history 0",
+        "lindex clout:v1:{curve}:history 0",
     ]
     assert health.last_refit is None
     none_yet = await probe_redis(FakeRedis(stamp=None), "p", now_ms=1)  # type: ignore[arg-type]

@@ -5,24 +5,64 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from redis.crc import key_slot
 
-from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, percentile, utc_day
+from app.store.keys import (
+    HISTORY_DAYS,
+    RedisKeys,
+    history_window,
+    percentile,
+    shard_of,
+    user_tag,
+    utc_day,
+)
 
 
 def test_key_names_hang_off_the_prefix() -> None:
-    keys = RedisKeys("clout:v1")
-    assert keys.user("alice") == "clout:v1:user:alice"
-    assert keys.history("alice") == "clout:v1:history:alice"
-    assert keys.leaderboard == "clout:v1:leaderboard"
-    assert keys.changes == "clout:v1:changes"
-    assert keys.stats == "clout:v1:stats"
-    assert keys.api_key_names == "clout:v1:apikeys"
-    assert keys.api_key("0123456789ab") == "clout:v1:apikey:0123456789ab"
+    keys = RedisKeys("clout:v2")
+    assert keys.user("alice") == "clout:v2:user:{alice}"
+    assert keys.history("alice") == "clout:v2:history:{alice}"
+    assert keys.leaderboard(0, 1) == "clout:v2:leaderboard:{0of1}"
+    assert keys.leaderboard(15, 16) == "clout:v2:leaderboard:{15of16}"
+    assert keys.changes == "clout:v2:changes"
+    assert keys.stats == "clout:v2:stats"
+    assert keys.api_key_names == "clout:v2:{apikeys}"
+    assert keys.api_key("0123456789ab") == "clout:v2:{apikeys}:0123456789ab"
 
 
-def test_an_empty_prefix_is_refused() -> None:
+@pytest.mark.parametrize("prefix", ["", "clout{x}", "clout}"])
+def test_an_empty_or_braced_prefix_is_refused(prefix: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
-        RedisKeys("")
+        RedisKeys(prefix)
+
+
+def test_a_shard_outside_the_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="shard"):
+        RedisKeys("p").leaderboard(16, 16)
+
+
+@pytest.mark.parametrize(
+    "user_id", ["alice", "}leading", "trail}", "a}b{c", "{x}", "50%", "%7D", "ünï 🎉", "x" * 128]
+)
+def test_a_users_keys_share_one_cluster_slot(user_id: str) -> None:
+    keys = RedisKeys("clout:v2")
+    slot = key_slot(user_tag(user_id)[1:-1].encode())
+    assert key_slot(keys.user(user_id).encode()) == slot
+    assert key_slot(keys.history(user_id).encode()) == slot
+
+
+def test_user_tags_are_one_to_one() -> None:
+    ids = ["}", "%7D", "%", "%25", "a}", "a%7D"]
+    assert len({user_tag(u) for u in ids}) == len(ids)
+
+
+def test_shards_follow_crc32_of_the_id() -> None:
+    assert shard_of("alice", 1) == 0
+    assert shard_of("alice", 16) == 663665735 % 16  # zlib.crc32(b"alice"), documented
+    counts = [0] * 16
+    for i in range(16_000):
+        counts[shard_of(f"user-{i}", 16)] += 1
+    assert min(counts) > 800  # spread: about 1,000 each
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ STORED = {
 
 
 def test_user_score_from_a_stored_hash() -> None:
-    score = parse_user_score("alice", STORED, zrevrank=2, ranked=5)
+    score = parse_user_score("alice", STORED, rank=3, ranked=5)
     assert score is not None
     assert score.user_id == "alice"
     assert score.score == 57.3
@@ -52,12 +52,12 @@ def test_user_score_from_a_stored_hash() -> None:
 
 
 def test_no_hash_means_no_score() -> None:
-    assert parse_user_score("ghost", {}, zrevrank=None, ranked=10) is None
+    assert parse_user_score("ghost", {}, rank=None, ranked=10) is None
     assert parse_explanation("ghost", {}) is None
 
 
 def test_a_user_missing_from_the_leaderboard_has_no_rank() -> None:
-    score = parse_user_score("alice", STORED, zrevrank=None, ranked=3)
+    score = parse_user_score("alice", STORED, rank=None, ranked=3)
     assert score is not None
     assert (score.rank, score.percentile) == (None, None)
 
@@ -73,7 +73,7 @@ def test_a_user_missing_from_the_leaderboard_has_no_rank() -> None:
 )
 def test_a_malformed_hash_is_reported_not_guessed(broken: dict[str, str]) -> None:
     with pytest.raises(CorruptRecord, match="alice"):
-        parse_user_score("alice", broken, zrevrank=0, ranked=1)
+        parse_user_score("alice", broken, rank=1, ranked=1)
 
 
 def test_explanation_from_a_stored_hash() -> None:

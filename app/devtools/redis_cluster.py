@@ -1,0 +1,354 @@
+"""A real Redis Cluster on loopback: masters with one replica each, for the stack and the tests.
+
+Started the way an operator starts one: ``redis-server --cluster-enabled yes`` per node, then
+``redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes``. Every node writes its pid
+file in its own folder, so a later process (``make stack-down``) can stop what an earlier one
+(``make stack-up``) started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.devtools.isolation import free_port
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started or did not become healthy; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One redis-server of the cluster: its client port, bus port and folder."""
+
+    port: int
+    bus_port: int
+    dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the node's pid is recorded."""
+        return self.dir / "redis.pid"
+
+    @property
+    def log(self) -> Path:
+        """The node's log file."""
+        return self.dir / "redis.log"
+
+
+class LocalRedisServer:
+    """One plain redis-server of its own on a free loopback port (no persistence), for
+    measurements that must not see other clients' commands."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path) -> None:
+        self.node = ClusterNode(free_port(), 0, workdir)
+
+    @property
+    def url(self) -> str:
+        """The server's URL (`CLOUT_REDIS_URL`)."""
+        return f"redis://{self.host}:{self.node.port}/0"
+
+    def start(self, deadline_s: float = 30.0) -> None:
+        """Start the server and wait until it answers PING."""
+        self.node.dir.mkdir(parents=True, exist_ok=True)
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        args = [binary, "--bind", self.host, "--port", str(self.node.port), "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(self.node.dir), "--daemonize", "no"]
+        with self.node.log.open("ab") as log:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.node.pid_file.write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + deadline_s
+        while not _answers(self.host, self.node.port):
+            if time.monotonic() > deadline or _pid(self.node.pid_file) is None:
+                raise ClusterError(f"redis-server did not start:\n{_tail(self.node.log)}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        pid = _pid(self.node.pid_file)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_gone(pid, 20):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid)
+        self.node.pid_file.unlink(missing_ok=True)
+
+
+class LocalRedisCluster:
+    """`masters` masters and `masters * replicas` replicas on 127.0.0.1 under `workdir`.
+
+    `ports` are the client ports (masters first, as redis-cli assigns them); each node's cluster
+    bus listens on the matching entry of `bus_ports`. `node_timeout_ms` is how long a silent
+    master is waited for before its replica is promoted.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        workdir: Path,
+        ports: list[int],
+        bus_ports: list[int],
+        *,
+        replicas: int = 1,
+        node_timeout_ms: int = 2000,
+    ) -> None:
+        if len(ports) != len(bus_ports) or len(ports) % (replicas + 1) or len(ports) < 3:
+            raise ValueError("need one bus port per port and at least three masters' worth")
+        self.workdir = workdir
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.nodes = [
+            ClusterNode(p, b, workdir / f"node-{p}") for p, b in zip(ports, bus_ports, strict=True)
+        ]
+
+    @classmethod
+    def on_free_ports(
+        cls, workdir: Path, *, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 2000
+    ) -> LocalRedisCluster:
+        """A cluster whose client and bus ports are loopback ports free right now."""
+        ports: set[int] = set()
+        while len(ports) < 2 * masters * (replicas + 1):
+            ports.add(free_port())
+        ordered = sorted(ports)
+        half = len(ordered) // 2
+        return cls(
+            workdir,
+            ordered[:half],
+            ordered[half:],
+            replicas=replicas,
+            node_timeout_ms=node_timeout_ms,
+        )
+
+    @property
+    def url(self) -> str:
+        """A seed URL (`CLOUT_REDIS_URL`); the client discovers the other nodes from it."""
+        return f"redis://{self.host}:{self.nodes[0].port}/0"
+
+    def settings(self) -> dict[str, Any]:
+        """The Settings fields that point Clout at this cluster (every node a seed)."""
+        return {
+            "redis_url": self.url,
+            "redis_cluster": True,
+            "redis_cluster_nodes": ",".join(f"{self.host}:{n.port}" for n in self.nodes[1:]),
+        }
+
+    def running(self) -> bool:
+        """Whether every node's recorded process is alive."""
+        return all(_pid(node.pid_file) is not None for node in self.nodes)
+
+    def start(self, deadline_s: float = 60.0) -> None:
+        """Start every node, form the cluster (once) and wait until it serves every slot with
+        each master's replicas attached."""
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        for node in self.nodes:
+            self._start_node(binary, node)
+        deadline = time.monotonic() + deadline_s
+        for node in self.nodes:
+            while not _answers(self.host, node.port):
+                if time.monotonic() > deadline or _pid(node.pid_file) is None:
+                    raise ClusterError(f"node {node.port} did not start:\n{_tail(node.log)}")
+                time.sleep(0.05)
+        if "cluster_state:ok" not in self.cli(self.nodes[0].port, "cluster", "info"):
+            self._create()
+        self.wait_healthy(deadline - time.monotonic())
+
+    def _start_node(self, binary: str, node: ClusterNode) -> None:
+        if _pid(node.pid_file) is not None:
+            return
+        node.dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            binary,
+            "--bind",
+            self.host,
+            "--port",
+            str(node.port),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            str(node.bus_port),
+            "--cluster-config-file",
+            str(node.dir / "nodes.conf"),
+            "--cluster-node-timeout",
+            str(self.node_timeout_ms),
+            "--dir",
+            str(node.dir),
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
+        with node.log.open("ab") as log:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        node.pid_file.write_text(f"{proc.pid}\n")
+
+    def _create(self) -> None:
+        addresses = [f"{self.host}:{node.port}" for node in self.nodes]
+        result = subprocess.run(
+            [
+                _redis_cli(),
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise ClusterError(
+                f"redis-cli --cluster create failed:\n{result.stdout}{result.stderr}"
+            )
+
+    def wait_healthy(self, timeout_s: float = 60.0, *, with_replicas: bool = True) -> None:
+        """Until every live node reports ``cluster_state:ok`` with all masters serving, and
+        (`with_replicas`) every master has its replicas connected, so a master's loss can be
+        survived; after a failover the promoted master has none, so pass False."""
+        deadline = time.monotonic() + timeout_s
+        problem = "not checked"
+        while time.monotonic() < deadline:
+            problem = self._health_problem(with_replicas)
+            if not problem:
+                return
+            time.sleep(0.2)
+        raise ClusterError(f"the Redis Cluster is not healthy after {timeout_s:.0f} s: {problem}")
+
+    def _health_problem(self, with_replicas: bool) -> str:
+        masters = 0
+        for node in self.nodes:
+            if _pid(node.pid_file) is None:
+                continue
+            info = self.cli(node.port, "cluster", "info")
+            if "cluster_state:ok" not in info:
+                return f"node {node.port}: {info.strip()[:80] or 'no answer'}"
+            replication = self.cli(node.port, "info", "replication")
+            if "role:master" in replication:
+                masters += 1
+                if not with_replicas:
+                    continue
+                if f"connected_slaves:{self.replicas}" not in replication:
+                    return f"master {node.port} has not all its replicas connected"
+                if "slave0:" in replication and "online" not in replication:
+                    return f"master {node.port}'s replica is still syncing"
+        expected = len(self.nodes) // (self.replicas + 1)
+        return "" if masters == expected else f"{masters} masters, expected {expected}"
+
+    def masters(self) -> list[ClusterNode]:
+        """The live nodes that are masters right now."""
+        return [
+            node
+            for node in self.nodes
+            if _pid(node.pid_file) is not None
+            and "role:master" in self.cli(node.port, "info", "replication")
+        ]
+
+    def kill(self, node: ClusterNode) -> None:
+        """kill -9 one node (no shutdown, no goodbye to the cluster)."""
+        pid = _pid(node.pid_file)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid)
+        node.pid_file.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """Stop every node this cluster's pid files name (SIGTERM, then SIGKILL)."""
+        for node in self.nodes:
+            pid = _pid(node.pid_file)
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+        for node in self.nodes:
+            pid = _pid(node.pid_file)
+            if pid is not None and not _wait_gone(pid, 20):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid)
+            node.pid_file.unlink(missing_ok=True)
+
+    def cli(self, port: int, *args: str) -> str:
+        """redis-cli's answer from one node ('' when it does not answer)."""
+        result = subprocess.run(
+            [_redis_cli(), "-h", self.host, "-p", str(port), *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=10,
+        )
+        return result.stdout if result.returncode == 0 else ""
+
+
+def _redis_cli() -> str:
+    return shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+def _pid(pid_file: Path) -> int | None:
+    """The recorded pid if that process is alive (and not a zombie), else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    try:
+        # A killed child of this process stays a zombie until reaped: reap it here.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return None
+    except ChildProcessError:
+        pass  # not our child: alive as far as kill(0) can tell
+    return pid
+
+
+def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return True
+        except ChildProcessError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return f"(no log at {log})"
