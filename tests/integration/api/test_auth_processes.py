@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,8 +89,10 @@ def test_two_api_processes_share_one_bucket(
     assert elapsed < 1.0, f"three bursts each took over 1 s (last {elapsed:.2f} s)"
     assert 10 <= allowed <= 10 + math.ceil(elapsed * 10), (allowed, elapsed)
     assert all(r.headers["Retry-After"] == "1" for r in responses if r.status_code == 429)
-    served_by = {str(r.url).rsplit("/v1/", 1)[0] for r in responses if r.status_code == 200}
-    assert served_by == set(two_apis), "both processes admitted requests from the one bucket"
+    # Both processes answered all 15 of theirs with 200 or 429. Which one admitted the 10 is a
+    # race (one can take them all); separate buckets would each have admitted 10 of their 15.
+    answered_by = Counter(str(r.url).rsplit("/v1/", 1)[0] for r in responses)
+    assert answered_by == dict.fromkeys(two_apis, 15), answered_by
 
 
 def test_revocation_refuses_the_next_request_on_every_process(
