@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,9 +19,7 @@ from app.access import (
     Scope,
     check_name,
 )
-from app.cli.read import bounded_int
-from app.settings import get_settings
-from app.store import StoreError
+from app.cli.read import bounded_int, with_store
 from app.store.api_keys import ApiKeyStore, KeyNameTaken
 
 T = TypeVar("T")
@@ -120,17 +117,8 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def _with_store(call: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
-    """Run one call with a short-lived store; Redis failures exit with a readable message."""
-
-    async def run() -> T:
-        async with ApiKeyStore.from_settings(get_settings()) as store:
-            return await call(store)
-
-    try:
-        return asyncio.run(run())
-    except StoreError as exc:
-        Console(stderr=True).print(f"[red]Redis is not usable:[/red] {exc}")
-        raise SystemExit(3) from exc
+    """One call with a short-lived key store."""
+    return with_store(ApiKeyStore.from_settings, call)
 
 
 def _name(text: str) -> str:

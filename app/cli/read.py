@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
@@ -15,11 +16,12 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 from app.store import HISTORY_DAYS, STORE_ERRORS, ScoreClient
 from app.store.client import MAX_LEADERBOARD_LIMIT
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 def register(subparsers: Any) -> None:
@@ -198,18 +200,27 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
     raise SystemExit(0)
 
 
-def _lookup(call: Callable[[ScoreClient], Awaitable[T]]) -> T:
-    """Run one lookup with a short-lived client; Redis failures exit with a readable message."""
+def with_store(
+    open_store: Callable[[Settings], AbstractAsyncContextManager[S]],
+    call: Callable[[S], Awaitable[T]],
+) -> T:
+    """Run one call with a short-lived store client; Redis failures (single server or cluster)
+    exit with a readable message (exit code 3) instead of a traceback."""
 
     async def run() -> T:
-        async with ScoreClient.from_settings(get_settings()) as client:
-            return await call(client)
+        async with open_store(get_settings()) as store:
+            return await call(store)
 
     try:
         return asyncio.run(run())
     except STORE_ERRORS as exc:
         Console(stderr=True).print(f"[red]Redis is not usable:[/red] {exc}")
         raise SystemExit(3) from exc
+
+
+def _lookup(call: Callable[[ScoreClient], Awaitable[T]]) -> T:
+    """One lookup with a short-lived ScoreClient."""
+    return with_store(ScoreClient.from_settings, call)
 
 
 def _unknown(user_id: str) -> int:
