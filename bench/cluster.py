@@ -18,8 +18,6 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from redis.asyncio import RedisCluster
-
 from app.devtools.isolation import isolated
 from app.devtools.redis_cluster import LocalRedisCluster, LocalRedisServer
 from app.scoring.card import ActorContribution, ScoreCard
@@ -28,6 +26,7 @@ from app.store import ScoreClient, ScoreWriter, redis_from_settings
 from app.store.connection import RedisClient
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
+from app.store.health import redis_cpu_us
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
 from bench.phases import timed_lookups
@@ -61,21 +60,6 @@ def cards_for(users: Sequence[str], at_ms: int, seed: int) -> list[ScoreCard]:
             )
         )
     return out
-
-
-async def redis_cpu_us(redis: RedisClient) -> float:
-    """CPU time (user + system, µs) the Redis server(s) used so far: INFO cpu, masters summed.
-
-    CPU rather than INFO commandstats: it includes reading requests and writing replies, and
-    commandstats counts a script's inner commands twice (in the script and on their own).
-    """
-    if isinstance(redis, RedisCluster):
-        per_node = await redis.info("cpu", target_nodes=RedisCluster.PRIMARIES)
-        sections: list[dict[str, Any]] = list(per_node.values())
-    else:
-        sections = [await redis.info("cpu")]
-    seconds = sum(float(s["used_cpu_user"]) + float(s["used_cpu_sys"]) for s in sections)
-    return seconds * 1e6
 
 
 async def write_all(settings: Settings, users: Sequence[str], seed: int) -> dict[str, float]:

@@ -6,6 +6,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from app.store.connection import redis_from_settings
 
 
@@ -23,19 +24,10 @@ async def delete_run_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
-async def delete_run_keys(settings: Settings, batch: int = 5000) -> int:
+async def delete_run_keys(settings: Settings) -> int:
     """Unlink every Redis key under the run's prefix (never FLUSHDB: the server is shared)."""
     redis = redis_from_settings(settings)
-    deleted = 0
     try:
-        pending: list[str] = []
-        async for key in redis.scan_iter(match=f"{settings.redis_key_prefix}:*", count=batch):
-            pending.append(key)
-            if len(pending) >= batch:
-                deleted += await redis.unlink(*pending)
-                pending.clear()
-        if pending:
-            deleted += await redis.unlink(*pending)
+        return await delete_prefix(redis, settings.redis_key_prefix, batch=5000)
     finally:
         await redis.aclose()
-    return deleted

@@ -20,12 +20,11 @@ from typing import TypeVar
 
 import orjson
 from faust.types import EventT, Message
-from redis.backoff import ExponentialWithJitterBackoff
 
 from app.kafka_topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
 from app.scoring.model import Curve, ModelParams, score_from_raw
-from app.store.connection import TRANSIENT_STORE_ERRORS
+from app.store.connection import TRANSIENT_STORE_ERRORS, transient_error_backoff
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
@@ -86,7 +85,7 @@ class BatchScorer:
         self._curve = curve
         self._rules = rules
         self._routing = plan.Routing(topics.kind_of_topic, topics.rekeyed_name, partitions)
-        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=max_backoff_s)
+        self._backoff = transient_error_backoff(max_backoff_s)
         self._clock = clock
         self._gate = gate
 

@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline
+from redis.backoff import AbstractBackoff, ExponentialWithJitterBackoff
 from redis.crc import key_slot
 from redis.exceptions import (
     ClusterError,
@@ -41,6 +42,14 @@ TRANSIENT_STORE_ERRORS: tuple[type[Exception], ...] = (
     RedisClusterException,  # no node reachable, slot not covered yet
 )
 """Failures that pass once Redis (or the cluster's failover) is back: the worker retries them."""
+
+
+def transient_error_backoff(cap_s: float) -> AbstractBackoff:
+    """Delays between retries of a TRANSIENT_STORE_ERRORS failure: exponential from 0.1 s with
+    jitter, capped at `cap_s` (`.compute(failures)` gives the next one), so retrying workers do
+    not hit a recovering Redis in step."""
+    return ExponentialWithJitterBackoff(base=0.1, cap=cap_s)
+
 
 RedisClient = Redis | RedisCluster
 """A client of a single Redis server or of a Redis Cluster; the store accepts either."""

@@ -25,7 +25,7 @@ from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.store import redis_from_settings
-from tests.integration.store.helpers import drop_prefix
+from app.store.cleanup import delete_prefix
 from tests.support.api import issue_key
 from tests.support.kafka import encode, make_event, produce
 from tests.support.waiting import eventually
@@ -76,7 +76,7 @@ async def ops_key(settings: Settings) -> AsyncIterator[str]:
     yield await issue_key(settings, "dashboard", (Scope.OPS_READ,))
     redis = redis_from_settings(settings)
     try:
-        await drop_prefix(redis, settings.redis_key_prefix)
+        await delete_prefix(redis, settings.redis_key_prefix)
     finally:
         await redis.aclose()
 

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from app.settings import Settings
 from app.store import ScoreWriter, redis_from_settings
-from tests.integration.store.helpers import drop_prefix
+from app.store.cleanup import delete_prefix
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ async def store_redis(isolated_settings: Settings) -> AsyncIterator[Redis]:
     try:
         yield redis
     finally:
-        await drop_prefix(redis, isolated_settings.redis_key_prefix)
+        await delete_prefix(redis, isolated_settings.redis_key_prefix)
         await redis.aclose()
 
 

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import free_port, isolated
 from app.settings import Settings
 from app.store import ScoreClient
-from tests.reliability.helpers import delete_prefix
+from app.store.cleanup import delete_prefix
 from tests.support.waiting import eventually
 from tests.support.worker import settings_env, wait_until_consuming
 

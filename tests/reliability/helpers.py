@@ -365,13 +365,6 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-async def delete_prefix(client: aioredis.Redis, prefix: str) -> None:
-    """Remove a test's keys (never FLUSHDB: the server is shared)."""
-    keys = [key async for key in client.scan_iter(f"{prefix}:*", count=1000)]
-    for chunk in _chunks(keys, 1000):
-        await client.unlink(*chunk)
-
-
 async def group_members(settings: Settings) -> dict[str, set[tuple[str, int]]]:
     """The group's members and the partitions each one owns (DescribeGroups)."""
     admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))

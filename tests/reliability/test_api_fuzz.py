@@ -24,9 +24,9 @@ from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from app.store.connection import redis_from_settings
 from app.store.writer import ScoreWriter
-from tests.reliability.helpers import delete_prefix
 from tests.support.api import api_process, issue_key
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]

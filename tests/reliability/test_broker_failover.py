@@ -23,10 +23,10 @@ from aiokafka.errors import KafkaError
 from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
     PrivateKafkaCluster,
     card_mismatches,
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

@@ -16,11 +16,11 @@ import redis.asyncio as aioredis
 
 from app.devtools.isolation import isolated
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from tests.reliability.conftest import on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,
     card_mismatches,
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

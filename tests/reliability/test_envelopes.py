@@ -27,9 +27,9 @@ from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.scoring.events import Kind
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
     Outgoing,
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

@@ -21,12 +21,12 @@ from app.devtools.isolation import isolated
 from app.kafka_topics import partition_for
 from app.scoring.events import Kind
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from streams.executor import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES
 from tests.reliability.helpers import (
     Outgoing,
     Traffic,
     card_mismatches,
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

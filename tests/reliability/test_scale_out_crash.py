@@ -20,9 +20,9 @@ import redis.asyncio as aioredis
 
 from app.devtools.isolation import isolated
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
     card_mismatches,
-    delete_prefix,
     give_standing,
     group_members,
     make_traffic,

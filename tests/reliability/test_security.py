@@ -30,13 +30,13 @@ from app.devtools.isolation import free_port, isolated
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.api_keys import ApiKeyStore
+from app.store.cleanup import delete_prefix
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
 from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
 from tests.reliability.helpers import (
     PrivateKafka,
     PrivateRedis,
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

@@ -28,10 +28,10 @@ from app.kafka_config import aiokafka_kwargs
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
     Outgoing,
     Traffic,
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 
 from app.devtools.isolation import isolated
 from app.settings import Settings
+from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
-    delete_prefix,
     give_standing,
     make_traffic,
     produce_all,

@@ -22,7 +22,7 @@ from app.access import Scope, parse_key
 from app.devtools.worker_process import settings_env
 from app.settings import Settings
 from app.store import redis_from_settings
-from tests.integration.store.helpers import drop_prefix
+from app.store.cleanup import delete_prefix
 from tests.support.api import api_process, issue_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -44,7 +44,7 @@ def two_apis(isolated_settings: Settings, tmp_path: Path) -> Iterator[tuple[str,
 async def _drop(settings: Settings) -> None:
     redis = redis_from_settings(settings)
     try:
-        await drop_prefix(redis, settings.redis_key_prefix)
+        await delete_prefix(redis, settings.redis_key_prefix)
     finally:
         await redis.aclose()
 

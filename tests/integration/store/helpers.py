@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
-
 from app.scoring.card import ActorContribution, ScoreCard
 from app.store.connection import RedisClient
 from app.store.leaderboard import Leaderboard
@@ -43,18 +41,6 @@ def make_card(
         model_version="test-model",
         curve_version=0,
     )
-
-
-async def drop_prefix(redis: Redis, prefix: str) -> None:
-    """Delete every key under `prefix` (SCAN + UNLINK)."""
-    batch: list[str | bytes] = []
-    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= 500:
-            await redis.unlink(*batch)
-            batch.clear()
-    if batch:
-        await redis.unlink(*batch)
 
 
 async def fill_leaderboard(redis: RedisClient, prefix: str, raws: dict[str, float]) -> None:

@@ -11,7 +11,8 @@ import pytest
 from app.scoring.card import ScoreCard
 from app.settings import Settings
 from app.store import ScoreWriter, SyncScoreClient, redis_from_settings
-from tests.integration.store.helpers import drop_prefix, make_card, now_ms
+from app.store.cleanup import delete_prefix
+from tests.integration.store.helpers import make_card, now_ms
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,7 @@ def sync_client(isolated_settings: Settings) -> Iterator[SyncScoreClient]:
 
     async def cleanup() -> None:
         redis = redis_from_settings(isolated_settings)
-        await drop_prefix(redis, isolated_settings.redis_key_prefix)
+        await delete_prefix(redis, isolated_settings.redis_key_prefix)
         await redis.aclose()
 
     asyncio.run(cleanup())
