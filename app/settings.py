@@ -13,34 +13,37 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
 from app.scoring.params import ModelParams
+
+_MODEL = ModelParams()  # the model's defaults have one owner: app/scoring/params.py
 
 
 class ScoringSettings(BaseModel):
-    """Tunables of the influence model; documented in docs/scoring.md."""
+    """Tunables of the influence model in operator units (days, hours, seconds); documented in
+    docs/scoring.md. Every default is `ModelParams`' own, converted; only the bounds live here."""
 
-    like_half_life_days: float = Field(14.0, gt=0)
-    share_half_life_days: float = Field(30.0, gt=0)
-    mention_half_life_days: float = Field(30.0, gt=0)
-    like_weight: float = Field(1.0, gt=0)
-    mention_weight: float = Field(2.0, gt=0)
-    share_weight: float = Field(3.0, gt=0)
-    actor_weight_floor: float = Field(0.1, gt=0, le=1)
-    horizon_days: float = Field(90.0, gt=0)
-    max_future_skew_s: float = Field(300.0, ge=0)
-    dedupe_window_hours: float = Field(24.0, gt=0)
-    # Influence model (docs/scoring.md); defaults mirror app.scoring.params.ModelParams.
-    actor_weight_pivot: float = Field(50.0, gt=0)  # actor score whose engagement weighs 1.0
-    actor_weight_exponent: float = Field(2.0, ge=0)
-    actor_weight_cap: float = Field(4.0, gt=0)
-    repeat_half_life_days: float = Field(30.0, gt=0)
-    top_actors: int = Field(32, ge=1)  # heaviest actors kept per user (repeat damping, explain)
-    burst_half_life_hours: float = Field(6.0, gt=0)
-    burst_tolerance: float = Field(2.0, gt=0)
-    trusted_actor_score: float = Field(30.0, ge=0)  # below it, actors are burst-damped
-    celebrity_score: float = Field(86.0, ge=1, le=100)
-    style_dominance: float = Field(0.5, gt=0, le=1)
-    specialist_share: float = Field(0.9, gt=0, le=1)
+    like_half_life_days: float = Field(_MODEL.like_half_life_ms / MS_PER_DAY, gt=0)
+    share_half_life_days: float = Field(_MODEL.share_half_life_ms / MS_PER_DAY, gt=0)
+    mention_half_life_days: float = Field(_MODEL.mention_half_life_ms / MS_PER_DAY, gt=0)
+    like_weight: float = Field(_MODEL.like_weight, gt=0)
+    mention_weight: float = Field(_MODEL.mention_weight, gt=0)
+    share_weight: float = Field(_MODEL.share_weight, gt=0)
+    actor_weight_floor: float = Field(_MODEL.actor_weight_floor, gt=0, le=1)
+    horizon_days: float = Field(_MODEL.horizon_ms / MS_PER_DAY, gt=0)
+    max_future_skew_s: float = Field(_MODEL.max_future_ms / 1000, ge=0)
+    dedupe_window_hours: float = Field(24.0, gt=0)  # the deduplicator's, not the model's
+    actor_weight_pivot: float = Field(_MODEL.actor_weight_pivot, gt=0)
+    actor_weight_exponent: float = Field(_MODEL.actor_weight_exponent, ge=0)
+    actor_weight_cap: float = Field(_MODEL.actor_weight_cap, gt=0)
+    repeat_half_life_days: float = Field(_MODEL.repeat_half_life_ms / MS_PER_DAY, gt=0)
+    top_actors: int = Field(_MODEL.top_actors, ge=1)
+    burst_half_life_hours: float = Field(_MODEL.burst_half_life_ms / MS_PER_HOUR, gt=0)
+    burst_tolerance: float = Field(_MODEL.burst_tolerance, gt=0)
+    trusted_actor_score: float = Field(_MODEL.trusted_actor_score, ge=0)
+    celebrity_score: float = Field(_MODEL.celebrity_score, ge=1, le=100)
+    style_dominance: float = Field(_MODEL.style_dominance, gt=0, le=1)
+    specialist_share: float = Field(_MODEL.specialist_share, gt=0, le=1)
 
 
 class CurveSettings(BaseModel):
@@ -180,7 +183,7 @@ class Settings(BaseSettings):
     def model_params(self) -> ModelParams:
         """The influence model's parameters (app/scoring) from the `scoring` group, in ms units."""
         s = self.scoring
-        day, hour = 86_400_000, 3_600_000
+        day, hour = MS_PER_DAY, MS_PER_HOUR
         return ModelParams(
             like_half_life_ms=s.like_half_life_days * day,
             share_half_life_ms=s.share_half_life_days * day,

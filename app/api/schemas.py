@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.scoring.card import ScoreCard
 from app.scoring.curve import Curve
-from app.store import DailyScore, Explanation, LeaderboardEntry, UserScore
+from app.store import DailyScore, LeaderboardEntry, UserScore
 
 
 class _Out(BaseModel):
@@ -129,7 +130,7 @@ class ExplanationOut(_Out):
     )
 
     @classmethod
-    def of(cls, explanation: Explanation) -> ExplanationOut:
+    def of(cls, explanation: ScoreCard) -> ExplanationOut:
         """The response body for a client result."""
         e = explanation
         return cls(

@@ -1,4 +1,5 @@
-"""The score card: one user's explained score, as the scorer produces it and the store keeps it."""
+"""The score card: one user's explained score, as the scorer produces it, the store keeps it and
+`ScoreClient.explain` returns it."""
 
 from __future__ import annotations
 
@@ -31,3 +32,7 @@ class ScoreCard:
     updated_at_ms: int
     model_version: str
     curve_version: int
+
+    def kind_totals(self) -> dict[str, float]:
+        """Sum of the components of each kind."""
+        return {kind: sum(networks.values()) for kind, networks in self.components.items()}

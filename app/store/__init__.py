@@ -9,7 +9,6 @@ from app.store.keys import HISTORY_DAYS, RedisKeys, percentile
 from app.store.models import (
     CorruptRecord,
     DailyScore,
-    Explanation,
     LeaderboardEntry,
     ScoreChange,
     UserScore,
@@ -23,7 +22,6 @@ __all__ = [
     "ChangeFeed",
     "CorruptRecord",
     "DailyScore",
-    "Explanation",
     "LeaderboardEntry",
     "RedisKeys",
     "ScoreChange",

@@ -12,6 +12,7 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
+from app.scoring.card import ScoreCard
 from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
 from app.store.curve import CurveStore
@@ -20,7 +21,6 @@ from app.store.leaderboard import Leaderboard
 from app.store.models import (
     CorruptRecord,
     DailyScore,
-    Explanation,
     LeaderboardEntry,
     ScoreChange,
     UserScore,
@@ -137,7 +137,7 @@ class ScoreClient:
         fields = cast(dict[str, str], await self._redis.hgetall(self._keys.history(user_id)))
         return parse_history(fields, first, last)
 
-    async def explain(self, user_id: str) -> Explanation | None:
+    async def explain(self, user_id: str) -> ScoreCard | None:
         """Where the user's score comes from, or None if the user has no score."""
         fields = cast(dict[str, str], await self._redis.hgetall(self._keys.user(user_id)))
         return parse_explanation(user_id, fields)

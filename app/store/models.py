@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from app.scoring.card import ActorContribution
+from app.scoring.card import ActorContribution, ScoreCard
 from app.store.keys import percentile
 
 
@@ -63,29 +63,6 @@ class DailyScore:
 
 
 @dataclass(frozen=True, slots=True)
-class Explanation:
-    """Where a score comes from: decayed contributions per kind and network, and top actors.
-
-    `components[kind][network]` sum to `raw`; `top_actors` are the largest single contributors.
-    """
-
-    user_id: str
-    score: float
-    raw: float
-    style: str
-    engagers: int
-    components: dict[str, dict[str, float]]
-    top_actors: tuple[ActorContribution, ...]
-    updated_at_ms: int
-    model_version: str
-    curve_version: int
-
-    def kind_totals(self) -> dict[str, float]:
-        """Sum of the components of each kind."""
-        return {kind: sum(networks.values()) for kind, networks in self.components.items()}
-
-
-@dataclass(frozen=True, slots=True)
 class ScoreChange:
     """A change of a user's visible score, as published on the changes channel."""
 
@@ -121,13 +98,13 @@ def parse_user_score(
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
 
 
-def parse_explanation(user_id: str, fields: Mapping[str, str]) -> Explanation | None:
-    """An Explanation from HGETALL of the user hash; None if no hash."""
+def parse_explanation(user_id: str, fields: Mapping[str, str]) -> ScoreCard | None:
+    """The stored score card, from HGETALL of the user hash; None if no hash."""
     if not fields:
         return None
     try:
         actors: list[list[Any]] = orjson.loads(fields["top_actors"])
-        return Explanation(
+        return ScoreCard(
             user_id=user_id,
             score=float(fields["score"]),
             raw=float(fields["raw"]),

@@ -12,10 +12,11 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from app.scoring.card import ScoreCard
 from app.settings import Settings, get_settings
 from app.store.client import ChangeFeed, ScoreClient
 from app.store.keys import HISTORY_DAYS
-from app.store.models import DailyScore, Explanation, LeaderboardEntry, ScoreChange, UserScore
+from app.store.models import DailyScore, LeaderboardEntry, ScoreChange, UserScore
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ class SyncScoreClient:
         """See ScoreClient.history."""
         return self._call(self._client.history(user_id, days))
 
-    def explain(self, user_id: str) -> Explanation | None:
+    def explain(self, user_id: str) -> ScoreCard | None:
         """See ScoreClient.explain."""
         return self._call(self._client.explain(user_id))
 

@@ -35,7 +35,7 @@ FITTED = fit_curve(
 )
 
 
-def test_settings_defaults_mirror_model_defaults() -> None:
+def test_default_settings_convert_back_to_the_model_defaults() -> None:
     assert Settings().model_params() == ModelParams()
 
 
