@@ -1,24 +1,52 @@
-"""aiokafka connection arguments from Settings, so every client (SDK, ops, tools) connects alike."""
+"""Kafka connection settings in one place, so every client (SDK, ops, tools, the worker) connects
+alike: `kafka_security` reads them once; aiokafka clients take `aiokafka_kwargs`, Faust builds its
+credentials from the same `KafkaSecurity` (streams/worker.py)."""
 
 from __future__ import annotations
 
+import ssl
+from dataclasses import dataclass
 from typing import Any
 
 from app.settings import Settings, reveal
 
 
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """TLS and SASL as the settings ask: `ssl_context` for SSL/SASL_SSL, `sasl_*` for SASL_*."""
+
+    ssl_context: ssl.SSLContext | None
+    sasl_mechanism: str | None
+    sasl_username: str | None
+    sasl_password: str | None
+
+
+def kafka_security(settings: Settings) -> KafkaSecurity:
+    """The TLS context (from `CLOUT_KAFKA_SSL_CAFILE`) and the revealed SASL credentials."""
+    ssl_context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        ssl_context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    return KafkaSecurity(
+        ssl_context=ssl_context,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_username=reveal(settings.kafka_sasl_username),
+        sasl_password=reveal(settings.kafka_sasl_password),
+    )
+
+
 def aiokafka_kwargs(settings: Settings) -> dict[str, Any]:
     """Bootstrap servers and security options for any aiokafka client constructor."""
+    security = kafka_security(settings)
     kwargs: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "security_protocol": settings.kafka_security_protocol,
     }
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        kwargs["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
-    if settings.kafka_sasl_mechanism is not None:
-        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        kwargs["sasl_plain_username"] = reveal(settings.kafka_sasl_username)
-        kwargs["sasl_plain_password"] = reveal(settings.kafka_sasl_password)
+    if security.ssl_context is not None:
+        kwargs["ssl_context"] = security.ssl_context
+    if security.sasl_mechanism is not None:
+        kwargs["sasl_mechanism"] = security.sasl_mechanism
+        kwargs["sasl_plain_username"] = security.sasl_username
+        kwargs["sasl_plain_password"] = security.sasl_password
     return kwargs

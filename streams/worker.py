@@ -18,10 +18,10 @@ from faust.sensors.monitor import Monitor
 from faust.types import TP, EventT, Message, StreamT, TableT
 from prometheus_client import start_http_server
 
-from app.kafka_config import aiokafka_kwargs
+from app.kafka_config import aiokafka_kwargs, kafka_security
 from app.kafka_topics import ensure_topics, topic_configs
 from app.redaction import credential_values, install_log_redaction
-from app.settings import Settings, get_settings, reveal
+from app.settings import Settings, get_settings
 from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
@@ -56,21 +56,17 @@ unchanged: Faust flushes the producer before every offset commit.
 
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
-    """Faust credentials for SASL and/or TLS brokers, from the same settings as aiokafka."""
-    ssl_context = None
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        ssl_context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
-    if settings.kafka_sasl_mechanism is not None:
+    """Faust credentials for SASL and/or TLS brokers, from the aiokafka clients' own reading."""
+    security = kafka_security(settings)
+    if security.sasl_mechanism is not None:
         return faust.SASLCredentials(
-            username=reveal(settings.kafka_sasl_username),
-            password=reveal(settings.kafka_sasl_password),
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=ssl_context,
+            username=security.sasl_username,
+            password=security.sasl_password,
+            mechanism=security.sasl_mechanism,
+            ssl_context=security.ssl_context,
         )
-    if ssl_context is not None:
-        return faust.SSLCredentials(ssl_context)
+    if security.ssl_context is not None:
+        return faust.SSLCredentials(security.ssl_context)
     return None
 
 
