@@ -67,15 +67,6 @@ def event_rules(settings: Settings) -> EventRules:
     return settings.model_params().event_rules
 
 
-def topic_for(settings: Settings, kind: Kind) -> str:
-    """The input topic of a signal kind."""
-    return {
-        Kind.LIKE: settings.topic_likes,
-        Kind.SHARE: settings.topic_shares,
-        Kind.MENTION: settings.topic_mentions,
-    }[kind]
-
-
 def parse_kind(kind: Kind | str) -> Kind:
     """A Kind from its name; raises InvalidEvent for anything else."""
     try:
@@ -158,7 +149,7 @@ class EventPublisher:
                 results.append(PublishResult.rejected(exc.reason, _event_id_of(raw)))
                 continue
             results.append(None)
-            topic = topic_for(self._settings, event.kind)
+            topic = self._settings.topic_of_kind[event.kind]
             if topic not in partitions:
                 partitions[topic] = len(await producer.partitions_for(topic))
             groups[(topic, partition_for(event.target_id, partitions[topic]))].append(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
+from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 
 _MODEL = ModelParams()  # the model's defaults have one owner: app/scoring/params.py
@@ -179,6 +180,15 @@ class Settings(BaseSettings):
     def input_topics(self) -> tuple[str, str, str]:
         """The three engagement topics, in signal-kind order (likes, shares, mentions)."""
         return (self.topic_likes, self.topic_shares, self.topic_mentions)
+
+    @property
+    def topic_of_kind(self) -> dict[Kind, str]:
+        """The input topic of each signal kind: the one map the publisher and the worker share."""
+        return {
+            Kind.LIKE: self.topic_likes,
+            Kind.SHARE: self.topic_shares,
+            Kind.MENTION: self.topic_mentions,
+        }
 
     def model_params(self) -> ModelParams:
         """The influence model's parameters (app/scoring) from the `scoring` group, in ms units."""

@@ -37,11 +37,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         "replicas": settings.topic_replication_factor,
         "internal": True,
     }
-    kind_of_topic = {
-        settings.topic_likes: Kind.LIKE,
-        settings.topic_shares: Kind.SHARE,
-        settings.topic_mentions: Kind.MENTION,
-    }
+    kind_of_topic = {topic: kind for kind, topic in settings.topic_of_kind.items()}
     return Topics(
         inputs=app.topic(*settings.input_topics, settings.topic_rekeyed, **raw),
         rekeyed=app.topic(settings.topic_rekeyed, **raw),
