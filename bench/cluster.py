@@ -112,7 +112,7 @@ async def redis_bytes(settings: Settings, users: Sequence[str]) -> dict[str, flo
             pipe.memory_usage(keys.user(user))
             pipe.memory_usage(keys.history(user))
         for event_id, _ in sightings[:: max(1, len(sightings) // 500)]:
-            pipe.memory_usage(f"{settings.redis_key_prefix}:seen:{event_id}")
+            pipe.memory_usage(keys.seen(event_id))
         for key in (*board.keys, due.key(0)):
             pipe.memory_usage(key, samples=0)
         sizes = [int(s or 0) for s in await pipe.execute()]

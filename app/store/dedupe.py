@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.store.connection import RedisClient
+from app.store.keys import RedisKeys
 
 
 class EventDeduplicator:
@@ -18,7 +19,7 @@ class EventDeduplicator:
 
     def __init__(self, redis: RedisClient, prefix: str, window_s: float) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}:seen:"
+        self._keys = RedisKeys(prefix)
         self._window_s = max(1, int(window_s))
 
     async def first_sightings(self, sightings: Sequence[tuple[str, str]]) -> list[bool]:
@@ -27,7 +28,7 @@ class EventDeduplicator:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for event_id, position in sightings:
-            pipe.set(self._prefix + event_id, position, nx=True, get=True, ex=self._window_s)
+            pipe.set(self._keys.seen(event_id), position, nx=True, get=True, ex=self._window_s)
         previous = await pipe.execute()
         return [
             seen is None or _text(seen) == position

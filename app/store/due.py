@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 
 from app.store.connection import RedisClient
+from app.store.keys import RedisKeys
 
 
 class DueIndex:
@@ -18,11 +19,11 @@ class DueIndex:
 
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}:due:"
+        self._keys = RedisKeys(prefix)
 
     def key(self, partition: int) -> str:
         """The sorted set holding partition's schedule."""
-        return f"{self._prefix}{partition}"
+        return self._keys.due(partition)
 
     async def schedule(self, entries: Iterable[tuple[int, str, int | None]]) -> None:
         """Set each (partition, user, due_ms); a due of None takes the user off the schedule."""

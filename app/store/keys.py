@@ -40,6 +40,8 @@ class RedisKeys:
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
     _api_key: str = field(init=False, repr=False)
+    _seen: str = field(init=False, repr=False)
+    _due: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.prefix:
@@ -61,6 +63,8 @@ class RedisKeys:
         # hash and a record, which a cluster runs only within one slot.
         object.__setattr__(self, "api_key_names", f"{self.prefix}:{{apikeys}}")
         object.__setattr__(self, "_api_key", f"{self.prefix}:{{apikeys}}:")
+        object.__setattr__(self, "_seen", f"{self.prefix}:seen:")
+        object.__setattr__(self, "_due", f"{self.prefix}:due:")
 
     def user(self, user_id: str) -> str:
         """The user's score hash."""
@@ -73,6 +77,14 @@ class RedisKeys:
     def api_key(self, key_id: str) -> str:
         """An API key's record hash (digest, scopes, limits and its rate-limit state)."""
         return self._api_key + key_id
+
+    def seen(self, event_id: str) -> str:
+        """An event id's first sighting (its Kafka position), kept for the dedupe window."""
+        return self._seen + event_id
+
+    def due(self, partition: int) -> str:
+        """The decay sweep's schedule of one input partition (user id -> due time in ms)."""
+        return f"{self._due}{partition}"
 
     def leaderboard(self, shard: int, shards: int) -> str:
         """Sorted set `shard` (0-based) of a leaderboard split over `shards` sets.

@@ -28,6 +28,8 @@ def test_key_names_hang_off_the_prefix() -> None:
     assert keys.stats == "clout:v2:stats"
     assert keys.api_key_names == "clout:v2:{apikeys}"
     assert keys.api_key("0123456789ab") == "clout:v2:{apikeys}:0123456789ab"
+    assert keys.seen("e-1") == "clout:v2:seen:e-1"
+    assert keys.due(3) == "clout:v2:due:3"
 
 
 @pytest.mark.parametrize("prefix", ["", "clout{x}", "clout}"])
