@@ -36,9 +36,13 @@ from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
 from bench.events import Expectation, KindEvent, fresh_users, population, publish_all, tracer
 from bench.probe import (
+    BATCH_SECONDS,
     BATCHES,
     CONSUMED,
+    COUNTED,
+    DEAD_LETTERS,
     DUPLICATE_DEAD_LETTERS,
+    DUPLICATES,
     Ledger,
     WorkerProbe,
     tree_bytes,
@@ -197,17 +201,15 @@ async def pipeline(
         "worker_runqueue_wait_share": _share(waited_first, waited_done, done_wall - first_wall),
         "batches": int(counters[BATCHES]),
         "mean_batch_ms": round(
-            1000
-            * counters["clout_batch_seconds_sum"]
-            / max(counters["clout_batch_seconds_count"], 1),
+            1000 * counters[BATCH_SECONDS] / max(counters[BATCHES], 1),
             1,
         ),
         "verified": {
             "consumed": int(counters[CONSUMED]),
-            "counted": int(counters["clout_events_counted_total"]),
-            "duplicates": int(counters["clout_duplicate_events_total"]),
-            "dead_letters": int(counters["clout_dead_letters_total"]),
-            "refused": int(counters["clout_dead_letters_total"] - counters[DUPLICATE_DEAD_LETTERS]),
+            "counted": int(counters[COUNTED]),
+            "duplicates": int(counters[DUPLICATES]),
+            "dead_letters": int(counters[DEAD_LETTERS]),
+            "refused": int(counters[DEAD_LETTERS] - counters[DUPLICATE_DEAD_LETTERS]),
             "scored_users": ranked,
             "committed_offsets": committed,
         },

@@ -15,20 +15,31 @@ from pathlib import Path
 
 import httpx
 import psutil
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
-CONSUMED = "clout_events_consumed_total"
-COUNTED = "clout_events_counted_total"
-DUPLICATES = "clout_duplicate_events_total"
-DEAD_LETTERS = "clout_dead_letters_total"
-REPLAYS = "clout_replayed_events_skipped_total"
-REKEYED = "clout_rekeyed_events_total"
-BATCHES = "clout_batch_seconds_count"
-BATCH_SECONDS = "clout_batch_seconds_sum"
+from streams import metrics
+from streams.executor import DUPLICATE_REASON
+
+
+def _sample_name(metric: MetricWrapperBase, suffix: str) -> str:
+    """What a sample of the worker's `metric` is called in a scrape (family name + suffix)."""
+    (family,) = metric.describe()
+    return str(family.name) + suffix
+
+
+CONSUMED = _sample_name(metrics.EVENTS_CONSUMED, "_total")
+COUNTED = _sample_name(metrics.EVENTS_COUNTED, "_total")
+DUPLICATES = _sample_name(metrics.DUPLICATES, "_total")
+DEAD_LETTERS = _sample_name(metrics.DEAD_LETTERS, "_total")
+REPLAYS = _sample_name(metrics.REPLAYS_SKIPPED, "_total")
+REKEYED = _sample_name(metrics.REKEYED, "_total")
+BATCHES = _sample_name(metrics.BATCH_SECONDS, "_count")
+BATCH_SECONDS = _sample_name(metrics.BATCH_SECONDS, "_sum")
 WATCHED = (CONSUMED, COUNTED, DUPLICATES, DEAD_LETTERS, REPLAYS, REKEYED, BATCHES, BATCH_SECONDS)
 DUPLICATE_DEAD_LETTERS = "dead_letters_of_duplicates"
-DUPLICATE_REASON = "duplicate event_id"
-"""Dead-letter reason label of a dropped repeat, for a worker that also forwards those."""
+"""Our own total: the dead letters whose reason is the executor's DUPLICATE_REASON (a worker
+that also forwards dropped repeats)."""
 
 
 class CountMismatch(RuntimeError):

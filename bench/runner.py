@@ -27,7 +27,7 @@ from bench import auth_cost, phases
 from bench.cluster import cluster_lookups
 from bench.config import BenchConfig
 from bench.events import Expectation, population, publish_all
-from bench.probe import WorkerProbe
+from bench.probe import COUNTED, DUPLICATES, WorkerProbe
 from bench.profile import Profiler, summarize_collapsed
 from bench.stack import delete_run_keys, delete_run_topics
 
@@ -244,8 +244,8 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
     results["http_auth"] = http_auth
     results["verified_total"] = {
         "sent": expect.sent,
-        "counted": int(final_counters["clout_events_counted_total"]),
-        "duplicates": int(final_counters["clout_duplicate_events_total"]),
+        "counted": int(final_counters[COUNTED]),
+        "duplicates": int(final_counters[DUPLICATES]),
         "expected_counted": expect.counted,
         "expected_duplicates": expect.duplicates,
     }
