@@ -126,16 +126,6 @@ class HistoryPoint:
         ]
 
 
-HISTORY_FIELDS = (
-    "ts_ms",
-    "total_lag",
-    "max_lag_seconds",
-    "consume_rate",
-    "produce_rate",
-    "dead_letters_per_min",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the dashboard shows at one moment; `to_dict()` is the `/ops/lag` document."""

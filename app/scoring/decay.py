@@ -7,8 +7,6 @@ running sums updated in O(1) per event (`S <- S * 2 ** (-dt / H) + w`) rather th
 
 from __future__ import annotations
 
-import math
-
 MS_PER_DAY = 86_400_000
 MS_PER_HOUR = 3_600_000
 MS_PER_MINUTE = 60_000
@@ -24,15 +22,3 @@ def decay_factor(dt_ms: float, half_life_ms: float) -> float:
         raise ValueError("half_life_ms must be positive")
     # 2.0 ** -1.0 is exactly 0.5, unlike exp(-ln 2): the half-life is a promise we test.
     return float(2.0 ** (-dt_ms / half_life_ms))
-
-
-def decayed(value: float, from_ms: int, to_ms: int, half_life_ms: float) -> float:
-    """`value` observed at `from_ms`, as it is worth at `to_ms`."""
-    return value * decay_factor(to_ms - from_ms, half_life_ms)
-
-
-def time_to_decay(ratio: float, half_life_ms: float) -> float:
-    """How long until a value has decayed to `ratio` (0 < ratio <= 1) of itself, in ms."""
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError("ratio must be in (0, 1]")
-    return -half_life_ms * math.log2(ratio)

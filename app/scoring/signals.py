@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from hashlib import blake2b
 
-from app.scoring.decay import MS_PER_DAY
+from app.scoring.decay import MS_PER_DAY, decay_factor
 from app.scoring.events import EngagementEvent
 from app.scoring.params import (
     CODE_KIND,
@@ -83,7 +83,7 @@ class UserSignals:
         half_lives = params.half_lives
         for code, g in totals.items():
             if g:
-                totals[code] = g * 2.0 ** (-dt / half_lives[code])
+                totals[code] = g * decay_factor(dt, half_lives[code])
         return totals
 
     def raw_at(self, now_ms: int, params: ModelParams) -> float:
@@ -93,7 +93,7 @@ class UserSignals:
     def components_at(self, now_ms: int, params: ModelParams) -> dict[str, dict[str, float]]:
         """`{kind: {network: decayed value}}` at `now_ms`; always has all three kinds."""
         dt = now_ms - self.landmark_ms
-        factors = {code: 2.0 ** (-dt / h) for code, h in params.half_lives.items()}
+        factors = {code: decay_factor(dt, h) for code, h in params.half_lives.items()}
         out: dict[str, dict[str, float]] = {"like": {}, "share": {}, "mention": {}}
         for key, g in self.sums.items():
             out[_CODE_NAME[key[0]]][key[1:]] = g * factors[key[0]]
@@ -103,7 +103,7 @@ class UserSignals:
         self, now_ms: int, params: ModelParams, limit: int
     ) -> list[tuple[str, float]]:
         """The `limit` heaviest tracked actors with their decayed contributions at `now_ms`."""
-        factor = 2.0 ** (-(now_ms - self.landmark_ms) / params.repeat_half_life_ms)
+        factor = decay_factor(now_ms - self.landmark_ms, params.repeat_half_life_ms)
         heaviest = sorted(self.actors.items(), key=lambda item: (-item[1][1], item[0]))[:limit]
         return [(actor, entry[1] * factor) for actor, entry in heaviest]
 
@@ -246,7 +246,7 @@ def apply_event(
 def _rebase(state: UserSignals, landmark_ms: int, params: ModelParams) -> None:
     """Move the landmark to `landmark_ms`, rescaling entries and dropping decayed-out ones."""
     dt = landmark_ms - state.landmark_ms
-    factors = {code: 2.0 ** (-dt / h) for code, h in params.half_lives.items()}
+    factors = {code: decay_factor(dt, h) for code, h in params.half_lives.items()}
     sums: dict[str, float] = {}
     for key, g in state.sums.items():
         value = g * factors[key[0]]

@@ -1,4 +1,4 @@
-"""Half-life decay: exact halving, composition, and the inverse."""
+"""Half-life decay: exact halving and composition."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.scoring.decay import MS_PER_DAY, decay_factor, decayed, time_to_decay
+from app.scoring.decay import MS_PER_DAY, decay_factor
 
 
 @pytest.mark.parametrize("half_life", [1, 60_000, 14 * MS_PER_DAY, 30 * MS_PER_DAY, 0.5])
@@ -18,11 +18,6 @@ def test_halves_exactly_at_the_half_life(half_life: float) -> None:
 
 def test_negative_age_moves_value_back_in_time() -> None:
     assert decay_factor(-MS_PER_DAY, MS_PER_DAY) == 2.0
-
-
-def test_decayed_value_at_a_later_time() -> None:
-    assert decayed(8.0, 1000, 1000 + 3 * MS_PER_DAY, MS_PER_DAY) == 1.0
-    assert decayed(8.0, 1000, 1000, MS_PER_DAY) == 8.0
 
 
 @pytest.mark.parametrize("half_life", [0, -1])
@@ -40,14 +35,3 @@ def test_decay_composes(a: float, b: float, half_life: float) -> None:
     assert decay_factor(a, half_life) * decay_factor(b, half_life) == pytest.approx(
         decay_factor(a + b, half_life), rel=1e-9, abs=1e-300
     )
-
-
-@given(ratio=st.floats(1e-6, 1.0), half_life=st.floats(1, 1e10))
-def test_time_to_decay_inverts_the_factor(ratio: float, half_life: float) -> None:
-    assert decay_factor(time_to_decay(ratio, half_life), half_life) == pytest.approx(ratio)
-
-
-@pytest.mark.parametrize("ratio", [0.0, -0.5, 1.5])
-def test_time_to_decay_rejects_impossible_ratios(ratio: float) -> None:
-    with pytest.raises(ValueError, match="ratio"):
-        time_to_decay(ratio, MS_PER_DAY)
