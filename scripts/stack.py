@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.devtools.processes import live_pid, log_tail  # noqa: E402
 from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
@@ -57,16 +58,6 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def read_pid(pid_file: Path) -> int | None:
-    """The pid recorded in pid_file if that process is still alive, else None."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-    return pid
-
-
 def spawn(cmd: list[str], log: Path, pid_file: Path) -> int:
     """Start a detached daemon with its output in `log` and record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -81,14 +72,6 @@ def spawn(cmd: list[str], log: Path, pid_file: Path) -> int:
         )
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
-
-
-def log_tail(log: Path, lines: int = 30) -> str:
-    """The last lines of a service log, for error messages."""
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return f"(no log at {log})"
 
 
 # --- Kafka ------------------------------------------------------------------------------------
@@ -337,7 +320,7 @@ def kafka_up(settings: Settings) -> str:
         return "reused"
     classpath = ""
     for node in nodes:
-        if read_pid(node.pid) is not None:
+        if live_pid(node.pid) is not None:
             continue
         if port_open(node.host, node.port):
             raise StackError(f"{node.host}:{node.port} is taken by something that is not Kafka")
@@ -356,7 +339,7 @@ def kafka_up(settings: Settings) -> str:
     deadline = time.monotonic() + READY_DEADLINE_S
     while time.monotonic() < deadline:
         for node in nodes:
-            if read_pid(node.pid) is None:
+            if live_pid(node.pid) is None:
                 raise StackError(
                     f"Kafka node {node.node_id} exited during start-up:\n{log_tail(node.log)}"
                 )
@@ -408,7 +391,7 @@ def redis_up(settings: Settings) -> str:
     host, port = settings.redis_host_port
     if redis_answers(host, port):
         return "reused"
-    if read_pid(REDIS_PID) is None:
+    if live_pid(REDIS_PID) is None:
         if port_open(host, port):
             raise StackError(f"{host}:{port} is taken by something that is not Redis")
         binary = redis_server_binary()
@@ -436,7 +419,7 @@ def redis_up(settings: Settings) -> str:
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if read_pid(REDIS_PID) is None and not redis_answers(host, port):
+        if live_pid(REDIS_PID) is None and not redis_answers(host, port):
             raise StackError(f"redis-server exited during start-up:\n{log_tail(REDIS_LOG)}")
         if redis_answers(host, port):
             return "started"
@@ -487,16 +470,16 @@ def redis_cluster_status(settings: Settings) -> bool:
 
 def stop(pid_file: Path, name: str) -> None:
     """Stop the process recorded in pid_file (TERM, then KILL after a grace period)."""
-    pid = read_pid(pid_file)
+    pid = live_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
         print(f"{name}: not started by this stack")
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and read_pid(pid_file) is not None:
+    while time.monotonic() < deadline and live_pid(pid_file) is not None:
         time.sleep(0.2)
-    if read_pid(pid_file) is not None:
+    if live_pid(pid_file) is not None:
         os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     print(f"{name}: stopped (pid {pid})")
@@ -517,7 +500,7 @@ def status(settings: Settings) -> bool:
         *kafka_lines,
         ("redis", redis_ok, f"{redis_host}:{redis_port}", REDIS_PID),
     ):
-        pid = read_pid(pid_file)
+        pid = live_pid(pid_file)
         owner = f"pid {pid}, started by this stack" if pid else "not started by this stack"
         print(f"{name}: {'up' if ok else 'DOWN'} at {address} ({owner})")
     return kafka_ok and redis_ok

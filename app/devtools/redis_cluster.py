@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.devtools.isolation import free_port
+from app.devtools.processes import live_pid, log_tail, wait_gone
 
 
 class ClusterError(RuntimeError):
@@ -71,18 +72,18 @@ class LocalRedisServer:
         self.node.pid_file.write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + deadline_s
         while not _answers(self.host, self.node.port):
-            if time.monotonic() > deadline or _pid(self.node.pid_file) is None:
-                raise ClusterError(f"redis-server did not start:\n{_tail(self.node.log)}")
+            if time.monotonic() > deadline or live_pid(self.node.pid_file) is None:
+                raise ClusterError(f"redis-server did not start:\n{log_tail(self.node.log)}")
             time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""
-        pid = _pid(self.node.pid_file)
+        pid = live_pid(self.node.pid_file)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(pid, 20):
+            if not wait_gone(pid, 20):
                 os.kill(pid, signal.SIGKILL)
-                _wait_gone(pid)
+                wait_gone(pid)
         self.node.pid_file.unlink(missing_ok=True)
 
 
@@ -147,7 +148,7 @@ class LocalRedisCluster:
 
     def running(self) -> bool:
         """Whether every node's recorded process is alive."""
-        return all(_pid(node.pid_file) is not None for node in self.nodes)
+        return all(live_pid(node.pid_file) is not None for node in self.nodes)
 
     def start(self, deadline_s: float = 60.0) -> None:
         """Start every node, form the cluster (once) and wait until it serves every slot with
@@ -158,15 +159,15 @@ class LocalRedisCluster:
         deadline = time.monotonic() + deadline_s
         for node in self.nodes:
             while not _answers(self.host, node.port):
-                if time.monotonic() > deadline or _pid(node.pid_file) is None:
-                    raise ClusterError(f"node {node.port} did not start:\n{_tail(node.log)}")
+                if time.monotonic() > deadline or live_pid(node.pid_file) is None:
+                    raise ClusterError(f"node {node.port} did not start:\n{log_tail(node.log)}")
                 time.sleep(0.05)
         if "cluster_state:ok" not in self.cli(self.nodes[0].port, "cluster", "info"):
             self._create()
         self.wait_healthy(deadline - time.monotonic())
 
     def _start_node(self, binary: str, node: ClusterNode) -> None:
-        if _pid(node.pid_file) is not None:
+        if live_pid(node.pid_file) is not None:
             return
         node.dir.mkdir(parents=True, exist_ok=True)
         args = [
@@ -242,7 +243,7 @@ class LocalRedisCluster:
     def _health_problem(self, with_replicas: bool) -> str:
         masters = 0
         for node in self.nodes:
-            if _pid(node.pid_file) is None:
+            if live_pid(node.pid_file) is None:
                 continue
             info = self.cli(node.port, "cluster", "info")
             if "cluster_state:ok" not in info:
@@ -264,29 +265,29 @@ class LocalRedisCluster:
         return [
             node
             for node in self.nodes
-            if _pid(node.pid_file) is not None
+            if live_pid(node.pid_file) is not None
             and "role:master" in self.cli(node.port, "info", "replication")
         ]
 
     def kill(self, node: ClusterNode) -> None:
         """kill -9 one node (no shutdown, no goodbye to the cluster)."""
-        pid = _pid(node.pid_file)
+        pid = live_pid(node.pid_file)
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid)
+            wait_gone(pid)
         node.pid_file.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """Stop every node this cluster's pid files name (SIGTERM, then SIGKILL)."""
         for node in self.nodes:
-            pid = _pid(node.pid_file)
+            pid = live_pid(node.pid_file)
             if pid is not None:
                 os.kill(pid, signal.SIGTERM)
         for node in self.nodes:
-            pid = _pid(node.pid_file)
-            if pid is not None and not _wait_gone(pid, 20):
+            pid = live_pid(node.pid_file)
+            if pid is not None and not wait_gone(pid, 20):
                 os.kill(pid, signal.SIGKILL)
-                _wait_gone(pid)
+                wait_gone(pid)
             node.pid_file.unlink(missing_ok=True)
 
     def cli(self, port: int, *args: str) -> str:
@@ -305,39 +306,6 @@ def _redis_cli() -> str:
     return shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 
-def _pid(pid_file: Path) -> int | None:
-    """The recorded pid if that process is alive (and not a zombie), else None."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-    try:
-        # A killed child of this process stays a zombie until reaped: reap it here.
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return None
-    except ChildProcessError:
-        pass  # not our child: alive as far as kill(0) can tell
-    return pid
-
-
-def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return True
-        except ChildProcessError:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-        time.sleep(0.05)
-    return False
-
-
 def _answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1.0) as sock:
@@ -345,10 +313,3 @@ def _answers(host: str, port: int) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return f"(no log at {log})"

@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self, cast
+from typing import cast
 
 from redis.exceptions import WatchError
 
@@ -26,6 +25,7 @@ from app.access import (
     mint_key,
     secret_digest,
 )
+from app.lifecycle import AsyncClosing
 from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
 from app.store.keys import RedisKeys
@@ -81,7 +81,7 @@ class KeyNameTaken(ValueError):
     """A live key already has this name (revoke it first to reuse the name)."""
 
 
-class ApiKeyStore:
+class ApiKeyStore(AsyncClosing):
     """Create, list, look up and revoke API keys, and admit requests against their limits."""
 
     def __init__(self, redis: RedisClient, prefix: str) -> None:
@@ -187,17 +187,6 @@ class ApiKeyStore:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _fields(record: ApiKeyRecord) -> dict[str, str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Self, cast
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
+from app.lifecycle import AsyncClosing
 from app.scoring.card import ScoreCard
 from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MAX_LEADERBOARD_LIMIT = 1000
 
 
-class ScoreClient:
+class ScoreClient(AsyncClosing):
     """Async reader of the key schema in docs/redis.md.
 
     Use one per process (it holds a connection pool) and close it with `aclose()` or
@@ -159,19 +159,8 @@ class ScoreClient:
         if self._owns_redis:
             await self._redis.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class ChangeFeed:
+class ChangeFeed(AsyncClosing):
     """Async iterator of ScoreChange notifications from the changes channel."""
 
     def __init__(self, redis: RedisClient, channel: str) -> None:
@@ -215,11 +204,3 @@ class ChangeFeed:
     async def __aenter__(self) -> Self:
         await self.subscribe()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

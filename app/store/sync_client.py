@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from app.lifecycle import Closing
 from app.scoring.card import ScoreCard
 from app.settings import Settings, get_settings
 from app.store.client import ChangeFeed, ScoreClient
@@ -21,7 +21,7 @@ from app.store.models import DailyScore, LeaderboardEntry, ScoreChange, UserScor
 T = TypeVar("T")
 
 
-class SyncScoreClient:
+class SyncScoreClient(Closing):
     """Blocking twin of ScoreClient; close it with `close()` or ``with``."""
 
     def __init__(
@@ -93,19 +93,8 @@ class SyncScoreClient:
             self._thread.join()
             self._loop.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class SyncChangeFeed:
+class SyncChangeFeed(Closing):
     """Blocking iterator of ScoreChange notifications; each `next()` waits for one."""
 
     def __init__(self, owner: SyncScoreClient, feed: ChangeFeed) -> None:
@@ -130,11 +119,3 @@ class SyncChangeFeed:
     def __enter__(self) -> Self:
         self.subscribe()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

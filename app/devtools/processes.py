@@ -1,0 +1,53 @@
+"""Daemons recorded in pid files: whether one still runs, waiting for it to go, its log's tail.
+
+Shared by the local stack (scripts/stack.py) and the private Redis servers and clusters of the
+tests and the benchmark (app/devtools/redis_cluster.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def live_pid(pid_file: Path) -> int | None:
+    """The pid recorded in `pid_file` if that process is alive (and not a zombie), else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    try:
+        # A killed child of this process stays a zombie until reaped: reap it here.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return None
+    except ChildProcessError:
+        pass  # not our child: alive as far as kill(0) can tell
+    return pid
+
+
+def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
+    """Wait until process `pid` has exited (reaping it if it is our child); False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return True
+        except ChildProcessError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def log_tail(log: Path, lines: int = 20) -> str:
+    """The last lines of a daemon's log, for error messages."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return f"(no log at {log})"
