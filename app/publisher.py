@@ -21,7 +21,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self, cast
 
 import orjson
@@ -29,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
+from app.lifecycle import AsyncClosing
 from app.scoring.events import (
     ENVELOPE_MAX_EVENTS,
     EngagementEvent,
@@ -75,7 +75,7 @@ def parse_kind(kind: Kind | str) -> Kind:
         raise InvalidEvent(f"unknown kind: {str(kind)[:32]!r}") from None
 
 
-class EventPublisher:
+class EventPublisher(AsyncClosing):
     """Validates and sends engagement events; use as ``async with EventPublisher(settings)``."""
 
     def __init__(
@@ -114,7 +114,7 @@ class EventPublisher:
         await producer.start()
         self._producer = producer
 
-    async def stop(self) -> None:
+    async def aclose(self) -> None:
         """Deliver everything still buffered, then disconnect."""
         producer, self._producer = self._producer, None
         if producer is not None:
@@ -215,14 +215,6 @@ class EventPublisher:
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 def _event_id_of(raw: object) -> str | None:

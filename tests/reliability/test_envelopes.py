@@ -18,31 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
-from app.devtools.isolation import isolated
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
-from app.scoring.events import Kind
 from app.settings import Settings
-from app.store.cleanup import delete_prefix
+from streams.executor import DUPLICATE_REASON
 from tests.reliability.helpers import (
     Outgoing,
-    give_standing,
-    make_traffic,
     produce_all,
     seen_positions,
     wait_for_exact_cards,
 )
+from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
-pytestmark = [
-    pytest.mark.reliability,
-    pytest.mark.integration,
-    pytest.mark.timeout(420),
-]
+pytestmark = CRASH_TEST_MARKS
 
 ENVELOPE_EVENTS = 100
 REFUSABLE: list[tuple[Any, str]] = [
@@ -60,11 +51,7 @@ def as_envelopes(
     Every third envelope gets a refusable item (or, for a share topic, an item of the wrong
     kind). Returns the envelopes and, per (envelope number, index), the reason it must be refused.
     """
-    kind_of = {
-        settings.topic_likes: Kind.LIKE,
-        settings.topic_shares: Kind.SHARE,
-        settings.topic_mentions: Kind.MENTION,
-    }
+    kind_of = {topic: kind for kind, topic in settings.topic_of_kind.items()}
     groups: dict[tuple[str, int], list[Any]] = defaultdict(list)
     for m in messages:
         assert m.value is not None
@@ -116,75 +103,64 @@ async def dead_letters(settings: Settings, expected: int, deadline_s: float) -> 
 async def test_envelopes_count_every_item_once_across_a_crash(
     stack: Settings, tmp_path: Path
 ) -> None:
-    settings = isolated(
-        stack,
-        worker_metrics_port=0,
-        sweep_interval_s=2.0,
-        batch_max_events=50,
-        worker_session_timeout_s=8.0,
-    )
-    topics = [*settings.input_topics, settings.topic_rekeyed]
-    traffic = make_traffic(settings, seed=53, targets=1200)
-    envelopes, refused = as_envelopes(settings, traffic.messages)
-    assert len(envelopes) > 40
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    victim = WorkerProcess(settings, tmp_path, "victim", loglevel="info")
-    successor = WorkerProcess(settings, tmp_path, "successor", loglevel="info")
-    try:
-        await give_standing(client, settings, traffic.actors)
-        victim.start()
-        await wait_until_consuming(settings, [victim])
-        producing = asyncio.create_task(produce_all(settings, envelopes))
-        # Kill once part of the traffic is applied, mid-envelope stream.
-        deadline = time.monotonic() + 120
-        while len(await seen_positions(client, settings)) < len(traffic.counted) // 3:
-            victim.assert_alive()
-            assert time.monotonic() < deadline, "the victim applied too little"
-            await asyncio.sleep(0.2)
-        victim.stop(signal.SIGKILL)
-        successor.start()
-        await wait_until_consuming(settings, [successor])
-        positions = await producing
-        await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[successor])
-        await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
-        assert len(await seen_positions(client, settings)) == len(traffic.counted)
+    async with crash_scenario(stack, seed=53, targets=1200, batch_max_events=50) as run:
+        settings, traffic, topics, client = run.settings, run.traffic, run.topics, run.redis
+        envelopes, refused = as_envelopes(settings, traffic.messages)
+        assert len(envelopes) > 40
+        victim = WorkerProcess(settings, tmp_path, "victim", loglevel="info")
+        successor = WorkerProcess(settings, tmp_path, "successor", loglevel="info")
+        try:
+            victim.start()
+            await wait_until_consuming(settings, [victim])
+            producing = asyncio.create_task(produce_all(settings, envelopes))
+            # Kill once part of the traffic is applied, mid-envelope stream.
+            deadline = time.monotonic() + 120
+            while len(await seen_positions(client, settings)) < len(traffic.counted) // 3:
+                victim.assert_alive()
+                assert time.monotonic() < deadline, "the victim applied too little"
+                await asyncio.sleep(0.2)
+            victim.stop(signal.SIGKILL)
+            successor.start()
+            await wait_until_consuming(settings, [successor])
+            positions = await producing
+            await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[successor])
+            await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
+            assert len(await seen_positions(client, settings)) == len(traffic.counted)
 
-        want = {
-            (positions[number][0], positions[number][1], positions[number][2], index): reason
-            for (number, index), reason in refused.items()
-        }
-        records = await dead_letters(settings, len(want) + traffic.duplicates, 60)
-        got: dict[tuple[str, int, int, int], str] = {}
-        for record in records:
-            headers = {k: v.decode() for k, v in record.headers}
-            if headers["clout-error-reason"] == "duplicate event_id":
-                # a repeated envelope item is dead-lettered as itself, not as its whole envelope
-                # (a repeated re-keyed copy is a single-event message of the re-key topic)
-                if headers["clout-error-topic"] != settings.topic_rekeyed:
-                    repeat = orjson.loads(record.value)
-                    assert "clout-error-index" in headers, headers
-                    assert repeat["kind"] in ("like", "share", "mention"), repeat
-                continue
-            where = (
-                headers["clout-error-topic"],
-                int(headers["clout-error-partition"]),
-                int(headers["clout-error-offset"]),
-                int(headers["clout-error-index"]),
-            )
-            # Dead letters are at-least-once: the successor re-reads what the victim had not
-            # committed, refusing those items again with the same reason.
-            assert (
-                got.setdefault(where, headers["clout-error-reason"])
-                == headers["clout-error-reason"]
-            )
-            item = orjson.loads(record.value)
-            envelope_items = orjson.loads(envelopes[positions.index(where[:3])].value or b"[]")
-            assert item == envelope_items[where[3]], "the dead letter carries the refused item"
-        assert set(got) == set(want)
-        assert all(got[k].startswith(reason) for k, reason in want.items()), got
-        successor.assert_alive()
-    finally:
-        victim.stop(signal.SIGKILL)
-        successor.stop()
-        await delete_prefix(client, settings.redis_key_prefix)
-        await client.aclose()
+            want = {
+                (positions[number][0], positions[number][1], positions[number][2], index): reason
+                for (number, index), reason in refused.items()
+            }
+            records = await dead_letters(settings, len(want) + traffic.duplicates, 60)
+            got: dict[tuple[str, int, int, int], str] = {}
+            for record in records:
+                headers = {k: v.decode() for k, v in record.headers}
+                if headers["clout-error-reason"] == DUPLICATE_REASON:
+                    # a repeated envelope item is dead-lettered as itself, not as its whole envelope
+                    # (a repeated re-keyed copy is a single-event message of the re-key topic)
+                    if headers["clout-error-topic"] != settings.topic_rekeyed:
+                        repeat = orjson.loads(record.value)
+                        assert "clout-error-index" in headers, headers
+                        assert repeat["kind"] in ("like", "share", "mention"), repeat
+                    continue
+                where = (
+                    headers["clout-error-topic"],
+                    int(headers["clout-error-partition"]),
+                    int(headers["clout-error-offset"]),
+                    int(headers["clout-error-index"]),
+                )
+                # Dead letters are at-least-once: the successor re-reads what the victim had not
+                # committed, refusing those items again with the same reason.
+                assert (
+                    got.setdefault(where, headers["clout-error-reason"])
+                    == headers["clout-error-reason"]
+                )
+                item = orjson.loads(record.value)
+                envelope_items = orjson.loads(envelopes[positions.index(where[:3])].value or b"[]")
+                assert item == envelope_items[where[3]], "the dead letter carries the refused item"
+            assert set(got) == set(want)
+            assert all(got[k].startswith(reason) for k, reason in want.items()), got
+            successor.assert_alive()
+        finally:
+            victim.stop(signal.SIGKILL)
+            successor.stop()

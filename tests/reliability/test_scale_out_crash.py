@@ -15,22 +15,18 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
 
-from app.devtools.isolation import isolated
 from app.settings import Settings
-from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
     card_mismatches,
-    give_standing,
     group_members,
-    make_traffic,
     produce_all,
     read_cards,
     seen_positions,
     wait_for_exact_cards,
 )
+from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -38,11 +34,7 @@ from tests.support.worker import (
     wait_until_consuming,
 )
 
-pytestmark = [
-    pytest.mark.reliability,
-    pytest.mark.integration,
-    pytest.mark.timeout(420),
-]
+pytestmark = CRASH_TEST_MARKS
 
 
 async def in_flight(
@@ -66,73 +58,64 @@ async def in_flight(
 async def test_kill_9_one_of_two_workers_mid_stream_loses_nothing_counts_nothing_twice(
     stack: Settings, tmp_path: Path
 ) -> None:
-    settings = isolated(
-        stack,
-        worker_metrics_port=0,
-        sweep_interval_s=2.0,
-        worker_session_timeout_s=8.0,
-        batch_max_events=400,
-    )
-    assert settings.topic_partitions == 8
-    topics = [*settings.input_topics, settings.topic_rekeyed]
-    traffic = make_traffic(settings, seed=11, targets=1800)
-    params = settings.model_params()
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    victim = WorkerProcess(settings, tmp_path, "victim")
-    survivor = WorkerProcess(settings, tmp_path, "survivor")
-    try:
-        await give_standing(client, settings, traffic.actors)
-        victim.start()
-        await wait_until_consuming(settings, [victim])
-        (victim_id,) = await group_members(settings)
-        survivor.start()
-        await wait_until_consuming(settings, [victim, survivor], members=2)
-        members = await group_members(settings)
-        victim_owns = members[victim_id]
-        assert victim_owns, members
-        assert all(members.values()), "both workers must own partitions before the crash"
+    async with crash_scenario(stack, seed=11, targets=1800) as run:
+        settings, traffic, topics, client = run.settings, run.traffic, run.topics, run.redis
+        assert settings.topic_partitions == 8
+        params = settings.model_params()
+        victim = WorkerProcess(settings, tmp_path, "victim")
+        survivor = WorkerProcess(settings, tmp_path, "survivor")
+        try:
+            victim.start()
+            await wait_until_consuming(settings, [victim])
+            (victim_id,) = await group_members(settings)
+            survivor.start()
+            await wait_until_consuming(settings, [victim, survivor], members=2)
+            members = await group_members(settings)
+            victim_owns = members[victim_id]
+            assert victim_owns, members
+            assert all(members.values()), "both workers must own partitions before the crash"
 
-        producing = asyncio.create_task(produce_all(settings, traffic.messages, pace_per_s=1200.0))
-        # Kill the victim in the middle of work it has not committed. SIGSTOP first: a frozen
-        # process commits nothing, so what it left half done can be measured exactly, and the
-        # kill only lands once there is some (else it runs on a little and is tried again).
-        deadline = time.monotonic() + 90
-        while True:
-            victim.assert_alive()
-            assert time.monotonic() < deadline, "the victim never had uncommitted work"
-            os.kill(victim.pid, signal.SIGSTOP)
-            await asyncio.sleep(0.3)  # a commit already on the wire lands first
-            left_half_done = await in_flight(client, settings, victim_owns, topics)
-            if left_half_done > 0:
-                victim.stop(signal.SIGKILL)
-                break
-            os.kill(victim.pid, signal.SIGCONT)
-            await asyncio.sleep(0.5)
+            producing = asyncio.create_task(
+                produce_all(settings, traffic.messages, pace_per_s=1200.0)
+            )
+            # Kill the victim in the middle of work it has not committed. SIGSTOP first: a frozen
+            # process commits nothing, so what it left half done can be measured exactly, and the
+            # kill only lands once there is some (else it runs on a little and is tried again).
+            deadline = time.monotonic() + 90
+            while True:
+                victim.assert_alive()
+                assert time.monotonic() < deadline, "the victim never had uncommitted work"
+                os.kill(victim.pid, signal.SIGSTOP)
+                await asyncio.sleep(0.3)  # a commit already on the wire lands first
+                left_half_done = await in_flight(client, settings, victim_owns, topics)
+                if left_half_done > 0:
+                    victim.stop(signal.SIGKILL)
+                    break
+                os.kill(victim.pid, signal.SIGCONT)
+                await asyncio.sleep(0.5)
 
-        await producing
-        # The survivor takes over and the result is exact.
-        await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[survivor])
-        after = await group_members(settings)
-        assert len(after) == 1, after
-        (owned_by_survivor,) = after.values()
-        assert victim_owns <= owned_by_survivor, "the survivor took the victim's partitions"
+            await producing
+            # The survivor takes over and the result is exact.
+            await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[survivor])
+            after = await group_members(settings)
+            assert len(after) == 1, after
+            (owned_by_survivor,) = after.values()
+            assert victim_owns <= owned_by_survivor, "the survivor took the victim's partitions"
 
-        # Restart the survivor: it re-reads everything after the committed offsets, including
-        # what the victim had applied but not committed. Replays must change nothing.
-        survivor.stop()
-        survivor.start()
-        await wait_until_consuming(settings, [survivor])
-        await wait_caught_up(settings, topics, deadline_s=180, alive=[survivor])
-        cards = await read_cards(client, settings, traffic.targets)
-        problems = card_mismatches(cards, traffic.expected_states(params), params)
-        assert not problems, f"{len(problems)} differences, first: {problems[:10]}"
-        assert set(cards) == set(traffic.targets)
-        # Exactly one first sighting recorded per counted event: every duplicate was dropped,
-        # and no event was recorded twice at two positions.
-        assert len(await seen_positions(client, settings)) == len(traffic.counted)
-        survivor.assert_alive()
-    finally:
-        victim.stop(signal.SIGKILL)
-        survivor.stop()
-        await delete_prefix(client, settings.redis_key_prefix)
-        await client.aclose()
+            # Restart the survivor: it re-reads everything after the committed offsets, including
+            # what the victim had applied but not committed. Replays must change nothing.
+            survivor.stop()
+            survivor.start()
+            await wait_until_consuming(settings, [survivor])
+            await wait_caught_up(settings, topics, deadline_s=180, alive=[survivor])
+            cards = await read_cards(client, settings, traffic.targets)
+            problems = card_mismatches(cards, traffic.expected_states(params), params)
+            assert not problems, f"{len(problems)} differences, first: {problems[:10]}"
+            assert set(cards) == set(traffic.targets)
+            # Exactly one first sighting recorded per counted event: every duplicate was dropped,
+            # and no event was recorded twice at two positions.
+            assert len(await seen_positions(client, settings)) == len(traffic.counted)
+            survivor.assert_alive()
+        finally:
+            victim.stop(signal.SIGKILL)
+            survivor.stop()

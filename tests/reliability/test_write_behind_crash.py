@@ -15,18 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
-from app.devtools.isolation import isolated
 from app.settings import Settings
-from app.store.cleanup import delete_prefix
 from tests.reliability.helpers import (
-    give_standing,
-    make_traffic,
     produce_all,
     seen_positions,
     wait_for_exact_cards,
 )
+from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -34,11 +30,7 @@ from tests.support.worker import (
     wait_until_consuming,
 )
 
-pytestmark = [
-    pytest.mark.reliability,
-    pytest.mark.integration,
-    pytest.mark.timeout(420),
-]
+pytestmark = CRASH_TEST_MARKS
 
 KILL_AT_COMMIT = 2
 
@@ -46,58 +38,51 @@ KILL_AT_COMMIT = 2
 async def test_kill_between_state_flush_and_offset_commit_loses_nothing_counts_nothing_twice(
     stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = isolated(
-        stack,
-        worker_metrics_port=0,
-        sweep_interval_s=2.0,
-        batch_max_events=400,
-        worker_session_timeout_s=8.0,
-    )
-    topics = [*settings.input_topics, settings.topic_rekeyed]
-    traffic = make_traffic(settings, seed=41, targets=900)
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    monkeypatch.setenv("CLOUT_TEST_KILL_AT_COMMIT", str(KILL_AT_COMMIT))
-    doomed = WorkerProcess(
-        settings,
-        tmp_path,
-        "doomed",
-        loglevel="info",
-        module="tests.reliability.worker_killed_before_commit",
-    )
-    successor = WorkerProcess(settings, tmp_path, "successor", loglevel="info")
-    try:
-        await give_standing(client, settings, traffic.actors)
-        doomed.start()
-        await wait_until_consuming(settings, [doomed])
-        producing = asyncio.create_task(produce_all(settings, traffic.messages, pace_per_s=1000.0))
-        deadline = time.monotonic() + 120
-        while doomed.proc is not None and doomed.proc.poll() is None:
-            assert time.monotonic() < deadline, "the worker never reached its fatal commit"
-            await asyncio.sleep(0.2)
-        assert doomed.proc is not None
-        assert doomed.proc.returncode == -signal.SIGKILL, doomed.log_tail()
-        assert f"fault: killed at commit {KILL_AT_COMMIT}" in doomed.log_path.read_text()
-        # Events were applied (their first sighting recorded) beyond the committed offsets:
-        # the successor must re-read them, and their effects are already in the flushed state.
-        committed, _ = await committed_and_ends(settings, topics)
-        by_tp = {(tp.topic, tp.partition): offset for tp, offset in committed.items()}
-        beyond = [
-            (topic, partition, offset)
-            for topic, partition, offset in await seen_positions(client, settings)
-            if offset >= by_tp.get((topic, partition), 0)
-        ]
-        assert beyond, "the kill left no applied-but-uncommitted events; the test proves nothing"
+    async with crash_scenario(stack, seed=41, targets=900) as run:
+        settings, traffic, topics, client = run.settings, run.traffic, run.topics, run.redis
+        monkeypatch.setenv("CLOUT_TEST_KILL_AT_COMMIT", str(KILL_AT_COMMIT))
+        doomed = WorkerProcess(
+            settings,
+            tmp_path,
+            "doomed",
+            loglevel="info",
+            module="tests.reliability.worker_killed_before_commit",
+        )
+        successor = WorkerProcess(settings, tmp_path, "successor", loglevel="info")
+        try:
+            doomed.start()
+            await wait_until_consuming(settings, [doomed])
+            producing = asyncio.create_task(
+                produce_all(settings, traffic.messages, pace_per_s=1000.0)
+            )
+            deadline = time.monotonic() + 120
+            while doomed.proc is not None and doomed.proc.poll() is None:
+                assert time.monotonic() < deadline, "the worker never reached its fatal commit"
+                await asyncio.sleep(0.2)
+            assert doomed.proc is not None
+            assert doomed.proc.returncode == -signal.SIGKILL, doomed.log_tail()
+            assert f"fault: killed at commit {KILL_AT_COMMIT}" in doomed.log_path.read_text()
+            # Events were applied (their first sighting recorded) beyond the committed offsets:
+            # the successor must re-read them, and their effects are already in the flushed state.
+            committed, _ = await committed_and_ends(settings, topics)
+            by_tp = {(tp.topic, tp.partition): offset for tp, offset in committed.items()}
+            beyond = [
+                (topic, partition, offset)
+                for topic, partition, offset in await seen_positions(client, settings)
+                if offset >= by_tp.get((topic, partition), 0)
+            ]
+            assert beyond, (
+                "the kill left no applied-but-uncommitted events; the test proves nothing"
+            )
 
-        monkeypatch.delenv("CLOUT_TEST_KILL_AT_COMMIT")
-        successor.start()
-        await wait_until_consuming(settings, [successor])
-        await producing
-        await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[successor])
-        await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
-        assert len(await seen_positions(client, settings)) == len(traffic.counted)
-        successor.assert_alive()
-    finally:
-        doomed.stop(signal.SIGKILL)
-        successor.stop()
-        await delete_prefix(client, settings.redis_key_prefix)
-        await client.aclose()
+            monkeypatch.delenv("CLOUT_TEST_KILL_AT_COMMIT")
+            successor.start()
+            await wait_until_consuming(settings, [successor])
+            await producing
+            await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[successor])
+            await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
+            assert len(await seen_positions(client, settings)) == len(traffic.counted)
+            successor.assert_alive()
+        finally:
+            doomed.stop(signal.SIGKILL)
+            successor.stop()
