@@ -29,7 +29,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.devtools.processes import live_pid, log_tail  # noqa: E402
+from app.devtools.processes import (  # noqa: E402
+    live_pid,
+    log_tail,
+    redis_server_command,
+    spawn,
+)
 from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
@@ -56,22 +61,6 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def spawn(cmd: list[str], log: Path, pid_file: Path) -> int:
-    """Start a detached daemon with its output in `log` and record its pid."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-    pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid
 
 
 # --- Kafka ------------------------------------------------------------------------------------
@@ -335,7 +324,7 @@ def kafka_up(settings: Settings) -> str:
             )
             if fmt.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
-        spawn(java_cmd(classpath, "kafka.Kafka", str(props)), node.log, node.pid)
+        spawn(java_cmd(classpath, "kafka.Kafka", str(props)), node.log, node.pid, cwd=ROOT)
     deadline = time.monotonic() + READY_DEADLINE_S
     while time.monotonic() < deadline:
         for node in nodes:
@@ -396,27 +385,8 @@ def redis_up(settings: Settings) -> str:
             raise StackError(f"{host}:{port} is taken by something that is not Redis")
         binary = redis_server_binary()
         REDIS_DIR.mkdir(parents=True, exist_ok=True)
-        spawn(
-            [
-                binary,
-                "--bind",
-                host,
-                "--port",
-                str(port),
-                "--dir",
-                str(REDIS_DIR),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-            ],
-            REDIS_LOG,
-            REDIS_PID,
-        )
+        command = redis_server_command(binary, host, port, REDIS_DIR, appendonly=True)
+        spawn(command, REDIS_LOG, REDIS_PID, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if live_pid(REDIS_PID) is None and not redis_answers(host, port):

@@ -1,4 +1,5 @@
-"""Daemons recorded in pid files: whether one still runs, waiting for it to go, its log's tail.
+"""Daemons recorded in pid files: starting one, whether it still runs, waiting for it to go, its
+log's tail; and the redis-server command line every local server shares.
 
 Shared by the local stack (scripts/stack.py) and the private Redis servers and clusters of the
 tests and the benchmark (app/devtools/redis_cluster.py).
@@ -7,8 +8,51 @@ tests and the benchmark (app/devtools/redis_cluster.py).
 from __future__ import annotations
 
 import os
+import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+
+def spawn(cmd: Sequence[str], log: Path, pid_file: Path, cwd: Path | None = None) -> int:
+    """Start a detached daemon (its own session) with its output in `log`; record its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=cwd,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def redis_server_command(
+    binary: str, host: str, port: int, folder: Path, *, appendonly: bool, extra: Sequence[str] = ()
+) -> list[str]:
+    """A foreground redis-server on `host:port` keeping its files in `folder`, no RDB snapshots
+    (`appendonly`: an AOF, for the local stack's data), protected mode on; `extra` appended."""
+    return [
+        binary,
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        *extra,
+    ]
 
 
 def live_pid(pid_file: Path) -> int | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.devtools.isolation import free_port
-from app.devtools.processes import live_pid, log_tail, wait_gone
+from app.devtools.processes import live_pid, log_tail, redis_server_command, spawn, wait_gone
 
 
 class ClusterError(RuntimeError):
@@ -63,13 +63,10 @@ class LocalRedisServer:
         """Start the server and wait until it answers PING."""
         self.node.dir.mkdir(parents=True, exist_ok=True)
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        args = [binary, "--bind", self.host, "--port", str(self.node.port), "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.node.dir), "--daemonize", "no"]
-        with self.node.log.open("ab") as log:
-            proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.node.pid_file.write_text(f"{proc.pid}\n")
+        command = redis_server_command(
+            binary, self.host, self.node.port, self.node.dir, appendonly=False
+        )
+        spawn(command, self.node.log, self.node.pid_file)
         deadline = time.monotonic() + deadline_s
         while not _answers(self.host, self.node.port):
             if time.monotonic() > deadline or live_pid(self.node.pid_file) is None:
@@ -170,12 +167,7 @@ class LocalRedisCluster:
         if live_pid(node.pid_file) is not None:
             return
         node.dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            binary,
-            "--bind",
-            self.host,
-            "--port",
-            str(node.port),
+        cluster_options = [
             "--cluster-enabled",
             "yes",
             "--cluster-port",
@@ -184,26 +176,11 @@ class LocalRedisCluster:
             str(node.dir / "nodes.conf"),
             "--cluster-node-timeout",
             str(self.node_timeout_ms),
-            "--dir",
-            str(node.dir),
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
         ]
-        with node.log.open("ab") as log:
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        node.pid_file.write_text(f"{proc.pid}\n")
+        command = redis_server_command(
+            binary, self.host, node.port, node.dir, appendonly=False, extra=cluster_options
+        )
+        spawn(command, node.log, node.pid_file)
 
     def _create(self) -> None:
         addresses = [f"{self.host}:{node.port}" for node in self.nodes]
