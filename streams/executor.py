@@ -139,7 +139,9 @@ class BatchScorer:
             ),
         )
         actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
-        raws = await self._with_redis_retry("actor lookup", lambda: self._writer.raws_of(actors))
+        raws = await self._with_redis_retry(
+            "actor lookup", lambda: self._writer.leaderboard.raws(actors)
+        )
         curve = self._curve()
         standing = {
             actor: None if raw is None else score_from_raw(raw, curve)

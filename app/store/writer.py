@@ -151,10 +151,6 @@ class ScoreWriter:
                 await pipe.execute()
         return applied
 
-    async def raws_of(self, user_ids: Sequence[str]) -> list[float | None]:
-        """Each user's current raw influence (None when unscored), in one round trip."""
-        return await self.leaderboard.raws(user_ids)
-
     def _chunks(self, cards: Sequence[ScoreCard]) -> list[Sequence[ScoreCard]]:
         """Cards grouped by the hash slot of their keys (one group on a single server), in
         order within a group, cut into chunks of at most `chunk_size`."""

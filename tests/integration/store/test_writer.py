@@ -72,7 +72,7 @@ async def test_an_older_card_never_overwrites_a_newer_one(
     score = await client.get("alice")
     assert score is not None
     assert (score.score, score.raw, score.updated_at_ms) == (60.0, 20.0, at)
-    assert await writer.raws_of(["alice"]) == [20.0]
+    assert await writer.leaderboard.raws(["alice"]) == [20.0]
     assert [d.score for d in await client.history("alice", 1, now_ms=at)] == [60.0]
 
 
@@ -181,11 +181,6 @@ async def test_changes_are_published_only_when_the_visible_score_moves(
         at,
     )
     assert (second.score, second.previous, second.updated_at_ms) == (41.5, 40.0, at + 2)
-
-
-async def test_raws_of_looks_up_many_users_at_once(writer: ScoreWriter) -> None:
-    await writer.write([make_card("a", raw=1.5), make_card("b", raw=0.125)])
-    assert await writer.raws_of(["b", "nobody", "a"]) == [0.125, None, 1.5]
 
 
 async def test_a_flushed_script_cache_is_recovered(

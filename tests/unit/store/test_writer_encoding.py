@@ -51,7 +51,7 @@ async def test_nothing_to_write_needs_no_server() -> None:
     redis = Redis.from_url("redis://127.0.0.1:1/0")
     writer = ScoreWriter(redis, "clout-unit")
     assert await writer.write([]) == 0
-    assert await writer.raws_of([]) == []
+    assert await writer.leaderboard.raws([]) == []
     await redis.aclose()
 
 
