@@ -1,6 +1,6 @@
 """API keys enforced as FastAPI dependencies, and the rate-limit headers on every answer.
 
-`create_app` puts `ScoresReader` on every `/v1` router and `OpsReader` on the ops data routes;
+`create_api` puts `ScoresReader` on every `/v1` router and `OpsReader` on the ops data routes;
 `check_every_route_guarded` refuses to build an app with a route that has neither and is not in
 `OPEN_PATHS`. A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (what
 Prometheus can send). Key records are cached for at most `RECORD_TTL_S`; revocation is seen at

@@ -31,7 +31,7 @@ def _version() -> str:
         return "0+unknown"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_api(settings: Settings) -> FastAPI:
     """The read-only HTTP API over the score store (OpenAPI docs at /docs).
 
     Every route needs an API key (app/api/auth.py) except /healthz, /readyz and the ops page's
@@ -40,11 +40,11 @@ def create_app(settings: Settings) -> FastAPI:
     check_auth_settings(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         client = ScoreClient.from_settings(settings)
-        app.state.score_client = client
+        api.state.score_client = client
         keys = ApiKeyStore.from_settings(settings) if settings.api_auth else None
-        app.state.key_guard = None if keys is None else KeyGuard(keys)
+        api.state.key_guard = None if keys is None else KeyGuard(keys)
         try:
             yield
         finally:
@@ -52,21 +52,21 @@ def create_app(settings: Settings) -> FastAPI:
             if keys is not None:
                 await keys.aclose()
 
-    app = FastAPI(
+    api = FastAPI(
         title="Clout API",
         summary="Real-time social influence scores (read-only).",
         version=_version(),
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.add_middleware(RateLimitHeaders)
+    api.state.settings = settings
+    api.add_middleware(RateLimitHeaders)
     # Every /v1 router needs scores:read.
     for v1_router in (scores.router, leaderboard.router, curve.router):
-        app.include_router(v1_router, dependencies=[ScoresReader])
-    app.include_router(health.router)
+        api.include_router(v1_router, dependencies=[ScoresReader])
+    api.include_router(health.router)
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read
-    install_ops(app, settings, dependencies=[OpsReader])
-    check_every_route_guarded(app)
+    install_ops(api, settings, dependencies=[OpsReader])
+    check_every_route_guarded(api)
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """Redis failing is the server's problem but a transient one: 503, so clients retry."""
@@ -76,13 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     for error in STORE_ERRORS:
-        app.add_exception_handler(error, store_unavailable)
+        api.add_exception_handler(error, store_unavailable)
 
-    @app.exception_handler(CorruptRecord)
+    @api.exception_handler(CorruptRecord)
     async def corrupt_record(request: Request, exc: CorruptRecord) -> JSONResponse:
         return JSONResponse(
             {"detail": "stored score is malformed"},
             status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
-    return app
+    return api

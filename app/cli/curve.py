@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.read import _lookup, _print_json, _when
+from app.cli.shared import lookup, print_json, when
 from app.scoring.curve import Curve
 from app.settings import get_settings
 from app.store.curve import Refit, RefitPolicy
@@ -39,9 +39,9 @@ def register(subparsers: Any) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the stored curve (the default curve if none was fitted yet)."""
-    curve, history = _lookup(_read)
+    curve, history = lookup(_read)
     if args.json:
-        return _print_json(curve.to_dict() | {"table": curve.table(), "last_refit": history})
+        return print_json(curve.to_dict() | {"table": curve.table(), "last_refit": history})
     _print_curve(curve)
     return 0
 
@@ -55,7 +55,7 @@ def run_fit(args: argparse.Namespace) -> int:
     """Refit once; exit 1 when nothing was fitted (lock held, or too few active users)."""
     settings = get_settings()
     policy = RefitPolicy.of(settings)
-    refit: Refit | None = _lookup(lambda c: c.curves.refit(policy, full=args.now))
+    refit: Refit | None = lookup(lambda c: c.curves.refit(policy, full=args.now))
     if refit is None:
         Console(stderr=True).print(
             "no refit: another process holds the curve lock, or fewer than"
@@ -63,7 +63,7 @@ def run_fit(args: argparse.Namespace) -> int:
         )
         return 1
     if args.json:
-        return _print_json(refit.summary())
+        return print_json(refit.summary())
     how = "in full" if refit.full else f"bounded to {policy.max_step:g} points"
     versions = f"v{refit.previous.version} -> v{refit.curve.version}"
     Console().print(f"refit {versions} ({how}) in {refit.took_ms:.1f} ms")
@@ -77,7 +77,7 @@ def _print_curve(curve: Curve) -> None:
         console.print("curve v0: the default curve (no fit yet)")
     else:
         console.print(
-            f"curve v{curve.version}, fitted {_when(curve.fitted_at_ms)} on"
+            f"curve v{curve.version}, fitted {when(curve.fitted_at_ms)} on"
             f" {curve.population:,} active users: raw median {curve.raw_median:.4g},"
             f" top 5% >= {curve.raw_top5:.4g}, top 0.1% >= {curve.raw_top01:.4g}"
         )

@@ -19,7 +19,7 @@ from app.access import (
     Scope,
     check_name,
 )
-from app.cli.read import bounded_int, with_store
+from app.cli.shared import bounded_int, with_store
 from app.store.api_keys import ApiKeyStore, KeyNameTaken
 
 T = TypeVar("T")

@@ -1,45 +1,34 @@
-"""Read-side commands: `clout score|top|explain|history` (Redis lookups) and `clout api`."""
+"""Read-side commands: `clout score|top|explain|history`, Redis lookups through a ScoreClient."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
-import sys
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
-from types import FrameType
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
-from app.settings import Settings, get_settings
-from app.store import HISTORY_DAYS, STORE_ERRORS, ScoreClient
+from app.cli.shared import bounded_int, json_flag, lookup, print_json, when
+from app.store import HISTORY_DAYS, ScoreClient
 from app.store.client import MAX_LEADERBOARD_LIMIT
-
-T = TypeVar("T")
-S = TypeVar("S")
 
 
 def register(subparsers: Any) -> None:
-    """Add `score`, `top`, `explain`, `history` and `api`."""
+    """Add `score`, `top`, `explain` and `history`."""
     score = subparsers.add_parser("score", help="show a user's score, rank and percentile")
     score.add_argument("user", help="user id")
-    _json_flag(score)
+    json_flag(score)
     score.set_defaults(handler=run_score)
 
     top = subparsers.add_parser("top", help="show the leaderboard")
     top.add_argument("--limit", type=bounded_int(1, MAX_LEADERBOARD_LIMIT), default=10)
     top.add_argument("--offset", type=bounded_int(0, 100_000_000), default=0)
-    _json_flag(top)
+    json_flag(top)
     top.set_defaults(handler=run_top)
 
     explain = subparsers.add_parser("explain", help="show where a user's score comes from")
     explain.add_argument("user", help="user id")
-    _json_flag(explain)
+    json_flag(explain)
     explain.set_defaults(handler=run_explain)
 
     history = subparsers.add_parser("history", help="show a user's daily score history")
@@ -47,22 +36,17 @@ def register(subparsers: Any) -> None:
     history.add_argument(
         "--days", type=bounded_int(1, HISTORY_DAYS), default=30, help="UTC days back (default 30)"
     )
-    _json_flag(history)
+    json_flag(history)
     history.set_defaults(handler=run_history)
-
-    api = subparsers.add_parser("api", help="serve the HTTP API (uvicorn) in the foreground")
-    api.add_argument("--host", help="bind address (default: CLOUT_API_HOST)")
-    api.add_argument("--port", type=bounded_int(1, 65535), help="port (default: CLOUT_API_PORT)")
-    api.set_defaults(handler=run_api)
 
 
 def run_score(args: argparse.Namespace) -> int:
     """Print one user's score; exit 1 if the user has none."""
-    score = _lookup(lambda c: c.get(args.user))
+    score = lookup(lambda c: c.get(args.user))
     if score is None:
         return _unknown(args.user)
     if args.json:
-        return _print_json(score)
+        return print_json(score)
     table = Table(title=f"Clout score of {args.user}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -75,7 +59,7 @@ def run_score(args: argparse.Namespace) -> int:
         ("raw", f"{score.raw:.4f}"),
         ("style", score.style),
         ("engagers", f"{score.engagers:,}"),
-        ("updated", _when(score.updated_at_ms)),
+        ("updated", when(score.updated_at_ms)),
         ("model", score.model_version),
     ):
         table.add_row(label, value)
@@ -85,9 +69,9 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_top(args: argparse.Namespace) -> int:
     """Print a page of the leaderboard."""
-    entries = _lookup(lambda c: c.top(args.limit, args.offset))
+    entries = lookup(lambda c: c.top(args.limit, args.offset))
     if args.json:
-        return _print_json(entries)
+        return print_json(entries)
     table = Table(title="Clout leaderboard")
     for name in ("rank", "user", "score", "raw", "percentile"):
         table.add_column(name, justify="left" if name == "user" else "right")
@@ -100,17 +84,17 @@ def run_top(args: argparse.Namespace) -> int:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Print the contributions behind a user's score; exit 1 if the user has none."""
-    exp = _lookup(lambda c: c.explain(args.user))
+    exp = lookup(lambda c: c.explain(args.user))
     if exp is None:
         return _unknown(args.user)
     if args.json:
-        return _print_json(exp)
+        return print_json(exp)
     console = Console()
     console.print(
         f"[bold]{exp.user_id}[/bold]: score [bold]{exp.score:.1f}[/bold], raw {exp.raw:.4f}, "
         f"style {exp.style}, {exp.engagers:,} engagers, model {exp.model_version}, "
         f"curve v{exp.curve_version}, "
-        f"updated {_when(exp.updated_at_ms)}"
+        f"updated {when(exp.updated_at_ms)}"
     )
     sources = Table(title="Where the score comes from (decayed contributions)")
     sources.add_column("kind")
@@ -150,11 +134,11 @@ def run_history(args: argparse.Namespace) -> int:
             return None
         return await client.history(args.user, args.days)
 
-    history = _lookup(fetch)
+    history = lookup(fetch)
     if history is None:
         return _unknown(args.user)
     if args.json:
-        return _print_json(history)
+        return print_json(history)
     table = Table(title=f"Daily scores of {args.user} (last {args.days} UTC days)")
     table.add_column("day")
     table.add_column("score", justify="right")
@@ -165,95 +149,9 @@ def run_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_api(args: argparse.Namespace) -> int:
-    """Serve the API until interrupted; uvicorn handles SIGINT/SIGTERM gracefully."""
-    import uvicorn
-
-    from app.api import create_app
-    from app.redaction import credential_values, install_log_redaction
-
-    # After its graceful shutdown uvicorn raises the signal again for the handler that was there
-    # before it started; Python's default for SIGTERM would end a cleanly stopped API "killed by
-    # signal 15". This handler makes that exit 0 (and stops the API at once if SIGTERM comes
-    # before uvicorn has started).
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    settings = get_settings()
-    settings = settings.model_copy(
-        update={
-            "api_host": args.host or settings.api_host,
-            "api_port": args.port or settings.api_port,
-        }
-    )
-    install_log_redaction(credential_values(settings))
-    app = create_app(settings)  # refuses CLOUT_API_AUTH=off off loopback (exit 2)
-    uvicorn.run(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="info",
-        timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
-    )
-    return 0
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
-    raise SystemExit(0)
-
-
-def with_store(
-    open_store: Callable[[Settings], AbstractAsyncContextManager[S]],
-    call: Callable[[S], Awaitable[T]],
-) -> T:
-    """Run one call with a short-lived store client; Redis failures (single server or cluster)
-    exit with a readable message (exit code 3) instead of a traceback."""
-
-    async def run() -> T:
-        async with open_store(get_settings()) as store:
-            return await call(store)
-
-    try:
-        return asyncio.run(run())
-    except STORE_ERRORS as exc:
-        Console(stderr=True).print(f"[red]Redis is not usable:[/red] {exc}")
-        raise SystemExit(3) from exc
-
-
-def _lookup(call: Callable[[ScoreClient], Awaitable[T]]) -> T:
-    """One lookup with a short-lived ScoreClient."""
-    return with_store(ScoreClient.from_settings, call)
-
-
 def _unknown(user_id: str) -> int:
     Console(stderr=True).print(f"no score for user {user_id!r}")
     return 1
-
-
-def _print_json(value: Any) -> int:
-    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
-    return 0
-
-
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def bounded_int(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: an integer within [low, high]."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be within {low}..{high}")
-        return value
-
-    return parse
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _share(value: float, total: float) -> str:

@@ -1,7 +1,7 @@
 """The dashboard's HTTP side: the page, its assets, `/ops/lag`, the live stream and `/metrics`.
 
-The API owner calls `install_ops(app, settings)`; it mounts `router` and ties an `OpsMonitor` to
-the app's lifespan. Handlers only read the monitor's cached snapshot.
+The API owner calls `install_ops(api, settings)`; it mounts `router` and ties an `OpsMonitor` to
+the API's lifespan. Handlers only read the monitor's cached snapshot.
 """
 
 from __future__ import annotations
@@ -102,25 +102,25 @@ async def metrics(request: Request) -> Response:
 
 
 def install_ops(
-    app: FastAPI,
+    api: FastAPI,
     settings: Settings,
     *,
     monitor: OpsMonitor | None = None,
     dependencies: Sequence[Any] = (),
 ) -> None:
-    """Add the ops routes to `app` and run the monitor for the app's lifetime.
+    """Add the ops routes to `api` and run the monitor for its lifetime.
 
     `dependencies` (e.g. the API's key check) guard the data routes, not the static page.
 
-    The monitor starts before and stops after the app's own lifespan (whatever it is), so
+    The monitor starts before and stops after the API's own lifespan (whatever it is), so
     the first poll is under way when the first request arrives.
     """
     ops = monitor if monitor is not None else OpsMonitor(settings)
-    app.state.ops_monitor = ops
-    app.state.ops_registry = ops_registry(lambda: ops.snapshot)
-    app.include_router(page_router)
-    app.include_router(router, dependencies=list(dependencies))
-    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+    api.state.ops_monitor = ops
+    api.state.ops_registry = ops_registry(lambda: ops.snapshot)
+    api.include_router(page_router)
+    api.include_router(router, dependencies=list(dependencies))
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = api.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
@@ -131,4 +131,4 @@ def install_ops(
         finally:
             await ops.stop()
 
-    app.router.lifespan_context = lifespan
+    api.router.lifespan_context = lifespan

@@ -20,7 +20,7 @@ import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.access import Scope, mint_key
-from app.api import create_app
+from app.api import create_api
 from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
@@ -84,7 +84,7 @@ async def ops_key(settings: Settings) -> AsyncIterator[str]:
 @pytest.fixture
 async def base_url(settings: Settings) -> AsyncIterator[str]:
     """The API app (ops routes included, keys required), served by uvicorn on a free port."""
-    app = create_app(settings)
+    app = create_api(settings)
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5

@@ -18,7 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from app.api import create_app
+from app.api import create_api
 from app.devtools.isolation import isolated
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 MAX_RESPONSE_BYTES = 1 << 20
 """The largest answer allowed (a leaderboard page at its maximum size is far below this)."""
 
-schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi()).exclude(
+schema = schemathesis.openapi.from_dict(create_api(Settings()).openapi()).exclude(
     path="/ops/stream"
 )
 

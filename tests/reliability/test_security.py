@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from starlette.routing import BaseRoute, Mount, Route
 
 from app.access import Scope, mint_key, parse_key
-from app.api import create_app
+from app.api import create_api
 from app.api.deps import MAX_USER_ID_LEN
 from app.api.routes.scores import MAX_IDS_PER_CALL
 from app.devtools.isolation import free_port, isolated
@@ -273,7 +273,7 @@ def every_route(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 def test_api_has_no_write_operation(stack: Settings) -> None:
-    app = create_app(isolated(stack))
+    app = create_api(isolated(stack))
     checked: set[str] = set()
     for route in every_route(app.routes):
         if isinstance(route, Mount):
@@ -288,7 +288,7 @@ def test_api_has_no_write_operation(stack: Settings) -> None:
 
 
 async def test_api_refuses_every_write_method(stack: Settings) -> None:
-    app = create_app(isolated(stack))
+    app = create_api(isolated(stack))
     concrete = {
         "{user_id}": "alice",
         "{name}": "ops.js",
@@ -306,7 +306,7 @@ async def test_api_refuses_every_write_method(stack: Settings) -> None:
 
 def test_every_api_parameter_is_bounded(stack: Settings) -> None:
     """Each string parameter has a maximum length and each number a maximum, in the schema."""
-    schema = create_app(isolated(stack)).openapi()
+    schema = create_api(isolated(stack)).openapi()
     unbounded = []
     for path, operations in schema["paths"].items():
         for operation in operations.values():
@@ -326,7 +326,7 @@ def test_every_api_parameter_is_bounded(stack: Settings) -> None:
 
 async def test_api_refuses_oversized_inputs(stack: Settings) -> None:
     settings = isolated(stack)
-    app = create_app(settings)
+    app = create_api(settings)
     key = await issue_key(settings)
     long_id = "x" * (MAX_USER_ID_LEN + 1)
     too_many = ",".join(f"u{n}" for n in range(MAX_IDS_PER_CALL + 1))

@@ -1,1 +1,1 @@
-"""API routes, one module per resource; `create_app` includes their routers."""
+"""API routes, one module per resource; `create_api` includes their routers."""

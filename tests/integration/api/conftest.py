@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.api import create_app
+from app.api import create_api
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.conftest import REDIS_VARIANTS, stack_on
@@ -18,9 +18,9 @@ from tests.support.api import issue_key
 
 @asynccontextmanager
 async def serve(settings: Settings, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for `create_app(settings)`, inside the app's lifespan (as uvicorn runs it),
+    """An HTTP client for `create_api(settings)`, inside the app's lifespan (as uvicorn runs it),
     sending `key` as X-API-Key on every request."""
-    app = create_app(settings)
+    app = create_api(settings)
     headers = {} if key is None else {"X-API-Key": key}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

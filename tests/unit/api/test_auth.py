@@ -11,7 +11,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 from app.access import ApiKeyRecord, Scope, mint_key, secret_digest
-from app.api import create_app
+from app.api import create_api
 from app.api.auth import (
     OPEN_PATHS,
     RECORD_TTL_S,
@@ -38,7 +38,7 @@ def test_auth_off_is_refused_off_loopback() -> None:
     with pytest.raises(ConfigurationError, match="CLOUT_API_AUTH=off is only allowed"):
         check_auth_settings(Settings(api_auth=False, api_host="0.0.0.0"))
     with pytest.raises(ConfigurationError):
-        create_app(Settings(api_auth=False, api_host="0.0.0.0"))
+        create_api(Settings(api_auth=False, api_host="0.0.0.0"))
     check_auth_settings(Settings(api_auth=False, api_host="127.0.0.1"))
     check_auth_settings(Settings(api_auth=True, api_host="0.0.0.0"))
 
@@ -82,7 +82,7 @@ def test_a_route_without_a_key_check_fails_the_app_build() -> None:
 
 
 def test_openapi_declares_both_schemes_on_every_guarded_route() -> None:
-    schema = create_app(Settings()).openapi()
+    schema = create_api(Settings()).openapi()
     schemes = schema["components"]["securitySchemes"]
     assert schemes["APIKeyHeader"] == {
         "type": "apiKey",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from app.api import create_app
+from app.api import create_api
 from app.settings import Settings
 
 
 def test_every_route_is_documented_and_read_only() -> None:
-    schema = create_app(Settings()).openapi()
+    schema = create_api(Settings()).openapi()
     paths = schema["paths"]
     assert set(paths) == {
         "/v1/scores",
@@ -28,7 +28,7 @@ def test_every_route_is_documented_and_read_only() -> None:
 
 
 def test_bounds_appear_in_the_schema() -> None:
-    paths = create_app(Settings()).openapi()["paths"]
+    paths = create_api(Settings()).openapi()["paths"]
     params = {p["name"]: p["schema"] for p in paths["/v1/leaderboard"]["get"]["parameters"]}
     assert params["limit"]["maximum"] == 1000
     assert params["limit"]["minimum"] == 1

@@ -1,0 +1,54 @@
+"""`clout api`: serve the HTTP API and the ops dashboard in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from types import FrameType
+from typing import Any, NoReturn
+
+from app.cli.shared import bounded_int
+from app.settings import get_settings
+
+
+def register(subparsers: Any) -> None:
+    """Add the `api` subcommand."""
+    parser = subparsers.add_parser("api", help="serve the HTTP API (uvicorn) in the foreground")
+    parser.add_argument("--host", help="bind address (default: CLOUT_API_HOST)")
+    parser.add_argument("--port", type=bounded_int(1, 65535), help="port (default: CLOUT_API_PORT)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the API until interrupted; uvicorn handles SIGINT/SIGTERM gracefully."""
+    import uvicorn
+
+    from app.api import create_api
+    from app.redaction import credential_values, install_log_redaction
+
+    # After its graceful shutdown uvicorn raises the signal again for the handler that was there
+    # before it started; Python's default for SIGTERM would end a cleanly stopped API "killed by
+    # signal 15". This handler makes that exit 0 (and stops the API at once if SIGTERM comes
+    # before uvicorn has started).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    settings = get_settings()
+    settings = settings.model_copy(
+        update={
+            "api_host": args.host or settings.api_host,
+            "api_port": args.port or settings.api_port,
+        }
+    )
+    install_log_redaction(credential_values(settings))
+    api = create_api(settings)  # refuses CLOUT_API_AUTH=off off loopback (exit 2)
+    uvicorn.run(
+        api,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
+    )
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
