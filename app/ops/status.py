@@ -141,3 +141,28 @@ def evaluate_group(statuses: Iterable[Status]) -> Status:
     """The group's status: its worst partition, with STOP, STALL and REWIND shown as ERR."""
     worst = max(statuses, key=lambda status: status.code, default=Status.OK)
     return Status.ERR if worst.code > Status.ERR.code else worst
+
+
+STEADY = "steady, lag = commit interval"
+NOT_CATCHING_UP = "not catching up"
+
+
+def catch_up_outlook(
+    lag: int | None, eta_s: float | None, status: Status, warming_up: bool
+) -> str | None:
+    """The words of the catch-up figure when no ETA applies; None when `eta_s` should be shown.
+
+    A worker keeping up commits every few seconds, so its lag hovers at what arrives between two
+    commits with consumption equal to production (no ETA): the rules judge that OK, because the
+    lag goes down at each commit, and the operator has nothing to do ("steady"). "Not catching
+    up" is kept for lag the rules see growing (WARN) or not consumed at all (STALL, STOP).
+    """
+    if lag is None:
+        return "-"
+    if lag == 0:
+        return "caught up"
+    if eta_s is not None:
+        return None
+    if warming_up:
+        return "measuring"
+    return STEADY if status is Status.OK else NOT_CATCHING_UP

@@ -64,12 +64,10 @@ def _lag_seconds(row: Mapping[str, Any]) -> str:
     return "-" if value is None else prefix + fmt_duration(value)
 
 
-def _eta(eta: float | None, lag: int | None) -> str:
-    if lag == 0:
-        return "caught up"
-    if eta is None:
-        return "not catching up" if lag else "-"
-    return fmt_duration(eta)
+def _catch_up(figures: Mapping[str, Any]) -> str:
+    """The server's words for it (app/ops/status.py, catch_up_outlook), else the ETA."""
+    words: str | None = figures["catch_up"]
+    return words if words is not None else fmt_duration(figures["eta_s"])
 
 
 def render(doc: Mapping[str, Any]) -> RenderableType:
@@ -89,7 +87,7 @@ def render(doc: Mapping[str, Any]) -> RenderableType:
         ("  max lag ", "dim"),
         fmt_duration(summary["max_lag_seconds"]),
         ("  catch-up ", "dim"),
-        _eta(summary["eta_s"], summary["total_lag"]),
+        _catch_up(summary),
     )
     redis = pipeline.get("redis")
     if redis is None:
@@ -141,7 +139,7 @@ def render(doc: Mapping[str, Any]) -> RenderableType:
             fmt_int(row["log_start"]),
             fmt_rate(row["consume_rate"]),
             fmt_rate(row["produce_rate"]),
-            "-" if row["error"] else _eta(row["eta_s"], row["lag"]),
+            "-" if row["error"] else _catch_up(row),
             Text(note, style="red" if row["error"] else "dim"),
         )
     parts: list[RenderableType] = [header, health]

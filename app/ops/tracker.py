@@ -20,7 +20,14 @@ from app.ops.lag import (
     lag_seconds,
     rate_per_s,
 )
-from app.ops.status import Status, WindowSample, evaluate_group, evaluate_partition, select_window
+from app.ops.status import (
+    Status,
+    WindowSample,
+    catch_up_outlook,
+    evaluate_group,
+    evaluate_partition,
+    select_window,
+)
 from app.store.health import RedisHealth
 
 # End-offset history kept per partition for lag-in-seconds. Flat runs collapse to two points, so
@@ -182,6 +189,12 @@ class Snapshot:
                 "consume_rate": self.consume_rate,
                 "produce_rate": self.produce_rate,
                 "eta_s": self.eta_s,
+                "catch_up": catch_up_outlook(
+                    self.total_lag if self.kafka_up else None,
+                    self.eta_s,
+                    self.status,
+                    any(row.warming_up for row in self.partitions),
+                ),
             },
             "pipeline": {
                 "events_per_s": self.events_per_s,
@@ -189,7 +202,14 @@ class Snapshot:
                 "redis": None if self.redis is None else asdict(self.redis),
             },
             "topics": [{**asdict(topic), "status": topic.status.value} for topic in self.topics],
-            "partitions": [{**asdict(row), "status": row.status.value} for row in self.partitions],
+            "partitions": [
+                {
+                    **asdict(row),
+                    "status": row.status.value,
+                    "catch_up": catch_up_outlook(row.lag, row.eta_s, row.status, row.warming_up),
+                }
+                for row in self.partitions
+            ],
             "poll": {
                 "kafka_up": self.kafka_up,
                 "interval_s": self.poll_interval_s,

@@ -46,10 +46,11 @@
     var prefix = row.lag_seconds_method === "lower_bound" ? "≥ " : row.lag_seconds_method === "extrapolated" ? "~ " : "";
     return prefix + fmtDuration(row.lag_seconds);
   }
-  function fmtEta(eta, lag) {
-    if (lag === 0) return "caught up";
-    if (eta === null || eta === undefined) return lag ? "not catching up" : "–";
-    return fmtDuration(eta);
+  // The server words it (app/ops/status.py, catch_up_outlook); only an ETA is formatted here.
+  function fmtCatchUp(figures) {
+    return figures.catch_up !== null && figures.catch_up !== undefined
+      ? figures.catch_up
+      : fmtDuration(figures.eta_s);
   }
 
   function statusBadge(status) {
@@ -78,7 +79,7 @@
     setText("member-count", String(doc.members.length));
     setText("total-lag", fmtInt(s.total_lag));
     setText("max-lag-seconds", fmtDuration(s.max_lag_seconds));
-    setCard("eta", fmtEta(s.eta_s, s.total_lag));
+    setCard("eta", fmtCatchUp(s));
     setText("events-per-s", fmtRate(p.events_per_s));
     setText("produce-rate", fmtRate(s.produce_rate));
     setText("dead-letters", fmtRate(p.dead_letters_per_min));
@@ -148,7 +149,7 @@
       cell(tr, fmtInt(r.log_start), "num");
       cell(tr, fmtRate(r.consume_rate), "num");
       cell(tr, fmtRate(r.produce_rate), "num");
-      cell(tr, r.error ? "–" : fmtEta(r.eta_s, r.lag), "num");
+      cell(tr, r.error ? "–" : fmtCatchUp(r), "num");
       var owner = cell(tr, r.owner || "unassigned", "owner");
       if (r.owner) owner.title = r.owner;
       cell(tr, r.error ? r.error : r.warming_up ? "warming up (window not yet full)" : "", "note");

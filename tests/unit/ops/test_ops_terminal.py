@@ -45,6 +45,7 @@ def test_render_shows_rows_statuses_and_health() -> None:
     assert "3.0 MiB used" in text
     assert "4.0 s ago" in text
     assert "ERR" in text
+    assert "catch-up 45 s" in text  # the lag shrinks: an ETA, not words
 
 
 @pytest.mark.parametrize(

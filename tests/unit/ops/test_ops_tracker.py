@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from app.ops.status import Status
-from app.ops.tracker import LagTracker, MemberInfo, Observation, PartitionObservation
+from app.ops.status import NOT_CATCHING_UP, STEADY, Status
+from app.ops.tracker import LagTracker, MemberInfo, Observation, PartitionObservation, Snapshot
 from app.store.health import RedisHealth
 
 MEMBER = MemberInfo("worker-1-abc", "worker-1", "/10.0.0.1", 1)
@@ -197,3 +197,42 @@ def test_snapshot_document_is_plain_json() -> None:
     assert doc["pipeline"]["redis"]["used_memory_bytes"] == 1024
     assert doc["members"][0]["client_id"] == "worker-1"
     assert doc["poll"]["kafka_up"] is True
+
+
+def lag_series(t: LagTracker, lags: list[int], step_s: float = 10.0) -> Snapshot:
+    """Polls `step_s` apart, 100 new messages each time, the commit `lag` behind the end."""
+    snap = None
+    for i, lag in enumerate(lags):
+        end = 1000 + 100 * i
+        snap = t.observe(
+            poll(i * step_s, part(end, end - lag, owner=MEMBER.member_id), members=(MEMBER,))
+        )
+    assert snap is not None
+    return snap
+
+
+def test_lag_held_at_the_commit_interval_reads_steady() -> None:
+    # A keeping-up worker: its lag rises between commits and drops at each one, with
+    # consumption equal to production over the rate window (no ETA).
+    snap = lag_series(tracker(), [50, 30, 50, 30, 50])
+    doc = snap.to_dict()
+    (row,) = doc["partitions"]
+    assert (row["status"], row["eta_s"], row["lag"]) == ("OK", None, 50)
+    assert row["catch_up"] == STEADY == "steady, lag = commit interval"
+    assert doc["summary"]["catch_up"] == STEADY
+
+
+def test_lag_that_grows_reads_not_catching_up() -> None:
+    snap = lag_series(tracker(), [50, 100, 150, 200, 250])
+    doc = snap.to_dict()
+    (row,) = doc["partitions"]
+    assert row["status"] == "WARN"
+    assert row["catch_up"] == doc["summary"]["catch_up"] == NOT_CATCHING_UP
+
+
+def test_catch_up_words_before_the_window_fills_and_when_caught_up() -> None:
+    assert lag_series(tracker(), [50, 50]).to_dict()["summary"]["catch_up"] == "measuring"
+    assert lag_series(tracker(), [0, 0, 0, 0]).to_dict()["summary"]["catch_up"] == "caught up"
+    shrinking = lag_series(tracker(), [400, 200]).to_dict()["summary"]
+    assert shrinking["catch_up"] is None  # the ETA is shown instead
+    assert shrinking["eta_s"] == pytest.approx(10.0)
