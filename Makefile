@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+# An editable install that puts the checkout itself on the path ("compat"), so bench/ and
+# app/devtools/, which the wheel leaves out (pyproject.toml), import in development.
+EDITABLE := --config-settings editable_mode=compat -e
 
 .PHONY: run test lint browser stack-up stack-status stack-down bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q $(EDITABLE) '.[dev]'
 	touch $(STAMP)
 
 stack-up: $(STAMP)
@@ -38,7 +41,7 @@ run: stack-up
 	$(BIN)/python scripts/run.py
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/pip install -q $(EDITABLE) '.[bench]'
 	touch $(BENCH_STAMP)
 
 bench: stack-up $(BENCH_STAMP)

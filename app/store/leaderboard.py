@@ -186,7 +186,7 @@ class Leaderboard:
                 pipe.zcard(key)
             replies = await pipe.execute()
             total = sum(int(n) for n in replies[self.shards :])
-            rows = _merge(replies[: self.shards])
+            rows = merge_shard_pages(replies[: self.shards])
             return rows[offset - start : offset - start + limit], total
         return await self._deep_page(offset, limit)
 
@@ -197,15 +197,15 @@ class Leaderboard:
         total = await self.size()
         if offset >= total:
             return [], total
-        low, high = _ordinal(float("-inf")), _ordinal(float("inf"))
+        low, high = float_ordinal(float("-inf")), float_ordinal(float("inf"))
         # Invariant: count(raw >= value(low)) > offset >= count(raw >= value(high + 1)).
         while low < high:
             middle = (low + high + 1) // 2
-            if await self._count_at_or_above(_from_ordinal(middle)) > offset:
+            if await self._count_at_or_above(float_from_ordinal(middle)) > offset:
                 low = middle
             else:
                 high = middle - 1
-        first = _from_ordinal(low)
+        first = float_from_ordinal(low)
         pipe = self._redis.pipeline(transaction=False)
         for key in self.keys:
             pipe.zcount(key, f"({first!r}", "+inf")
@@ -214,7 +214,7 @@ class Leaderboard:
         pipe = self._redis.pipeline(transaction=False)
         for key, start in zip(self.keys, starts, strict=True):
             pipe.zrevrange(key, start, start + skip + limit - 1, withscores=True)
-        rows = _merge(await pipe.execute())
+        rows = merge_shard_pages(await pipe.execute())
         return rows[skip : skip + limit], total
 
     async def _count_at_or_above(self, raw: float) -> int:
@@ -224,20 +224,21 @@ class Leaderboard:
         return sum(int(n) for n in await pipe.execute())
 
 
-def _merge(pages: Iterable[Sequence[tuple[Any, Any]]]) -> list[tuple[str, float]]:
+def merge_shard_pages(pages: Iterable[Sequence[tuple[Any, Any]]]) -> list[tuple[str, float]]:
     """Shards' ZREVRANGE WITHSCORES pages merged into one sorted set's order (raw, then id,
     both descending)."""
     rows = ([(_text(m), float(s)) for m, s in page] for page in pages)
     return list(heapq.merge(*rows, key=lambda row: (row[1], row[0]), reverse=True))
 
 
-def _ordinal(value: float) -> int:
+def float_ordinal(value: float) -> int:
     """An integer that orders doubles as their values do (IEEE 754 bits, negatives flipped)."""
     bits = int(struct.unpack(">q", struct.pack(">d", value))[0])
     return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF) - 1
 
 
-def _from_ordinal(ordinal: int) -> float:
+def float_from_ordinal(ordinal: int) -> float:
+    """The double whose `float_ordinal` is `ordinal`."""
     bits = ordinal if ordinal >= 0 else -(ordinal + 1) | -0x8000_0000_0000_0000
     (value,) = struct.unpack(">d", struct.pack(">q", bits))
     return float(value)

@@ -13,13 +13,11 @@ engagers than the model tracks (eviction is order-dependent), and all timestamps
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from app.devtools import local_kafka
 from app.devtools.isolation import free_port, free_ports
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
@@ -477,26 +476,12 @@ class PrivateRedis:
         return aioredis.Redis.from_url(self.url, **kwargs)
 
 
-@functools.cache
-def stack_script() -> Any:
-    """scripts/stack.py (a script, not a package): its Kafka class path, node configuration,
-    cluster ids and readiness probe, loaded once."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("clout_stack_script", ROOT / "scripts/stack.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError("scripts/stack.py not found")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 class PrivateKafka:
     """A KRaft Kafka 4.1 node of the test's own (free ports, data in `workdir`): a single-node
     broker, or one node of a `PrivateKafkaCluster`.
 
-    The same jars, java command line and node configuration as scripts/stack.py, with a small
+    The same jars, java command line and node configuration as the local stack
+    (app/devtools/local_kafka.py), with a small
     heap. With `sasl` (username -> password), its client listener is SASL_PLAINTEXT with PLAIN.
     """
 
@@ -518,7 +503,6 @@ class PrivateKafka:
         self.sasl = sasl
         self.log_path = workdir / "kafka.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._stack = stack_script()
         self._props = self.dir / "server.properties"
         self._formatted = False
         self._ever_ready = False
@@ -531,7 +515,7 @@ class PrivateKafka:
     def _write_properties(self) -> None:
         listener = "SASL_PLAINTEXT" if self.sasl is not None else "PLAINTEXT"
         nodes = self.cluster.nodes if self.cluster is not None else [self]
-        lines = self._stack.kraft_properties(
+        lines = local_kafka.kraft_properties(
             node_id=self.node_id,
             voters=",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes),
             host="127.0.0.1",
@@ -567,9 +551,9 @@ class PrivateKafka:
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self._stack.KAFKA_LOG4J}",
+            f"-Dlog4j2.configurationFile={local_kafka.KAFKA_LOG4J}",
             "-cp",
-            self._stack.kafka_classpath(),
+            local_kafka.kafka_classpath(),
             main,
             *args,
         ]
@@ -578,9 +562,9 @@ class PrivateKafka:
         """Start (or restart) the broker process; `wait_ready` waits until it answers."""
         self._write_properties()
         if not self._formatted:
-            cluster_id = self.cluster.cluster_id if self.cluster else self._stack.kafka_cluster_id()
+            cluster_id = self.cluster.cluster_id if self.cluster else local_kafka.kafka_cluster_id()
             fmt = subprocess.run(
-                self._java(*self._stack.format_args(cluster_id, self._props)),
+                self._java(*local_kafka.format_args(cluster_id, self._props)),
                 capture_output=True,
                 text=True,
             )
@@ -619,7 +603,7 @@ class PrivateKafka:
                 self.port, self.controller_port = free_ports(2)
                 self.start()
             kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
-            if await self._stack.kafka_ready(self.bootstrap, 5.0, **kwargs):
+            if await local_kafka.kafka_ready(self.bootstrap, 5.0, **kwargs):
                 self._ever_ready = True
                 return
             await asyncio.sleep(0.5)
@@ -664,7 +648,7 @@ class PrivateKafkaCluster:
     of `size` and brokers that replicate every topic `size` times (`size - 1` in sync)."""
 
     def __init__(self, workdir: Path, size: int = 3) -> None:
-        self.cluster_id: str = stack_script().kafka_cluster_id()
+        self.cluster_id: str = local_kafka.kafka_cluster_id()
         self.nodes: list[PrivateKafka] = []
         self.nodes = [
             PrivateKafka(workdir / f"node-{i}", node_id=i, cluster=self) for i in range(1, size + 1)
@@ -695,7 +679,6 @@ class PrivateKafkaCluster:
         """Wait until every broker is listed and a group coordinator answers (first start: on
         new ports for all if one was taken before the cluster ever answered)."""
         deadline = time.monotonic() + deadline_s
-        stack = stack_script()
         while time.monotonic() < deadline:
             exited = [n for n in self.nodes if n.proc is not None and n.proc.poll() is not None]
             if exited:
@@ -704,7 +687,7 @@ class PrivateKafkaCluster:
                 self.stop()
                 self._assign_ports()
                 self.start()
-            if await stack.kafka_ready(self.bootstrap, 5.0, len(self.nodes)):
+            if await local_kafka.kafka_ready(self.bootstrap, 5.0, len(self.nodes)):
                 for node in self.nodes:
                     node._ever_ready = True
                 return

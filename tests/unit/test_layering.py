@@ -7,6 +7,7 @@ unchanged copy passes.
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -82,3 +83,27 @@ def test_the_cli_loads_streams_and_bench_only_when_their_command_runs() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_tests_import_no_private_names_and_load_no_script_by_path() -> None:
+    """What a test needs is public somewhere sensible: no `from app.x import _y` across packages,
+    no script loaded from a file path."""
+    problems: list[str] = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        where = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PROJECT:
+                private = [a.name for a in node.names if _private(a.name)]
+                if private:
+                    problems.append(f"{where}:{node.lineno} imports {private} from {node.module}")
+            if isinstance(node, ast.Attribute) and node.attr == "spec_from_file_location":
+                problems.append(f"{where}:{node.lineno} loads a module from a file path")
+    assert not problems, "\n".join(problems)
+
+
+PROJECT = ("app", "streams", "bench")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")

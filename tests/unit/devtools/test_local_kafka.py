@@ -1,4 +1,4 @@
-"""scripts/stack.py: Kafka cluster ids as Kafka makes them, and the storage format arguments."""
+"""The local Kafka's cluster ids as Kafka makes them, and its storage format arguments."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import base64
 import uuid
 from pathlib import Path
 
-from tests.reliability.helpers import stack_script
-
-stack = stack_script()
+from app.devtools import local_kafka
 
 
 def test_cluster_ids_never_start_with_a_dash_and_decode_to_a_uuid() -> None:
-    ids = [stack.kafka_cluster_id() for _ in range(10_000)]
+    ids = [local_kafka.kafka_cluster_id() for _ in range(10_000)]
     assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
     assert len(set(ids)) == len(ids)
     for cluster_id in ids[:100]:
@@ -30,6 +28,6 @@ def test_plain_base64_uuids_do_start_with_a_dash_often_enough_to_matter() -> Non
 
 
 def test_the_cluster_id_is_passed_in_option_equals_value_form() -> None:
-    args = stack.format_args("-leading-dash-id-xxxxx", Path("/x/server.properties"))
+    args = local_kafka.format_args("-leading-dash-id-xxxxx", Path("/x/server.properties"))
     assert "--cluster-id=-leading-dash-id-xxxxx" in args
     assert "-t" not in args
