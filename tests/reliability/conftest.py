@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.settings import Settings
-from tests.reliability.helpers import PrivateKafka
+from tests.reliability.private_servers import PrivateKafka
 
 SASL_USER = f"clout-sasl-user-{secrets.token_hex(4)}"
 SASL_PASSWORD = f"sasl-pw-{secrets.token_hex(12)}"

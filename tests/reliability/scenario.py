@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from app.store.cleanup import delete_prefix
-from tests.reliability.helpers import Traffic, give_standing, make_traffic
+from tests.reliability.traffic import Traffic, give_standing, make_traffic
 
 CRASH_TEST_MARKS = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(420)]
 """A crash test's `pytestmark`: the real stack, and time for two workers' start-ups."""

@@ -24,13 +24,9 @@ from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.settings import Settings
 from streams.executor import DUPLICATE_REASON
-from tests.reliability.helpers import (
-    Outgoing,
-    produce_all,
-    seen_positions,
-    wait_for_exact_cards,
-)
+from tests.reliability.outcome import seen_positions, wait_for_exact_cards
 from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
+from tests.reliability.traffic import Outgoing, produce_all
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = CRASH_TEST_MARKS

@@ -21,15 +21,9 @@ from app.devtools.isolation import isolated
 from app.ops.metrics import ops_registry
 from app.ops.monitor import OpsMonitor
 from app.settings import Settings
-from tests.reliability.helpers import (
-    PrivateRedis,
-    card_mismatches,
-    give_standing,
-    make_traffic,
-    produce_all,
-    read_cards,
-    seen_positions,
-)
+from tests.reliability.outcome import card_mismatches, read_cards, seen_positions
+from tests.reliability.private_servers import PrivateRedis
+from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,

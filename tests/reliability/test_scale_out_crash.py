@@ -18,15 +18,15 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from app.settings import Settings
-from tests.reliability.helpers import (
+from tests.reliability.outcome import (
     card_mismatches,
     group_members,
-    produce_all,
     read_cards,
     seen_positions,
     wait_for_exact_cards,
 )
 from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
+from tests.reliability.traffic import produce_all
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,

@@ -34,14 +34,9 @@ from app.store.cleanup import delete_prefix
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
 from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
-from tests.reliability.helpers import (
-    PrivateKafka,
-    PrivateRedis,
-    give_standing,
-    make_traffic,
-    produce_all,
-    read_cards,
-)
+from tests.reliability.outcome import read_cards
+from tests.reliability.private_servers import PrivateKafka, PrivateRedis
+from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.api import api_process, issue_key, issue_key_sync
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming

@@ -17,12 +17,9 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from tests.reliability.helpers import (
-    produce_all,
-    seen_positions,
-    wait_for_exact_cards,
-)
+from tests.reliability.outcome import seen_positions, wait_for_exact_cards
 from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
+from tests.reliability.traffic import produce_all
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
