@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka_config import aiokafka_kwargs
@@ -21,7 +20,7 @@ from app.kafka_topics import partition_for
 from app.publisher import EventPublisher, event_rules
 from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
 from app.settings import Settings
-from tests.support.kafka import make_event
+from tests.support.kafka import make_event, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -42,28 +41,6 @@ async def topics(isolated_settings: Settings) -> AsyncIterator[Settings]:
         await admin.close()
 
 
-async def read_back(
-    settings: Settings, topic: str, expected: int, deadline_s: float = 30.0
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of `topic` once `expected` arrived; then a short drain to catch extras."""
-    consumer = AIOKafkaConsumer(
-        topic, **aiokafka_kwargs(settings), auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        deadline = time.monotonic() + deadline_s
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-        # Anything sent that should not have been is already in the log: one more poll sees it.
-        for batch in (await consumer.getmany(timeout_ms=1000)).values():
-            records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
 async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> None:
     sent = make_event(target="alice", post_id="p-1", extra_field="ignored")
     async with EventPublisher(topics) as publisher:
@@ -74,7 +51,7 @@ async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> No
     assert result.partition is not None
     assert result.offset is not None
 
-    (record,) = await read_back(topics, topics.topic_shares, expected=1)
+    (record,) = await read_all(topics, topics.topic_shares, expected=1, drain=True)
     assert record.key == b"alice"
     assert (record.partition, record.offset) == (result.partition, result.offset)
     canonical = event_to_json_dict(
@@ -103,7 +80,7 @@ async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Setti
     assert [r.accepted for r in results] == [False] * 5
     assert [r.reason for r in results] == [*expected, "unknown kind: 'poke'"]
     assert results[0].event_id == bad[0][1]["event_id"]  # type: ignore[index]
-    assert await read_back(topics, topics.topic_likes, expected=0, deadline_s=1) == []
+    assert await read_all(topics, topics.topic_likes, expected=0, deadline_s=1, drain=True) == []
 
 
 async def test_publish_many_keeps_order_and_routes_by_kind(topics: Settings) -> None:
@@ -124,7 +101,7 @@ async def test_publish_many_keeps_order_and_routes_by_kind(topics: Settings) -> 
         topics.topic_shares,
         topics.topic_likes,
     ]
-    likes = await read_back(topics, topics.topic_likes, expected=2)
+    likes = await read_all(topics, topics.topic_likes, expected=2, drain=True)
     assert [orjson.loads(r.value)["event_id"] for r in sorted(likes, key=lambda r: r.offset)] == [
         batch[0][1]["event_id"],
         batch[4][1]["event_id"],
@@ -214,7 +191,7 @@ async def test_clout_publish_sends_good_lines_and_reports_bad_ones(
         (topics.topic_shares, 1),
         (topics.topic_mentions, 1),
     ):
-        records = await read_back(topics, topic, expected=expected)
+        records = await read_all(topics, topic, expected=expected, drain=True)
         sent[topic] = {orjson.loads(r.value)["event_id"] for r in records}
         assert all(r.key == orjson.loads(r.value)["target_id"].encode() for r in records)
     assert sent == {
@@ -236,7 +213,7 @@ async def test_clout_publish_with_a_forced_kind(topics: Settings, tmp_path: Path
     assert code == 1
     assert "accepted 1, rejected 1" in out
     assert rejected_rows(out) == {2: "kind 'share' conflicts with --kind like"}
-    (record,) = await read_back(topics, topics.topic_likes, expected=1)
+    (record,) = await read_all(topics, topics.topic_likes, expected=1, drain=True)
     assert orjson.loads(record.value)["event_id"] == ok["event_id"]
 
 
@@ -276,7 +253,7 @@ async def test_events_sharing_a_topic_and_partition_travel_in_one_envelope(
     assert [(r.partition, r.index) for r in results[:3]] == [(home, 0), (home, 1), (home, None)]
     assert results[0].offset == results[1].offset != results[2].offset
     records = sorted(
-        await read_back(topics, topics.topic_likes, expected=3),
+        await read_all(topics, topics.topic_likes, expected=3, drain=True),
         key=lambda r: (r.partition, r.offset),
     )
     assert len(records) == 3

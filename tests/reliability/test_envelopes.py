@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
-from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.settings import Settings
 from streams.executor import DUPLICATE_REASON
 from tests.reliability.outcome import seen_positions, wait_for_exact_cards
 from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.reliability.traffic import Outgoing, produce_all
+from tests.support.kafka import read_all
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = CRASH_TEST_MARKS
@@ -75,27 +74,6 @@ def as_envelopes(
     return envelopes, refused
 
 
-async def dead_letters(settings: Settings, expected: int, deadline_s: float) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        settings.topic_dead_letters,
-        **aiokafka_kwargs(settings),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + deadline_s
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-        for batch in (await consumer.getmany(timeout_ms=1000)).values():
-            records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
 async def test_envelopes_count_every_item_once_across_a_crash(
     stack: Settings, tmp_path: Path
 ) -> None:
@@ -127,7 +105,13 @@ async def test_envelopes_count_every_item_once_across_a_crash(
                 (positions[number][0], positions[number][1], positions[number][2], index): reason
                 for (number, index), reason in refused.items()
             }
-            records = await dead_letters(settings, len(want) + traffic.duplicates, 60)
+            records = await read_all(
+                settings,
+                settings.topic_dead_letters,
+                len(want) + traffic.duplicates,
+                60,
+                drain=True,
+            )
             got: dict[tuple[str, int, int, int], str] = {}
             for record in records:
                 headers = {k: v.decode() for k, v in record.headers}

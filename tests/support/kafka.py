@@ -50,9 +50,10 @@ def encode(event: dict[str, Any]) -> tuple[bytes, bytes]:
 
 
 async def read_all(
-    settings: Settings, topic: str, expected: int, deadline_s: float = 60.0
+    settings: Settings, topic: str, expected: int, deadline_s: float = 60.0, *, drain: bool = False
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read `topic` from the beginning until `expected` records arrived or the deadline passed."""
+    """Read `topic` from the beginning until `expected` records arrived or the deadline passed;
+    with `drain`, poll once more so that records beyond `expected` (that should not be) show."""
     consumer = AIOKafkaConsumer(
         topic,
         **aiokafka_kwargs(settings),
@@ -67,6 +68,9 @@ async def read_all(
         while len(records) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for batch in batches.values():
+                records.extend(batch)
+        if drain:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
                 records.extend(batch)
     finally:
         await consumer.stop()
