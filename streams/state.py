@@ -224,14 +224,19 @@ class StateCache:
         for partition in partitions:
             self._generations[partition] = generation
 
-    def release(self, partitions: Iterable[int]) -> None:
-        """Stop owning `partitions`: drop their users, changed or not, and write none of them."""
+    def release(self, partitions: Iterable[int]) -> int:
+        """Stop owning `partitions`: drop their users, changed or not, and write none of them.
+
+        Returns how many changed users were dropped unwritten.
+        """
         gone = set(partitions)
         for partition in gone:
             self._generations.pop(partition, None)
+        dropped = 0
         for user_id in [u for u, e in self._entries.items() if e.partition in gone]:
-            del self._entries[user_id]
+            dropped += self._entries.pop(user_id).dirty
             self._dirty.discard(user_id)
+        return dropped
 
     def generation(self, partition: int) -> int:
         """The fencing token of `partition` (-1 when not owned: such a card never wins)."""

@@ -228,8 +228,12 @@ def build_app(settings: Settings) -> faust.App:
         # this signal. If this worker was paused past its session, that commit failed and what
         # is left is a zombie's: drop it unwritten, with the changelog offsets no commit
         # confirmed (docs/guarantees.md, "Fencing a paused worker").
-        states.release({tp.partition for tp in revoked if tp.topic == settings.topic_likes})
+        dropped = states.release(
+            {tp.partition for tp in revoked if tp.topic == settings.topic_likes}
+        )
         table.forget_unconfirmed()
+        if dropped:
+            log.warning("partitions revoked: %d changed users dropped unwritten", dropped)
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:

@@ -129,7 +129,7 @@ def test_released_partitions_are_dropped_unwritten_and_reread_from_the_table() -
     other.mark_applied("likes", 9)
     table.data[(1, b"b")] = other.to_bytes()
     writes = len(table.writes)
-    cache.release({1})
+    assert cache.release({1}) == 1  # b, changed and dropped
     assert len(cache) == 1
     assert cache.changed == 0
     assert cache.flush() == 0

@@ -1,0 +1,220 @@
+"""A paused worker: frozen (SIGSTOP) past its session while traffic flows, resumed (SIGCONT)
+after its partitions moved. It finishes the batch it was in and flushes its state, a "zombie"
+writing after the new owner. Nothing may be lost or counted twice: in Redis, in the live
+tables (the resumed worker takes partitions back, with its own writes of the paused time in its
+store), and in a table restored from the changelog by a successor with an empty store.
+
+Expectations are exact, as in test_scale_out_crash.py: every card equals the model applied once
+to every counted event. The changelog is also read directly, to show the scenario happened: the
+paused worker's records of an older generation landed after the new owner's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from app.devtools.isolation import isolated
+from app.kafka_config import aiokafka_kwargs
+from app.settings import Settings
+from streams.state import StoredUser
+from tests.reliability.helpers import (
+    Traffic,
+    delete_prefix,
+    give_standing,
+    group_members,
+    make_traffic,
+    produce_all,
+    seen_positions,
+    wait_for_exact_cards,
+)
+from tests.reliability.test_scale_out_crash import in_flight
+from tests.support.worker import (
+    WorkerProcess,
+    committed_and_ends,
+    wait_caught_up,
+    wait_until_consuming,
+)
+
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.integration,
+    pytest.mark.timeout(600),
+]
+
+SESSION_TIMEOUT_S = 6.0
+HELD_AFTER_TAKEOVER_S = 6.0
+"""How long the paused worker stays frozen after the survivor owns its partitions (the
+survivor meanwhile scores them and writes their changelog records)."""
+
+
+@dataclass(frozen=True)
+class ChangelogSummary:
+    """What a restore of the whole changelog meets."""
+
+    records: int
+    late: int  # records of a generation older than one already in their partition
+    keys_a_last_record_restore_gets_wrong: int
+
+
+async def read_changelog(settings: Settings) -> ChangelogSummary:
+    """Read the signal table's changelog from the start to its end, every partition."""
+    topic = f"{settings.app_id}-signals-changelog"
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assert described["error_code"] == 0, described
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records = late = 0
+        newest: dict[int, int] = {}
+        last: dict[bytes, int] = {}
+        best: dict[bytes, int] = {}
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            fetched = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, batch in fetched.items():
+                for record in batch:
+                    records += 1
+                    generation = StoredUser.from_bytes(record.value).generation
+                    if generation < newest.get(tp.partition, -1):
+                        late += 1
+                    newest[tp.partition] = max(generation, newest.get(tp.partition, -1))
+                    assert record.key is not None
+                    last[record.key] = generation
+                    best[record.key] = max(generation, best.get(record.key, -1))
+                if batch and batch[-1].offset + 1 >= ends[tp]:
+                    pending.discard(tp)
+        wrong = sum(1 for key, generation in last.items() if generation < best[key])
+        return ChangelogSummary(records, late, wrong)
+    finally:
+        await consumer.stop()
+
+
+async def test_a_worker_paused_past_its_session_and_resumed_loses_nothing_counts_nothing_twice(
+    stack: Settings, tmp_path: Path
+) -> None:
+    settings = isolated(
+        stack,
+        worker_metrics_port=0,
+        sweep_interval_s=2.0,
+        worker_session_timeout_s=SESSION_TIMEOUT_S,
+        batch_max_events=400,
+    )
+    topics = [*settings.input_topics, settings.topic_rekeyed]
+    # Three waves to the same targets from different actors: the later waves land on state
+    # that must be right (the resumed worker's store; a restore from the changelog).
+    waves = [
+        make_traffic(settings, seed=71, targets=1500, max_engagers=10, actor_tag="a"),
+        make_traffic(settings, seed=72, targets=1500, max_engagers=10, actor_tag="b"),
+        make_traffic(settings, seed=73, targets=1500, max_engagers=10, actor_tag="c"),
+    ]
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    paused = WorkerProcess(settings, tmp_path, "paused", loglevel="info")
+    survivor = WorkerProcess(settings, tmp_path, "survivor", loglevel="info")
+    successor = WorkerProcess(settings, tmp_path, "successor", loglevel="info")
+    so_far: Traffic = waves[0]
+    try:
+        await give_standing(client, settings, {a: s for w in waves for a, s in w.actors.items()})
+        paused.start()
+        await wait_until_consuming(settings, [paused])
+        (paused_id,) = await group_members(settings)
+        survivor.start()
+        await wait_until_consuming(settings, [paused, survivor], members=2)
+        members = await group_members(settings)
+        paused_owns = members[paused_id]
+        assert paused_owns, members
+        assert all(members.values()), "both workers must own partitions before the pause"
+
+        producing = asyncio.create_task(
+            produce_all(settings, waves[0].messages, pace_per_s=800.0)
+        )
+        # Freeze the worker in the middle of work it has not committed, so that it has a
+        # batch to finish and state to flush when it comes back; first let it commit on every
+        # partition it owns (a worker frozen while still taking its assignment over has no
+        # work of its own yet).
+        deadline = time.monotonic() + 90
+        while True:
+            paused.assert_alive()
+            assert time.monotonic() < deadline, "the worker never committed on its partitions"
+            committed, _ = await committed_and_ends(settings, topics)
+            done = {(tp.topic, tp.partition) for tp, offset in committed.items() if offset > 0}
+            if {tp for tp in paused_owns if tp[0] in settings.input_topics} <= done:
+                break
+            await asyncio.sleep(0.5)
+        while True:
+            paused.assert_alive()
+            assert time.monotonic() < deadline, "the worker never had uncommitted work"
+            os.kill(paused.pid, signal.SIGSTOP)
+            await asyncio.sleep(0.3)
+            if await in_flight(client, settings, paused_owns, topics) > 0:
+                break
+            os.kill(paused.pid, signal.SIGCONT)
+            await asyncio.sleep(0.5)
+        frozen_at = time.monotonic()
+        # Frozen past its session: the survivor is alone and owns the paused worker's share.
+        while True:
+            assert time.monotonic() - frozen_at < 90, "the group never moved the partitions"
+            members = await group_members(settings)
+            if len(members) == 1 and paused_owns <= next(iter(members.values())):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(HELD_AFTER_TAKEOVER_S)
+        frozen_for = time.monotonic() - frozen_at
+        assert frozen_for > SESSION_TIMEOUT_S
+        os.kill(paused.pid, signal.SIGCONT)
+
+        await producing
+        # Redis: exact, with one first sighting per counted event.
+        await wait_for_exact_cards(client, settings, so_far, deadline_s=240, alive=[paused])
+        # The resumed worker rejoined; both own partitions again.
+        await wait_until_consuming(settings, [paused, survivor], members=2, deadline_s=120)
+        await wait_caught_up(settings, topics, deadline_s=180, alive=[paused, survivor])
+        summary = await read_changelog(settings)
+        print(f"\npaused {frozen_for:.1f} s; changelog: {summary}")
+        assert summary.late > 0, "the resumed worker wrote no late record: nothing was fenced"
+
+        # The live tables, the resumed worker's included, carry on exactly.
+        await produce_all(settings, waves[1].messages, pace_per_s=1500.0)
+        so_far = so_far.then(waves[1])
+        await wait_for_exact_cards(
+            client, settings, so_far, deadline_s=240, alive=[paused, survivor]
+        )
+
+        # A successor with an empty store restores every partition from the changelog.
+        paused.stop()
+        survivor.stop()
+        successor.start()
+        await wait_until_consuming(settings, [successor])
+        await produce_all(settings, waves[2].messages, pace_per_s=1500.0)
+        so_far = so_far.then(waves[2])
+        await wait_for_exact_cards(client, settings, so_far, deadline_s=240, alive=[successor])
+        await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
+        assert len(await seen_positions(client, settings)) == len(so_far.counted)
+        log = successor.log_path.read_text(errors="replace")
+        assert "Restoring state from changelog topics" in log, "the successor read the changelog"
+        assert "Traceback" not in log, successor.log_tail(60)
+    finally:
+        for worker in (paused, survivor, successor):
+            if worker.proc is not None and worker.proc.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+            worker.stop(signal.SIGKILL)
+        await delete_prefix(client, settings.redis_key_prefix)
+        await client.aclose()
