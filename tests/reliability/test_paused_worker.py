@@ -143,9 +143,7 @@ async def test_a_worker_paused_past_its_session_and_resumed_loses_nothing_counts
         assert paused_owns, members
         assert all(members.values()), "both workers must own partitions before the pause"
 
-        producing = asyncio.create_task(
-            produce_all(settings, waves[0].messages, pace_per_s=800.0)
-        )
+        producing = asyncio.create_task(produce_all(settings, waves[0].messages, pace_per_s=800.0))
         # Freeze the worker in the middle of work it has not committed, so that it has a
         # batch to finish and state to flush when it comes back; first let it commit on every
         # partition it owns (a worker frozen while still taking its assignment over has no
