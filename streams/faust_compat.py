@@ -410,7 +410,11 @@ _FENCED_STORES = {
 
 def fenced_store_url(url: str) -> str:
     """The store URL for a table with the fenced restore rule, for a `rocksdb://` or
-    `memory://` store URL (the scheme is registered with Faust's store registry)."""
+    `memory://` store URL (the scheme is registered with Faust's store registry).
+
+    Give it as the app's `store` setting: a table's own `store=` argument is ignored when the
+    URL has no host or path (Faust tests the URL's truth, and yarl's is False for those).
+    """
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in _FENCED_STORES:
         raise ValueError(f"table store {url!r}: Clout supports rocksdb:// and memory://")

@@ -79,12 +79,11 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 def declare_signal_table(app: faust.App, settings: Settings) -> FencedTable:
     """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics.
 
-    Its store restores the newest generation's record per user, not the last one (fencing a
-    paused worker, docs/guarantees.md).
+    Its store (the app's, see `faust_app`) restores the newest generation's record per user,
+    not the last one (fencing a paused worker, docs/guarantees.md).
     """
     table = app.Table(
         "signals",
-        store=fenced_store_url(settings.table_store),
         default=None,
         key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
         value_type=bytes,
@@ -138,7 +137,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         app_id or settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
-        store=settings.table_store,
+        store=fenced_store_url(settings.table_store),
         datadir=settings.data_dir,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
