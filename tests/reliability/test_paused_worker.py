@@ -161,12 +161,12 @@ async def test_a_worker_paused_past_its_session_and_resumed_loses_nothing_counts
             paused.assert_alive()
             assert time.monotonic() < deadline, "the worker never had uncommitted work"
             os.kill(paused.pid, signal.SIGSTOP)
+            frozen_at = time.monotonic()
             await asyncio.sleep(0.3)
             if await in_flight(client, settings, paused_owns, topics) > 0:
                 break
             os.kill(paused.pid, signal.SIGCONT)
             await asyncio.sleep(0.5)
-        frozen_at = time.monotonic()
         # Frozen past its session: the survivor alone owns everything and scores all of the
         # first wave, the frozen worker's uncommitted work included.
         while True:
