@@ -18,13 +18,12 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, cast
+from typing import cast
 
 import orjson
-from redis.exceptions import NoScriptError
 
 from app.scoring.card import ScoreCard
-from app.store.connection import RedisClient, slot_of
+from app.store.connection import RedisClient, ScriptCall, run_script, slot_of
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
 
@@ -134,20 +133,11 @@ class ScoreWriter:
         fences = fences or {}
         calls = [self._encode_chunk(chunk, fences) for chunk in self._chunks(cards)]
         async with self._lock:
-            results = await self._run([call for _, call in calls])
-            retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            if retry:
-                # Script cache flushed, a fresh server or a promoted replica: load once and
-                # replay those chunks. Safe to replay because applying a card is idempotent.
-                self._script.sha = await self._redis.script_load(_WRITE_CARDS_LUA)
-                replayed = await self._run([calls[i][1] for i in retry])
-                for i, result in zip(retry, replayed, strict=True):
-                    results[i] = result
+            # Replaying a chunk after NOSCRIPT is safe: applying a card is idempotent.
+            results = await run_script(self._redis, self._script, [call for _, call in calls])
             raws: dict[str, float] = {}
             applied = 0
             for (chunk, _), result in zip(calls, results, strict=True):
-                if isinstance(result, BaseException):
-                    raise result
                 for position in cast(list[int], result):
                     card = chunk[position - 1]
                     # Calls run in card order per slot, so a later applied card is newer.
@@ -176,19 +166,9 @@ class ScoreWriter:
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
         ]
 
-    async def _run(self, calls: list[tuple[list[str], list[str | bytes]]]) -> list[Any]:
-        """One pipeline of EVALSHA calls; errors come back in place, not raised."""
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args in calls:
-            # execute_command: redis-py blocks the evalsha() method in cluster pipelines (NOSCRIPT
-            # is not retried there), but routes EVALSHA by its keys; we handle NOSCRIPT above.
-            pipe.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        return results
-
     def _encode_chunk(
         self, cards: Sequence[ScoreCard], fences: Mapping[str, int]
-    ) -> tuple[Sequence[ScoreCard], tuple[list[str], list[str | bytes]]]:
+    ) -> tuple[Sequence[ScoreCard], ScriptCall]:
         keys = self._keys
         key_names: list[str] = []
         rows: list[list[str | int]] = []
