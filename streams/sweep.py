@@ -78,6 +78,7 @@ class DecaySweep:
             self._params,
             self._curve(),
         )
-        await self._writer.write(update.cards)
+        fence = self._states.generation(partition)
+        await self._writer.write(update.cards, {card.user_id: fence for card in update.cards})
         await self._due.schedule(update.schedule)
         return len(update.cards)

@@ -1,11 +1,13 @@
 """The worker's Redis writer: score cards in, monotonic and pipelined, on one server or a cluster.
 
 A Lua script applies a chunk of cards whose keys share one hash slot (on a single server: any
-cards) atomically: for each card it compares the card's `updated_at_ms` with the stored one and
-skips the card if the stored update is newer, so a replayed or reordered batch can never move a
-score back in time. It returns which cards it applied; only those then reach the leaderboard
-(app/store/leaderboard.py, whose shards live in other slots). A `write()` is two pipelined round
-trips: every script call, then the leaderboard and stats updates.
+cards) atomically: for each card it compares the card's fencing token (the writer's consumer
+group generation, docs/guarantees.md) and then its `updated_at_ms` with the stored ones, and
+skips the card if the stored one has a higher token, or the same token and a newer update: a
+paused worker's late card cannot replace its successor's, and a replayed or reordered batch
+can never move a score back in time. It returns which cards it applied; only those then reach
+the leaderboard (app/store/leaderboard.py, whose shards live in other slots). A `write()` is
+two pipelined round trips: every script call, then the leaderboard and stats updates.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import cast
 
@@ -33,10 +35,11 @@ DEFAULT_CHUNK_SIZE = 250
 # KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
 # ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
 # [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
-#  curve_version],
+#  curve_version, fence],
 # then per card i: [2+2i] components JSON, [3+2i] top_actors JSON (stored verbatim).
-# A card is applied unless the stored updated_at is strictly newer; an equal timestamp
-# overwrites (the same card twice rewrites identical values and publishes nothing).
+# A card is applied unless the stored fence is higher, or equal with a strictly newer
+# updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
+# publishes nothing). A card stored without a fence has fence 0.
 # Returns the 1-based positions of the applied cards.
 _WRITE_CARDS_LUA = """
 local channel, ttl = ARGV[1], ARGV[2]
@@ -45,11 +48,13 @@ local applied = {}
 for i, c in ipairs(cards) do
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
   local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
-  local stored = redis.call('HMGET', user_key, 'updated_at', 'score')
-  if (not stored[1]) or tonumber(stored[1]) <= tonumber(updated_at) then
+  local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence')
+  local fence, stored_fence = tonumber(c[11]), tonumber(stored[3] or '0')
+  if (not stored[1]) or fence > stored_fence
+      or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
     redis.call('HSET', user_key, 'score', score, 'raw', raw, 'style', c[4],
       'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
-      'components', ARGV[2 + 2 * i], 'top_actors', ARGV[3 + 2 * i])
+      'fence', c[11], 'components', ARGV[2 + 2 * i], 'top_actors', ARGV[3 + 2 * i])
     if redis.call('HSET', history_key, c[8], score) == 1 then
       for _, day in ipairs(redis.call('HKEYS', history_key)) do
         if day < c[9] then redis.call('HDEL', history_key, day) end
@@ -113,15 +118,20 @@ class ScoreWriter:
         """The key names this writer uses."""
         return self._keys
 
-    async def write(self, cards: Sequence[ScoreCard]) -> int:
+    async def write(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int] | None = None
+    ) -> int:
         """Apply `cards` (any order, duplicates allowed); return how many were not stale.
 
-        A card is stale, and skipped, when the stored score has a strictly newer `updated_at`.
-        Raises ValueError for a card with a non-finite score or raw before anything is sent.
+        `fences` gives a user's card its fencing token (default 0). A card is stale, and
+        skipped, when the stored card has a higher token, or the same token and a strictly
+        newer `updated_at`. Raises ValueError for a card with a non-finite score or raw before
+        anything is sent.
         """
         if not cards:
             return 0
-        calls = [self._encode_chunk(chunk) for chunk in self._chunks(cards)]
+        fences = fences or {}
+        calls = [self._encode_chunk(chunk, fences) for chunk in self._chunks(cards)]
         async with self._lock:
             # Replaying a chunk after NOSCRIPT is safe: applying a card is idempotent.
             results = await run_script(self._redis, self._script, [call for _, call in calls])
@@ -152,7 +162,9 @@ class ScoreWriter:
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
         ]
 
-    def _encode_chunk(self, cards: Sequence[ScoreCard]) -> tuple[Sequence[ScoreCard], ScriptCall]:
+    def _encode_chunk(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int]
+    ) -> tuple[Sequence[ScoreCard], ScriptCall]:
         keys = self._keys
         key_names: list[str] = []
         rows: list[list[str | int]] = []
@@ -175,6 +187,7 @@ class ScoreWriter:
                     day,
                     first_kept,
                     str(card.curve_version),
+                    str(fences.get(card.user_id, 0)),
                 ]
             )
             blobs.append(orjson.dumps(card.components))

@@ -22,6 +22,7 @@ from app.scoring.signals import UserSignals
 from app.settings import Settings
 from app.store.keys import RedisKeys
 from tests.reliability.traffic import Traffic
+from tests.support.worker import committed_and_ends
 
 FLOAT_TOLERANCE = 1e-6
 """How far a stored float may be from the exact expectation (the issue's "within 1e-6")."""
@@ -151,3 +152,21 @@ async def group_members(settings: Settings) -> dict[str, set[tuple[str, int]]]:
             owned = {(tp.topic, tp.partition) for tp in assignment.partitions()}
         members[member["member_id"]] = owned
     return members
+
+
+async def in_flight(
+    client: aioredis.Redis, settings: Settings, owned: set[tuple[str, int]], topics: list[str]
+) -> int:
+    """Events on `owned` partitions the worker has started to apply but not yet committed.
+
+    The deduplicator records an event's position before its effects are applied; a recorded
+    position at or beyond the group's committed offset is work a crash now would leave to be
+    redone by whoever gets the partition next.
+    """
+    committed, _ = await committed_and_ends(settings, topics)
+    by_tp = {(tp.topic, tp.partition): offset for tp, offset in committed.items()}
+    return sum(
+        1
+        for topic, partition, offset in await seen_positions(client, settings)
+        if (topic, partition) in owned and offset >= by_tp.get((topic, partition), 0)
+    )

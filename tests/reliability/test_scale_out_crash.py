@@ -15,12 +15,11 @@ import signal
 import time
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from app.settings import Settings
 from tests.reliability.outcome import (
     card_mismatches,
     group_members,
+    in_flight,
     read_cards,
     seen_positions,
     wait_for_exact_cards,
@@ -29,30 +28,11 @@ from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.reliability.traffic import produce_all
 from tests.support.worker import (
     WorkerProcess,
-    committed_and_ends,
     wait_caught_up,
     wait_until_consuming,
 )
 
 pytestmark = CRASH_TEST_MARKS
-
-
-async def in_flight(
-    client: aioredis.Redis, settings: Settings, owned: set[tuple[str, int]], topics: list[str]
-) -> int:
-    """Events on `owned` partitions the worker has started to apply but not yet committed.
-
-    The deduplicator records an event's position before its effects are applied; a recorded
-    position at or beyond the group's committed offset is work a crash now would leave to be
-    redone by whoever gets the partition next.
-    """
-    committed, _ = await committed_and_ends(settings, topics)
-    by_tp = {(tp.topic, tp.partition): offset for tp, offset in committed.items()}
-    return sum(
-        1
-        for topic, partition, offset in await seen_positions(client, settings)
-        if (topic, partition) in owned and offset >= by_tp.get((topic, partition), 0)
-    )
 
 
 async def test_kill_9_one_of_two_workers_mid_stream_loses_nothing_counts_nothing_twice(
