@@ -90,7 +90,7 @@ async def test_a_card_of_an_older_fence_never_wins_whatever_its_time(
     score = await client.get("alice")
     assert score is not None
     assert (score.score, score.raw, score.updated_at_ms) == (60.0, 20.0, at)
-    assert await writer.raws_of(["alice"]) == [20.0]  # the ranking is fenced as well
+    assert await writer.leaderboard.raws(["alice"]) == [20.0]  # the ranking is fenced as well
     # A newer generation wins even with an earlier clock (another machine's).
     successor = make_card("alice", score=55.0, raw=15.0, updated_at_ms=at - 5_000)
     assert await writer.write([successor], {"alice": 8}) == 1
