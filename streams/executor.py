@@ -30,6 +30,7 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics, plan
+from streams.feed import FeedProducer
 from streams.ordering import InOrderGate
 from streams.plan import KIND_HEADER, Accepted, DeadLetter
 from streams.score_update import score_update
@@ -62,6 +63,7 @@ class BatchScorer:
         topics: Topics,
         states: StateCache,
         writer: ScoreWriter,
+        feed: FeedProducer,
         dedupe: EventDeduplicator,
         due: DueIndex,
         params: ModelParams,
@@ -80,6 +82,7 @@ class BatchScorer:
         self._topics = topics
         self._states = states
         self._writer = writer
+        self._feed = feed
         self._dedupe = dedupe
         self._due = due
         self._params = params
@@ -210,7 +213,7 @@ class BatchScorer:
             self._params,
             self._curve(),
         )
-        await self._with_redis_retry("score write", lambda: self._writer.write(update.cards))
+        await self._with_redis_retry("score write", lambda: self._feed.write(update.cards, "event"))
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
         metrics.SCORES_WRITTEN.inc(len(update.cards))
 
