@@ -191,6 +191,9 @@ def run_api(args: argparse.Namespace) -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        # uvicorn's C HTTP parser and uvloop, not its pure-Python h11 fallback: less CPU a request
+        http="httptools",
+        loop="uvloop",
         timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
     )
     return 0

@@ -2,7 +2,9 @@
 
 After `clout simulate --users 20000 --events 200000 --seed 7` has been consumed, the scores in
 Redis are graded on the documented curve: median active user 40 +/- 5, top 5% >= 60,
-top 0.1% >= 80. And `clout gaming-report` says bought engagement is worth a tenth of organic.
+top 0.1% >= 80. The whole path runs twice: on the shared single redis-server and on the private
+three-master Redis Cluster (`[cluster]`, with its sharded leaderboard). And `clout gaming-report`
+says bought engagement is worth a tenth of organic.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.settings import Settings
 from app.simulation import population_stats
 from app.simulation.population import generate_events
 from app.store.client import ScoreClient
+from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.worker import (
     WorkerProcess,
     settings_env,
@@ -45,8 +48,16 @@ def run_clout(settings: Settings, *args: str) -> str:
     return result.stdout
 
 
-async def test_reference_population_is_graded_on_the_curve(stack: Settings, tmp_path: Path) -> None:
-    settings = isolated(stack, worker_metrics_port=0)
+@pytest.fixture(params=REDIS_VARIANTS)
+def redis_variant_stack(request: pytest.FixtureRequest) -> Settings:
+    """The stack on the single redis-server, then on the private Redis Cluster."""
+    return stack_on(request)
+
+
+async def test_reference_population_is_graded_on_the_curve(
+    redis_variant_stack: Settings, tmp_path: Path
+) -> None:
+    settings = isolated(redis_variant_stack, worker_metrics_port=0)
     targets = {e["target_id"] for _, e in generate_events(USERS, EVENTS, SEED, end_ms=0)}
     worker = WorkerProcess(settings, tmp_path)
     worker.start()
@@ -82,6 +93,11 @@ async def test_reference_population_is_graded_on_the_curve(stack: Settings, tmp_
     assert 35.0 <= stats.median <= 45.0
     assert stats.top_5pct_min >= 60.0
     assert stats.top_0_1pct_min >= 80.0
+    # The (sharded) leaderboard ranks every user exactly as one sorted set would: by raw, ties
+    # by the greater id first.
+    by_rank = sorted(scores.values(), key=lambda s: (s.raw, s.user_id), reverse=True)
+    assert [s.rank for s in by_rank] == list(range(1, len(by_rank) + 1))
+    assert {s.ranked for s in by_rank} == {len(by_rank)}
 
 
 def test_gaming_report_ratio(stack: Settings) -> None:
