@@ -59,3 +59,10 @@ async def redis_scores(settings: Settings) -> dict[str, float]:
         return scores
     finally:
         await redis.aclose()
+
+
+async def feed_ends_on_cards(settings: Settings) -> bool:
+    """Whether every user's last record on the scores topic is the score Redis has."""
+    records = await read_to_end(settings, settings.topic_scores)
+    scores = await redis_scores(settings)
+    return bool(scores) and last_per_user(records) == scores
