@@ -2,11 +2,11 @@
 
 The decisions are made by the pure functions of streams/plan.py; this module does the I/O in
 between and after, per batch rather than per event: one dedupe pipeline, one actor-standing
-lookup, one score card per touched user, one pipelined Redis write. User state comes from the
-write-behind cache (streams/state.py), so the table gets one write per changed user per flush and
-a flush precedes every offset commit. Faust acks a batch only after `process` returns, so a crash
-replays the batch; replays are harmless because the state records the positions applied per user
-and Redis writes are monotonic.
+lookup, one score card per touched user, one pipelined Redis write and its score feed records
+(streams/feed.py). User state comes from the write-behind cache (streams/state.py), so the table
+gets one write per changed user per flush and a flush precedes every offset commit. Faust acks a
+batch only after `process` returns, so a crash replays the batch; replays are harmless because
+the state records the positions applied per user and Redis writes are monotonic.
 """
 
 from __future__ import annotations

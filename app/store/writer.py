@@ -4,8 +4,9 @@ A Lua script applies a chunk of cards whose keys share one hash slot (on a singl
 cards) atomically: for each card it compares the card's `updated_at_ms` with the stored one and
 skips the card if the stored update is newer, so a replayed or reordered batch can never move a
 score back in time. It returns which cards it applied; only those then reach the leaderboard
-(app/store/leaderboard.py, whose shards live in other slots). A `write()` is two pipelined round
-trips: every script call, then the leaderboard and stats updates.
+(app/store/leaderboard.py, whose shards live in other slots). With a score feed it also says,
+atomically with each card, which applied cards need a feed record (docs/redis.md). A `write()`
+is two pipelined round trips: every script call, then the leaderboard and stats updates.
 """
 
 from __future__ import annotations
