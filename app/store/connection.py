@@ -8,14 +8,17 @@ scripts whose keys all hash to one slot (docs/redis.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import (
     ClusterError,
+    NoScriptError,
     RedisClusterException,
     RedisError,
     TryAgainError,
@@ -78,3 +81,41 @@ def slot_of(redis: RedisClient, key: str) -> int:
     if isinstance(redis, RedisCluster):
         return key_slot(key.encode())
     return 0
+
+
+ScriptCall = tuple[Sequence[str], Sequence[str | bytes]]
+"""One call of a Lua script: its keys (all in one hash slot on a cluster) and its arguments."""
+
+
+async def run_script(
+    redis: RedisClient, script: AsyncScript, calls: Sequence[ScriptCall]
+) -> list[Any]:
+    """Each call's reply, from one pipeline of EVALSHA (one round trip per node on a cluster).
+
+    redis-py refuses `pipe.evalsha()` in cluster pipelines (it would not retry NOSCRIPT there)
+    but routes a raw EVALSHA by its keys, so calls go through `execute_command`. If Redis
+    answers NOSCRIPT (a restart, a failover to a replica, SCRIPT FLUSH) the script is loaded
+    (on a cluster, on every master) and only those calls are sent again: callers pass scripts
+    whose calls are safe to repeat. Any other error reply is raised.
+    """
+    results = await _evalsha_each(redis, script, calls)
+    retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+    if retry:
+        script.sha = await redis.script_load(script.script)
+        replayed = await _evalsha_each(redis, script, [calls[i] for i in retry])
+        for i, result in zip(retry, replayed, strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+async def _evalsha_each(
+    redis: RedisClient, script: AsyncScript, calls: Sequence[ScriptCall]
+) -> list[Any]:
+    pipe = redis.pipeline(transaction=False)
+    for keys, args in calls:
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    results: list[Any] = await pipe.execute(raise_on_error=False)
+    return results

@@ -5,9 +5,11 @@ set (member user id, score raw) with a hash tag of its own. Every reader of rank
 this module, and its answers equal those of one sorted set holding every user:
 
 - rank = 1 + the user's ZREVRANK in its own shard + in every other shard the members with a
-  higher raw (ZCOUNT) or an equal raw and a greater id (Redis orders ties by member, so ZREVRANK
-  puts the greater id first); ties on other shards cost one more round trip, only when present;
-- ranked = the sum of the shards' ZCARDs, percentile = `keys.percentile(rank, ranked)`;
+  higher raw or an equal raw and a greater id (Redis orders ties by member, so ZREVRANK puts the
+  greater id first); one script call per shard counts both and returns the shard's size, so a
+  lookup costs the user's own commands plus one call per shard; ties on other shards cost one
+  more round trip, only when present;
+- ranked = the sum of the shards' sizes, percentile = `keys.percentile(rank, ranked)`;
 - a page of the top = a merge of the shards' tops (deep pages first find the raw at the page's
   start by bisection over per-shard counts, so no shard sends more than a page plus ties).
 
@@ -25,12 +27,20 @@ from typing import Any
 from redis.asyncio import RedisCluster
 
 from app.settings import resolve_leaderboard_shards
-from app.store.connection import AnyPipeline, RedisClient
+from app.store.connection import AnyPipeline, RedisClient, ScriptCall, run_script
 from app.store.keys import RedisKeys, shard_of
 
 # Pages whose end lies within this many rows of the top are merged from every shard's top
 # directly; deeper pages locate their first raw by bisection instead (see `top`).
 DIRECT_MERGE_ROWS = 2000
+
+# KEYS[1]: one shard. ARGV[1]: a raw. Replies [members with a higher raw, members with this raw,
+# members]: what a rank on a sharded board needs from each shard, in one command.
+_COUNT_AROUND_LUA = """
+local higher = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
+local equal = redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1])
+return {higher, equal, redis.call('ZCARD', KEYS[1])}
+"""
 
 
 class Leaderboard:
@@ -46,6 +56,7 @@ class Leaderboard:
         self.shards = shards
         keys = RedisKeys(prefix)
         self.keys: tuple[str, ...] = tuple(keys.leaderboard(i, shards) for i in range(shards))
+        self._count_around = redis.register_script(_COUNT_AROUND_LUA)
 
     def shard(self, user_id: str) -> int:
         """The index of the shard holding `user_id`."""
@@ -79,18 +90,19 @@ class Leaderboard:
             pipe.zrevrank(key, user_id)
             if self.shards > 1:
                 pipe.zscore(key, user_id)
-        for key in self.keys:
-            pipe.zcard(key)
-        return len(user_ids) * (2 if self.shards > 1 else 1) + self.shards
+        if self.shards == 1:
+            pipe.zcard(self.keys[0])
+            return len(user_ids) + 1
+        return 2 * len(user_ids)
 
     async def standings_from(
         self, user_ids: Sequence[str], replies: Sequence[Any]
     ) -> tuple[list[int | None], int]:
         """(1-based rank or None for each user, users ranked) from `queue_standing`'s replies."""
-        total = sum(int(n) for n in replies[len(replies) - self.shards :])
-        if self.shards == 1:
-            return [None if r is None else int(r) + 1 for r in replies[: len(user_ids)]], total
         ranks: list[int | None] = []
+        if self.shards == 1:
+            ranks = [None if r is None else int(r) + 1 for r in replies[: len(user_ids)]]
+            return ranks, int(replies[-1])
         ranked: list[tuple[int, str, float]] = []  # (position in user_ids, user, raw)
         for i, user_id in enumerate(user_ids):
             own_rank, raw = replies[2 * i], replies[2 * i + 1]
@@ -99,11 +111,11 @@ class Leaderboard:
             else:
                 ranks.append(int(own_rank) + 1)
                 ranked.append((i, user_id, float(raw)))
-        if ranked:
-            for (i, _, _), above in zip(
-                ranked, await self._above_elsewhere([(u, r) for _, u, r in ranked]), strict=True
-            ):
-                ranks[i] = (ranks[i] or 0) + above
+        if not ranked:
+            return ranks, await self.size()
+        above, total = await self._above_elsewhere([(u, r) for _, u, r in ranked])
+        for (i, _, _), count in zip(ranked, above, strict=True):
+            ranks[i] = (ranks[i] or 0) + count
         return ranks, total
 
     async def standings(self, user_ids: Sequence[str]) -> tuple[list[int | None], int]:
@@ -112,24 +124,34 @@ class Leaderboard:
         self.queue_standing(pipe, user_ids)
         return await self.standings_from(user_ids, await pipe.execute())
 
-    async def _above_elsewhere(self, users: Sequence[tuple[str, float]]) -> list[int]:
+    async def _above_elsewhere(self, users: Sequence[tuple[str, float]]) -> tuple[list[int], int]:
         """For each (user, raw): members of the *other* shards that one sorted set would rank
-        above the user (higher raw, or equal raw and greater id)."""
-        pipe = self._redis.pipeline(transaction=False)
-        others = [[s for s in range(self.shards) if s != self.shard(u)] for u, _ in users]
-        for (_, raw), shards in zip(users, others, strict=True):
-            for s in shards:
-                pipe.zcount(self.keys[s], f"({raw!r}", "+inf")
-                pipe.zcount(self.keys[s], repr(raw), repr(raw))
-        replies = iter(await pipe.execute())
+        above the user (higher raw, or equal raw and greater id); and how many are ranked.
+
+        One script call per (user, other shard), plus the first user's own shard for its size.
+        """
+        calls: list[ScriptCall] = []
+        asked: list[tuple[int, int]] = []  # (user index, shard) of each call
+        for i, (user_id, raw) in enumerate(users):
+            own = self.shard(user_id)
+            for s in range(self.shards):
+                if s != own or i == 0:
+                    calls.append(([self.keys[s]], [repr(raw)]))
+                    asked.append((i, s))
         above = [0] * len(users)
+        total = 0
         tied: list[tuple[int, int]] = []  # (user index, shard) with equal raws to order by id
-        for i, shards in enumerate(others):
-            for s in shards:
-                higher, equal = int(next(replies)), int(next(replies))
-                above[i] += higher
-                if equal:
-                    tied.append((i, s))
+        for (i, s), reply in zip(
+            asked, await run_script(self._redis, self._count_around, calls), strict=True
+        ):
+            higher, equal, size = (int(n) for n in reply)
+            if i == 0:
+                total += size
+            if s == self.shard(users[i][0]):
+                continue
+            above[i] += higher
+            if equal:
+                tied.append((i, s))
         if tied:
             pipe = self._redis.pipeline(transaction=False)
             for i, s in tied:
@@ -138,7 +160,7 @@ class Leaderboard:
             for (i, _), members in zip(tied, await pipe.execute(), strict=True):
                 # Python orders str by code point, which is Redis's byte order of UTF-8.
                 above[i] += sum(1 for m in members if _text(m) > users[i][0])
-        return above
+        return above, total
 
     async def size(self) -> int:
         """How many users are ranked."""

@@ -21,11 +21,10 @@ from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 import orjson
-from redis.exceptions import NoScriptError
 
 from app.scoring.card import ScoreCard
 from app.scoring.thresholds import band, tenths
-from app.store.connection import RedisClient, slot_of
+from app.store.connection import RedisClient, ScriptCall, run_script, slot_of
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
 
@@ -231,19 +230,10 @@ class ScoreWriter:
             return outcome
         calls = [self._encode_chunk(chunk) for chunk in self._chunks(cards, _user_of_card)]
         async with self._lock:
-            results = await self._run([call for _, call in calls])
-            retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            if retry:
-                # Script cache flushed, a fresh server or a promoted replica: load once and
-                # replay those chunks. Safe to replay because applying a card is idempotent.
-                self._script.sha = await self._redis.script_load(_WRITE_CARDS_LUA)
-                replayed = await self._run([calls[i][1] for i in retry])
-                for i, result in zip(retry, replayed, strict=True):
-                    results[i] = result
+            # Replaying a chunk after NOSCRIPT is safe: applying a card is idempotent.
+            results = await run_script(self._redis, self._script, [call for _, call in calls])
             raws: dict[str, float] = {}
             for (chunk, _), result in zip(calls, results, strict=True):
-                if isinstance(result, BaseException):
-                    raise result
                 for entry in cast(list[list[Any]], result):
                     card = chunk[entry[0] - 1]
                     # Calls run in card order per slot, so a later applied card is newer.
@@ -277,19 +267,15 @@ class ScoreWriter:
         """
         if self._feed is None or not delivered:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        for chunk in self._chunks(delivered, _user_of_pair):
-            keys = [self._keys.user(user_id) for user_id, _ in chunk]
-            args = [self._feed.producer_id, *(str(at) for _, at in chunk)]
-            pipe.execute_command("EVALSHA", self._confirm_script.sha, len(keys), *keys, *args)
-        results = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, NoScriptError) for r in results):
-            self._confirm_script.sha = await self._redis.script_load(_CONFIRM_FEED_LUA)
-            await self.confirm_feed(delivered)
-            return
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        calls: list[ScriptCall] = [
+            (
+                [self._keys.user(user_id) for user_id, _ in chunk],
+                [self._feed.producer_id, *(str(at) for _, at in chunk)],
+            )
+            for chunk in self._chunks(delivered, _user_of_pair)
+        ]
+        # Replaying a call after NOSCRIPT is safe: clearing a mark is idempotent.
+        await run_script(self._redis, self._confirm_script, calls)
 
     def _band(self, card: ScoreCard) -> tuple[int, int] | tuple[()]:
         """The threshold levels the card's visible score allows (nothing without a feed)."""
@@ -315,19 +301,7 @@ class ScoreWriter:
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
         ]
 
-    async def _run(self, calls: list[tuple[list[str], list[str | bytes]]]) -> list[Any]:
-        """One pipeline of EVALSHA calls; errors come back in place, not raised."""
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args in calls:
-            # execute_command: redis-py blocks the evalsha() method in cluster pipelines (NOSCRIPT
-            # is not retried there), but routes EVALSHA by its keys; we handle NOSCRIPT above.
-            pipe.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        return results
-
-    def _encode_chunk(
-        self, cards: Sequence[ScoreCard]
-    ) -> tuple[Sequence[ScoreCard], tuple[list[str], list[str | bytes]]]:
+    def _encode_chunk(self, cards: Sequence[ScoreCard]) -> tuple[Sequence[ScoreCard], ScriptCall]:
         keys = self._keys
         key_names: list[str] = []
         rows: list[list[str | int]] = []
