@@ -121,22 +121,23 @@ def topic_configs(settings: Settings, name: str | None = None) -> dict[str, str]
 
 
 def check_partition_counts(settings: Settings, partitions: dict[str, int]) -> None:
-    """Raise TopicLayoutError unless the input and re-key topics have `topic_partitions` each.
+    """Raise TopicLayoutError unless the input, re-key and feed topics have `topic_partitions`.
 
     The worker finds a user's partition as murmur2(user id) mod `topic_partitions`, and its table
     changelog is partitioned alike; on a topic with another count most events would look
-    mis-partitioned and be re-keyed again and again.
+    mis-partitioned and be re-keyed again and again. The score feed places its records the same
+    way (streams/feed.py), where the default partitioner of any client would expect them.
     """
     wrong = {
         name: partitions[name]
-        for name in (*settings.input_topics, settings.topic_rekeyed)
+        for name in (*settings.input_topics, settings.topic_rekeyed, *feed_topics(settings))
         if partitions[name] != settings.topic_partitions
     }
     if wrong:
         found = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
         raise TopicLayoutError(
             f"topic partition counts differ from CLOUT_TOPIC_PARTITIONS={settings.topic_partitions}"
-            f" ({found}); the input topics and the re-key topic must all have that many"
+            f" ({found}); the input, re-key and score feed topics must all have that many"
             " partitions: recreate them (local stack: `make clean`) or set"
             " CLOUT_TOPIC_PARTITIONS to match"
         )

@@ -32,13 +32,14 @@ from streams.curve_follower import CurveFollower
 from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
+    aiokafka_producer,
     allow_producer_backlog,
     install_commit_guard,
     read_committed_transport,
     require_pinned_faust,
     run_before_commit,
 )
-from streams.feed import FeedProducer
+from streams.feed import FeedProducer, record_batches
 from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
 from streams.state import StateCache
 from streams.sweep import DecaySweep
@@ -179,13 +180,12 @@ def build_app(settings: Settings) -> faust.App:
         redis, prefix, leaderboard_shards=settings.leaderboard_shards, feed=feed_marks(settings)
     )
     feed = FeedProducer(
-        send=lambda topic, key, value: app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=None
-        ),
+        send=record_batches(lambda: aiokafka_producer(app)),
         writer=writer,
         scores_topic=settings.topic_scores,
         thresholds_topic=settings.topic_score_thresholds,
         thresholds=settings.feed_thresholds,
+        partitions=settings.topic_partitions,
     )
     due = DueIndex(redis, prefix)
     params = settings.model_params()

@@ -57,21 +57,9 @@ for i, c in ipairs(cards) do
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'feed_level', 'feed_by',
     'feed_previous', 'feed_from_level')
   if (not stored[1]) or tonumber(stored[1]) <= tonumber(updated_at) then
-    redis.call('HSET', user_key, 'score', score, 'raw', raw, 'style', c[4],
-      'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
-      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i])
-    if redis.call('HSET', history_key, c[8], score) == 1 then
-      for _, day in ipairs(redis.call('HKEYS', history_key)) do
-        if day < c[9] then redis.call('HDEL', history_key, day) end
-      end
-    end
-    redis.call('EXPIRE', history_key, ttl)
-    if stored[2] ~= score then
-      local previous = cjson.null
-      if stored[2] then previous = tonumber(stored[2]) end
-      redis.call('PUBLISH', channel, cjson.encode({user_id = user_id,
-        score = tonumber(score), previous = previous, updated_at = tonumber(updated_at)}))
-    end
+    local fields = {'score', score, 'raw', raw, 'style', c[4], 'engagers', c[5],
+      'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
+      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i]}
     local entry = {i}
     if feed ~= cjson.null then
       local level = tonumber(stored[3])
@@ -87,16 +75,27 @@ for i, c in ipairs(cards) do
       if lost or stored[2] ~= score then
         local previous, from = stored[2], level
         if lost then previous, from = stored[5], tonumber(stored[6]) end
+        if previous == '' then previous = false end  -- '': the record of a first score
         local after = math.min(math.max(level, c[11]), c[12])
-        redis.call('HSET', user_key, 'feed_level', after, 'feed_from_level', from,
-          'feed_by', feed.by, 'feed_at', updated_at)
-        if previous then
-          redis.call('HSET', user_key, 'feed_previous', previous)
-        else
-          redis.call('HDEL', user_key, 'feed_previous')
+        for _, v in ipairs({'feed_level', after, 'feed_from_level', from, 'feed_by', feed.by,
+            'feed_at', updated_at, 'feed_previous', previous or ''}) do
+          fields[#fields + 1] = v
         end
         entry = {i, previous, from, after}
       end
+    end
+    redis.call('HSET', user_key, unpack(fields))
+    if redis.call('HSET', history_key, c[8], score) == 1 then
+      for _, day in ipairs(redis.call('HKEYS', history_key)) do
+        if day < c[9] then redis.call('HDEL', history_key, day) end
+      end
+    end
+    redis.call('EXPIRE', history_key, ttl)
+    if stored[2] ~= score then
+      local previous = cjson.null
+      if stored[2] then previous = tonumber(stored[2]) end
+      redis.call('PUBLISH', channel, cjson.encode({user_id = user_id,
+        score = tonumber(score), previous = previous, updated_at = tonumber(updated_at)}))
     end
     applied[#applied + 1] = entry
   end

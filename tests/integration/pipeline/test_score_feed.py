@@ -20,7 +20,7 @@ from app.kafka_topics import ensure_topics
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.writer import FeedMarks, ScoreWriter
-from streams.feed import FeedProducer
+from streams.feed import FeedProducer, record_batches
 from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.integration.store.helpers import drop_prefix, make_card, now_ms
 from tests.support.feed import last_per_user, read_to_end, redis_scores
@@ -103,11 +103,12 @@ async def test_threshold_records_follow_the_hysteresis_rule(
     marks = FeedMarks("test-producer", (40.0, 50.0, 60.0), hysteresis=1.0)
     writer = ScoreWriter(redis, settings.redis_key_prefix, feed=marks)
     feed = FeedProducer(
-        send=lambda topic, key, value: producer.send(topic, value, key=key),
+        send=record_batches(lambda: producer),
         writer=writer,
         scores_topic=settings.topic_scores,
         thresholds_topic=settings.topic_score_thresholds,
         thresholds=marks.thresholds,
+        partitions=settings.topic_partitions,
     )
     try:
         at = now_ms()

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 
 import orjson
 
+from app.kafka_topics import partition_for
 from app.scoring.card import ScoreCard
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer
 from tests.integration.store.helpers import make_card
 
 THRESHOLDS = (40.0, 50.0)
+PARTITIONS = 8
 
 
 class FakeWriter:
@@ -34,15 +36,19 @@ class FakeWriter:
 
 
 class FakeProducer:
-    """Queues records with futures the test resolves."""
+    """Takes record groups with one future each, which the test resolves."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, dict[str, object], asyncio.Future[object]]] = []
+        self.sent: list[tuple[str, int, list[tuple[bytes, dict[str, object]]]]] = []
+        self.futures: list[asyncio.Future[object]] = []
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[object]:
+    async def send(
+        self, topic: str, partition: int, records: list[tuple[bytes, bytes]]
+    ) -> list[asyncio.Future[object]]:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self.sent.append((topic, key, orjson.loads(value), future))
-        return future
+        self.sent.append((topic, partition, [(k, orjson.loads(v)) for k, v in records]))
+        self.futures.append(future)
+        return [future]
 
 
 def producer_for(writer: FakeWriter, producer: FakeProducer) -> FeedProducer:
@@ -52,6 +58,7 @@ def producer_for(writer: FakeWriter, producer: FakeProducer) -> FeedProducer:
         scores_topic="scores",
         thresholds_topic="thresholds",
         thresholds=THRESHOLDS,
+        partitions=PARTITIONS,
     )
 
 
@@ -62,41 +69,48 @@ async def test_a_change_sends_its_crossings_and_its_score_keyed_by_user() -> Non
     writer.next = [FeedChange(card, 52.0, 38.0, 0, 2)]
     applied = await feed.write([card], "decay")
     assert applied.count == 1
-    assert [(topic, key, value["threshold"]) for topic, key, value, _ in producer.sent[:2]] == [
-        ("thresholds", b"alice", 40.0),
-        ("thresholds", b"alice", 50.0),
+    partition = partition_for("alice", PARTITIONS)  # where Kafka's default partitioner puts it
+    crossed, scored = producer.sent
+    assert crossed[:2] == ("thresholds", partition)
+    assert [(key, record["threshold"], record["direction"]) for key, record in crossed[2]] == [
+        (b"alice", 40.0, "up"),
+        (b"alice", 50.0, "up"),
     ]
-    topic, key, record, _ = producer.sent[2]
-    assert (topic, key) == ("scores", b"alice")
-    assert record == {
-        "user_id": "alice",
-        "score": 52.0,
-        "previous": 38.0,
-        "raw": 4.0,
-        "style": card.style,
-        "model_version": card.model_version,
-        "curve_version": card.curve_version,
-        "updated_at": 1_000,
-        "cause": "decay",
-    }
+    assert scored[:2] == ("scores", partition)
+    assert scored[2] == [
+        (
+            b"alice",
+            {
+                "user_id": "alice",
+                "score": 52.0,
+                "previous": 38.0,
+                "raw": 4.0,
+                "style": card.style,
+                "model_version": card.model_version,
+                "curve_version": card.curve_version,
+                "updated_at": 1_000,
+                "cause": "decay",
+            },
+        )
+    ]
 
 
-async def test_confirmed_only_once_every_record_of_the_change_is_delivered() -> None:
+async def test_confirmed_only_once_every_record_of_the_write_is_delivered() -> None:
     writer, producer = FakeWriter(), FakeProducer()
     feed = producer_for(writer, producer)
-    card = make_card("bob", 45.0, 3.0, 2_000)
-    writer.next = [FeedChange(card, 45.0, 30.0, 0, 1)]
-    await feed.write([card], "event")
-    crossing, score = producer.sent[0][3], producer.sent[1][3]
+    cards = [make_card("bob", 45.0, 3.0, 2_000), make_card("dan", 12.0, 1.0, 2_000)]
+    writer.next = [FeedChange(cards[0], 45.0, 30.0, 0, 1), FeedChange(cards[1], 12.0, None, 0, 0)]
+    await feed.write(cards, "event")
     writer.next = []
-    score.set_result(None)
+    for future in producer.futures[1:]:
+        future.set_result(None)
     await feed.write([], "event")
-    assert writer.confirmed == []  # the crossing is still in flight
-    crossing.set_result(None)
+    assert writer.confirmed == []  # bob's crossing is still in flight
+    producer.futures[0].set_result(None)
     await feed.write([], "event")
-    assert writer.confirmed == [("bob", 2_000)]
+    assert writer.confirmed == [("bob", 2_000), ("dan", 2_000)]
     await feed.write([], "event")
-    assert writer.confirmed == [("bob", 2_000)]  # confirmed once
+    assert writer.confirmed == [("bob", 2_000), ("dan", 2_000)]  # confirmed once
 
 
 async def test_a_failed_delivery_is_sent_again_before_confirming() -> None:
@@ -106,12 +120,17 @@ async def test_a_failed_delivery_is_sent_again_before_confirming() -> None:
     writer.next = [FeedChange(card, 20.0, None, 0, 0)]
     await feed.write([card], "event")
     writer.next = []
-    producer.sent[0][3].set_exception(RuntimeError("broker said no"))
+    producer.futures[0].set_exception(RuntimeError("broker said no"))
     await feed.write([], "event")
     assert writer.confirmed == []
     assert len(producer.sent) == 2
-    topic, key, record, retry = producer.sent[1]
-    assert (topic, key, record) == producer.sent[0][:3]
-    retry.set_result(None)
+    assert producer.sent[1] == producer.sent[0]
+    producer.futures[1].set_result(None)
     await feed.write([], "event")
     assert writer.confirmed == [("carol", 3_000)]
+
+
+async def test_nothing_changed_nothing_sent() -> None:
+    writer, producer = FakeWriter(), FakeProducer()
+    await producer_for(writer, producer).write([make_card("erin", 30.0)], "event")
+    assert producer.sent == []
