@@ -388,6 +388,8 @@ def assemble(
         "pipeline_feed_off_eps": feed_off["eps"],
         # Share of the feed-off throughput the score feed costs (negative: within the noise).
         "feed_cost": round(1 - pipe["eps"] / feed_off["eps"], 3),
+        # The same in worker CPU per event, which other processes on the machine disturb less.
+        "feed_cpu_cost": round(_cpu_per_event(pipe) / _cpu_per_event(feed_off) - 1, 3),
         "e2e_envelope_rate_eps": envelopes["e2e"]["rate_eps"],
         "e2e_envelope_p99_ms": envelopes["e2e"]["latency_ms"]["p99"],
         "lookup_concurrency": max(config.concurrencies),
@@ -420,6 +422,11 @@ def assemble(
         "machine": machine,
         "versions": versions(),
     }
+
+
+def _cpu_per_event(pipe: dict[str, Any]) -> float:
+    """Worker CPU seconds per event of a pipeline phase."""
+    return float(pipe["worker_cpu_share"] * pipe["seconds"] / pipe["verified"]["consumed"])
 
 
 def judge(
