@@ -117,9 +117,15 @@ class FeedProducer:
         """
         async with self._lock:
             await self._confirm_delivered()
-            applied = await self._writer.apply(cards)
-            if applied.changes:
-                await self._publish(applied.changes, cause)
+            try:
+                applied = await self._writer.apply(cards)
+                if applied.changes:
+                    await self._publish(applied.changes, cause)
+            except BaseException:
+                # Redis may have applied (and marked as sent) cards whose records were not
+                # sent: under a new producer id the retry makes them again.
+                self._writer.renew_feed_producer()
+                raise
             return applied
 
     async def _publish(self, changes: Sequence[FeedChange], cause: Cause) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
@@ -119,6 +120,13 @@ return 0
 _T = TypeVar("_T")
 
 
+def _feed_arg(feed: FeedMarks | None) -> bytes:
+    """The script's feed argument (ARGV[4]): null without a feed."""
+    if feed is None:
+        return b"null"
+    return orjson.dumps({"by": feed.producer_id, "marks": [tenths(t) for t in feed.thresholds]})
+
+
 def _user_of_card(card: ScoreCard) -> str:
     return card.user_id
 
@@ -196,13 +204,7 @@ class ScoreWriter:
         self._script = redis.register_script(_WRITE_CARDS_LUA)
         self._confirm_script = redis.register_script(_CONFIRM_FEED_LUA)
         self._feed = feed
-        self._feed_arg = (
-            b"null"
-            if feed is None
-            else orjson.dumps(
-                {"by": feed.producer_id, "marks": [tenths(t) for t in feed.thresholds]}
-            )
-        )
+        self._feed_arg = _feed_arg(feed)
         self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
         # One write() at a time per writer: the cards a script applied reach the leaderboard in
         # the next round trip, and a second write() in between (the decay sweep beside the
@@ -257,6 +259,18 @@ class ScoreWriter:
                 pipe.hincrby(self._keys.stats, "cards_applied", applied)
                 await pipe.execute()
         return outcome
+
+    def renew_feed_producer(self) -> None:
+        """Mark records from now on under a new producer id, so the old id's read as lost.
+
+        For a write that failed part way: Redis may have applied some of its cards, marking
+        their records as this producer's though they were never sent. Under the new id the next
+        write of those users makes the records again (and, as the old id's marks are never
+        confirmed now, also repeats records that were sent: duplicates, never gaps).
+        """
+        if self._feed is not None:
+            self._feed = replace(self._feed, producer_id=uuid.uuid4().hex)
+            self._feed_arg = _feed_arg(self._feed)
 
     async def confirm_feed(self, delivered: Sequence[tuple[str, int]]) -> None:
         """Mark feed records as delivered: (user id, the record's `updated_at_ms`) pairs.

@@ -110,3 +110,15 @@ async def test_without_a_feed_no_records_and_no_marks(
     fields = await store_redis.hkeys(writer.keys.user("erin"))
     assert "score" in fields
     assert not [f for f in fields if f.startswith("feed")]
+
+
+async def test_a_renewed_producer_id_makes_its_unconfirmed_records_again(
+    store_redis: Redis, isolated_settings: Settings
+) -> None:
+    """A write that failed part way may have marked records it never sent."""
+    writer = feed_writer(store_redis, isolated_settings, "w1")
+    at = now_ms()
+    sent = await writer.apply([make_card("gil", 55.0, 4.0, at)])
+    writer.renew_feed_producer()
+    again = await writer.apply([make_card("gil", 55.0, 4.0, at)])  # the retry of that write
+    assert summary(again.changes) == summary(sent.changes) == [("gil", 55.0, None, 0, 2)]

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 
 import orjson
+import pytest
 
 from app.kafka_topics import partition_for
 from app.scoring.card import ScoreCard
@@ -27,9 +28,16 @@ class FakeWriter:
     def __init__(self) -> None:
         self.next: list[FeedChange] = []
         self.confirmed: list[tuple[str, int]] = []
+        self.fail: Exception | None = None
+        self.renewed = 0
 
     async def apply(self, cards: Sequence[ScoreCard]) -> Applied:
+        if self.fail is not None:
+            raise self.fail
         return Applied(len(cards), self.next)
+
+    def renew_feed_producer(self) -> None:
+        self.renewed += 1
 
     async def confirm_feed(self, delivered: Sequence[tuple[str, int]]) -> None:
         self.confirmed.extend(delivered)
@@ -134,3 +142,16 @@ async def test_nothing_changed_nothing_sent() -> None:
     writer, producer = FakeWriter(), FakeProducer()
     await producer_for(writer, producer).write([make_card("erin", 30.0)], "event")
     assert producer.sent == []
+
+
+async def test_a_write_that_fails_part_way_renews_the_producer_id() -> None:
+    """Redis may have marked records of that write as sent: a new id makes them read as lost."""
+    writer, producer = FakeWriter(), FakeProducer()
+    feed = producer_for(writer, producer)
+    writer.fail = ConnectionError("Redis went away after applying")
+    with pytest.raises(ConnectionError):
+        await feed.write([make_card("fay", 30.0)], "event")
+    assert writer.renewed == 1
+    writer.fail = None
+    await feed.write([make_card("fay", 30.0)], "event")
+    assert writer.renewed == 1
