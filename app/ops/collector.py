@@ -13,6 +13,8 @@ partition, so a partition that cannot be read becomes an error on its own row on
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -30,10 +32,13 @@ from app.ops.lag import partition_lag
 from app.ops.tracker import FeedLag, MemberInfo, Observation, PartitionObservation
 from app.settings import Settings
 
+log = logging.getLogger(__name__)
+
 _LATEST = -1
 _EARLIEST = -2
 # How often the consumer groups reading the score feed are looked for again: finding them asks
-# every group of the cluster for its offsets, so it is not done on every poll.
+# every group of the cluster for its offsets, so it is not done on every poll, and it runs beside
+# the polls (a cluster with thousands of groups must not hold a poll past its timeout).
 FEED_GROUPS_REFRESH_S = 30.0
 # Groups asked at once while looking for the feed's consumers.
 FEED_GROUPS_CONCURRENCY = 8
@@ -68,6 +73,7 @@ class KafkaLagCollector:
         self._admin_client: AIOKafkaAdminClient | None = None
         self._feed_groups: list[str] = []
         self._feed_groups_found_at = -FEED_GROUPS_REFRESH_S
+        self._finding: asyncio.Task[None] | None = None
 
     @property
     def _admin(self) -> AIOKafkaAdminClient:
@@ -97,6 +103,11 @@ class KafkaLagCollector:
 
     async def stop(self) -> None:
         """Close every connection."""
+        finding, self._finding = self._finding, None
+        if finding is not None:
+            finding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finding
         admin, self._admin_client = self._admin_client, None
         if admin is not None:
             await admin.close()
@@ -172,16 +183,26 @@ class KafkaLagCollector:
         )
 
     async def _feed_commits(self) -> dict[str, dict[tuple[str, int], int]]:
-        """Per consumer group reading the feed, its committed offsets on the feed topics."""
+        """Per known consumer group reading the feed, its committed offsets on the feed topics.
+
+        Starts looking for the groups again (in the background) every `FEED_GROUPS_REFRESH_S`.
+        """
         now = time.monotonic()
-        if now - self._feed_groups_found_at >= FEED_GROUPS_REFRESH_S:
+        if now - self._feed_groups_found_at >= FEED_GROUPS_REFRESH_S and (
+            self._finding is None or self._finding.done()
+        ):
             self._feed_groups_found_at = now
+            self._finding = asyncio.create_task(self._find_feed_groups(), name="ops-feed-groups")
+        return await self._commits_of(self._feed_groups)
+
+    async def _find_feed_groups(self) -> None:
+        """Ask every group of the cluster whether it has commits on the feed topics."""
+        try:
             listed = await self._admin.list_consumer_groups()
             candidates = [str(g[0]) for g in listed if str(g[0]) != self.group]
-            found = await self._commits_of(candidates)
-            self._feed_groups = sorted(found)
-            return found
-        return await self._commits_of(self._feed_groups)
+            self._feed_groups = sorted(await self._commits_of(candidates))
+        except Exception as exc:  # shown as the groups found last time; the next round retries
+            log.warning("ops: looking for the score feed's consumer groups failed: %s", exc)
 
     async def _commits_of(self, groups: list[str]) -> dict[str, dict[tuple[str, int], int]]:
         """Each of `groups` that has commits on the feed topics, with those commits."""
