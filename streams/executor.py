@@ -213,7 +213,10 @@ class BatchScorer:
             self._params,
             self._curve(),
         )
-        await self._with_redis_retry("score write", lambda: self._feed.write(update.cards, "event"))
+        fences = {user_id: self._states.generation(partition_of[user_id]) for user_id in states}
+        await self._with_redis_retry(
+            "score write", lambda: self._feed.write(update.cards, "event", fences)
+        )
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
         metrics.SCORES_WRITTEN.inc(len(update.cards))
 

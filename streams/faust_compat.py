@@ -16,7 +16,12 @@ Clout relies on things faust-streaming 0.15.3 does not offer publicly:
   wait, logging a warning, whenever more table records are queued: a write-behind flush queues
   one per changed user at once, by design;
 * the aiokafka producer inside Faust's (`Producer._producer`), whose record-batch API the score
-  feed sends through (`aiokafka_producer`); Faust's flush before a commit flushes it.
+  feed sends through (`aiokafka_producer`); Faust's flush before a commit flushes it;
+* fencing a paused worker (docs/guarantees.md): a store whose changelog restore keeps, per key,
+  the record of the newest generation (`FencedRocksDBStore`, registered as a store URL scheme,
+  overriding the store's `apply_changelog_batch`), and a table that records the changelog
+  offset it has stored locally only once an offset commit has confirmed this worker was still
+  the owner (`FencedTable._on_changelog_sent`, and the consumer's `_commit`).
 
 Each of these is version-specific, so `require_pinned_faust` refuses to start on anything but
 the pinned release: a silently ineffective patch would lose the guarantees in docs/guarantees.md.
@@ -25,7 +30,7 @@ the pinned release: a silently ineffective patch would lose the guarantees in do
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,11 +38,16 @@ from typing import Any
 import faust
 import faust.streams
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faust.stores import STORES
+from faust.stores import memory as faust_memory
+from faust.stores import rocksdb as faust_rocksdb
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
-from faust.types import EventT
+from faust.types import TP, EventT, FutureMessage
 from faust.utils.functional import consecutive_numbers
+
+from streams.state import supersedes
 
 PINNED_FAUST = "0.15.3"
 
@@ -263,10 +273,25 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class ReadCommittedConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, with the read_committed consumer thread."""
+    """Faust's aiokafka consumer, with the read_committed consumer thread; its commits confirm
+    the changelog offsets of fenced tables (`FencedTable`)."""
 
     def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
         return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit(self, offsets: Any) -> bool:
+        """Commit; on success, confirm the changelog records acknowledged before it was sent.
+
+        The coordinator accepts a commit only from a current member of the group, so a success
+        proves this worker owned its partitions at that moment, and so when it wrote them.
+        """
+        tables = [t for t in self.app.tables.values() if isinstance(t, FencedTable)]
+        unconfirmed = [(table, table.unconfirmed_offsets()) for table in tables]
+        did_commit: bool = await super()._commit(offsets)
+        if did_commit:
+            for table, changelog_offsets in unconfirmed:
+                table.confirm(changelog_offsets)
+        return did_commit
 
 
 class ReadCommittedTransport(faust_aiokafka.Transport):
@@ -278,3 +303,129 @@ class ReadCommittedTransport(faust_aiokafka.Transport):
 def read_committed_transport(app: faust.App) -> ReadCommittedTransport:
     """The transport to give `app` before anything (a topic declaration) creates its own."""
     return ReadCommittedTransport(app.conf.broker_consumer, app)
+
+
+# -- fencing a paused worker --------------------------------------------------------------------
+
+
+class FencedTable(faust.Table[bytes, bytes]):
+    """Faust's table, except that the local store's changelog offset moves on only once an
+    offset commit has confirmed that this worker still owned its partitions.
+
+    Faust records the offset of each changelog record in the store as soon as the broker has it,
+    and a later restore of that partition on this worker reads the changelog only after it. A
+    worker paused past its session (a zombie) still writes a few records after the new owner's;
+    had their offsets been recorded, taking the partition back later would skip every record the
+    new owner wrote before them. Unconfirmed records are read again instead, and the store's
+    restore rule (`FencedRocksDBStore`) resolves them. Set as Faust's `Table` setting.
+    """
+
+    def _on_changelog_sent(self, fut: FutureMessage) -> None:
+        tp, offset = fut.result().topic_partition, fut.result().offset
+        pending = self._unconfirmed()
+        pending[tp] = max(offset, pending.get(tp, -1))
+
+    def _unconfirmed(self) -> dict[TP, int]:
+        pending: dict[TP, int] | None = getattr(self, "_clout_unconfirmed", None)
+        if pending is None:
+            pending = {}
+            self._clout_unconfirmed = pending
+        return pending
+
+    def unconfirmed_offsets(self) -> dict[TP, int]:
+        """Per changelog partition, the last record the broker has and no commit confirmed."""
+        return dict(self._unconfirmed())
+
+    def confirm(self, offsets: dict[TP, int]) -> None:
+        """Record `offsets` in the local store: a commit sent after they were acknowledged was
+        accepted, so they were written by the partitions' owner."""
+        pending = self._unconfirmed()
+        for tp, offset in offsets.items():
+            self.data.set_persisted_offset(tp, offset)
+            if pending.get(tp, -1) <= offset:
+                pending.pop(tp, None)
+
+    def forget_unconfirmed(self) -> None:
+        """Drop what no commit confirmed (on revocation: it may be a zombie's)."""
+        self._unconfirmed().clear()
+
+
+def _newest_generation_only(
+    batch: Iterable[EventT[Any]], stored: Callable[[int, bytes | None], bytes | None]
+) -> tuple[list[EventT[Any]], dict[TP, int]]:
+    """The changelog events a restore applies (see `streams.state.supersedes`), and the highest
+    offset read per changelog partition, applied or not."""
+    latest: dict[tuple[int, bytes | None], bytes | None] = {}
+    kept: list[EventT[Any]] = []
+    read_up_to: dict[TP, int] = {}
+    for event in batch:
+        message = event.message
+        read_up_to[message.tp] = max(message.offset, read_up_to.get(message.tp, -1))
+        slot = (message.partition, message.key)
+        current = latest[slot] if slot in latest else stored(message.partition, message.key)
+        if supersedes(message.value, current):
+            latest[slot] = message.value
+            kept.append(event)
+    return kept, read_up_to
+
+
+class FencedRocksDBStore(faust_rocksdb.Store):
+    """Faust's RocksDB store whose changelog restore keeps, per key, the newest generation's
+    record rather than the last one (a paused worker's late record never wins)."""
+
+    def apply_changelog_batch(
+        self,
+        batch: Iterable[EventT[Any]],
+        to_key: Callable[[Any], Any],
+        to_value: Callable[[Any], Any],
+    ) -> None:
+        """Write the batch's winning records, and remember how far the changelog was read."""
+
+        def stored(partition: int, key: bytes | None) -> bytes | None:
+            value: bytes | None = self._db_for_partition(partition).get(key)
+            return value
+
+        kept, read_up_to = _newest_generation_only(batch, stored)
+        super().apply_changelog_batch(kept, to_key, to_value)
+        for tp, offset in read_up_to.items():
+            self.set_persisted_offset(tp, offset)
+
+
+class FencedMemoryStore(faust_memory.Store[bytes, bytes]):
+    """Faust's in-memory store with the same restore rule as `FencedRocksDBStore`."""
+
+    def apply_changelog_batch(
+        self,
+        batch: Iterable[EventT[Any]],
+        to_key: Callable[[Any], Any],
+        to_value: Callable[[Any], Any],
+    ) -> None:
+        """Apply the batch's winning records."""
+
+        def stored(partition: int, key: bytes | None) -> bytes | None:
+            value: bytes | None = self.data.get(to_key(key))
+            return value
+
+        kept, _ = _newest_generation_only(batch, stored)
+        super().apply_changelog_batch(kept, to_key, to_value)
+
+
+_FENCED_STORES = {
+    "rocksdb": ("clout-rocksdb", f"{__name__}:FencedRocksDBStore"),
+    "memory": ("clout-memory", f"{__name__}:FencedMemoryStore"),
+}
+
+
+def fenced_store_url(url: str) -> str:
+    """The store URL for a table with the fenced restore rule, for a `rocksdb://` or
+    `memory://` store URL (the scheme is registered with Faust's store registry).
+
+    Give it as the app's `store` setting: a table's own `store=` argument is ignored when the
+    URL has no host or path (Faust tests the URL's truth, and yarl's is False for those).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _FENCED_STORES:
+        raise ValueError(f"table store {url!r}: Clout supports rocksdb:// and memory://")
+    name, target = _FENCED_STORES[scheme]
+    STORES.aliases[name] = target
+    return f"{name}://{rest}"

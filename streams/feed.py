@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -109,8 +109,11 @@ class FeedProducer:
         self._in_flight: list[_InFlight] = []
         self._lock = asyncio.Lock()
 
-    async def write(self, cards: Sequence[ScoreCard], cause: Cause) -> Applied:
-        """Apply `cards` to Redis, then queue the feed records of the changes they made.
+    async def write(
+        self, cards: Sequence[ScoreCard], cause: Cause, fences: Mapping[str, int] | None = None
+    ) -> Applied:
+        """Apply `cards` to Redis (with `fences`, as `ScoreWriter.apply`), then queue the feed
+        records of the changes they made.
 
         Confirms earlier records first, so a Redis error raises before anything is written and
         the call can simply be retried.
@@ -118,7 +121,7 @@ class FeedProducer:
         async with self._lock:
             await self._confirm_delivered()
             try:
-                applied = await self._writer.apply(cards)
+                applied = await self._writer.apply(cards, fences)
                 if applied.changes:
                     await self._publish(applied.changes, cause)
             except BaseException:

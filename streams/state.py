@@ -6,6 +6,12 @@ The key is the raw user id: the same bytes producers key by, so changelog partit
 the input partitions. `applied` records, per input topic, the highest offset folded into the state;
 a message at or below it is a replay (at-least-once redelivery after a crash) and is not counted
 again. That makes state updates idempotent without Kafka transactions.
+
+Every value also carries the fencing token of its writer: the consumer group generation in which
+the writer was assigned the user's partition. The coordinator hands out generations in order, so
+a worker that lost its partitions while paused (a "zombie") always writes a lower one than the
+new owner; `supersedes` is the rule a table restore applies, so a zombie's late record never
+replaces the new owner's (docs/guarantees.md, "Fencing a paused worker").
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class StoredUser:
 
     signals: UserSignals | None = None
     applied: dict[str, int] = field(default_factory=dict)
+    generation: int = 0
+    """The writer's fencing token (0: written before tokens existed)."""
 
     def already_applied(self, topic: str, offset: int, index: int | None = None) -> bool:
         """Whether the event at (topic, offset, index) of this user's partition was counted."""
@@ -71,7 +79,7 @@ class StoredUser:
                 doc["a"] = signals.actors
             if signals.burst:
                 doc["b"] = signals.burst
-        return orjson.dumps({"p": self.applied, "s": doc})
+        return orjson.dumps({"p": self.applied, "s": doc, "g": self.generation})
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> StoredUser:
@@ -88,7 +96,26 @@ class StoredUser:
             applied = dict(doc["p"])
         else:
             applied = {topic: _sequence(offset, None) for topic, offset in doc["a"].items()}
-        return cls(signals=signals, applied=applied)
+        return cls(signals=signals, applied=applied, generation=doc.get("g", 0))
+
+
+def generation_of(value: bytes | None) -> int:
+    """The fencing token a table value was written with (-1 for no value or a deletion)."""
+    if value is None:
+        return -1
+    generation: int = orjson.loads(value).get("g", 0)
+    return generation
+
+
+def supersedes(incoming: bytes | None, current: bytes | None) -> bool:
+    """Whether a changelog record may replace the stored value of its key during a restore.
+
+    A record written in the same or a later generation than the stored value replaces it (the
+    last one wins within a generation, as Faust's own restore does); one from an earlier
+    generation is a paused worker's late write, written after the key moved, and is dropped.
+    A deletion always applies (Clout never deletes; Faust's tombstones keep their meaning).
+    """
+    return incoming is None or generation_of(incoming) >= generation_of(current)
 
 
 class TableAccess(Protocol):
@@ -119,8 +146,11 @@ class StateCache:
       offset Kafka records has its effects in the table and changelog first;
     * the cache holds at most `capacity` users; the least recently used is evicted, and written
       first if it changed (`flush-before-evict`);
-    * on partition revocation `flush` runs and the revoked partitions are dropped
-      (`forget_partitions`), since another worker may change those users next.
+    * the cache writes only partitions it was given with `assign`, each value stamped with the
+      generation of that assignment; on revocation (`release`) the partitions' users are
+      dropped *without* a write: Faust's revocation commit has already flushed them if this
+      worker was still the owner, and if it was not (paused past its session), anything left
+      is a zombie's, which the next owner recomputes from the uncommitted offsets.
 
     Anything changed but not yet flushed when the process dies belongs to unacknowledged offsets,
     which Kafka delivers again; the applied-offset watermark makes that replay exact.
@@ -133,6 +163,7 @@ class StateCache:
         self._capacity = capacity
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._dirty: set[str] = set()
+        self._generations: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -188,12 +219,28 @@ class StateCache:
         self._dirty.clear()
         return written
 
-    def forget_partitions(self, partitions: Iterable[int]) -> None:
-        """Drop the users of `partitions` (flush first: unflushed changes there are lost)."""
+    def assign(self, partitions: Iterable[int], generation: int) -> None:
+        """Own `partitions` as of consumer group `generation` (their values carry it)."""
+        for partition in partitions:
+            self._generations[partition] = generation
+
+    def release(self, partitions: Iterable[int]) -> int:
+        """Stop owning `partitions`: drop their users, changed or not, and write none of them.
+
+        Returns how many changed users were dropped unwritten.
+        """
         gone = set(partitions)
+        for partition in gone:
+            self._generations.pop(partition, None)
+        dropped = 0
         for user_id in [u for u, e in self._entries.items() if e.partition in gone]:
-            del self._entries[user_id]
+            dropped += self._entries.pop(user_id).dirty
             self._dirty.discard(user_id)
+        return dropped
+
+    def generation(self, partition: int) -> int:
+        """The fencing token of `partition` (-1 when not owned: such a card never wins)."""
+        return self._generations.get(partition, -1)
 
     def _evict_over_capacity(self) -> None:
         while len(self._entries) > self._capacity:
@@ -203,5 +250,10 @@ class StateCache:
                 self._dirty.discard(user_id)
 
     def _write(self, user_id: str, entry: _Entry) -> None:
+        generation = self._generations.get(entry.partition)
+        if generation is None:
+            # Acknowledged effects are never dropped silently: Faust would commit past them.
+            raise RuntimeError(f"partition {entry.partition} is not assigned; not writing it")
+        entry.state.generation = generation
         self._table.write(entry.partition, user_id.encode(), entry.state.to_bytes())
         entry.dirty = False

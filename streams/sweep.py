@@ -79,6 +79,7 @@ class DecaySweep:
             self._params,
             self._curve(),
         )
-        await self._feed.write(update.cards, cause)
+        fence = self._states.generation(partition)
+        await self._feed.write(update.cards, cause, {card.user_id: fence for card in update.cards})
         await self._due.schedule(update.schedule)
         return len(update.cards)

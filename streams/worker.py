@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import faust
 from faust.sensors.monitor import Monitor
-from faust.types import TP, EventT, Message, StreamT, TableT
+from faust.types import TP, EventT, Message, StreamT
 from prometheus_client import start_http_server
 
 from app.kafka_config import aiokafka_kwargs
@@ -32,8 +32,10 @@ from streams.curve_follower import CurveFollower
 from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
+    FencedTable,
     aiokafka_producer,
     allow_producer_backlog,
+    fenced_store_url,
     install_commit_guard,
     read_committed_transport,
     require_pinned_faust,
@@ -77,9 +79,13 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return None
 
 
-def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, bytes]:
-    """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics."""
-    return app.Table(
+def declare_signal_table(app: faust.App, settings: Settings) -> FencedTable:
+    """The changelog-backed table of StoredUser bytes, co-partitioned with the input topics.
+
+    Its store (the app's, see `faust_app`) restores the newest generation's record per user,
+    not the last one (fencing a paused worker, docs/guarantees.md).
+    """
+    table = app.Table(
         "signals",
         default=None,
         key_type=bytes,  # bytes types mean raw serializers: no codec work on the hot path
@@ -87,6 +93,9 @@ def declare_signal_table(app: faust.App, settings: Settings) -> TableT[bytes, by
         partitions=settings.topic_partitions,
         extra_topic_configs=topic_configs(settings),
     )
+    if not isinstance(table, FencedTable):
+        raise RuntimeError("the app's Table setting must be FencedTable (see faust_app)")
+    return table
 
 
 class QuietMonitor(Monitor):
@@ -138,7 +147,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         app_id or settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
-        store=settings.table_store,
+        store=fenced_store_url(settings.table_store),
         datadir=settings.data_dir,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
@@ -151,6 +160,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         consumer_auto_offset_reset="earliest",
         cython_optimizations=settings.worker_cython_optimizations,
         Monitor=Monitor if settings.worker_faust_statistics else QuietMonitor,
+        Table=FencedTable,
     )
     require_pinned_faust()
     # Read committed (transactional input); set before a declaration creates Faust's own.
@@ -222,13 +232,28 @@ def build_app(settings: Settings) -> faust.App:
             tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_likes
         )
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode types a sync receiver
+    async def take_ownership(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (assigned,) = args  # Faust sends the assigned set of TP positionally
+        # The generation the coordinator gave this assignment: every value and card written
+        # for these partitions carries it, so a worker that lost them while paused (an older
+        # generation) cannot replace what the new owner wrote.
+        partitions = {tp.partition for tp in assigned if tp.topic == settings.topic_likes}
+        states.assign(partitions, app.consumer_generation_id)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types a sync receiver
-    async def write_back_state(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def let_go(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         (revoked,) = args  # Faust sends the revoked set of TP positionally
-        # Still the owner here (eager rebalancing: nobody else is assigned yet), so write
-        # everything changed, then let go of users another worker may change next.
-        states.flush()
-        states.forget_partitions({tp.partition for tp in revoked})
+        # Faust has waited for the agent and committed (the commit flushes the state) before
+        # this signal. If this worker was paused past its session, that commit failed and what
+        # is left is a zombie's: drop it unwritten, with the changelog offsets no commit
+        # confirmed (docs/guarantees.md, "Fencing a paused worker").
+        dropped = states.release(
+            {tp.partition for tp in revoked if tp.topic == settings.topic_likes}
+        )
+        table.forget_unconfirmed()
+        if dropped:
+            log.warning("partitions revoked: %d changed users dropped unwritten", dropped)
 
     @app.agent(topics.inputs, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:

@@ -1,10 +1,13 @@
 """The worker's Redis writer: score cards in, monotonic and pipelined, on one server or a cluster.
 
 A Lua script applies a chunk of cards whose keys share one hash slot (on a single server: any
-cards) atomically: for each card it compares the card's `updated_at_ms` with the stored one and
-skips the card if the stored update is newer, so a replayed or reordered batch can never move a
-score back in time. It returns which cards it applied; only those then reach the leaderboard
-(app/store/leaderboard.py, whose shards live in other slots). With a score feed it also says,
+cards) atomically: for each card it compares the card's fencing token (the writer's consumer
+group generation, docs/guarantees.md) and then its `updated_at_ms` with the stored ones, and
+skips the card if the stored one has a higher token, or the same token and a newer update: a
+paused worker's late card cannot replace its successor's, and a replayed or reordered batch
+can never move a score back in time. It returns which cards it applied; only those then reach
+the leaderboard (app/store/leaderboard.py, whose shards live in other slots). With a score feed
+it also says,
 atomically with each card, which applied cards need a feed record (docs/redis.md). A `write()`
 is two pipelined round trips: every script call, then the leaderboard and stats updates.
 """
@@ -16,7 +19,7 @@ import math
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, TypeVar, cast
@@ -37,11 +40,12 @@ DEFAULT_CHUNK_SIZE = 250
 # KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
 # ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
 # [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
-#  curve_version, band_low, band_high],
+#  curve_version, fence, band_low, band_high],
 # [4] the score feed as JSON: null (off) or {by: producer id, marks: thresholds in tenths},
 # then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim).
-# A card is applied unless the stored updated_at is strictly newer; an equal timestamp
-# overwrites (the same card twice rewrites identical values and publishes nothing).
+# A card is applied unless the stored fence is higher, or equal with a strictly newer
+# updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
+# publishes nothing). A card stored without a fence has fence 0.
 # Returns one entry per applied card: {position} (1-based), or, when the card needs a feed record,
 # {position, previous score or nil, level before, level after} (app/scoring/thresholds.py).
 # A card needs a record when its visible score changed, or when the user's last record was made
@@ -55,15 +59,17 @@ local applied = {}
 for i, c in ipairs(cards) do
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
   local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
-  local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'feed_level', 'feed_by',
-    'feed_previous', 'feed_from_level')
-  if (not stored[1]) or tonumber(stored[1]) <= tonumber(updated_at) then
+  local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
+    'feed_by', 'feed_previous', 'feed_from_level')
+  local fence, stored_fence = tonumber(c[11]), tonumber(stored[3] or '0')
+  if (not stored[1]) or fence > stored_fence
+      or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
     local fields = {'score', score, 'raw', raw, 'style', c[4], 'engagers', c[5],
-      'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
+      'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10], 'fence', c[11],
       'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i]}
     local entry = {i}
     if feed ~= cjson.null then
-      local level = tonumber(stored[3])
+      local level = tonumber(stored[4])
       if not level then  -- scored before the feed: the thresholds its score reaches
         level = 0
         for _, mark in ipairs(feed.marks) do
@@ -72,12 +78,12 @@ for i, c in ipairs(cards) do
           end
         end
       end
-      local lost = stored[4] and stored[4] ~= feed.by
+      local lost = stored[5] and stored[5] ~= feed.by
       if lost or stored[2] ~= score then
         local previous, from = stored[2], level
-        if lost then previous, from = stored[5], tonumber(stored[6]) end
+        if lost then previous, from = stored[6], tonumber(stored[7]) end
         if previous == '' then previous = false end  -- '': the record of a first score
-        local after = math.min(math.max(level, c[11]), c[12])
+        local after = math.min(math.max(level, c[12]), c[13])
         for _, v in ipairs({'feed_level', after, 'feed_from_level', from, 'feed_by', feed.by,
             'feed_at', updated_at, 'feed_previous', previous or ''}) do
           fields[#fields + 1] = v
@@ -216,20 +222,27 @@ class ScoreWriter:
         """The key names this writer uses."""
         return self._keys
 
-    async def write(self, cards: Sequence[ScoreCard]) -> int:
+    async def write(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int] | None = None
+    ) -> int:
         """Apply `cards` (any order, duplicates allowed); return how many were not stale."""
-        return (await self.apply(cards)).count
+        return (await self.apply(cards, fences)).count
 
-    async def apply(self, cards: Sequence[ScoreCard]) -> Applied:
+    async def apply(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int] | None = None
+    ) -> Applied:
         """Apply `cards` (any order, duplicates allowed); say what was applied and changed.
 
-        A card is stale, and skipped, when the stored score has a strictly newer `updated_at`.
-        Raises ValueError for a card with a non-finite score or raw before anything is sent.
+        `fences` gives a user's card its fencing token (default 0). A card is stale, and
+        skipped, when the stored card has a higher token, or the same token and a strictly
+        newer `updated_at`. Raises ValueError for a card with a non-finite score or raw before
+        anything is sent.
         """
         outcome = Applied()
         if not cards:
             return outcome
-        calls = [self._encode_chunk(chunk) for chunk in self._chunks(cards, _user_of_card)]
+        fences = fences or {}
+        calls = [self._encode_chunk(chunk, fences) for chunk in self._chunks(cards, _user_of_card)]
         async with self._lock:
             # Replaying a chunk after NOSCRIPT is safe: applying a card is idempotent.
             results = await run_script(self._redis, self._script, [call for _, call in calls])
@@ -314,7 +327,9 @@ class ScoreWriter:
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
         ]
 
-    def _encode_chunk(self, cards: Sequence[ScoreCard]) -> tuple[Sequence[ScoreCard], ScriptCall]:
+    def _encode_chunk(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int]
+    ) -> tuple[Sequence[ScoreCard], ScriptCall]:
         keys = self._keys
         key_names: list[str] = []
         rows: list[list[str | int]] = []
@@ -337,6 +352,7 @@ class ScoreWriter:
                     day,
                     first_kept,
                     str(card.curve_version),
+                    str(fences.get(card.user_id, 0)),
                     *self._band(card),
                 ]
             )

@@ -49,6 +49,7 @@ async def test_a_card_lands_in_every_structure_of_the_schema(
         b"updated_at": str(at).encode(),
         b"model_version": b"test-model",
         b"curve_version": b"0",
+        b"fence": b"0",
         b"components": orjson.dumps(card.components),
         b"top_actors": b'[["bob",5.5],["carol",1.25]]',
     }
@@ -74,6 +75,32 @@ async def test_an_older_card_never_overwrites_a_newer_one(
     assert (score.score, score.raw, score.updated_at_ms) == (60.0, 20.0, at)
     assert await writer.raws_of(["alice"]) == [20.0]
     assert [d.score for d in await client.history("alice", 1, now_ms=at)] == [60.0]
+
+
+async def test_a_card_of_an_older_fence_never_wins_whatever_its_time(
+    writer: ScoreWriter, client: ScoreClient, redis_client: aioredis.Redis
+) -> None:
+    at = now_ms()
+    owner = make_card("alice", score=60.0, raw=20.0, updated_at_ms=at)
+    assert await writer.write([owner], {"alice": 7}) == 1
+    # A paused worker of generation 6 resumes and writes a later card of its older state.
+    zombie = make_card("alice", score=10.0, raw=1.0, updated_at_ms=at + 60_000)
+    assert await writer.write([zombie], {"alice": 6}) == 0
+    assert await writer.write([zombie]) == 0  # no fence: 0, older than any generation
+    score = await client.get("alice")
+    assert score is not None
+    assert (score.score, score.raw, score.updated_at_ms) == (60.0, 20.0, at)
+    assert await writer.raws_of(["alice"]) == [20.0]  # the ranking is fenced as well
+    # A newer generation wins even with an earlier clock (another machine's).
+    successor = make_card("alice", score=55.0, raw=15.0, updated_at_ms=at - 5_000)
+    assert await writer.write([successor], {"alice": 8}) == 1
+    # Within one generation, time orders cards as before.
+    assert await writer.write([make_card("alice", updated_at_ms=at - 6_000)], {"alice": 8}) == 0
+    score = await client.get("alice")
+    assert score is not None
+    assert (score.score, score.updated_at_ms) == (55.0, at - 5_000)
+    stored = await redis_client.hget(writer.keys.user("alice"), "fence")
+    assert stored == b"8"
 
 
 async def test_the_same_card_twice_is_harmless(

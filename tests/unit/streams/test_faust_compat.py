@@ -1,12 +1,21 @@
-"""The one module that touches Faust privates: it refuses other Faust versions."""
+"""The one module that touches Faust privates: it refuses other Faust versions, and its
+fencing pieces (restore rule, confirmed changelog offsets) work against Faust's own stores."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import faust
 import pytest
 from faust.streams import current_event
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from streams import faust_compat
+from streams.state import StoredUser
 
 
 def test_the_pinned_faust_is_accepted() -> None:
@@ -29,3 +38,170 @@ def test_table_access_is_routed_to_the_given_partition_then_released() -> None:
         assert event is not None
         assert (event.message.topic, event.message.partition) == ("clout.likes", 5)
     assert current_event() is None
+
+
+# -- fencing a paused worker: the restore rule and confirmed changelog offsets ---------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """What Faust's changelog restore reads of a record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes | None
+
+    @property
+    def tp(self) -> TP:
+        return TP(self.topic, self.partition)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A changelog event as Faust's restore hands it to a store (raw bytes serializers)."""
+
+    message: Message
+
+    @property
+    def key(self) -> bytes:
+        return self.message.key
+
+    @property
+    def value(self) -> bytes | None:
+        return self.message.value
+
+
+CHANGELOG = "t-signals-changelog"
+
+
+def record(offset: int, key: bytes, generation: int, watermark: int, partition: int = 3) -> Event:
+    """A changelog record of `key`: a user whose likes are applied up to `watermark`."""
+    user = StoredUser(generation=generation)
+    user.mark_applied("likes", watermark)
+    return Event(Message(CHANGELOG, partition, offset, key, user.to_bytes()))
+
+
+def watermark_of(value: bytes | None) -> int:
+    user = StoredUser.from_bytes(value)
+    return next(o for o in range(10_000) if not user.already_applied("likes", o)) - 1
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[faust_compat.FencedTable]:
+    """A fenced RocksDB-backed table of an app that is never started (no broker needed)."""
+    app = faust.App(
+        "t",
+        datadir=str(tmp_path),
+        store=faust_compat.fenced_store_url("rocksdb://"),
+        Table=faust_compat.FencedTable,
+    )
+    declared = app.Table("signals", key_type=bytes, value_type=bytes, partitions=8)
+    assert isinstance(declared, faust_compat.FencedTable)
+    yield declared
+    declared.data.reset_state()
+
+
+def identity(value: Any) -> Any:
+    return value
+
+
+def test_a_restore_keeps_the_newest_generation_per_key_not_the_last_record(
+    table: faust_compat.FencedTable,
+) -> None:
+    store = table.data
+    assert isinstance(store, faust_compat.FencedRocksDBStore)
+    db = store._db_for_partition(3)
+    db[b"mine"] = StoredUser(generation=4).to_bytes()  # written locally by a zombie of gen 4
+    store.apply_changelog_batch(
+        [
+            record(0, b"u", 5, 10),
+            record(1, b"u", 6, 20),  # the new owner
+            record(2, b"u", 5, 12),  # the paused worker, late
+            record(3, b"w", 5, 7),  # a key only the paused worker wrote: kept
+            record(4, b"mine", 6, 3),  # replaces the zombie's local value
+        ],
+        identity,
+        identity,
+    )
+    assert watermark_of(db[b"u"]) == 20
+    assert watermark_of(db[b"w"]) == 7
+    assert watermark_of(db[b"mine"]) == 3
+    assert store.persisted_offset(TP(CHANGELOG, 3)) == 4  # read past the dropped record
+    # Later batches compare with what the store holds.
+    store.apply_changelog_batch([record(5, b"u", 5, 30), record(6, b"w", 6, 8)], identity, identity)
+    assert watermark_of(db[b"u"]) == 20
+    assert watermark_of(db[b"w"]) == 8
+    assert store.persisted_offset(TP(CHANGELOG, 3)) == 6
+
+
+def test_the_memory_store_applies_the_same_rule(tmp_path: Path) -> None:
+    app = faust.App(
+        "t",
+        datadir=str(tmp_path),
+        store=faust_compat.fenced_store_url("memory://"),
+        Table=faust_compat.FencedTable,
+    )
+    declared = app.Table("signals", partitions=8)
+    store = declared.data
+    assert isinstance(store, faust_compat.FencedMemoryStore)
+    batch = [record(0, b"u", 6, 20), record(1, b"u", 5, 12), record(2, b"v", 5, 1)]
+    store.apply_changelog_batch(batch, identity, identity)
+    assert watermark_of(store.data[b"u"]) == 20
+    assert watermark_of(store.data[b"v"]) == 1
+
+
+def test_only_rocksdb_and_memory_stores_are_fenced() -> None:
+    assert faust_compat.fenced_store_url("rocksdb://") == "clout-rocksdb://"
+    assert faust_compat.fenced_store_url("memory://") == "clout-memory://"
+    with pytest.raises(ValueError, match="rocksdb:// and memory://"):
+        faust_compat.fenced_store_url("aerospike://host")
+
+
+@dataclass
+class Sent:
+    """What `_on_changelog_sent` reads of a sent record's future."""
+
+    topic_partition: TP
+    offset: int
+
+    def result(self) -> Sent:
+        return self
+
+
+def test_changelog_offsets_are_stored_only_once_a_commit_confirms_them(
+    table: faust_compat.FencedTable,
+) -> None:
+    tp = TP(CHANGELOG, 2)
+    table._on_changelog_sent(Sent(tp, 10))  # type: ignore[arg-type]
+    table._on_changelog_sent(Sent(tp, 11))  # type: ignore[arg-type]
+    assert table.data.persisted_offset(tp) is None  # not yet: a zombie's records look the same
+    confirmed = table.unconfirmed_offsets()
+    assert confirmed == {tp: 11}
+    table._on_changelog_sent(Sent(tp, 12))  # type: ignore[arg-type]  # after the commit left
+    table.confirm(confirmed)
+    assert table.data.persisted_offset(tp) == 11
+    assert table.unconfirmed_offsets() == {tp: 12}  # still waits for the next commit
+    table.forget_unconfirmed()  # revoked: possibly a zombie's
+    assert table.unconfirmed_offsets() == {}
+    assert table.data.persisted_offset(tp) == 11
+
+
+@pytest.mark.parametrize("accepted", [True, False])
+async def test_a_commit_confirms_the_changelog_offsets_acknowledged_before_it(
+    table: faust_compat.FencedTable, monkeypatch: pytest.MonkeyPatch, accepted: bool
+) -> None:
+    tp = TP(CHANGELOG, 1)
+    table._on_changelog_sent(Sent(tp, 5))  # type: ignore[arg-type]
+
+    async def commit(self: Any, offsets: Any) -> bool:
+        table._on_changelog_sent(Sent(tp, 6))  # type: ignore[arg-type]  # acked meanwhile
+        return accepted
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_commit", commit)
+    consumer = object.__new__(faust_compat.ReadCommittedConsumer)
+    consumer.app = table.app
+    assert await consumer._commit({TP("t.likes", 1): 100}) is accepted
+    assert table.data.persisted_offset(tp) == (5 if accepted else None)
+    assert table.unconfirmed_offsets() == {tp: 6}  # acknowledged after the commit was sent

@@ -7,7 +7,7 @@ the producer-side rules that a real broker rarely shows (a failed delivery, a sl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 import pytest
@@ -30,8 +30,12 @@ class FakeWriter:
         self.confirmed: list[tuple[str, int]] = []
         self.fail: Exception | None = None
         self.renewed = 0
+        self.fences: dict[str, int] = {}
 
-    async def apply(self, cards: Sequence[ScoreCard]) -> Applied:
+    async def apply(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int] | None = None
+    ) -> Applied:
+        self.fences = dict(fences or {})
         if self.fail is not None:
             raise self.fail
         return Applied(len(cards), self.next)
@@ -75,8 +79,9 @@ async def test_a_change_sends_its_crossings_and_its_score_keyed_by_user() -> Non
     feed = producer_for(writer, producer)
     card = make_card("alice", 52.0, 4.0, 1_000)
     writer.next = [FeedChange(card, 52.0, 38.0, 0, 2)]
-    applied = await feed.write([card], "decay")
+    applied = await feed.write([card], "decay", {"alice": 7})
     assert applied.count == 1
+    assert writer.fences == {"alice": 7}  # the fencing tokens reach the writer
     partition = partition_for("alice", PARTITIONS)  # where Kafka's default partitioner puts it
     crossed, scored = producer.sent
     assert crossed[:2] == ("thresholds", partition)

@@ -1,11 +1,12 @@
-"""The per-user state: its codec, and the write-behind cache's flush and eviction rules."""
+"""The per-user state: its codec, the write-behind cache's flush and eviction rules, and the
+fencing token that keeps a paused worker's late records from winning a table restore."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.scoring.params import ModelParams
-from streams.state import StateCache, StoredUser
+from streams.state import StateCache, StoredUser, generation_of, supersedes
 from tests.unit.scoring.helpers import event, fold
 
 
@@ -24,6 +25,13 @@ class RecordingTable:
     def write(self, partition: int, key: bytes, value: bytes) -> None:
         self.data[(partition, key)] = value
         self.writes.append((partition, key.decode()))
+
+
+def owned(table: RecordingTable, capacity: int, generation: int = 1) -> StateCache:
+    """A cache that owns partitions 0..7 as of `generation`."""
+    cache = StateCache(table, capacity)
+    cache.assign(range(8), generation)
+    return cache
 
 
 def changed(cache: StateCache, user: str, partition: int, topic: str, offset: int) -> None:
@@ -63,7 +71,7 @@ def test_values_written_before_envelopes_read_as_whole_messages() -> None:
 
 def test_many_changes_to_one_user_cost_one_table_write_per_flush() -> None:
     table = RecordingTable()
-    cache = StateCache(table, capacity=10)
+    cache = owned(table, capacity=10)
     for offset in range(5):
         changed(cache, "bob", 3, "likes", offset)
     assert table.writes == []  # nothing written until a flush
@@ -75,11 +83,11 @@ def test_many_changes_to_one_user_cost_one_table_write_per_flush() -> None:
 
 def test_a_user_is_read_from_the_table_once_then_served_decoded() -> None:
     table = RecordingTable()
-    cache = StateCache(table, capacity=10)
+    cache = owned(table, capacity=10)
     changed(cache, "bob", 1, "likes", 7)
     cache.flush()
     table.reads = 0
-    fresh = StateCache(table, capacity=10)
+    fresh = owned(table, capacity=10)
     first = fresh.get("bob", 1)
     assert fresh.get("bob", 1) is first
     assert table.reads == 1
@@ -88,7 +96,7 @@ def test_a_user_is_read_from_the_table_once_then_served_decoded() -> None:
 
 def test_eviction_writes_a_changed_user_before_dropping_it() -> None:
     table = RecordingTable()
-    cache = StateCache(table, capacity=2)
+    cache = owned(table, capacity=2)
     changed(cache, "a", 0, "likes", 1)
     changed(cache, "b", 0, "likes", 2)
     cache.get("a", 0)  # a is now the most recently used
@@ -102,31 +110,84 @@ def test_eviction_writes_a_changed_user_before_dropping_it() -> None:
 
 def test_an_unchanged_user_is_evicted_without_a_write() -> None:
     table = RecordingTable()
-    cache = StateCache(table, capacity=1)
+    cache = owned(table, capacity=1)
     cache.get("a", 0)
     cache.get("b", 0)
     assert table.writes == []
     assert len(cache) == 1
 
 
-def test_forgetting_revoked_partitions_rereads_them_from_the_table() -> None:
+def test_released_partitions_are_dropped_unwritten_and_reread_from_the_table() -> None:
     table = RecordingTable()
-    cache = StateCache(table, capacity=10)
+    cache = owned(table, capacity=10)
     changed(cache, "a", 0, "likes", 1)
     changed(cache, "b", 1, "likes", 1)
     cache.flush()
+    changed(cache, "b", 1, "likes", 2)  # changed after the flush, then the partition is lost
     # another worker owned partition 1 meanwhile and moved b on
     other = StoredUser.from_bytes(table.data[(1, b"b")])
     other.mark_applied("likes", 9)
     table.data[(1, b"b")] = other.to_bytes()
-    cache.forget_partitions({1})
+    writes = len(table.writes)
+    assert cache.release({1}) == 1  # b, changed and dropped
     assert len(cache) == 1
+    assert cache.changed == 0
+    assert cache.flush() == 0
+    assert len(table.writes) == writes  # the lost partition's change was not written
+    assert cache.generation(1) == -1
+    cache.assign([1], 2)
     assert watermark(cache.get("b", 1)) == 9
+
+
+def test_values_carry_the_generation_their_partition_was_assigned_in() -> None:
+    table = RecordingTable()
+    cache = owned(table, capacity=10, generation=7)
+    changed(cache, "a", 0, "likes", 1)
+    cache.flush()
+    assert stored(table, "a", 0).generation == 7
+    assert generation_of(table.data[(0, b"a")]) == 7
+    assert cache.generation(0) == 7
+    cache.release(range(8))
+    cache.assign([0], 9)
+    changed(cache, "a", 0, "likes", 2)
+    cache.flush()
+    assert stored(table, "a", 0).generation == 9
+
+
+def test_a_partition_never_assigned_is_never_written() -> None:
+    table = RecordingTable()
+    cache = StateCache(table, capacity=10)
+    changed(cache, "a", 3, "likes", 1)
+    with pytest.raises(RuntimeError, match="not assigned"):
+        cache.flush()
+    assert table.writes == []
+    assert cache.generation(3) == -1
+
+
+def value(generation: int, offset: int) -> bytes:
+    user = StoredUser(generation=generation)
+    user.mark_applied("likes", offset)
+    return user.to_bytes()
+
+
+def test_a_restore_keeps_the_newest_generation_not_the_last_record() -> None:
+    owner, zombie = value(5, 40), value(4, 30)
+    assert not supersedes(zombie, owner)  # the late record of a lost generation
+    assert supersedes(owner, zombie)
+    assert supersedes(value(5, 41), owner)  # same generation: the last record wins
+    assert supersedes(value(5, 39), owner)
+    assert supersedes(zombie, None)  # a key the store does not have yet
+    assert supersedes(None, owner)  # a deletion
+    legacy = b'{"p": {"likes": 100}, "s": null}'  # written before tokens: generation 0
+    assert generation_of(legacy) == 0
+    assert supersedes(zombie, legacy)
+    assert not supersedes(legacy, zombie)
+    assert supersedes(legacy, legacy)
 
 
 def test_peek_serves_the_cached_state_or_the_table_without_caching() -> None:
     table = RecordingTable()
-    cache = StateCache(table, capacity=10)
+    cache = owned(table, capacity=10)
     changed(cache, "a", 0, "likes", 5)  # changed, not flushed: only the cache knows
     assert watermark(cache.peek("a", 0)) == 5
     assert cache.peek("ghost", 0) == StoredUser()
@@ -134,7 +195,7 @@ def test_peek_serves_the_cached_state_or_the_table_without_caching() -> None:
 
 
 def test_marking_a_user_never_read_is_a_bug() -> None:
-    cache = StateCache(RecordingTable(), capacity=10)
+    cache = owned(RecordingTable(), capacity=10)
     with pytest.raises(KeyError):
         cache.mark_changed(["nobody"])
 

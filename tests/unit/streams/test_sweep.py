@@ -21,16 +21,21 @@ class RecordingWriter:
     def __init__(self) -> None:
         self.cards: list[Any] = []
         self.causes: list[str] = []
+        self.fences: dict[str, int] = {}
 
-    async def write(self, cards: list[Any], cause: str) -> Applied:
+    async def write(
+        self, cards: list[Any], cause: str, fences: dict[str, int] | None = None
+    ) -> Applied:
         self.cards.extend(cards)
         self.causes.append(cause)
+        self.fences.update(fences or {})
         return Applied(count=len(cards))
 
 
 async def test_due_users_of_owned_partitions_are_rescored_in_chunks() -> None:
     params = ModelParams()
     states = StateCache(RecordingTable(), capacity=100)
+    states.assign([0, 1], 4)
     for user, partition in (("a", 0), ("b", 0), ("c", 0), ("d", 1)):
         state = states.get(user, partition)
         state.signals = fold([event(target=user)], params)
@@ -52,6 +57,7 @@ async def test_due_users_of_owned_partitions_are_rescored_in_chunks() -> None:
     assert sorted(card.user_id for card in writer.cards) == ["a", "b"]
     assert all(card.updated_at_ms == T0 + DAY for card in writer.cards)
     assert set(writer.causes) == {"decay"}  # the feed records say why the score moved
+    assert writer.fences == {"a": 4, "b": 4}  # the generation of their partition's assignment
     # each was rescheduled at its next visible change, after now
     assert await due.due(0, now_ms=T0 + DAY, limit=10) == []
 
