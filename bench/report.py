@@ -175,8 +175,8 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"{env['envelope_events']}-event envelopes | {_n(results['envelope_eps'])} events/s "
         f"(all counted) | single-event messages: {_n(results['pipeline_eps'])} events/s "
         f"| ≥ 50,000 events/s | {_verdict(results, 'envelope_eps')} |",
-        f"| pipeline throughput with the score feed on (records to `clout.scores` and "
-        f"`clout.score-thresholds`) | {_n(results['pipeline_eps'])} events/s | the same "
+        f"| pipeline throughput with the score feed on (its records to Kafka, its marks in "
+        f"Redis) | {_n(results['pipeline_eps'])} events/s | the same "
         f"backlog on a worker with the feed off: {_n(results['pipeline_feed_off_eps'])} "
         f"events/s, feed_cost **{results['feed_cost']:.1%}** (worker CPU per event "
         f"{results['feed_cpu_cost']:+.1%}) | feed_cost ≤ 15% | "

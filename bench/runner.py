@@ -496,6 +496,11 @@ def judge(
                     else f"; {figures['mean_batch_ms']} ms per batch"
                 )
             )
+    if not out["feed_cost"]["met"]:
+        out["feed_cost"]["limited_by"] = (
+            f"worker CPU per event {headline['feed_cpu_cost']:+.1%} with the feed; the two runs "
+            f"follow each other" + _runqueue_note(pipe.get("worker_runqueue_wait_share"))
+        )
     if not out["lookup_ratio"]["met"]:
         out["lookup_ratio"]["limited_by"] = (
             "get() is a pipeline of HGETALL + ZREVRANK + ZCARD parsed into a UserScore: more "
