@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.lag",
     "app.cli.read",
     "app.cli.api",
+    "app.cli.follow",
     "app.cli.keys",
     "app.cli.publish",
     "app.cli.simulate",
