@@ -133,7 +133,7 @@ def _n(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _ms(value: float) -> str:
+def fmt_ms(value: float) -> str:
     """Milliseconds: one decimal below 100 ms, whole (with separators) above."""
     return f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
 
@@ -183,7 +183,8 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"{_verdict(results, 'feed_cost')} |",
         f"| end-to-end latency in envelopes at {env_e2e['rate_eps']:,.0f} events/s for "
         f"{env_e2e['seconds']:.0f} s ({env_lat['count']:,} tracer events) | p50 "
-        f"{_ms(env_lat['p50'])}, p95 {_ms(env_lat['p95'])}, **p99 {_ms(env_lat['p99'])}** | "
+        f"{fmt_ms(env_lat['p50'])}, p95 {fmt_ms(env_lat['p95'])}, "
+        f"**p99 {fmt_ms(env_lat['p99'])}** | "
         f"handed over every {env_e2e['tick_ms']:g} ms in envelopes of up to "
         f"{env_e2e['envelope_events']} per partition; {env_e2e['backlog_at_end']:,} events "
         f"queued when producing stopped | p99 ≤ 500 ms | "
@@ -193,8 +194,8 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"{_n(results['consume_limit_eps'])} events/s; pipeline / consumer "
         f"{results['throughput_ratio']} | - | - |",
         f"| end-to-end latency at {e2e['rate_eps']:,.0f} events/s for {e2e['seconds']:.0f} s "
-        f"({lat['count']:,} tracer events) | p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}, "
-        f"**p99 {_ms(lat['p99'])}** | produced at {_n(e2e['achieved_eps'])} events/s; "
+        f"({lat['count']:,} tracer events) | p50 {fmt_ms(lat['p50'])}, p95 {fmt_ms(lat['p95'])}, "
+        f"**p99 {fmt_ms(lat['p99'])}** | produced at {_n(e2e['achieved_eps'])} events/s; "
         f"{e2e['backlog_at_end']:,} events queued when producing stopped | p99 ≤ 250 ms "
         f"| {_verdict(results, 'e2e_p99_ms')} |",
     ]
@@ -203,8 +204,9 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         ulat = under["latency_ms"]
         rows.append(
             f"| end-to-end latency below capacity: {under['rate_eps']:,.0f} events/s for "
-            f"{under['seconds']:.0f} s ({ulat['count']:,} tracer events) | p50 {_ms(ulat['p50'])}, "
-            f"p95 {_ms(ulat['p95'])}, p99 {_ms(ulat['p99'])} | "
+            f"{under['seconds']:.0f} s ({ulat['count']:,} tracer events) | "
+            f"p50 {fmt_ms(ulat['p50'])}, "
+            f"p95 {fmt_ms(ulat['p95'])}, p99 {fmt_ms(ulat['p99'])} | "
             f"{results['config']['e2e_headroom']:.0%} of the measured pipeline throughput; "
             f"{under['backlog_at_end']:,} events queued when producing stopped | - | - |"
         )

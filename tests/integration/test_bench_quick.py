@@ -133,7 +133,7 @@ def test_readme_table_is_generated_from_the_results(
     assert text.endswith(f"{report.END}\nafter\n")
     assert "old" not in text
     assert f"{results['pipeline_eps']:,.0f} events/s" in text
-    assert f"p99 {report._ms(results['e2e_p99_ms'])}" in text
+    assert f"p99 {report.fmt_ms(results['e2e_p99_ms'])}" in text
     assert f"the key costs **{results['http_auth']['p99_cost_us']:,.0f} µs** at p99" in text
 
 
