@@ -19,10 +19,11 @@ from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import ensure_topics
 from app.settings import Settings
 from app.store import redis_from_settings
+from app.store.cleanup import delete_prefix
 from app.store.writer import FeedMarks, ScoreWriter
 from streams.feed import FeedProducer, record_batches
 from tests.conftest import REDIS_VARIANTS, stack_on
-from tests.integration.store.helpers import drop_prefix, make_card, now_ms
+from tests.integration.store.helpers import make_card, now_ms
 from tests.support.feed import last_per_user, read_to_end, redis_scores
 from tests.support.kafka import encode, make_event, produce
 from tests.support.waiting import eventually
@@ -118,7 +119,7 @@ async def test_threshold_records_follow_the_hysteresis_rule(
         await producer.flush()
     finally:
         await producer.stop()
-        await drop_prefix(redis, settings.redis_key_prefix)
+        await delete_prefix(redis, settings.redis_key_prefix)
         await redis.aclose()
 
     crossings = [
