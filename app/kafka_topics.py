@@ -44,7 +44,17 @@ class TopicLayoutError(ConfigurationError):
 
 def clout_topics(settings: Settings) -> list[str]:
     """Every topic the pipeline reads or writes, besides Faust's own changelog and assignor."""
-    return [*settings.input_topics, settings.topic_rekeyed, settings.topic_dead_letters]
+    return [
+        *settings.input_topics,
+        settings.topic_rekeyed,
+        settings.topic_dead_letters,
+        *feed_topics(settings),
+    ]
+
+
+def feed_topics(settings: Settings) -> tuple[str, str]:
+    """The score feed's topics: score changes (compacted) and threshold crossings."""
+    return (settings.topic_scores, settings.topic_score_thresholds)
 
 
 async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[str]:
@@ -75,7 +85,7 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[st
                         name,
                         settings.topic_partitions,
                         settings.topic_replication_factor,
-                        topic_configs=topic_configs(settings),
+                        topic_configs=topic_configs(settings, name),
                     )
                     for name in missing
                 ]
@@ -97,28 +107,37 @@ async def ensure_topics(settings: Settings, deadline_s: float = 60.0) -> list[st
         await admin.close()
 
 
-def topic_configs(settings: Settings) -> dict[str, str]:
-    """Per-topic configuration of every topic Clout creates (its own and Faust's changelog)."""
-    return {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+def topic_configs(settings: Settings, name: str | None = None) -> dict[str, str]:
+    """Per-topic configuration of the topic `name` Clout creates (None: Faust's changelog).
+
+    The scores feed is compacted: it keeps every user's latest record (a table's changelog), so
+    a consumer reading it from the beginning rebuilds every score. Threshold crossings are
+    events, kept for the broker's retention.
+    """
+    configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    if name == settings.topic_scores:
+        configs["cleanup.policy"] = "compact"
+    return configs
 
 
 def check_partition_counts(settings: Settings, partitions: dict[str, int]) -> None:
-    """Raise TopicLayoutError unless the input and re-key topics have `topic_partitions` each.
+    """Raise TopicLayoutError unless the input, re-key and feed topics have `topic_partitions`.
 
     The worker finds a user's partition as murmur2(user id) mod `topic_partitions`, and its table
     changelog is partitioned alike; on a topic with another count most events would look
-    mis-partitioned and be re-keyed again and again.
+    mis-partitioned and be re-keyed again and again. The score feed places its records the same
+    way (streams/feed.py), where the default partitioner of any client would expect them.
     """
     wrong = {
         name: partitions[name]
-        for name in (*settings.input_topics, settings.topic_rekeyed)
+        for name in (*settings.input_topics, settings.topic_rekeyed, *feed_topics(settings))
         if partitions[name] != settings.topic_partitions
     }
     if wrong:
         found = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
         raise TopicLayoutError(
             f"topic partition counts differ from CLOUT_TOPIC_PARTITIONS={settings.topic_partitions}"
-            f" ({found}); the input topics and the re-key topic must all have that many"
+            f" ({found}); the input, re-key and score feed topics must all have that many"
             " partitions: recreate them (local stack: `make clean`) or set"
             " CLOUT_TOPIC_PARTITIONS to match"
         )

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.scoring.params import ModelParams
@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     topic_mentions: str = "clout.mentions"
     topic_dead_letters: str = "clout.dead-letters"
     topic_rekeyed: str = "clout.rekeyed"
+    # The score feed (docs/guarantees.md "Score feed"): compacted changes, threshold crossings
+    topic_scores: str = "clout.scores"
+    topic_score_thresholds: str = "clout.score-thresholds"
     topic_partitions: int = Field(8, ge=1)
     topic_replication_factor: int = Field(1, ge=1)
     # Replicas that must have a write before the broker acknowledges it to an acks=all producer
@@ -97,6 +100,12 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(60.0, gt=0)
     sweep_batch_users: int = Field(2000, ge=1)
     redis_retry_max_backoff_s: float = Field(5.0, gt=0)
+    # The worker's score feed; off: no feed records (the benchmark measures both)
+    feed_enabled: bool = True
+    # Visible scores whose crossing gets a record on topic_score_thresholds; JSON in the env
+    feed_thresholds: tuple[float, ...] = (40.0, 50.0, 60.0, 70.0, 80.0)
+    # Points below a threshold a score must fall to count as back down (no flapping)
+    feed_hysteresis: float = Field(1.0, ge=0)
     # How long the group waits for a silent (crashed) worker before moving its partitions to
     # the others; Kafka brokers accept 6 s .. 30 min by default.
     worker_session_timeout_s: float = Field(60.0, ge=6, le=1800)
@@ -144,6 +153,14 @@ class Settings(BaseSettings):
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()
+
+    @field_validator("feed_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        """Distinct visible scores (1..100), kept sorted: crossings are counted in order."""
+        if any(not 1 <= t <= 100 for t in value):
+            raise ValueError("feed thresholds must be visible scores between 1 and 100")
+        return tuple(sorted(set(value)))
 
     @property
     def kafka_host_port(self) -> tuple[str, int]:

@@ -175,6 +175,12 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"{env['envelope_events']}-event envelopes | {_n(results['envelope_eps'])} events/s "
         f"(all counted) | single-event messages: {_n(results['pipeline_eps'])} events/s "
         f"| ≥ 50,000 events/s | {_verdict(results, 'envelope_eps')} |",
+        f"| pipeline throughput with the score feed on (its records to Kafka, its marks in "
+        f"Redis) | {_n(results['pipeline_eps'])} events/s | the same "
+        f"backlog on a worker with the feed off: {_n(results['pipeline_feed_off_eps'])} "
+        f"events/s, feed_cost **{results['feed_cost']:.1%}** (worker CPU per event "
+        f"{results['feed_cpu_cost']:+.1%}) | feed_cost ≤ 15% | "
+        f"{_verdict(results, 'feed_cost')} |",
         f"| end-to-end latency in envelopes at {env_e2e['rate_eps']:,.0f} events/s for "
         f"{env_e2e['seconds']:.0f} s ({env_lat['count']:,} tracer events) | p50 "
         f"{_ms(env_lat['p50'])}, p95 {_ms(env_lat['p95'])}, **p99 {_ms(env_lat['p99'])}** | "

@@ -50,6 +50,7 @@ TARGETS = {
     "floor_ratio": (">=", 0.8),
     "e2e_p99_ms": ("<=", 250.0),
     "envelope_eps": (">=", 50_000.0),
+    "feed_cost": ("<=", 0.15),
     "e2e_envelope_p99_ms": ("<=", 500.0),
     "lookup_ratio": ("<=", 2.0),
     "rss_bytes_per_user": ("<=", 1024.0),
@@ -131,7 +132,11 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
             profiler = None
         log(f"    {pipe['eps']:,} events/s over {pipe['seconds']} s, all counted")
 
-        log(f"2b  envelopes: {config.envelope_events:,} events in 100-event messages")
+        log("2b  the same backlog on a worker with the score feed off")
+        feed_off = await feed_off_pipeline(config, base, workdir)
+        log(f"    feed off {feed_off['eps']:,} events/s, on {pipe['eps']:,} events/s")
+
+        log(f"2c  envelopes: {config.envelope_events:,} events in 100-event messages")
         envelopes = await envelope_phases(config, base, workdir)
         log(
             f"    {envelopes['pipeline']['eps']:,} events/s; at "
@@ -238,7 +243,18 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
         shutil.rmtree(workdir, ignore_errors=True)
 
     results = assemble(
-        config, settings, machine, consume, pipe, e2e, lookup, mem, e2e_under, limits, envelopes
+        config,
+        settings,
+        machine,
+        consume,
+        pipe,
+        e2e,
+        lookup,
+        mem,
+        e2e_under,
+        limits,
+        envelopes,
+        feed_off,
     )
     results["lookup_cluster"] = lookup_cluster
     results["http_auth"] = http_auth
@@ -253,6 +269,39 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
     results["duration_s"] = round(time.time() - began, 1)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
+
+
+async def feed_off_pipeline(config: BenchConfig, base: Settings, workdir: Path) -> dict[str, Any]:
+    """Pipeline throughput on the main phase's backlog (same events) with the score feed off.
+
+    A second worker with its own topics, group and Redis prefix, so the figure beside the main
+    pipeline's (feed on) differs only by the feed: its Kafka records and its Redis marks.
+    """
+    settings = isolated(
+        base, "benchoff", worker_metrics_port=free_port(), sweep_interval_s=3600.0
+    ).model_copy(update={"feed_enabled": False})
+    worker = WorkerProcess(settings, workdir, name="worker-feed-off", loglevel="info")
+    probe: WorkerProbe | None = None
+    expect = Expectation()
+    try:
+        await ensure_topics(settings)
+        events = population(config.population_users, config.events, config.seed)
+        async with EventPublisher(settings, envelopes=False) as publisher:
+            await publish_all(publisher, events, expect)
+        del events
+        started_wall = time.time()
+        worker.start()
+        probe = WorkerProbe(settings.worker_metrics_port, worker.pid)
+        await probe.wait_for_endpoint()
+        return await phases.pipeline(
+            settings, probe, expect, started_wall, deadline_s=120.0 + expect.sent / 500
+        )
+    finally:
+        if probe is not None:
+            await probe.aclose()
+        worker.stop()
+        await delete_run_topics(settings)
+        await delete_run_keys(settings)
 
 
 async def envelope_phases(config: BenchConfig, base: Settings, workdir: Path) -> dict[str, Any]:
@@ -312,6 +361,7 @@ def assemble(
     e2e_under: dict[str, Any] | None,
     limits: dict[str, Any],
     envelopes: dict[str, Any],
+    feed_off: dict[str, Any],
 ) -> dict[str, Any]:
     """The results document: headline keys first, then the details of each measurement."""
     c_max = f"c{max(config.concurrencies)}"
@@ -335,6 +385,11 @@ def assemble(
         "e2e_below_capacity_rate_eps": e2e_under["rate_eps"] if e2e_under else None,
         "e2e_below_capacity_p99_ms": e2e_under["latency_ms"]["p99"] if e2e_under else None,
         "envelope_eps": envelopes["pipeline"]["eps"],
+        "pipeline_feed_off_eps": feed_off["eps"],
+        # Share of the feed-off throughput the score feed costs (negative: within the noise).
+        "feed_cost": round(1 - pipe["eps"] / feed_off["eps"], 3),
+        # The same in worker CPU per event, which other processes on the machine disturb less.
+        "feed_cpu_cost": round(_cpu_per_event(pipe) / _cpu_per_event(feed_off) - 1, 3),
         "e2e_envelope_rate_eps": envelopes["e2e"]["rate_eps"],
         "e2e_envelope_p99_ms": envelopes["e2e"]["latency_ms"]["p99"],
         "lookup_concurrency": max(config.concurrencies),
@@ -359,6 +414,7 @@ def assemble(
         "e2e": e2e,
         "e2e_below_capacity": e2e_under,
         "envelopes": envelopes,
+        "feed_off": feed_off,
         "lookup": lookup,
         "memory": mem,
         "config": config.as_dict(),
@@ -366,6 +422,11 @@ def assemble(
         "machine": machine,
         "versions": versions(),
     }
+
+
+def _cpu_per_event(pipe: dict[str, Any]) -> float:
+    """Worker CPU seconds per event of a pipeline phase."""
+    return float(pipe["worker_cpu_share"] * pipe["seconds"] / pipe["verified"]["consumed"])
 
 
 def judge(
@@ -435,6 +496,11 @@ def judge(
                     else f"; {figures['mean_batch_ms']} ms per batch"
                 )
             )
+    if not out["feed_cost"]["met"]:
+        out["feed_cost"]["limited_by"] = (
+            f"worker CPU per event {headline['feed_cpu_cost']:+.1%} with the feed; the two runs "
+            f"follow each other" + _runqueue_note(pipe.get("worker_runqueue_wait_share"))
+        )
     if not out["lookup_ratio"]["met"]:
         out["lookup_ratio"]["limited_by"] = (
             "get() is a pipeline of HGETALL + ZREVRANK + ZCARD parsed into a UserScore: more "

@@ -100,6 +100,7 @@ def main() -> int:
 Clout is running (Ctrl-C stops it):
   worker          consuming {", ".join(settings.input_topics)} from {settings.kafka_bootstrap}
   demo traffic    50 events/s of a synthetic population (clout simulate)
+  score feed      {settings.topic_scores}, {settings.topic_score_thresholds} (Kafka)
   API             {base}/docs
   ops dashboard   {base}/ops      (JSON: {base}/ops/lag, Prometheus: {base}/metrics)
   API key         {key or "none needed (CLOUT_API_AUTH=off)"}
@@ -111,6 +112,7 @@ Try:
   .venv/bin/clout top --limit 10
   .venv/bin/clout explain <user_id>
   .venv/bin/clout lag
+  .venv/bin/clout follow              (score changes as they happen; --thresholds: crossings)
 """,
         flush=True,
     )

@@ -2,11 +2,11 @@
 
 The decisions are made by the pure functions of streams/plan.py; this module does the I/O in
 between and after, per batch rather than per event: one dedupe pipeline, one actor-standing
-lookup, one score card per touched user, one pipelined Redis write. User state comes from the
-write-behind cache (streams/state.py), so the table gets one write per changed user per flush and
-a flush precedes every offset commit. Faust acks a batch only after `process` returns, so a crash
-replays the batch; replays are harmless because the state records the positions applied per user
-and Redis writes are monotonic.
+lookup, one score card per touched user, one pipelined Redis write and its score feed records
+(streams/feed.py). User state comes from the write-behind cache (streams/state.py), so the table
+gets one write per changed user per flush and a flush precedes every offset commit. Faust acks a
+batch only after `process` returns, so a crash replays the batch; replays are harmless because
+the state records the positions applied per user and Redis writes are monotonic.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
 from streams import metrics, plan
+from streams.feed import FeedProducer
 from streams.ordering import InOrderGate
 from streams.plan import KIND_HEADER, Accepted, DeadLetter
 from streams.score_update import score_update
@@ -62,6 +63,7 @@ class BatchScorer:
         topics: Topics,
         states: StateCache,
         writer: ScoreWriter,
+        feed: FeedProducer,
         dedupe: EventDeduplicator,
         due: DueIndex,
         params: ModelParams,
@@ -80,6 +82,7 @@ class BatchScorer:
         self._topics = topics
         self._states = states
         self._writer = writer
+        self._feed = feed
         self._dedupe = dedupe
         self._due = due
         self._params = params
@@ -212,7 +215,7 @@ class BatchScorer:
         )
         fences = {user_id: self._states.generation(partition_of[user_id]) for user_id in states}
         await self._with_redis_retry(
-            "score write", lambda: self._writer.write(update.cards, fences)
+            "score write", lambda: self._feed.write(update.cards, "event", fences)
         )
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
         metrics.SCORES_WRITTEN.inc(len(update.cards))

@@ -14,7 +14,9 @@ Clout relies on things faust-streaming 0.15.3 does not offer publicly:
   a transport whose consumer thread sets aiokafka's `_isolation_level` (`read_committed_transport`);
 * the producer buffer's bound (`ProducerBuffer.max_messages`, 100), which makes the consumer
   wait, logging a warning, whenever more table records are queued: a write-behind flush queues
-  one per changed user at once, by design.
+  one per changed user at once, by design;
+* the aiokafka producer inside Faust's (`Producer._producer`), whose record-batch API the score
+  feed sends through (`aiokafka_producer`); Faust's flush before a commit flushes it;
 * fencing a paused worker (docs/guarantees.md): a store whose changelog restore keeps, per key,
   the record of the newest generation (`FencedRocksDBStore`, registered as a store URL scheme,
   overriding the store's `apply_changelog_batch`), and a table that records the changelog
@@ -35,7 +37,7 @@ from typing import Any
 
 import faust
 import faust.streams
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.stores import STORES
 from faust.stores import memory as faust_memory
 from faust.stores import rocksdb as faust_rocksdb
@@ -228,6 +230,12 @@ async def drain_producer_buffer(app: Any) -> None:
     buffer = app.producer.buffer
     while buffer.size:
         await buffer.flush()
+
+
+def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """The started aiokafka producer behind `app.producer` (raises if it is not started)."""
+    producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    return producer
 
 
 def allow_producer_backlog(messages: int) -> None:

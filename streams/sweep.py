@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from app.feed import Cause
 from app.scoring.model import Curve, ModelParams
 from app.store.due import DueIndex
-from app.store.writer import ScoreWriter
 from streams import metrics
+from streams.feed import FeedProducer
 from streams.score_update import score_update
 from streams.state import StateCache
 
@@ -26,7 +27,7 @@ class DecaySweep:
         self,
         *,
         states: StateCache,
-        writer: ScoreWriter,
+        feed: FeedProducer,
         due: DueIndex,
         params: ModelParams,
         curve: Callable[[], Curve],
@@ -34,7 +35,7 @@ class DecaySweep:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._states = states
-        self._writer = writer
+        self._feed = feed
         self._due = due
         self._params = params
         self._curve = curve
@@ -48,23 +49,23 @@ class DecaySweep:
         for partition in partitions:
             while True:
                 users = await self._due.due(partition, now_ms, self._batch_users)
-                rescored += await self._rescore(partition, users, now_ms)
+                rescored += await self._rescore(partition, users, now_ms, "decay")
                 if len(users) < self._batch_users:
                     break
         metrics.SWEEP_RESCORED.inc(rescored)
         return rescored
 
     async def run_all(self, partitions: Iterable[int]) -> int:
-        """Re-score every scheduled user of `partitions` (a curve change); returns how many."""
+        """Re-score every scheduled user of `partitions` (a curve refit); returns how many."""
         now_ms = int(self._clock() * 1000)
         rescored = 0
         for partition in partitions:
             async for users in self._due.scan(partition, self._batch_users):
-                rescored += await self._rescore(partition, users, now_ms)
+                rescored += await self._rescore(partition, users, now_ms, "refit")
         metrics.SWEEP_RESCORED.inc(rescored)
         return rescored
 
-    async def _rescore(self, partition: int, users: list[str], now_ms: int) -> int:
+    async def _rescore(self, partition: int, users: list[str], now_ms: int, cause: Cause) -> int:
         update = score_update(
             (
                 (
@@ -79,6 +80,6 @@ class DecaySweep:
             self._curve(),
         )
         fence = self._states.generation(partition)
-        await self._writer.write(update.cards, {card.user_id: fence for card in update.cards})
+        await self._feed.write(update.cards, cause, {card.user_id: fence for card in update.cards})
         await self._due.schedule(update.schedule)
         return len(update.cards)

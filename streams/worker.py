@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,12 +27,13 @@ from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
-from app.store.writer import ScoreWriter
+from app.store.writer import FeedMarks, ScoreWriter
 from streams.curve_follower import CurveFollower
 from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
     FencedTable,
+    aiokafka_producer,
     allow_producer_backlog,
     fenced_store_url,
     install_commit_guard,
@@ -39,6 +41,7 @@ from streams.faust_compat import (
     require_pinned_faust,
     run_before_commit,
 )
+from streams.feed import FeedProducer, record_batches
 from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
 from streams.state import StateCache
 from streams.sweep import DecaySweep
@@ -127,6 +130,13 @@ class QuietMonitor(Monitor):
         """Not recorded."""
 
 
+def feed_marks(settings: Settings) -> FeedMarks | None:
+    """The score feed as the writer keeps it, under an id unique to this worker process."""
+    if not settings.feed_enabled:
+        return None
+    return FeedMarks(uuid.uuid4().hex, settings.feed_thresholds, settings.feed_hysteresis)
+
+
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """The Faust application with every Faust setting the worker runs with, and nothing else.
 
@@ -176,7 +186,17 @@ def build_app(settings: Settings) -> faust.App:
     allow_producer_backlog(settings.state_cache_users)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
-    writer = ScoreWriter(redis, prefix, leaderboard_shards=settings.leaderboard_shards)
+    writer = ScoreWriter(
+        redis, prefix, leaderboard_shards=settings.leaderboard_shards, feed=feed_marks(settings)
+    )
+    feed = FeedProducer(
+        send=record_batches(lambda: aiokafka_producer(app)),
+        writer=writer,
+        scores_topic=settings.topic_scores,
+        thresholds_topic=settings.topic_score_thresholds,
+        thresholds=settings.feed_thresholds,
+        partitions=settings.topic_partitions,
+    )
     due = DueIndex(redis, prefix)
     params = settings.model_params()
     install_commit_guard()
@@ -186,6 +206,7 @@ def build_app(settings: Settings) -> faust.App:
         topics=topics,
         states=states,
         writer=writer,
+        feed=feed,
         dedupe=EventDeduplicator(redis, prefix, settings.scoring.dedupe_window_hours * 3600),
         due=due,
         params=params,
@@ -198,7 +219,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     sweep = DecaySweep(
         states=states,
-        writer=writer,
+        feed=feed,
         due=due,
         params=params,
         curve=lambda: follower.current(),

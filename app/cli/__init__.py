@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
     "app.cli.lag",
     "app.cli.read",
+    "app.cli.follow",
     "app.cli.keys",
     "app.cli.publish",
     "app.cli.simulate",

@@ -20,6 +20,8 @@ def isolated(settings: Settings, label: str = "t", **overrides: Any) -> Settings
             "topic_mentions": f"{tag}.mentions",
             "topic_dead_letters": f"{tag}.dead-letters",
             "topic_rekeyed": f"{tag}.rekeyed",
+            "topic_scores": f"{tag}.scores",
+            "topic_score_thresholds": f"{tag}.score-thresholds",
             "app_id": f"clout-{tag}",
             "redis_key_prefix": f"clout-{tag}",
             **overrides,

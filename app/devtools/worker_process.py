@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -30,6 +31,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, dict):
             for sub, subvalue in value.items():
                 env[f"CLOUT_{name.upper()}__{sub.upper()}"] = str(subvalue)
+        elif isinstance(value, tuple | list):  # complex settings are JSON in the environment
+            env[f"CLOUT_{name.upper()}"] = orjson.dumps(value).decode()
         else:
             raw = getattr(settings, name)
             secret = getattr(raw, "get_secret_value", None)

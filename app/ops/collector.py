@@ -13,6 +13,8 @@ partition, so a partition that cannot be read becomes an error on its own row on
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -25,11 +27,21 @@ from aiokafka.errors import for_code
 from aiokafka.protocol.offset import OffsetRequest
 
 from app.kafka_config import aiokafka_kwargs
-from app.ops.tracker import MemberInfo, Observation, PartitionObservation
+from app.kafka_topics import feed_topics
+from app.ops.lag import partition_lag
+from app.ops.tracker import FeedLag, MemberInfo, Observation, PartitionObservation
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _LATEST = -1
 _EARLIEST = -2
+# How often the consumer groups reading the score feed are looked for again: finding them asks
+# every group of the cluster for its offsets, so it is not done on every poll, and it runs beside
+# the polls (a cluster with thousands of groups must not hold a poll past its timeout).
+FEED_GROUPS_REFRESH_S = 30.0
+# Groups asked at once while looking for the feed's consumers.
+FEED_GROUPS_CONCURRENCY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +68,12 @@ class KafkaLagCollector:
         self.dead_letter_topic = (
             dead_letter_topic if dead_letter_topic is not None else settings.topic_dead_letters
         )
+        self.feed_topics = feed_topics(settings)
         self._settings = settings
         self._admin_client: AIOKafkaAdminClient | None = None
+        self._feed_groups: list[str] = []
+        self._feed_groups_found_at = -FEED_GROUPS_REFRESH_S
+        self._finding: asyncio.Task[None] | None = None
 
     @property
     def _admin(self) -> AIOKafkaAdminClient:
@@ -87,6 +103,11 @@ class KafkaLagCollector:
 
     async def stop(self) -> None:
         """Close every connection."""
+        finding, self._finding = self._finding, None
+        if finding is not None:
+            finding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finding
         admin, self._admin_client = self._admin_client, None
         if admin is not None:
             await admin.close()
@@ -119,9 +140,17 @@ class KafkaLagCollector:
             for part in dlq_meta["partitions"]:
                 watched[(self.dead_letter_topic, part["partition"])] = part["leader"]
 
-        ends, starts = await asyncio.gather(
-            self._list_offsets({**readable, **watched}, _LATEST),
-            self._list_offsets(readable, _EARLIEST),
+        feed: dict[tuple[str, int], int] = {}
+        for topic in self.feed_topics:
+            feed_meta = meta.get(topic)
+            if feed_meta is not None and not feed_meta["error_code"]:
+                for part in feed_meta["partitions"]:
+                    feed[(topic, part["partition"])] = part["leader"]
+
+        ends, starts, feed_committed = await asyncio.gather(
+            self._list_offsets({**readable, **watched, **feed}, _LATEST),
+            self._list_offsets({**readable, **feed}, _EARLIEST),
+            self._feed_commits(),
         )
         ts_ms = int(time.time() * 1000)
 
@@ -150,7 +179,52 @@ class KafkaLagCollector:
             partitions=tuple(rows[key] for key in sorted(rows)),
             produced_ends=produced,
             assignments_known=assignments_known,
+            feed=_feed_lags(self.feed_topics, feed, ends, starts, feed_committed),
         )
+
+    async def _feed_commits(self) -> dict[str, dict[tuple[str, int], int]]:
+        """Per known consumer group reading the feed, its committed offsets on the feed topics.
+
+        Starts looking for the groups again (in the background) every `FEED_GROUPS_REFRESH_S`.
+        """
+        now = time.monotonic()
+        if now - self._feed_groups_found_at >= FEED_GROUPS_REFRESH_S and (
+            self._finding is None or self._finding.done()
+        ):
+            self._feed_groups_found_at = now
+            self._finding = asyncio.create_task(self._find_feed_groups(), name="ops-feed-groups")
+        return await self._commits_of(self._feed_groups)
+
+    async def _find_feed_groups(self) -> None:
+        """Ask every group of the cluster whether it has commits on the feed topics."""
+        try:
+            listed = await self._admin.list_consumer_groups()
+            candidates = [str(g[0]) for g in listed if str(g[0]) != self.group]
+            self._feed_groups = sorted(await self._commits_of(candidates))
+        except Exception as exc:  # shown as the groups found last time; the next round retries
+            log.warning("ops: looking for the score feed's consumer groups failed: %s", exc)
+
+    async def _commits_of(self, groups: list[str]) -> dict[str, dict[tuple[str, int], int]]:
+        """Each of `groups` that has commits on the feed topics, with those commits."""
+        limit = asyncio.Semaphore(FEED_GROUPS_CONCURRENCY)
+        commits: dict[str, dict[tuple[str, int], int]] = {}
+
+        async def ask(group: str) -> None:
+            async with limit:
+                try:
+                    offsets = await self._admin.list_consumer_group_offsets(group)
+                except Exception:  # a group that went away meanwhile: not a feed reader now
+                    return
+            on_feed = {
+                (tp.topic, tp.partition): meta.offset
+                for tp, meta in offsets.items()
+                if tp.topic in self.feed_topics and meta.offset >= 0
+            }
+            if on_feed:
+                commits[group] = on_feed
+
+        await asyncio.gather(*(ask(group) for group in groups))
+        return commits
 
     async def _group(
         self,
@@ -230,6 +304,36 @@ class KafkaLagCollector:
 
         await asyncio.gather(*(ask(leader, topics) for leader, topics in by_leader.items()))
         return _Offsets(values, errors)
+
+
+def _feed_lags(
+    topics: Iterable[str],
+    partitions: Iterable[tuple[str, int]],
+    ends: _Offsets,
+    starts: _Offsets,
+    commits: Mapping[str, Mapping[tuple[str, int], int]],
+) -> tuple[FeedLag, ...]:
+    """One row per feed topic and reading group (a topic nobody reads: one row, no group)."""
+    by_topic: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for key in partitions:
+        if key in ends.values and key in starts.values:
+            by_topic[key[0]].append(key)
+    rows: list[FeedLag] = []
+    for topic in topics:
+        keys = by_topic.get(topic)
+        if not keys:
+            continue  # not created yet, or its offsets could not be read this poll
+        end = sum(ends.values[key] for key in keys)
+        readers = sorted(g for g, c in commits.items() if any(key[0] == topic for key in c))
+        if not readers:
+            rows.append(FeedLag(topic, len(keys), end))
+        for group in readers:
+            lag = sum(
+                partition_lag(ends.values[key], commits[group].get(key), starts.values[key])
+                for key in keys
+            )
+            rows.append(FeedLag(topic, len(keys), end, group, lag))
+    return tuple(rows)
 
 
 def _error(meta: Mapping[str, Any]) -> str:

@@ -73,7 +73,7 @@ def _eta(eta: float | None, lag: int | None) -> str:
 
 
 def render(doc: Mapping[str, Any]) -> RenderableType:
-    """Header line, pipeline health, then one table row per partition."""
+    """Header line, pipeline health, one table row per partition, then the score feed."""
     summary, pipeline, poll = doc["summary"], doc["pipeline"], doc["poll"]
     header = Text.assemble(
         ("group ", "dim"),
@@ -148,4 +148,25 @@ def render(doc: Mapping[str, Any]) -> RenderableType:
     if poll.get("error"):
         parts.append(Text(f"Kafka could not be read: {poll['error']}", style="bold red"))
     parts.append(table)
+    if doc.get("feed"):
+        parts.append(_feed_table(doc["feed"]))
     return Group(*parts)
+
+
+def _feed_table(rows: list[Mapping[str, Any]]) -> Table:
+    """The score feed's topics, with each reading group's lag (as the page's feed table)."""
+    table = Table(title="score feed", show_edge=False, header_style="bold dim", pad_edge=False)
+    for name, justify in (
+        ("topic", "left"),
+        ("consumer group", "left"),
+        ("partitions", "right"),
+        ("records", "right"),
+        ("lag", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        group = Text("no consumer", style="dim") if row["group"] is None else row["group"]
+        table.add_row(
+            row["topic"], group, str(row["partitions"]), fmt_int(row["end"]), fmt_int(row["lag"])
+        )
+    return table

@@ -42,6 +42,20 @@ class PartitionObservation:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedLag:
+    """A score feed topic and one consumer group reading it (`group` None: nobody commits).
+
+    `end` is the sum of the topic's end offsets; `lag` the group's messages still to read.
+    """
+
+    topic: str
+    partitions: int
+    end: int
+    group: str | None = None
+    lag: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MemberInfo:
     """A live member of the consumer group and how many partitions it owns."""
 
@@ -57,7 +71,8 @@ class Observation:
 
     `assignments_known` is False when members' assignments could not be decoded; ownership is
     then inferred from there being members at all. `produced_ends` holds, per watched topic
-    (the dead letters), the sum of its partitions' end offsets.
+    (the dead letters), the sum of its partitions' end offsets. `feed` lists the score feed's
+    topics with the lag of each consumer group that reads them.
     """
 
     ts_ms: int
@@ -67,6 +82,7 @@ class Observation:
     partitions: tuple[PartitionObservation, ...]
     produced_ends: Mapping[str, int] = field(default_factory=dict)
     assignments_known: bool = True
+    feed: tuple[FeedLag, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +178,7 @@ class Snapshot:
     polls: int
     last_success_ms: int | None
     poll_error: str | None = None
+    feed: tuple[FeedLag, ...] = ()
 
     @property
     def kafka_up(self) -> bool:
@@ -200,6 +217,7 @@ class Snapshot:
             },
             "topics": [{**asdict(topic), "status": topic.status.value} for topic in self.topics],
             "partitions": [{**asdict(row), "status": row.status.value} for row in self.partitions],
+            "feed": [asdict(row) for row in self.feed],
             "poll": {
                 "kafka_up": self.kafka_up,
                 "interval_s": self.poll_interval_s,
@@ -325,6 +343,7 @@ class LagTracker:
             window_s=self.window_s,
             polls=self._polls,
             last_success_ms=now,
+            feed=observation.feed,
         )
         self._history.append(
             HistoryPoint(

@@ -6,8 +6,10 @@ group generation, docs/guarantees.md) and then its `updated_at_ms` with the stor
 skips the card if the stored one has a higher token, or the same token and a newer update: a
 paused worker's late card cannot replace its successor's, and a replayed or reordered batch
 can never move a score back in time. It returns which cards it applied; only those then reach
-the leaderboard (app/store/leaderboard.py, whose shards live in other slots). A `write()` is
-two pipelined round trips: every script call, then the leaderboard and stats updates.
+the leaderboard (app/store/leaderboard.py, whose shards live in other slots). With a score feed
+it also says,
+atomically with each card, which applied cards need a feed record (docs/redis.md). A `write()`
+is two pipelined round trips: every script call, then the leaderboard and stats updates.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
 from app.scoring.card import ScoreCard
+from app.scoring.thresholds import band, tenths
 from app.store.connection import RedisClient, ScriptCall, run_script, slot_of
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
@@ -35,26 +40,58 @@ DEFAULT_CHUNK_SIZE = 250
 # KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
 # ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
 # [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
-#  curve_version, fence],
-# then per card i: [2+2i] components JSON, [3+2i] top_actors JSON (stored verbatim).
+#  curve_version, fence, band_low, band_high],
+# [4] the score feed as JSON: null (off) or {by: producer id, marks: thresholds in tenths},
+# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim).
 # A card is applied unless the stored fence is higher, or equal with a strictly newer
 # updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
 # publishes nothing). A card stored without a fence has fence 0.
-# Returns the 1-based positions of the applied cards.
+# Returns one entry per applied card: {position} (1-based), or, when the card needs a feed record,
+# {position, previous score or nil, level before, level after} (app/scoring/thresholds.py).
+# A card needs a record when its visible score changed, or when the user's last record was made
+# by another producer and never confirmed delivered (`feed_by`): that producer may have died
+# before sending it, so the record is made again from where that one started.
 _WRITE_CARDS_LUA = """
 local channel, ttl = ARGV[1], ARGV[2]
 local cards = cjson.decode(ARGV[3])
+local feed = cjson.decode(ARGV[4])
 local applied = {}
 for i, c in ipairs(cards) do
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
   local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
-  local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence')
+  local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
+    'feed_by', 'feed_previous', 'feed_from_level')
   local fence, stored_fence = tonumber(c[11]), tonumber(stored[3] or '0')
   if (not stored[1]) or fence > stored_fence
       or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
-    redis.call('HSET', user_key, 'score', score, 'raw', raw, 'style', c[4],
-      'engagers', c[5], 'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10],
-      'fence', c[11], 'components', ARGV[2 + 2 * i], 'top_actors', ARGV[3 + 2 * i])
+    local fields = {'score', score, 'raw', raw, 'style', c[4], 'engagers', c[5],
+      'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10], 'fence', c[11],
+      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i]}
+    local entry = {i}
+    if feed ~= cjson.null then
+      local level = tonumber(stored[4])
+      if not level then  -- scored before the feed: the thresholds its score reaches
+        level = 0
+        for _, mark in ipairs(feed.marks) do
+          if stored[2] and math.floor(tonumber(stored[2]) * 10 + 0.5) >= mark then
+            level = level + 1
+          end
+        end
+      end
+      local lost = stored[5] and stored[5] ~= feed.by
+      if lost or stored[2] ~= score then
+        local previous, from = stored[2], level
+        if lost then previous, from = stored[6], tonumber(stored[7]) end
+        if previous == '' then previous = false end  -- '': the record of a first score
+        local after = math.min(math.max(level, c[12]), c[13])
+        for _, v in ipairs({'feed_level', after, 'feed_from_level', from, 'feed_by', feed.by,
+            'feed_at', updated_at, 'feed_previous', previous or ''}) do
+          fields[#fields + 1] = v
+        end
+        entry = {i, previous, from, after}
+      end
+    end
+    redis.call('HSET', user_key, unpack(fields))
     if redis.call('HSET', history_key, c[8], score) == 1 then
       for _, day in ipairs(redis.call('HKEYS', history_key)) do
         if day < c[9] then redis.call('HDEL', history_key, day) end
@@ -67,11 +104,41 @@ for i, c in ipairs(cards) do
       redis.call('PUBLISH', channel, cjson.encode({user_id = user_id,
         score = tonumber(score), previous = previous, updated_at = tonumber(updated_at)}))
     end
-    applied[#applied + 1] = i
+    applied[#applied + 1] = entry
   end
 end
 return applied
 """
+
+# KEYS: user hashes (one slot); ARGV: [1] producer id, [1+i] updated_at of user i's delivered
+# record. Clears the user's unconfirmed-record mark unless a newer record replaced it.
+_CONFIRM_FEED_LUA = """
+for i, key in ipairs(KEYS) do
+  local mark = redis.call('HMGET', key, 'feed_by', 'feed_at')
+  if mark[1] == ARGV[1] and mark[2] == ARGV[i + 1] then
+    redis.call('HDEL', key, 'feed_by', 'feed_at')
+  end
+end
+return 0
+"""
+
+
+_T = TypeVar("_T")
+
+
+def _feed_arg(feed: FeedMarks | None) -> bytes:
+    """The script's feed argument (ARGV[4]): null without a feed."""
+    if feed is None:
+        return b"null"
+    return orjson.dumps({"by": feed.producer_id, "marks": [tenths(t) for t in feed.thresholds]})
+
+
+def _user_of_card(card: ScoreCard) -> str:
+    return card.user_id
+
+
+def _user_of_pair(pair: tuple[str, int]) -> str:
+    return pair[0]
 
 
 @lru_cache(maxsize=64)
@@ -84,6 +151,38 @@ def _days(day_number: int) -> tuple[str, str]:
 def format_score(score: float) -> str:
     """The stored form of a visible score: one decimal, so equal strings mean equal scores."""
     return f"{score:.1f}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMarks:
+    """What the script needs to keep the score feed: who produces it, and the thresholds.
+
+    `producer_id` must be unique per producing process: a record marked by another id and never
+    confirmed may have died with its producer, so the next write makes it again.
+    """
+
+    producer_id: str
+    thresholds: tuple[float, ...]  # sorted
+    hysteresis: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChange:
+    """An applied card that needs a feed record: its visible score and threshold levels."""
+
+    card: ScoreCard
+    score: float
+    previous: float | None
+    level_before: int
+    level_after: int
+
+
+@dataclass(slots=True)
+class Applied:
+    """What a write did: how many cards were not stale, and the feed records they need."""
+
+    count: int = 0
+    changes: list[FeedChange] = field(default_factory=list)
 
 
 class ScoreWriter:
@@ -100,13 +199,18 @@ class ScoreWriter:
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         leaderboard_shards: int | None = None,
+        feed: FeedMarks | None = None,
     ) -> None:
+        """`feed`: keep the score feed's marks (None: no feed records, `changes` stay empty)."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._redis = redis
         self._keys = RedisKeys(prefix)
         self._chunk_size = chunk_size
         self._script = redis.register_script(_WRITE_CARDS_LUA)
+        self._confirm_script = redis.register_script(_CONFIRM_FEED_LUA)
+        self._feed = feed
+        self._feed_arg = _feed_arg(feed)
         self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
         # One write() at a time per writer: the cards a script applied reach the leaderboard in
         # the next round trip, and a second write() in between (the decay sweep beside the
@@ -121,46 +225,103 @@ class ScoreWriter:
     async def write(
         self, cards: Sequence[ScoreCard], fences: Mapping[str, int] | None = None
     ) -> int:
-        """Apply `cards` (any order, duplicates allowed); return how many were not stale.
+        """Apply `cards` (any order, duplicates allowed); return how many were not stale."""
+        return (await self.apply(cards, fences)).count
+
+    async def apply(
+        self, cards: Sequence[ScoreCard], fences: Mapping[str, int] | None = None
+    ) -> Applied:
+        """Apply `cards` (any order, duplicates allowed); say what was applied and changed.
 
         `fences` gives a user's card its fencing token (default 0). A card is stale, and
         skipped, when the stored card has a higher token, or the same token and a strictly
         newer `updated_at`. Raises ValueError for a card with a non-finite score or raw before
         anything is sent.
         """
+        outcome = Applied()
         if not cards:
-            return 0
+            return outcome
         fences = fences or {}
-        calls = [self._encode_chunk(chunk, fences) for chunk in self._chunks(cards)]
+        calls = [self._encode_chunk(chunk, fences) for chunk in self._chunks(cards, _user_of_card)]
         async with self._lock:
             # Replaying a chunk after NOSCRIPT is safe: applying a card is idempotent.
             results = await run_script(self._redis, self._script, [call for _, call in calls])
             raws: dict[str, float] = {}
-            applied = 0
             for (chunk, _), result in zip(calls, results, strict=True):
-                for position in cast(list[int], result):
-                    card = chunk[position - 1]
+                for entry in cast(list[list[Any]], result):
+                    card = chunk[entry[0] - 1]
                     # Calls run in card order per slot, so a later applied card is newer.
                     raws[card.user_id] = float(card.raw)
-                    applied += 1
+                    outcome.count += 1
+                    if len(entry) > 1:
+                        previous, before, after = entry[1:]
+                        outcome.changes.append(
+                            FeedChange(
+                                card,
+                                float(format_score(card.score)),
+                                None if previous is None else float(previous),
+                                int(before),
+                                int(after),
+                            )
+                        )
+            applied = outcome.count
             if applied:
                 pipe = self._redis.pipeline(transaction=False)
                 self.leaderboard.queue_set(pipe, raws)
                 pipe.hset(self._keys.stats, "last_write_ms", str(time.time_ns() // 1_000_000))
                 pipe.hincrby(self._keys.stats, "cards_applied", applied)
                 await pipe.execute()
-        return applied
+        return outcome
+
+    def renew_feed_producer(self) -> None:
+        """Mark records from now on under a new producer id, so the old id's read as lost.
+
+        For a write that failed part way: Redis may have applied some of its cards, marking
+        their records as this producer's though they were never sent. Under the new id the next
+        write of those users makes the records again (and, as the old id's marks are never
+        confirmed now, also repeats records that were sent: duplicates, never gaps).
+        """
+        if self._feed is not None:
+            self._feed = replace(self._feed, producer_id=uuid.uuid4().hex)
+            self._feed_arg = _feed_arg(self._feed)
+
+    async def confirm_feed(self, delivered: Sequence[tuple[str, int]]) -> None:
+        """Mark feed records as delivered: (user id, the record's `updated_at_ms`) pairs.
+
+        A user whose record is not confirmed gets it again with the next write by another
+        producer (after a crash, the replay's), so nothing is lost in between.
+        """
+        if self._feed is None or not delivered:
+            return
+        calls: list[ScriptCall] = [
+            (
+                [self._keys.user(user_id) for user_id, _ in chunk],
+                [self._feed.producer_id, *(str(at) for _, at in chunk)],
+            )
+            for chunk in self._chunks(delivered, _user_of_pair)
+        ]
+        # Replaying a call after NOSCRIPT is safe: clearing a mark is idempotent.
+        await run_script(self._redis, self._confirm_script, calls)
+
+    def _band(self, card: ScoreCard) -> tuple[int, int] | tuple[()]:
+        """The threshold levels the card's visible score allows (nothing without a feed)."""
+        if self._feed is None:
+            return ()
+        allowed = band(
+            float(format_score(card.score)), self._feed.thresholds, self._feed.hysteresis
+        )
+        return allowed.low, allowed.high
 
     async def raws_of(self, user_ids: Sequence[str]) -> list[float | None]:
         """Each user's current raw influence (None when unscored), in one round trip."""
         return await self.leaderboard.raws(user_ids)
 
-    def _chunks(self, cards: Sequence[ScoreCard]) -> list[Sequence[ScoreCard]]:
-        """Cards grouped by the hash slot of their keys (one group on a single server), in
-        order within a group, cut into chunks of at most `chunk_size`."""
-        groups: dict[int, list[ScoreCard]] = defaultdict(list)
-        for card in cards:
-            groups[slot_of(self._redis, self._keys.user(card.user_id))].append(card)
+    def _chunks(self, items: Sequence[_T], user_of: Callable[[_T], str]) -> list[Sequence[_T]]:
+        """Items grouped by the hash slot of their user's keys (one group on a single server),
+        in order within a group, cut into chunks of at most `chunk_size`."""
+        groups: dict[int, list[_T]] = defaultdict(list)
+        for item in items:
+            groups[slot_of(self._redis, self._keys.user(user_of(item)))].append(item)
         size = self._chunk_size
         return [
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
@@ -192,10 +353,16 @@ class ScoreWriter:
                     first_kept,
                     str(card.curve_version),
                     str(fences.get(card.user_id, 0)),
+                    *self._band(card),
                 ]
             )
             blobs.append(orjson.dumps(card.components))
             blobs.append(orjson.dumps([[a.actor_id, a.contribution] for a in card.top_actors]))
-        args: list[str | bytes] = [keys.changes, str(HISTORY_TTL_S), orjson.dumps(rows)]
+        args: list[str | bytes] = [
+            keys.changes,
+            str(HISTORY_TTL_S),
+            orjson.dumps(rows),
+            self._feed_arg,
+        ]
         args.extend(blobs)
         return cards, (key_names, args)

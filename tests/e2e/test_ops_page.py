@@ -50,11 +50,17 @@ BACKLOG = {("likes", 0): 3, ("likes", 1): 4, ("shares", 0): 5, ("shares", 1): 6}
 
 @pytest.fixture
 async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
-    """Fast polling; likes, shares and dead letters exist with a backlog, mentions does not."""
+    """Fast polling; likes, shares and dead letters exist with a backlog, mentions does not;
+    the score feed's topic holds three records nobody reads."""
     settings = isolated_settings.model_copy(
         update={"ops_poll_interval_s": 0.5, "ops_status_window_s": 2.0, "ops_rate_window_s": 2.0}
     )
-    topics = [settings.topic_likes, settings.topic_shares, settings.topic_dead_letters]
+    topics = [
+        settings.topic_likes,
+        settings.topic_shares,
+        settings.topic_dead_letters,
+        settings.topic_scores,
+    ]
     admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
     await admin.start()
     try:
@@ -64,6 +70,7 @@ async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
             events = [encode(make_event("a", f"u{i}")) for i in range(count)]
             await produce(settings, topic, events, partition=partition)
         await produce(settings, settings.topic_dead_letters, [(None, b"not json")], partition=0)
+        await produce(settings, settings.topic_scores, [(b"u1", b"{}")] * 3, partition=1)
         yield settings
         await admin.delete_topics(topics)
     finally:
@@ -152,6 +159,7 @@ async def test_ops_page_shows_the_backlog_live(
                     && document.querySelectorAll('#partitions tbody tr').length === 5
                     && document.querySelectorAll('#chart-lag path').length > 0
                     && document.getElementById('group-status').textContent === 'ERR'
+                    && document.querySelectorAll('#feed tbody tr').length === 1
                     && [...document.querySelectorAll('#partitions tbody tr')]
                         .every(r => !r.querySelector('.note').textContent.startsWith('warming'))""",
                 arg=backlog,
@@ -167,6 +175,9 @@ async def test_ops_page_shows_the_backlog_live(
                     note: r.querySelector('td.note').textContent,
                     error: r.classList.contains('has-error'),
                 }))""",
+            )
+            feed = await page.eval_on_selector_all(
+                "#feed tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
             )
             await page.screenshot(path=str(ARTIFACTS / "ops-page.png"), full_page=True)
             assert errors == []
@@ -188,6 +199,9 @@ async def test_ops_page_shows_the_backlog_live(
     clean = [row for key, row in by_key.items() if key[0] != settings.topic_mentions]
     assert [row["error"] for row in clean] == [False] * 4
     assert {row["status"] for row in clean} == {"STOP"}  # backlog, and nobody consuming
+    # the score feed's table: its topic, nobody reading it, its three records
+    no_lag = "\u2013"  # the page's dash for "no figure"
+    assert feed == [[settings.topic_scores, "no consumer", "2", "3", no_lag]]
 
     # and the page agrees with the JSON it was drawn from
     async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ops_key}) as client:

@@ -30,6 +30,7 @@ from tests.reliability.helpers import (
     read_cards,
     seen_positions,
 )
+from tests.support.feed import feed_ends_on_cards
 from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,
@@ -121,6 +122,12 @@ async def test_worker_holds_back_during_a_30s_redis_outage_and_converges_after(
         problems = card_mismatches(cards, traffic.expected_states(params), params)
         assert not problems, f"{len(problems)} differences, first: {problems[:10]}"
         assert len(await seen_positions(client, settings)) == len(traffic.counted)
+        # Writes that failed part way were retried: the feed still ends on every final card.
+        await eventually(
+            lambda: feed_ends_on_cards(settings),
+            deadline_s=60,
+            what="every user's last feed record to equal its final Redis score",
+        )
 
         log = worker.log_path.read_text(errors="replace")
         delays = [

@@ -31,6 +31,8 @@ from tests.reliability.helpers import (
     seen_positions,
     wait_for_exact_cards,
 )
+from tests.support.feed import feed_ends_on_cards
+from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -130,6 +132,13 @@ async def test_kill_9_one_of_two_workers_mid_stream_loses_nothing_counts_nothing
         # Exactly one first sighting recorded per counted event: every duplicate was dropped,
         # and no event was recorded twice at two positions.
         assert len(await seen_positions(client, settings)) == len(traffic.counted)
+        # The score feed: records the victim made but never sent are made again by the
+        # survivor, so each user's last record is its final card.
+        await eventually(
+            lambda: feed_ends_on_cards(settings),
+            deadline_s=60,
+            what="every user's last feed record to equal its final Redis score",
+        )
         survivor.assert_alive()
     finally:
         victim.stop(signal.SIGKILL)

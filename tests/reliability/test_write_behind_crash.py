@@ -27,6 +27,8 @@ from tests.reliability.helpers import (
     seen_positions,
     wait_for_exact_cards,
 )
+from tests.support.feed import feed_ends_on_cards
+from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -95,6 +97,12 @@ async def test_kill_between_state_flush_and_offset_commit_loses_nothing_counts_n
         await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[successor])
         await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
         assert len(await seen_positions(client, settings)) == len(traffic.counted)
+        # The score feed: the replay may repeat records, but each user's last one is the card.
+        await eventually(
+            lambda: feed_ends_on_cards(settings),
+            deadline_s=60,
+            what="every user's last feed record to equal its final Redis score",
+        )
         successor.assert_alive()
     finally:
         doomed.stop(signal.SIGKILL)

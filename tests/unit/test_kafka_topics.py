@@ -10,7 +10,13 @@ from app.settings import Settings
 
 
 def counts(settings: Settings, default: int, **overrides: int) -> dict[str, int]:
-    names = [*settings.input_topics, settings.topic_rekeyed, settings.topic_dead_letters]
+    names = [
+        *settings.input_topics,
+        settings.topic_rekeyed,
+        settings.topic_dead_letters,
+        settings.topic_scores,
+        settings.topic_score_thresholds,
+    ]
     return {name: overrides.get(name, default) for name in names}
 
 
@@ -34,3 +40,11 @@ def test_an_input_or_rekey_topic_with_another_count_is_refused_with_the_fix() ->
     assert settings.topic_shares not in message
     assert "CLOUT_TOPIC_PARTITIONS=8" in message
     assert isinstance(refused.value, ConfigurationError)
+
+
+def test_a_feed_topic_with_another_count_is_refused() -> None:
+    settings = Settings(topic_partitions=8)
+    layout = counts(settings, 8, **{settings.topic_scores: 4})
+
+    with pytest.raises(TopicLayoutError, match=f"{settings.topic_scores} has 4"):
+        check_partition_counts(settings, layout)

@@ -130,6 +130,22 @@
     table.replaceChild(body, table.tBodies[0]);
   }
 
+  // The score feed's topics and the lag of each group that reads them (none: "no consumer").
+  function renderFeed(doc) {
+    var body = document.createElement("tbody");
+    (doc.feed || []).forEach(function (f) {
+      var tr = document.createElement("tr");
+      cell(tr, f.topic);
+      cell(tr, f.group === null ? "no consumer" : f.group, f.group === null ? "muted" : "");
+      cell(tr, String(f.partitions), "num");
+      cell(tr, fmtInt(f.end), "num");
+      cell(tr, fmtInt(f.lag), "num feed-lag");
+      body.appendChild(tr);
+    });
+    var table = $("feed");
+    table.replaceChild(body, table.tBodies[0]);
+  }
+
   function renderPartitions(doc) {
     var body = document.createElement("tbody");
     doc.partitions.forEach(function (r) {
@@ -193,6 +209,7 @@
     lastUpdate = Date.now();
     renderSummary(doc);
     renderTopics(doc);
+    renderFeed(doc);
     renderPartitions(doc);
     renderCharts();
     document.body.setAttribute("data-polls", String(doc.poll.polls));

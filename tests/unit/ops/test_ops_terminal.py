@@ -7,7 +7,13 @@ from rich.console import Console
 
 from app.cli import build_parser
 from app.ops.terminal import fmt_duration, fmt_int, fmt_rate, render
-from app.ops.tracker import LagTracker, MemberInfo, Observation, PartitionObservation
+from app.ops.tracker import (
+    FeedLag,
+    LagTracker,
+    MemberInfo,
+    Observation,
+    PartitionObservation,
+)
 from app.store.health import RedisHealth
 
 
@@ -27,6 +33,10 @@ def document() -> dict[str, object]:
                     ),
                     PartitionObservation("clout.likes", 1, error="LeaderNotAvailableError"),
                 ),
+                feed=(
+                    FeedLag("clout.scores", 8, 5_120, "perks", 17),
+                    FeedLag("clout.score-thresholds", 8, 40),
+                ),
             ),
             RedisHealth(True, 3 * 1048576, 0, 4.0),
         )
@@ -45,6 +55,11 @@ def test_render_shows_rows_statuses_and_health() -> None:
     assert "3.0 MiB used" in text
     assert "4.0 s ago" in text
     assert "ERR" in text
+    feed = text[text.index("score feed") :]
+    assert "perks" in feed
+    assert "5,120" in feed
+    assert "17" in feed
+    assert "no consumer" in feed
 
 
 @pytest.mark.parametrize(

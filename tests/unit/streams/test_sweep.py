@@ -7,6 +7,7 @@ from typing import Any
 from app.scoring.curve import DEFAULT_CURVE
 from app.scoring.params import ModelParams
 from app.store.due import DueIndex
+from app.store.writer import Applied
 from streams.state import StateCache
 from streams.sweep import DecaySweep
 from tests.unit.scoring.helpers import DAY, T0, event, fold
@@ -15,15 +16,20 @@ from tests.unit.streams.test_state import RecordingTable
 
 
 class RecordingWriter:
+    """Stands in for the FeedProducer the sweep writes through."""
+
     def __init__(self) -> None:
         self.cards: list[Any] = []
-
+        self.causes: list[str] = []
         self.fences: dict[str, int] = {}
 
-    async def write(self, cards: list[Any], fences: dict[str, int] | None = None) -> int:
+    async def write(
+        self, cards: list[Any], cause: str, fences: dict[str, int] | None = None
+    ) -> Applied:
         self.cards.extend(cards)
+        self.causes.append(cause)
         self.fences.update(fences or {})
-        return len(cards)
+        return Applied(count=len(cards))
 
 
 async def test_due_users_of_owned_partitions_are_rescored_in_chunks() -> None:
@@ -39,7 +45,7 @@ async def test_due_users_of_owned_partitions_are_rescored_in_chunks() -> None:
     writer = RecordingWriter()
     sweep = DecaySweep(
         states=states,
-        writer=writer,  # type: ignore[arg-type]
+        feed=writer,  # type: ignore[arg-type]
         due=due,
         params=params,
         curve=lambda: DEFAULT_CURVE,
@@ -50,6 +56,7 @@ async def test_due_users_of_owned_partitions_are_rescored_in_chunks() -> None:
     assert await sweep.run_once([0]) == 2
     assert sorted(card.user_id for card in writer.cards) == ["a", "b"]
     assert all(card.updated_at_ms == T0 + DAY for card in writer.cards)
+    assert set(writer.causes) == {"decay"}  # the feed records say why the score moved
     assert writer.fences == {"a": 4, "b": 4}  # the generation of their partition's assignment
     # each was rescheduled at its next visible change, after now
     assert await due.due(0, now_ms=T0 + DAY, limit=10) == []
@@ -62,7 +69,7 @@ async def test_a_due_user_without_state_leaves_the_schedule() -> None:
     writer = RecordingWriter()
     sweep = DecaySweep(
         states=states,
-        writer=writer,  # type: ignore[arg-type]
+        feed=writer,  # type: ignore[arg-type]
         due=due,
         params=ModelParams(),
         curve=lambda: DEFAULT_CURVE,
