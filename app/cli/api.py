@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
-        # uvicorn's C HTTP parser and uvloop, not its pure-Python h11 fallback: less CPU a request
-        http="httptools",
+        # h11, not httptools: h11 bounds the request line and headers (16 KiB incomplete event),
+        # httptools accepts a 1 MB header (tests/reliability/test_security.py)
+        http="h11",
         loop="uvloop",
         timeout_graceful_shutdown=3,  # open dashboards hold SSE streams; don't wait on them
     )
