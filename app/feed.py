@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 from app.kafka_config import aiokafka_kwargs
+from app.lifecycle import AsyncClosing
 from app.scoring.thresholds import Direction
 from app.settings import Settings
 
@@ -77,7 +77,7 @@ def _object(value: bytes) -> dict[str, Any]:
     return decoded
 
 
-class ScoreFeed:
+class ScoreFeed(AsyncClosing):
     """Follows the score feed: `async for record in feed` yields records as the worker makes them.
 
     Without `group` the feed reads every partition on its own and commits nothing; it starts at
@@ -111,12 +111,8 @@ class ScoreFeed:
         await self._consumer.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Leave the group (if any) and close the consumer."""
         await self._consumer.stop()
 
     def __aiter__(self) -> AsyncIterator[ScoreRecord | ThresholdRecord]:

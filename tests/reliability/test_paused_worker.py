@@ -22,16 +22,14 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from streams.state import StoredUser
 from tests.reliability.outcome import group_members, in_flight, seen_positions, wait_for_exact_cards
 from tests.reliability.traffic import give_standing, make_traffic, produce_all
+from tests.support.kafka import records_to_end
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -62,44 +60,21 @@ class ChangelogSummary:
 
 async def read_changelog(settings: Settings) -> ChangelogSummary:
     """Read the signal table's changelog from the start to its end, every partition."""
-    topic = f"{settings.app_id}-signals-changelog"
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    assert described["error_code"] == 0, described
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = late = 0
-        newest: dict[int, int] = {}
-        last: dict[bytes, int] = {}
-        best: dict[bytes, int] = {}
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        while pending:
-            fetched = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, batch in fetched.items():
-                for record in batch:
-                    records += 1
-                    generation = StoredUser.from_bytes(record.value).generation
-                    if generation < newest.get(tp.partition, -1):
-                        late += 1
-                    newest[tp.partition] = max(generation, newest.get(tp.partition, -1))
-                    assert record.key is not None
-                    last[record.key] = generation
-                    best[record.key] = max(generation, best.get(record.key, -1))
-                if batch and batch[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-        stale = {key.decode() for key, generation in last.items() if generation < best[key]}
-        return ChangelogSummary(records, late, stale)
-    finally:
-        await consumer.stop()
+    records = late = 0
+    newest: dict[int, int] = {}
+    last: dict[bytes, int] = {}
+    best: dict[bytes, int] = {}
+    for record in await records_to_end(settings, f"{settings.app_id}-signals-changelog"):
+        records += 1
+        generation = StoredUser.from_bytes(record.value).generation
+        if generation < newest.get(record.partition, -1):
+            late += 1
+        newest[record.partition] = max(generation, newest.get(record.partition, -1))
+        assert record.key is not None
+        last[record.key] = generation
+        best[record.key] = max(generation, best.get(record.key, -1))
+    stale = {key.decode() for key, generation in last.items() if generation < best[key]}
+    return ChangelogSummary(records, late, stale)
 
 
 async def test_a_worker_paused_past_its_session_and_resumed_loses_nothing_counts_nothing_twice(

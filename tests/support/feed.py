@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import TopicPartition
 
-from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
+from tests.support.kafka import records_to_end
 
 
 async def read_to_end(settings: Settings, topic: str) -> list[dict[str, object]]:
     """Every record value of `topic` (decoded JSON), from the beginning to the current end."""
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    assert partitions, f"topic {topic} has no partitions: {described}"
-    consumer = AIOKafkaConsumer(
-        **aiokafka_kwargs(settings), enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        values: list[dict[str, object]] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                values.extend(orjson.loads(r.value) for r in batch if r.value is not None)
-        return values
-    finally:
-        await consumer.stop()
+    return [
+        orjson.loads(r.value) for r in await records_to_end(settings, topic) if r.value is not None
+    ]
 
 
 def last_per_user(records: list[dict[str, object]]) -> dict[str, float]:

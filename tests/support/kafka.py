@@ -7,7 +7,8 @@ import uuid
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
@@ -75,3 +76,32 @@ async def read_all(
     finally:
         await consumer.stop()
     return records
+
+
+async def records_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` from the beginning to its end as of the call, each partition's
+    records in offset order (for topics whose size a test does not know in advance)."""
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assert described["error_code"] == 0, described
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    assert partitions, f"topic {topic} has no partitions: {described}"
+    consumer = AIOKafkaConsumer(
+        **aiokafka_kwargs(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
