@@ -8,8 +8,9 @@ scripts whose keys all hash to one slot (docs/redis.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
@@ -90,6 +91,20 @@ def slot_of(redis: RedisClient, key: str) -> int:
     if isinstance(redis, RedisCluster):
         return key_slot(key.encode())
     return 0
+
+
+_T = TypeVar("_T")
+
+
+def chunks_by_slot(
+    redis: RedisClient, items: Sequence[_T], key_of: Callable[[_T], str], size: int
+) -> list[Sequence[_T]]:
+    """`items` grouped by the hash slot of their key (one group on a single server), in order
+    within a group, cut into chunks of at most `size`: the calls of a multi-key script."""
+    groups: dict[int, list[_T]] = defaultdict(list)
+    for item in items:
+        groups[slot_of(redis, key_of(item))].append(item)
+    return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
 ScriptCall = tuple[Sequence[str], Sequence[str | bytes]]

@@ -18,7 +18,6 @@ import asyncio
 import math
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -28,7 +27,7 @@ import orjson
 
 from app.scoring.card import ScoreCard
 from app.scoring.thresholds import band, tenths
-from app.store.connection import RedisClient, ScriptCall, run_script, slot_of
+from app.store.connection import RedisClient, ScriptCall, chunks_by_slot, run_script
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
 
@@ -313,15 +312,11 @@ class ScoreWriter:
         return allowed.low, allowed.high
 
     def _chunks(self, items: Sequence[_T], user_of: Callable[[_T], str]) -> list[Sequence[_T]]:
-        """Items grouped by the hash slot of their user's keys (one group on a single server),
-        in order within a group, cut into chunks of at most `chunk_size`."""
-        groups: dict[int, list[_T]] = defaultdict(list)
-        for item in items:
-            groups[slot_of(self._redis, self._keys.user(user_of(item)))].append(item)
-        size = self._chunk_size
-        return [
-            group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
-        ]
+        """Items in script calls: by the hash slot of their user's keys, `chunk_size` at most."""
+        keys = self._keys
+        return chunks_by_slot(
+            self._redis, items, lambda item: keys.user(user_of(item)), self._chunk_size
+        )
 
     def _encode_chunk(
         self, cards: Sequence[ScoreCard], fences: Mapping[str, int]

@@ -1,4 +1,4 @@
-"""An in-memory stand-in for the few redis-py asyncio calls the dedupe and due index make.
+"""An in-memory stand-in for the few redis-py asyncio calls the due index makes.
 
 Unit tests use it in addition to the integration tests against the real redis-server
 (tests/integration/store/test_dedupe_due.py), which check the same behaviour on the wire.
@@ -14,9 +14,6 @@ class FakePipeline:
         self._redis = redis
         self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
-    def set(self, *args: Any, **kwargs: Any) -> None:
-        self._calls.append(("set", args, kwargs))
-
     def zadd(self, *args: Any, **kwargs: Any) -> None:
         self._calls.append(("zadd", args, kwargs))
 
@@ -29,11 +26,9 @@ class FakePipeline:
 
 
 class FakeRedis:
-    """Strings and sorted sets; every pipeline or command is one round trip."""
+    """Sorted sets; every pipeline or command is one round trip."""
 
     def __init__(self) -> None:
-        self.strings: dict[str, str] = {}
-        self.expiry: dict[str, int] = {}
         self.zsets: dict[str, dict[str, float]] = {}
         self.round_trips = 0
 
@@ -49,13 +44,6 @@ class FakeRedis:
         )
         due = [member.encode() for score, member in members if score <= high]
         return due[start : start + num]
-
-    def _set(self, key: str, value: str, *, nx: bool, get: bool, ex: int) -> str | None:
-        previous = self.strings.get(key)
-        if previous is None or not nx:
-            self.strings[key] = value
-            self.expiry[key] = ex
-        return previous
 
     def _zadd(self, key: str, mapping: dict[str, float]) -> int:
         zset = self.zsets.setdefault(key, {})
