@@ -154,8 +154,9 @@ def catch_up_outlook(
 
     A worker keeping up commits every few seconds (10 s by default), so its lag hovers at what
     arrives between two commits with consumption equal to production (no ETA): the rules judge
-    that OK, because the lag goes down at each commit, and the operator has nothing to do ("steady"). "Not catching
-    up" is kept for lag the rules see growing (WARN) or not consumed at all (STALL, STOP).
+    that OK, because the lag goes down at each commit, and the operator has nothing to do
+    ("steady"). "Not catching up" is kept for lag the rules see growing (WARN) or not consumed
+    at all (STALL, STOP).
     """
     if lag is None:
         return "-"
