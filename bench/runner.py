@@ -10,6 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -271,31 +274,48 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
     return results
 
 
-async def feed_off_pipeline(config: BenchConfig, base: Settings, workdir: Path) -> dict[str, Any]:
-    """Pipeline throughput on the main phase's backlog (same events) with the score feed off.
+@dataclass(frozen=True, slots=True)
+class BacklogRun:
+    """A worker of its own started on a backlog produced before it."""
 
-    A second worker with its own topics, group and Redis prefix, so the figure beside the main
-    pipeline's (feed on) differs only by the feed: its Kafka records and its Redis marks.
+    settings: Settings
+    probe: WorkerProbe
+    expect: Expectation
+    started_wall: float  # when the worker process was started
+
+
+@asynccontextmanager
+async def worker_on_backlog(
+    base: Settings,
+    workdir: Path,
+    tag: str,
+    backlog: tuple[int, int, int],
+    *,
+    envelope_max_events: int = 1,
+    **updates: Any,
+) -> AsyncIterator[BacklogRun]:
+    """A worker with its own topics, group and Redis prefix (`tag`) and `updates` to its
+    settings, started once `backlog` (population users, events, seed) is in its topics, in
+    messages of up to `envelope_max_events` events (1: single-event messages); its figures and
+    exact ledger stay apart from the other phases'. Topics and keys are removed on the way out.
     """
     settings = isolated(
-        base, "benchoff", worker_metrics_port=free_port(), sweep_interval_s=3600.0
-    ).model_copy(update={"feed_enabled": False})
-    worker = WorkerProcess(settings, workdir, name="worker-feed-off", loglevel="info")
+        base, tag, worker_metrics_port=free_port(), sweep_interval_s=3600.0
+    ).model_copy(update=updates)
+    worker = WorkerProcess(settings, workdir, name=f"worker-{tag}", loglevel="info")
     probe: WorkerProbe | None = None
     expect = Expectation()
     try:
         await ensure_topics(settings)
-        events = population(config.population_users, config.events, config.seed)
-        async with EventPublisher(settings, envelopes=False) as publisher:
+        events = population(*backlog)
+        async with EventPublisher(settings, envelope_max_events=envelope_max_events) as publisher:
             await publish_all(publisher, events, expect)
         del events
         started_wall = time.time()
         worker.start()
         probe = WorkerProbe(settings.worker_metrics_port, worker.pid)
         await probe.wait_for_endpoint()
-        return await phases.pipeline(
-            settings, probe, expect, started_wall, deadline_s=120.0 + expect.sent / 500
-        )
+        yield BacklogRun(settings, probe, expect, started_wall)
     finally:
         if probe is not None:
             await probe.aclose()
@@ -304,49 +324,45 @@ async def feed_off_pipeline(config: BenchConfig, base: Settings, workdir: Path) 
         await delete_run_keys(settings)
 
 
-async def envelope_phases(config: BenchConfig, base: Settings, workdir: Path) -> dict[str, Any]:
-    """Throughput and latency with 100-event envelopes, on a second worker with its own topics.
+async def feed_off_pipeline(config: BenchConfig, base: Settings, workdir: Path) -> dict[str, Any]:
+    """Pipeline throughput on the main phase's backlog (same events) with the score feed off:
+    the figure beside the main pipeline's (feed on) differs only by the feed, its Kafka records
+    and its Redis marks."""
+    backlog = (config.population_users, config.events, config.seed)
+    async with worker_on_backlog(base, workdir, "benchoff", backlog, feed_enabled=False) as run:
+        return await phases.pipeline(
+            run.settings, run.probe, run.expect, run.started_wall, deadline_s=_deadline(run)
+        )
 
-    Its own topics, group and Redis prefix keep the single-event figures and their exact ledger
-    apart; the backlog is produced before the worker starts, as for the single-event pipeline.
-    """
-    settings = isolated(base, "benchenv", worker_metrics_port=free_port(), sweep_interval_s=3600.0)
-    worker = WorkerProcess(settings, workdir, name="worker-envelopes", loglevel="info")
-    probe: WorkerProbe | None = None
-    expect = Expectation()
-    try:
-        await ensure_topics(settings)
-        events = population(config.population_users, config.envelope_events, config.seed + 5)
-        async with EventPublisher(settings, envelope_max_events=100) as publisher:
-            await publish_all(publisher, events, expect)
-        del events
-        started_wall = time.time()
-        worker.start()
-        probe = WorkerProbe(settings.worker_metrics_port, worker.pid)
-        await probe.wait_for_endpoint()
+
+async def envelope_phases(config: BenchConfig, base: Settings, workdir: Path) -> dict[str, Any]:
+    """Throughput and latency with 100-event envelopes, on a worker of their own."""
+    backlog = (config.population_users, config.envelope_events, config.seed + 5)
+    async with worker_on_backlog(
+        base, workdir, "benchenv", backlog, envelope_max_events=100
+    ) as run:
         pipe = await phases.pipeline(
-            settings, probe, expect, started_wall, deadline_s=120.0 + expect.sent / 500
+            run.settings, run.probe, run.expect, run.started_wall, deadline_s=_deadline(run)
         )
         e2e = await phases.e2e_latency(
-            settings,
-            probe,
-            expect,
+            run.settings,
+            run.probe,
+            run.expect,
             rate=config.e2e_envelope_rate,
             seconds=config.e2e_envelope_seconds,
             tracer_every=max(config.tracer_every, int(config.e2e_envelope_rate // 500)),
             users=config.population_users,
             seed=config.seed + 6,
-            tag=settings.topic_likes.split(".")[0],
+            tag=run.settings.topic_likes.split(".")[0],
             envelope_events=100,
             tick_s=0.02,
         )
-    finally:
-        if probe is not None:
-            await probe.aclose()
-        worker.stop()
-        await delete_run_topics(settings)
-        await delete_run_keys(settings)
     return {"pipeline": pipe, "e2e": e2e, "envelope_events": 100}
+
+
+def _deadline(run: BacklogRun) -> float:
+    """How long a backlog may take: two minutes plus 2 ms an event (500 events/s)."""
+    return 120.0 + run.expect.sent / 500
 
 
 def assemble(

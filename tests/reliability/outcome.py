@@ -22,6 +22,8 @@ from app.scoring.signals import UserSignals
 from app.settings import Settings
 from app.store.keys import RedisKeys
 from tests.reliability.traffic import Traffic
+from tests.support.feed import feed_ends_on_cards
+from tests.support.waiting import eventually
 from tests.support.worker import committed_and_ends
 
 FLOAT_TOLERANCE = 1e-6
@@ -128,6 +130,21 @@ async def seen_positions(client: aioredis.Redis, settings: Settings) -> list[tup
                 topic, partition, offset = value.split(":")[:3]  # topic names hold no ":"
                 positions.append((topic, int(partition), int(offset)))
     return positions
+
+
+async def assert_counted_once_and_feed_on_cards(
+    client: aioredis.Redis, settings: Settings, counted: int
+) -> None:
+    """What a crash test checks beside exact cards: exactly one first sighting recorded per
+    counted event (every duplicate dropped, no event recorded at two positions), and each user's
+    last score feed record equal to its final Redis card (a replay or a retried write may repeat
+    records, never leave one out)."""
+    assert len(await seen_positions(client, settings)) == counted
+    await eventually(
+        lambda: feed_ends_on_cards(settings),
+        deadline_s=60,
+        what="every user's last feed record to equal its final Redis score",
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

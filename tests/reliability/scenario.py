@@ -18,7 +18,9 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from app.store.cleanup import delete_prefix
+from tests.reliability.outcome import group_members
 from tests.reliability.traffic import Traffic, give_standing, make_traffic
+from tests.support.worker import WorkerProcess, wait_until_consuming
 
 CRASH_TEST_MARKS = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(420)]
 """A crash test's `pytestmark`: the real stack, and time for two workers' start-ups."""
@@ -56,3 +58,18 @@ async def crash_scenario(
     finally:
         await delete_prefix(client, settings.redis_key_prefix)
         await client.aclose()
+
+
+async def start_two_owners(
+    settings: Settings, first: WorkerProcess, second: WorkerProcess
+) -> set[tuple[str, int]]:
+    """Start `first`, then `second`; once both own partitions, the partitions `first` owns."""
+    first.start()
+    await wait_until_consuming(settings, [first])
+    (first_id,) = await group_members(settings)
+    second.start()
+    await wait_until_consuming(settings, [first, second], members=2)
+    members = await group_members(settings)
+    assert members[first_id], members
+    assert all(members.values()), f"both workers must own partitions: {members}"
+    return members[first_id]

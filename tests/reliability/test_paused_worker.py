@@ -28,6 +28,7 @@ from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from streams.state import StoredUser
 from tests.reliability.outcome import group_members, in_flight, seen_positions, wait_for_exact_cards
+from tests.reliability.scenario import start_two_owners
 from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.kafka import records_to_end
 from tests.support.worker import (
@@ -101,15 +102,7 @@ async def test_a_worker_paused_past_its_session_and_resumed_loses_nothing_counts
     try:
         actors = {**first.actors, **second.actors, **third.actors}
         await give_standing(client, settings, actors)
-        paused.start()
-        await wait_until_consuming(settings, [paused])
-        (paused_id,) = await group_members(settings)
-        survivor.start()
-        await wait_until_consuming(settings, [paused, survivor], members=2)
-        members = await group_members(settings)
-        paused_owns = members[paused_id]
-        assert paused_owns, members
-        assert all(members.values()), "both workers must own partitions before the pause"
+        paused_owns = await start_two_owners(settings, paused, survivor)
 
         producing = asyncio.create_task(produce_all(settings, first.messages, pace_per_s=600.0))
         # Freeze the worker in the middle of work it has not committed, so that it has a

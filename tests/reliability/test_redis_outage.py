@@ -21,10 +21,13 @@ from app.devtools.isolation import isolated
 from app.ops.metrics import ops_registry
 from app.ops.monitor import OpsMonitor
 from app.settings import Settings
-from tests.reliability.outcome import card_mismatches, read_cards, seen_positions
+from tests.reliability.outcome import (
+    assert_counted_once_and_feed_on_cards,
+    card_mismatches,
+    read_cards,
+)
 from tests.reliability.private_servers import PrivateRedis
 from tests.reliability.traffic import give_standing, make_traffic, produce_all
-from tests.support.feed import feed_ends_on_cards
 from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,
@@ -115,13 +118,8 @@ async def test_worker_holds_back_during_a_30s_redis_outage_and_converges_after(
         cards = await read_cards(client, settings, traffic.targets)
         problems = card_mismatches(cards, traffic.expected_states(params), params)
         assert not problems, f"{len(problems)} differences, first: {problems[:10]}"
-        assert len(await seen_positions(client, settings)) == len(traffic.counted)
         # Writes that failed part way were retried: the feed still ends on every final card.
-        await eventually(
-            lambda: feed_ends_on_cards(settings),
-            deadline_s=60,
-            what="every user's last feed record to equal its final Redis score",
-        )
+        await assert_counted_once_and_feed_on_cards(client, settings, len(traffic.counted))
 
         log = worker.log_path.read_text(errors="replace")
         delays = [

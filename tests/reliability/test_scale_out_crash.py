@@ -17,17 +17,15 @@ from pathlib import Path
 
 from app.settings import Settings
 from tests.reliability.outcome import (
+    assert_counted_once_and_feed_on_cards,
     card_mismatches,
     group_members,
     in_flight,
     read_cards,
-    seen_positions,
     wait_for_exact_cards,
 )
-from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
+from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario, start_two_owners
 from tests.reliability.traffic import produce_all
-from tests.support.feed import feed_ends_on_cards
-from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,
     wait_caught_up,
@@ -47,15 +45,7 @@ async def test_kill_9_one_of_two_workers_mid_stream_loses_nothing_counts_nothing
         victim = WorkerProcess(settings, tmp_path, "victim")
         survivor = WorkerProcess(settings, tmp_path, "survivor")
         try:
-            victim.start()
-            await wait_until_consuming(settings, [victim])
-            (victim_id,) = await group_members(settings)
-            survivor.start()
-            await wait_until_consuming(settings, [victim, survivor], members=2)
-            members = await group_members(settings)
-            victim_owns = members[victim_id]
-            assert victim_owns, members
-            assert all(members.values()), "both workers must own partitions before the crash"
+            victim_owns = await start_two_owners(settings, victim, survivor)
 
             producing = asyncio.create_task(
                 produce_all(settings, traffic.messages, pace_per_s=1200.0)
@@ -94,16 +84,8 @@ async def test_kill_9_one_of_two_workers_mid_stream_loses_nothing_counts_nothing
             problems = card_mismatches(cards, traffic.expected_states(params), params)
             assert not problems, f"{len(problems)} differences, first: {problems[:10]}"
             assert set(cards) == set(traffic.targets)
-            # Exactly one first sighting recorded per counted event: every duplicate was dropped,
-            # and no event was recorded twice at two positions.
-            assert len(await seen_positions(client, settings)) == len(traffic.counted)
-            # The score feed: records the victim made but never sent are made again by the
-            # survivor, so each user's last record is its final card.
-            await eventually(
-                lambda: feed_ends_on_cards(settings),
-                deadline_s=60,
-                what="every user's last feed record to equal its final Redis score",
-            )
+            # Records the victim made but never sent are made again by the survivor.
+            await assert_counted_once_and_feed_on_cards(client, settings, len(traffic.counted))
             survivor.assert_alive()
         finally:
             victim.stop(signal.SIGKILL)

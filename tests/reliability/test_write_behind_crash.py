@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from tests.reliability.outcome import seen_positions, wait_for_exact_cards
+from tests.reliability.outcome import (
+    assert_counted_once_and_feed_on_cards,
+    seen_positions,
+    wait_for_exact_cards,
+)
 from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.reliability.traffic import produce_all
-from tests.support.feed import feed_ends_on_cards
-from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -80,13 +82,7 @@ async def test_kill_between_state_flush_and_offset_commit_loses_nothing_counts_n
             await producing
             await wait_for_exact_cards(client, settings, traffic, deadline_s=240, alive=[successor])
             await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
-            assert len(await seen_positions(client, settings)) == len(traffic.counted)
-            # The score feed: the replay may repeat records, but each user's last one is the card.
-            await eventually(
-                lambda: feed_ends_on_cards(settings),
-                deadline_s=60,
-                what="every user's last feed record to equal its final Redis score",
-            )
+            await assert_counted_once_and_feed_on_cards(client, settings, len(traffic.counted))
             successor.assert_alive()
         finally:
             doomed.stop(signal.SIGKILL)
