@@ -60,8 +60,8 @@ unchanged: Faust flushes the producer before every offset commit.
 """
 COMMIT_EVERY_MESSAGES = 200_000
 """Faust's other commit trigger (default 10,000 messages), raised so that the interval
-(`Settings.worker_commit_interval_s`) decides at the rates one worker reaches; it still bounds
-what a crash replays when a backlog is read much faster."""
+(`Settings.worker_commit_interval_s`) decides at the rates one worker reaches, and a longer
+interval can be tried; it still bounds what a crash replays when a backlog is read much faster."""
 
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:

@@ -26,17 +26,10 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-TEST_COMMIT_INTERVAL_S = 2.8
-
-
 @pytest.fixture(scope="session")
 def stack() -> Settings:
-    """Default settings, after checking that Kafka and Redis answer (CI: fail, else skip).
-
-    Workers commit at Faust's default interval rather than the worker's 10 s: tests wait for
-    committed offsets, and the shorter interval keeps those waits short.
-    """
-    settings = Settings(worker_commit_interval_s=TEST_COMMIT_INTERVAL_S)
+    """Default settings, after checking that Kafka and Redis answer (CI: fail, else skip)."""
+    settings = Settings()
     missing = [
         f"{name} at {host}:{port}"
         for name, (host, port) in (

@@ -152,7 +152,7 @@ def catch_up_outlook(
 ) -> str | None:
     """The words of the catch-up figure when no ETA applies; None when `eta_s` should be shown.
 
-    A worker keeping up commits every few seconds (10 s by default), so its lag hovers at what
+    A worker keeping up commits every few seconds (2.8 s by default), so its lag hovers at what
     arrives between two commits with consumption equal to production (no ETA): the rules judge
     that OK, because the lag goes down at each commit, and the operator has nothing to do
     ("steady"). "Not catching up" is kept for lag the rules see growing (WARN) or not consumed

@@ -17,4 +17,3 @@ def test_offsets_commit_on_the_configured_interval(tmp_path: Path) -> None:
     app = faust_app(settings, app_id="commit-settings")
     assert app.conf.broker_commit_interval == 7.5
     assert app.conf.broker_commit_every == COMMIT_EVERY_MESSAGES
-    assert Settings().worker_commit_interval_s == 10.0
