@@ -15,8 +15,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import orjson
@@ -94,12 +93,7 @@ class BatchScorer:
         self._gate = gate
 
     async def process(self, batch: Sequence[SourceEvent]) -> None:
-        """Handle one batch end to end; returns once its scores are in Redis.
-
-        A batch of envelopes is carried out in parts (`part_events`), but its users are scored
-        once, after the last part: a user touched in several parts gets one card, not one per
-        part.
-        """
+        """Handle one batch end to end; returns once its scores are in Redis."""
         started = time.perf_counter()
         if self._gate is not None:
             batch = await self._gate.admit(batch)
@@ -111,26 +105,16 @@ class BatchScorer:
         if not messages:
             return
         now_ms = int(self._clock() * 1000)
-        touched: dict[str, _Touched] = {}
-        counted: Counter[str] = Counter()
         for part in plan.triage_in_chunks(
             messages, now_ms, self._rules, self._routing, partition_for, self._part_events
         ):
-            counted += await self._carry_out(messages, part, touched)
-        await self._publish_scores(touched, now_ms)
-        # Counted once their scores are in Redis: a reader of these counters (the benchmark, an
-        # operator) may take "counted" to mean "visible".
-        metrics.DUPLICATES.inc(counted.pop(DUPLICATE_REASON, 0))
-        for kind, events in counted.items():
-            metrics.EVENTS_COUNTED.labels(kind=kind).inc(events)
+            await self._carry_out(messages, part, now_ms)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def _carry_out(
-        self, messages: Sequence[Message], triage: plan.Triage, touched: dict[str, _Touched]
-    ) -> Counter[str]:
-        """Do what one part of a batch's plan says: sends, then state; add its users to
-        `touched` (the latest state object of each) and return its counts per kind (duplicates
-        under `DUPLICATE_REASON`)."""
+        self, messages: Sequence[Message], triage: plan.Triage, now_ms: int
+    ) -> None:
+        """Do what one part of a batch's plan says: sends, state, Redis, in that order."""
         for topic, events in triage.events.items():
             metrics.EVENTS_CONSUMED.labels(topic=topic).inc(events)
         for refusal in triage.dead_letters:
@@ -144,9 +128,6 @@ class BatchScorer:
         metrics.REKEYED.inc(len(triage.rekeys))
 
         states = self._load_states(triage.accepted)
-        for accepted in triage.accepted:
-            user_id = accepted.event.target_id
-            touched[user_id] = _Touched(accepted.position.partition, states[user_id])
         fresh, replayed = plan.split_replays(triage.accepted, states)
         if replayed:
             metrics.REPLAYS_SKIPPED.inc(len(replayed))
@@ -176,9 +157,12 @@ class BatchScorer:
             item = None if index is None else envelope_item(repeat.event)
             refusal = DeadLetter(repeat.message, DUPLICATE_REASON, index, item)
             await self._dead_letter(messages[repeat.message], refusal)
-        counted = Counter(a.event.kind.value for a in folded.counted)
-        counted[DUPLICATE_REASON] = len(folded.duplicates)
-        return counted
+        await self._publish_scores(states, triage.accepted, now_ms)
+        # Counted once their scores are in Redis: a reader of these counters (the benchmark, an
+        # operator) may take "counted" to mean "visible".
+        metrics.DUPLICATES.inc(len(folded.duplicates))
+        for kind, counted in Counter(a.event.kind.value for a in folded.counted).items():
+            metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
 
     def _load_states(self, accepted: Sequence[Accepted]) -> dict[str, StoredUser]:
         """Each target's state, from the write-behind cache."""
@@ -219,15 +203,18 @@ class BatchScorer:
         await self._topics.dead_letters.send(key=key, value=value, headers=headers)
         metrics.DEAD_LETTERS.labels(reason=refusal.reason.split(":")[0]).inc()
 
-    async def _publish_scores(self, touched: Mapping[str, _Touched], now_ms: int) -> None:
-        """Score every touched user (replayed ones too: their last write may be missing)."""
+    async def _publish_scores(
+        self, states: dict[str, StoredUser], accepted: Sequence[Accepted], now_ms: int
+    ) -> None:
+        """Score every user in the batch (replayed ones too: their last write may be missing)."""
+        partition_of = {a.event.target_id: a.position.partition for a in accepted}
         update = score_update(
-            ((t.partition, user_id, t.state.signals) for user_id, t in touched.items()),
+            ((partition_of[user_id], user_id, state.signals) for user_id, state in states.items()),
             now_ms,
             self._params,
             self._curve(),
         )
-        fences = {user_id: self._states.generation(t.partition) for user_id, t in touched.items()}
+        fences = {user_id: self._states.generation(partition_of[user_id]) for user_id in states}
         await self._with_redis_retry(
             "score write", lambda: self._feed.write(update.cards, "event", fences)
         )
@@ -252,14 +239,6 @@ class BatchScorer:
                     delay,
                 )
                 await asyncio.sleep(delay)
-
-
-@dataclass(frozen=True, slots=True)
-class _Touched:
-    """A user a batch touched: its partition and its latest state object."""
-
-    partition: int
-    state: StoredUser
 
 
 def _position(message: Message, index: int | None) -> str:

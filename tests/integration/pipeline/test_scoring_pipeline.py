@@ -22,10 +22,9 @@ from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
 from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
 from tests.conftest import REDIS_VARIANTS, stack_on
-from tests.support.feed import read_to_end
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.waiting import eventually
-from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
+from tests.support.worker import WorkerProcess, wait_until_consuming
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +33,7 @@ pytestmark = pytest.mark.integration
 def pipeline_settings(request: pytest.FixtureRequest) -> Settings:
     """One isolated pipeline for this module (worker start-up is the slow part), once on the
     single server and once on the cluster."""
-    return isolated(
-        stack_on(request),
-        worker_metrics_port=0,
-        sweep_interval_s=1.0,
-        # small parts (`part_events` = 50), so a test can spread one batch over several
-        batch_max_events=50,
-    )
+    return isolated(stack_on(request), worker_metrics_port=0, sweep_interval_s=1.0)
 
 
 @pytest.fixture
@@ -155,32 +148,6 @@ async def test_duplicate_event_id_counts_once(
     raw_twice, raw_once, raw_two = await eventually(all_raw, what="three scored users")
     assert raw_twice == pytest.approx(raw_once, rel=1e-4)
     assert raw_two == pytest.approx(2 * raw_once, rel=1e-4)
-
-
-async def test_a_user_in_several_parts_of_one_batch_gets_one_card(
-    running: Settings, redis_client: aioredis.Redis
-) -> None:
-    """Three 30-event envelopes in one record batch are one Faust batch carried out in two parts
-    (50 events each at most); the user is scored once, after both, so the feed has one record."""
-    user = f"parts-{uuid.uuid4().hex[:8]}"
-    envelopes = [
-        (
-            user.encode(),
-            orjson.dumps([{**make_event(f"fan-{e}-{i}", user), "kind": "like"} for i in range(30)]),
-        )
-        for e in range(3)
-    ]
-    await produce(running, running.topic_likes, envelopes)
-    await wait_caught_up(running, [running.topic_likes])
-    records = [
-        r
-        for r in await read_to_end(running, running.topic_scores)
-        if r["user_id"] == user and r["cause"] == "event"
-    ]
-    stored = await redis_client.hget(user_key(running, user), "score")
-    assert len(records) == 1, records
-    assert stored is not None
-    assert float(stored) == records[0]["score"]
 
 
 async def test_miskeyed_event_counts_for_its_target(
