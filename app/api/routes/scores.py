@@ -24,7 +24,7 @@ def _unknown(user_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no score for user {user_id!r}")
 
 
-def parse_ids(
+async def parse_ids(
     ids: Annotated[
         list[str],
         Query(
