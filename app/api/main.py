@@ -1,7 +1,8 @@
-"""The FastAPI application: one ScoreClient per app, opened and closed by the lifespan."""
+"""The FastAPI application: one Redis client per app, opened and closed by the lifespan."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -20,8 +21,16 @@ from app.api.auth import (
 from app.api.routes import curve, health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
-from app.store import STORE_ERRORS, CorruptRecord, ScoreClient
+from app.store import (
+    STORE_ERRORS,
+    CorruptRecord,
+    ScoreClient,
+    discover_topology,
+    redis_from_settings,
+)
 from app.store.api_keys import ApiKeyStore
+
+log = logging.getLogger(__name__)
 
 
 def _version() -> str:
@@ -41,16 +50,25 @@ def create_api(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        client = ScoreClient.from_settings(settings)
-        api.state.score_client = client
-        keys = ApiKeyStore.from_settings(settings) if settings.api_auth else None
-        api.state.key_guard = None if keys is None else KeyGuard(keys)
+        # One connection pool for the lookups and the key checks, which overlap in a request.
+        redis = redis_from_settings(settings)
+        try:
+            await discover_topology(redis)
+        except STORE_ERRORS as exc:  # the API still starts; /readyz says Redis is unreachable
+            log.warning("Redis unreachable at start: %s", exc)
+        api.state.score_client = ScoreClient(
+            redis,
+            settings.redis_key_prefix,
+            owns_redis=False,
+            leaderboard_shards=settings.leaderboard_shards,
+        )
+        api.state.key_guard = (
+            KeyGuard(ApiKeyStore(redis, settings.redis_key_prefix)) if settings.api_auth else None
+        )
         try:
             yield
         finally:
-            await client.aclose()
-            if keys is not None:
-                await keys.aclose()
+            await redis.aclose()
 
     api = FastAPI(
         title="Clout API",

@@ -4,7 +4,12 @@ This is the only package that imports redis; everything else talks to Redis thro
 """
 
 from app.store.client import ChangeFeed, ScoreClient
-from app.store.connection import STORE_ERRORS, StoreError, redis_from_settings
+from app.store.connection import (
+    STORE_ERRORS,
+    StoreError,
+    discover_topology,
+    redis_from_settings,
+)
 from app.store.keys import HISTORY_DAYS, RedisKeys, percentile
 from app.store.models import (
     CorruptRecord,
@@ -31,6 +36,7 @@ __all__ = [
     "SyncChangeFeed",
     "SyncScoreClient",
     "UserScore",
+    "discover_topology",
     "percentile",
     "redis_from_settings",
 ]

@@ -82,6 +82,20 @@ def redis_from_settings(settings: Settings, **overrides: Any) -> RedisClient:
     return Redis.from_url(settings.redis_url, **kwargs)
 
 
+async def discover_topology(redis: RedisClient) -> None:
+    """Learn a cluster's nodes and slots now, before the client's first concurrent commands
+    (nothing to learn on a single server).
+
+    redis-py's async cluster client discovers the cluster on its first command, and a burst of
+    concurrent first commands (ten or more) fails some of them with closed-transport errors
+    (`AttributeError`, `RuntimeError`, not a redis error): reproduced with redis-py 8.1 on the
+    test cluster. Its maintainers' advice is to `initialize()` an async cluster client first
+    (redis/redis-py#3032). Raises STORE_ERRORS when no node answers.
+    """
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+
+
 def slot_of(redis: RedisClient, key: str) -> int:
     """The cluster hash slot of `key` on a cluster client; 0 for a single server (one "slot").
 

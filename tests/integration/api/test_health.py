@@ -5,8 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import app.api.main
 from app.settings import Settings
-from app.store import ScoreClient
+from app.store import redis_from_settings
+from app.store.connection import RedisClient
 from tests.integration.api.conftest import serve
 
 pytestmark = pytest.mark.integration
@@ -74,19 +76,28 @@ async def test_lookups_while_redis_is_down_are_503(
     assert response.json()["detail"].startswith("score store unavailable")
 
 
-async def test_the_lifespan_opens_one_client_and_closes_it(
+async def test_the_lifespan_opens_one_redis_client_and_closes_it(
     isolated_settings: Settings, api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    closed: list[ScoreClient] = []
-    original = ScoreClient.aclose
+    opened: list[RedisClient] = []
+    closed: list[RedisClient] = []
 
-    async def recording_aclose(self: ScoreClient) -> None:
-        closed.append(self)
-        await original(self)
+    def recording_client(settings: Settings) -> RedisClient:
+        client = redis_from_settings(settings)
+        original = client.aclose
 
-    monkeypatch.setattr(ScoreClient, "aclose", recording_aclose)
+        async def recording_aclose() -> None:
+            closed.append(client)
+            await original()
+
+        client.aclose = recording_aclose  # type: ignore[method-assign]
+        opened.append(client)
+        return client
+
+    monkeypatch.setattr(app.api.main, "redis_from_settings", recording_client)
     async with serve(isolated_settings, api_key) as http:
         assert (await http.get("/v1/scores/alice")).status_code == 404
         assert (await http.get("/v1/leaderboard")).status_code == 200
+        assert len(opened) == 1, "lookups and key checks share one connection pool"
         assert closed == []
-    assert len(closed) == 1
+    assert closed == opened
