@@ -9,9 +9,10 @@ once anyway, because the rate-limit script that runs on every request checks it 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
@@ -68,8 +69,8 @@ class KeyGuard:
         self._cache[key_id] = (now + RECORD_TTL_S, record)
         return record
 
-    async def authorize(self, presented: str | None, scope: KeyScope) -> RateDecision:
-        """Admit one request that needs `scope`, or raise the 401/403/429 that says why."""
+    async def identify(self, presented: str | None, scope: KeyScope) -> ApiKeyRecord:
+        """The record of a live key with `scope`, or raise the 401/403 that says why."""
         if presented is None:
             raise _unauthorized(
                 "an API key is required: send it as 'X-API-Key: <key>' "
@@ -89,6 +90,11 @@ class KeyGuard:
                 detail=f"this API key lacks the {scope.value!r} scope "
                 f"(it has: {', '.join(sorted(record.scopes))})",
             )
+        return record
+
+    async def admit(self, record: ApiKeyRecord) -> RateDecision:
+        """Charge one request to the key's limits (one script call), or raise the 401/429 that
+        says why it may not proceed."""
         decision = await self.store.admit(record)
         if decision.verdict in (Verdict.REVOKED, Verdict.UNKNOWN):
             raise _unauthorized("this API key was revoked")
@@ -111,28 +117,38 @@ def _too_many(detail: str, decision: RateDecision) -> HTTPException:
     )
 
 
-def _requires(scope: KeyScope) -> Callable[..., Awaitable[None]]:
+def _requires(scope: KeyScope) -> Callable[..., AsyncIterator[None]]:
     async def check(
         request: Request,
         header_key: Annotated[str | None, Security(api_key_header)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
-    ) -> None:
+    ) -> AsyncIterator[None]:
         guard: KeyGuard | None = request.app.state.key_guard
         if guard is None:  # CLOUT_API_AUTH=off, allowed on loopback only
+            yield
             return
         presented = (
             header_key if header_key is not None else (bearer.credentials if bearer else None)
         )
-        decision = await guard.authorize(presented or None, scope)
-        request.scope.setdefault("state", {})[_STATE_KEY] = decision
+        record = await guard.identify(presented or None, scope)
+        # The limits' round trip overlaps the route's own reads; nothing the route produced
+        # is sent until it is settled, and a refusal replaces the route's answer or error.
+        admission = asyncio.ensure_future(guard.admit(record))
+        try:
+            yield
+        finally:
+            request.scope.setdefault("state", {})[_STATE_KEY] = await admission
 
-    check.__doc__ = f"Require an API key with the {scope.value!r} scope."
+    check.__doc__ = (
+        f"Require an API key with the {scope.value!r} scope, and charge the request to its "
+        "limits while the route runs (settled before the route's answer is sent)."
+    )
     return check
 
 
-ScoresReader: Any = Depends(_requires(KeyScope.SCORES_READ))
+ScoresReader: Any = Depends(_requires(KeyScope.SCORES_READ), scope="function")
 """Router dependency of every `/v1` route."""
-OpsReader: Any = Depends(_requires(KeyScope.OPS_READ))
+OpsReader: Any = Depends(_requires(KeyScope.OPS_READ), scope="function")
 """Router dependency of the ops data routes (`/ops/lag`, `/ops/stream`, `/metrics`)."""
 
 

@@ -98,8 +98,8 @@ async def test_the_eleventh_request_in_a_second_of_a_10_per_s_key_is_429(
 ) -> None:
     key = await issue_key(isolated_settings, "klout-like", (Scope.SCORES_READ,), rate_per_s=10)
     headers = {"X-API-Key": key}
-    # Warm the app's Redis client (a cluster client discovers its nodes on first use), so the
-    # burst's eleven admissions land within a tenth of a second, before a token refills.
+    # Warm the app's connection pool (a refused key costs no token), so the burst's eleven
+    # admissions land within a tenth of a second, before a token refills.
     await anonymous.get("/v1/leaderboard", headers={"X-API-Key": key.replace(key[6:18], "0" * 12)})
     responses = await asyncio.gather(
         *(anonymous.get("/v1/leaderboard", headers=headers) for _ in range(11))
@@ -133,6 +133,22 @@ async def test_the_daily_quota_is_429_until_midnight_utc(
     assert 0 < int(refused.headers["Retry-After"]) <= 86_400
     assert refused.headers["X-RateLimit-Limit"] == "3"
     assert refused.headers["X-RateLimit-Reset"] == refused.headers["Retry-After"]
+
+
+async def test_a_refusal_replaces_whatever_the_route_answered(
+    anonymous: httpx.AsyncClient, isolated_settings: Settings
+) -> None:
+    # The limits are charged while the route runs (app/api/auth.py); what the route produced,
+    # data or an error, is never sent for a refused request.
+    key = await issue_key(isolated_settings, "one-a-day", (Scope.SCORES_READ,), daily=1)
+    headers = {"X-API-Key": key}
+    admitted = await anonymous.get("/v1/scores/ghost", headers=headers)
+    assert admitted.status_code == 404
+    assert admitted.headers["X-RateLimit-Remaining"] == "0"
+    for path in ("/v1/scores/ghost", "/v1/leaderboard", "/v1/scores?ids=,"):
+        refused = await anonymous.get(path, headers=headers)
+        assert refused.status_code == 429, path
+        assert refused.json() == {"detail": "daily quota of 1 requests used up"}, path
 
 
 async def test_a_revoked_key_is_refused_on_the_next_request(
