@@ -1,7 +1,7 @@
 """What API keys cost a lookup: `GET /v1/scores/{id}` at concurrency 1 on two `clout api`
 processes over the same Redis, one requiring a key (check + token bucket + daily quota, one
-script call) and one with `CLOUT_API_AUTH=off`, interleaved in rounds so machine drift hits both
-alike. Issue 17's target: the key costs at most 1 ms at p99.
+script call) and one with `CLOUT_API_AUTH=off`, taking turns of `TURN` lookups so machine drift
+hits both alike. Issue 17's target: the key costs at most 1 ms at p99.
 
 Kept apart from bench/phases.py (the runner calls `measure` once after the lookup phase, and the
 report adds `readme_row`), so the two can change independently.
@@ -25,10 +25,11 @@ from bench.stats import summarize
 
 TARGET_P99_COST_US = 1000.0
 KEY_NAME = "bench"
+TURN = 50
 
 
 async def measure(
-    settings: Settings, users: Sequence[str], workdir: Path, *, count: int, rounds: int
+    settings: Settings, users: Sequence[str], workdir: Path, *, count: int
 ) -> dict[str, Any]:
     """p50/p99 of keyed and keyless lookups of `users` (`count` each), and the key's p99 cost."""
     async with ApiKeyStore.from_settings(settings) as store:
@@ -52,15 +53,17 @@ async def measure(
         without_key = aiohttp.ClientSession(base_url=keyless.base_url)
         sessions = [with_key, without_key]
         calls = {"with_key": _getter(with_key), "without_key": _getter(without_key)}
-        samples: dict[str, list[float]] = {name: [] for name in calls}
         for call in calls.values():
             await timed_lookups(call, users, 1, min(200, count), 0)  # warm-up, not recorded
-        per_round = max(1, count // rounds)
-        for r in range(rounds):
-            names = list(calls)[r % 2 :] + list(calls)[: r % 2]
-            for name in names:
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        # Turns of TURN lookups each, the two kinds alternating (and which goes first): drift on
+        # the shared machine, seconds long, hits both alike, while each turn keeps its process
+        # warm (alternating single requests measured both about 15% slower, waking each in turn).
+        names = list(calls)
+        for turn, start in enumerate(range(0, count, TURN)):
+            for name in names if turn % 2 else reversed(names):
                 samples[name] += await timed_lookups(
-                    calls[name], users, 1, per_round, r * per_round
+                    calls[name], users, 1, min(TURN, count - start), start
                 )
     finally:
         for session in sessions:

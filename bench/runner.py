@@ -204,7 +204,6 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
             scored[:10_000],
             workdir / "auth",
             count=config.http_lookups,
-            rounds=config.lookup_rounds,
         )
 
         log("4b/5 the same lookups on a private three-master Redis Cluster beside the server")
