@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from app.devtools.processes import stop_child
 from app.devtools.worker_process import settings_env, wait_caught_up
 from app.kafka_config import aiokafka_kwargs
 from app.publisher import EventPublisher
@@ -136,13 +136,7 @@ async def faust_floor(
         await asyncio.sleep(0.2)  # the file is written in one call; let it land
         figures = orjson.loads(result.read_bytes())
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(proc.wait, 30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        await asyncio.to_thread(stop_child, proc, timeout_s=30)
     if figures["events"] < total:
         raise RuntimeError(f"the counting agent saw {figures['events']} of {total} events")
     return {
@@ -397,13 +391,7 @@ class ApiProcess:
 
     def stop(self) -> None:
         """SIGTERM and wait (uvicorn shuts down gracefully)."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        stop_child(self._proc, timeout_s=20)
 
 
 Lookup = Callable[[str], Awaitable[object]]

@@ -1,5 +1,6 @@
 """Daemons recorded in pid files: starting one, whether it still runs, waiting for it to go, its
-log's tail; and the redis-server command line every local server shares.
+log's tail; stopping a child process; and the redis-server command line every local server
+shares.
 
 Shared by the local stack (scripts/stack.py) and the private Redis servers and clusters of the
 tests and the benchmark (app/devtools/redis_cluster.py).
@@ -8,6 +9,7 @@ tests and the benchmark (app/devtools/redis_cluster.py).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -87,6 +89,21 @@ def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def stop_child(
+    proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout_s: float = 30.0
+) -> None:
+    """Send `sig` to a child that still runs and wait `timeout_s` for it to exit; SIGKILL it if
+    it does not (a stop must never hang a test or the benchmark)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def log_tail(log: Path, lines: int = 20) -> str:

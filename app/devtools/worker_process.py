@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.devtools.processes import stop_child
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 
@@ -86,13 +87,7 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> None:
         """Stop the worker (SIGTERM: clean shutdown; SIGKILL: a crash)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_child(self.proc, sig, timeout_s)
         if self._log is not None:
             self._log.close()
             self._log = None

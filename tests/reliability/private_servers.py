@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from app.devtools import local_kafka
 from app.devtools.isolation import free_port, free_ports
+from app.devtools.processes import stop_child
 
 
 def _wait_port(port: int, up: bool, deadline_s: float) -> bool:
@@ -92,12 +93,7 @@ class PrivateRedis:
         """Shut the server down (SIGTERM: it writes its append-only file and exits)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_child(self.proc, timeout_s=30)
         _wait_port(self.port, False, 10)
 
     def client(self) -> aioredis.Redis:
@@ -258,14 +254,7 @@ class PrivateKafka:
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Controlled shutdown (SIGTERM), then wait for the process to exit."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_child(self.proc, timeout_s=timeout_s)
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the broker's log."""
