@@ -12,16 +12,16 @@ Clout relies on things faust-streaming 0.15.3 does not offer publicly:
   producer buffer, which Faust's own flush does not guarantee (`drain_producer_buffer`);
 * a consumer that reads at isolation level read_committed (Faust does only under exactly-once):
   a transport whose consumer thread sets aiokafka's `_isolation_level` (`read_committed_transport`);
-* the producer buffer's bound (`ProducerBuffer.max_messages`, 100), which makes the consumer
-  wait, logging a warning, whenever more table records are queued: a write-behind flush queues
-  one per changed user at once, by design;
 * the aiokafka producer inside Faust's (`Producer._producer`), whose record-batch API the score
-  feed sends through (`aiokafka_producer`); Faust's flush before a commit flushes it;
+  feed and the table changelog send through (`aiokafka_producer`); Faust's flush before a
+  commit flushes it;
+* a table write that stores a value without Faust sending its changelog record: the
+  write-behind flush sends the records itself, as record batches (`FaustTableAccess`);
 * fencing a paused worker (docs/guarantees.md): a store whose changelog restore keeps, per key,
   the record of the newest generation (`FencedRocksDBStore`, registered as a store URL scheme,
   overriding the store's `apply_changelog_batch`), and a table that records the changelog
   offset it has stored locally only once an offset commit has confirmed this worker was still
-  the owner (`FencedTable._on_changelog_sent`, and the consumer's `_commit`).
+  the owner (`FencedTable.record_sent`, and the consumer's `_commit`).
 
 Each of these is version-specific, so `require_pinned_faust` refuses to start on anything but
 the pinned release: a silently ineffective patch would lose the guarantees in docs/guarantees.md.
@@ -30,7 +30,8 @@ the pinned release: a silently ineffective patch would lose the guarantees in do
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,10 +44,10 @@ from faust.stores import memory as faust_memory
 from faust.stores import rocksdb as faust_rocksdb
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.transport.producer import ProducerBuffer
-from faust.types import TP, EventT, FutureMessage
+from faust.types import TP, EventT
 from faust.utils.functional import consecutive_numbers
 
+from streams.record_batches import Records, SendRecords
 from streams.state import supersedes
 
 PINNED_FAUST = "0.15.3"
@@ -170,12 +171,12 @@ def install_commit_guard() -> None:
     Consumer._clout_guarded = True  # type: ignore[attr-defined]
 
 
-def run_before_commit(app: faust.App, hook: Callable[[], object]) -> None:
-    """Call `hook()` (synchronous) each time `app`'s consumer is about to commit offsets.
+def run_before_commit(app: faust.App, hook: Callable[[], Awaitable[object]]) -> None:
+    """Await `hook()` each time `app`'s consumer is about to commit offsets.
 
     It runs inside `Consumer._commit_offsets`, after the offsets to commit were chosen and before
     Faust flushes its producer and commits: whatever the hook writes to tables (RocksDB and
-    changelog sends) is therefore delivered before the commit. The offsets being committed were
+    changelog records) is therefore delivered before the commit. The offsets being committed were
     all acknowledged before the hook ran, so their effects are among what it writes.
     """
     require_pinned_faust()
@@ -187,7 +188,7 @@ def run_before_commit(app: faust.App, hook: Callable[[], object]) -> None:
     async def commit_offsets(self: Any, offsets: Any, start_new_transaction: bool = True) -> bool:
         before = getattr(self.app, _BEFORE_COMMIT_ATTR, None)
         if before is not None:
-            before()
+            await before()
         await drain_producer_buffer(self.app)
         return await original(self, offsets, start_new_transaction=start_new_transaction)
 
@@ -196,15 +197,23 @@ def run_before_commit(app: faust.App, hook: Callable[[], object]) -> None:
 
 
 class FaustTableAccess:
-    """`streams.state.TableAccess` over a Faust table: RocksDB partition + changelog record.
+    """`streams.state.TableAccess` over a Faust table: its RocksDB partitions, and its changelog
+    written as record batches with `send`.
 
-    `source_topic` is any of the co-partitioned input topics (Faust checks the table is
-    co-partitioned with the topic of the event it routes by).
+    A write stores the value in the table's store at once (Faust's store API, routed to the
+    partition) and queues its changelog record; `deliver` sends every queued record, one or a
+    few record batches per changelog partition, and waits until the broker has them. Faust's
+    own `table[key] = value` would also send each record alone (a `FutureMessage` through its
+    producer buffer): that path cost more than the store write and the encoding together.
+    `source_topic` is any of the co-partitioned input topics (Faust's store routes by the topic
+    and partition of the current event).
     """
 
-    def __init__(self, table: Any, source_topic: str) -> None:
+    def __init__(self, table: FencedTable, source_topic: str, send: SendRecords) -> None:
         self._table = table
         self._topic = source_topic
+        self._send = send
+        self._queued: dict[int, Records] = defaultdict(list)
 
     def read(self, partition: int, key: bytes) -> bytes | None:
         """The stored value of `key` in `partition`."""
@@ -213,9 +222,26 @@ class FaustTableAccess:
         return value
 
     def write(self, partition: int, key: bytes, value: bytes) -> None:
-        """Store `value` in `partition` and queue its changelog record (sent before commits)."""
+        """Store `value` in `partition` now; queue its changelog record for `deliver`."""
         with acting_for_partition(self._topic, partition):
-            self._table[key] = value
+            self._table.data[key] = value
+        self._queued[partition].append((key, value))
+
+    async def deliver(self) -> None:
+        """Send the queued changelog records; return once the broker has every one of them.
+
+        Records queued meanwhile (an eviction during the wait) go with the next call. Raises if
+        the producer gave up on a batch: the commit this precedes must not happen.
+        """
+        queued, self._queued = self._queued, defaultdict(list)
+        topic = self._table.changelog_topic.get_topic_name()
+        sent = [
+            (partition, await self._send(topic, partition, records))
+            for partition, records in queued.items()
+        ]
+        for partition, deliveries in sent:
+            for delivery in deliveries:
+                self._table.record_sent(TP(topic, partition), await delivery.last_offset())
 
 
 async def drain_producer_buffer(app: Any) -> None:
@@ -236,16 +262,6 @@ def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
     """The started aiokafka producer behind `app.producer` (raises if it is not started)."""
     producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
     return producer
-
-
-def allow_producer_backlog(messages: int) -> None:
-    """Let Faust's producer buffer hold `messages` queued records before the consumer waits.
-
-    A flush of the write-behind cache queues up to the cache's size in changelog records at once;
-    they are sent by the buffer's own task meanwhile, and all of them before the next commit.
-    """
-    require_pinned_faust()
-    ProducerBuffer.max_messages = max(ProducerBuffer.max_messages, messages)
 
 
 # -- reading read_committed --------------------------------------------------------------------
@@ -312,16 +328,17 @@ class FencedTable(faust.Table[bytes, bytes]):
     """Faust's table, except that the local store's changelog offset moves on only once an
     offset commit has confirmed that this worker still owned its partitions.
 
-    Faust records the offset of each changelog record in the store as soon as the broker has it,
-    and a later restore of that partition on this worker reads the changelog only after it. A
+    The store's changelog offset tells a later restore of that partition on this worker where to
+    start reading the changelog (Faust records it as soon as the broker has a record it sent). A
     worker paused past its session (a zombie) still writes a few records after the new owner's;
     had their offsets been recorded, taking the partition back later would skip every record the
-    new owner wrote before them. Unconfirmed records are read again instead, and the store's
-    restore rule (`FencedRocksDBStore`) resolves them. Set as Faust's `Table` setting.
+    new owner wrote before them. `FaustTableAccess` reports each delivered record batch with
+    `record_sent`; unconfirmed records are read again, and the store's restore rule
+    (`FencedRocksDBStore`) resolves them. Set as Faust's `Table` setting.
     """
 
-    def _on_changelog_sent(self, fut: FutureMessage) -> None:
-        tp, offset = fut.result().topic_partition, fut.result().offset
+    def record_sent(self, tp: TP, offset: int) -> None:
+        """The broker has the changelog record at `offset` of `tp`; a commit must confirm it."""
         pending = self._unconfirmed()
         pending[tp] = max(offset, pending.get(tp, -1))
 

@@ -6,9 +6,9 @@ the threshold levels before and after (app/store/writer.py). This module sends t
 with the worker's producer in the same batch, before `process` returns, so Faust's flush before
 every offset commit delivers them before the events that caused them are acknowledged.
 
-Records go out as aiokafka record batches, one or a few per topic partition per write, each
-placed by the partition Kafka's default partitioner gives the user id (murmur2, as every
-client): sending them one `send()` at a time cost about three times as much CPU per record.
+Records go out as aiokafka record batches (streams/record_batches.py), one or a few per topic
+partition per write, each placed by the partition Kafka's default partitioner gives the user id
+(murmur2, as every client).
 
 Once a write's records are delivered, the next write confirms them in Redis; a record never
 confirmed (the worker died first) is made again by the next write of that user by another
@@ -20,56 +20,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from aiokafka import AIOKafkaProducer
 
 from app.feed import Cause, ScoreRecord, ThresholdRecord
 from app.kafka_topics import partition_for
 from app.scoring.card import ScoreCard
 from app.scoring.thresholds import crossings
 from app.store.writer import Applied, FeedChange, ScoreWriter
+from streams.record_batches import Delivery, Records, SendRecords
 
 log = logging.getLogger(__name__)
-
-Records = list[tuple[bytes, bytes]]
-"""(key, value) pairs for one topic partition, in order."""
-
-SendRecords = Callable[[str, int, Records], Awaitable[list["asyncio.Future[object]"]]]
-"""(topic, partition, records) -> once queued, futures that resolve when the broker has them."""
-
-
-def record_batches(producer: Callable[[], AIOKafkaProducer]) -> SendRecords:
-    """Send records as aiokafka record batches (`create_batch`, `send_batch`) of `producer()`.
-
-    A batch holds up to the producer's `max_batch_size` bytes; more records make more batches.
-    """
-
-    async def send(topic: str, partition: int, records: Records) -> list[asyncio.Future[object]]:
-        kafka = producer()
-        futures: list[asyncio.Future[object]] = []
-        batch = kafka.create_batch()
-        for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                futures.append(await kafka.send_batch(batch, topic, partition=partition))
-                batch = kafka.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"a feed record of {len(value)} bytes exceeds a batch")
-        futures.append(await kafka.send_batch(batch, topic, partition=partition))
-        return futures
-
-    return send
 
 
 @dataclass(slots=True)
 class _Sent:
-    """Records of one topic partition sent together, and their delivery futures."""
+    """Records of one topic partition sent together, and their deliveries."""
 
     topic: str
     partition: int
     records: Records
-    futures: list[asyncio.Future[object]]
+    deliveries: list[Delivery]
 
 
 @dataclass(slots=True)
@@ -175,8 +146,8 @@ class FeedProducer:
         waiting: list[_InFlight] = []
         for flight in self._in_flight:
             for sent in flight.sent:
-                if all(f.done() for f in sent.futures) and any(
-                    f.cancelled() or f.exception() is not None for f in sent.futures
+                if all(d.future.done() for d in sent.deliveries) and any(
+                    d.failed() for d in sent.deliveries
                 ):
                     # Past the producer's own retries; sending again may put these records
                     # after later ones of the same users (docs/guarantees.md "Score feed").
@@ -186,8 +157,8 @@ class FeedProducer:
                         sent.topic,
                         sent.partition,
                     )
-                    sent.futures = await self._send(sent.topic, sent.partition, sent.records)
-            if all(f.done() for sent in flight.sent for f in sent.futures):
+                    sent.deliveries = await self._send(sent.topic, sent.partition, sent.records)
+            if all(d.future.done() for sent in flight.sent for d in sent.deliveries):
                 delivered.extend(flight.users)
             else:
                 waiting.append(flight)

@@ -125,7 +125,10 @@ class TableAccess(Protocol):
         """The stored value, or None for a user the table does not know."""
 
     def write(self, partition: int, key: bytes, value: bytes) -> None:
-        """Store `value` (and send it to the changelog): durable once the producer is flushed."""
+        """Store `value` locally now; its changelog record goes out with the next `deliver`."""
+
+    async def deliver(self) -> None:
+        """Send the changelog records of every write so far; return once the broker has them."""
 
 
 @dataclass(slots=True)
@@ -142,8 +145,9 @@ class StateCache:
     changed with `mark_changed`; the table sees one write per changed user per `flush`, however
     many batches changed it meanwhile. The rules that keep "acknowledged" meaning "durable":
 
-    * `flush` runs before every offset commit (streams/faust_compat.run_before_commit), so any
-      offset Kafka records has its effects in the table and changelog first;
+    * `flush` runs before every offset commit (streams/faust_compat.run_before_commit) and
+      returns once the changelog has every changed user, so any offset Kafka records has its
+      effects in the table and changelog first;
     * the cache holds at most `capacity` users; the least recently used is evicted, and written
       first if it changed (`flush-before-evict`);
     * the cache writes only partitions it was given with `assign`, each value stamped with the
@@ -208,15 +212,21 @@ class StateCache:
             entry.dirty = True
             self._dirty.add(user_id)
 
-    def flush(self) -> int:
-        """Write every changed user to the table once; returns how many were written."""
+    async def flush(self) -> int:
+        """Write every changed user to the table once and deliver the changelog records of all
+        writes so far (evictions' too); returns how many changed users were written.
+
+        The writes happen before the first await: a batch processed while the records are on
+        their way changes users for the next flush, not this one.
+        """
         written = 0
-        for user_id in self._dirty:
+        dirty, self._dirty = self._dirty, set()
+        for user_id in dirty:
             entry = self._entries.get(user_id)
             if entry is not None and entry.dirty:
                 self._write(user_id, entry)
                 written += 1
-        self._dirty.clear()
+        await self._table.deliver()
         return written
 
     def assign(self, partitions: Iterable[int], generation: int) -> None:

@@ -34,15 +34,15 @@ from streams.faust_compat import (
     FaustTableAccess,
     FencedTable,
     aiokafka_producer,
-    allow_producer_backlog,
     fenced_store_url,
     install_commit_guard,
     read_committed_transport,
     require_pinned_faust,
     run_before_commit,
 )
-from streams.feed import FeedProducer, record_batches
+from streams.feed import FeedProducer
 from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
+from streams.record_batches import record_batches
 from streams.state import StateCache
 from streams.sweep import DecaySweep
 from streams.topics import declare_topics
@@ -183,16 +183,18 @@ def build_app(settings: Settings) -> faust.App:
     app = faust_app(settings)
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
-    states = StateCache(FaustTableAccess(table, settings.topic_likes), settings.state_cache_users)
+    send_records = record_batches(lambda: aiokafka_producer(app))
+    states = StateCache(
+        FaustTableAccess(table, settings.topic_likes, send_records), settings.state_cache_users
+    )
     run_before_commit(app, states.flush)
-    allow_producer_backlog(settings.state_cache_users)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(
         redis, prefix, leaderboard_shards=settings.leaderboard_shards, feed=feed_marks(settings)
     )
     feed = FeedProducer(
-        send=record_batches(lambda: aiokafka_producer(app)),
+        send=send_records,
         writer=writer,
         scores_topic=settings.topic_scores,
         thresholds_topic=settings.topic_score_thresholds,

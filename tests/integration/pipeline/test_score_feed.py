@@ -21,7 +21,8 @@ from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.writer import FeedMarks, ScoreWriter
-from streams.feed import FeedProducer, record_batches
+from streams.feed import FeedProducer
+from streams.record_batches import record_batches
 from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.integration.store.helpers import make_card, now_ms
 from tests.support.feed import last_per_user, read_to_end, redis_scores

@@ -3,18 +3,22 @@ fencing pieces (restore rule, confirmed changelog offsets) work against Faust's 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from faust.streams import current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams import faust_compat
+from streams.record_batches import Delivery, Records
 from streams.state import StoredUser
 
 
@@ -159,27 +163,94 @@ def test_only_rocksdb_and_memory_stores_are_fenced() -> None:
         faust_compat.fenced_store_url("aerospike://host")
 
 
-@dataclass
-class Sent:
-    """What `_on_changelog_sent` reads of a sent record's future."""
+class FakeBroker:
+    """A `SendRecords` that takes each call as one record batch and numbers its records from
+    the partition's end, as a broker would; `held` keeps the deliveries unresolved."""
 
-    topic_partition: TP
-    offset: int
+    def __init__(self) -> None:
+        self.log: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        self.held = False
+        self.pending: list[tuple[asyncio.Future[Any], int]] = []
 
-    def result(self) -> Sent:
-        return self
+    async def __call__(self, topic: str, partition: int, records: Records) -> list[Delivery]:
+        log = self.log.setdefault((topic, partition), [])
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        base = len(log)
+        log.extend(records)
+        if self.held:
+            self.pending.append((future, base))
+        else:
+            future.set_result(SimpleNamespace(offset=base))
+        return [Delivery(future, len(records))]
+
+
+async def test_table_writes_are_stored_at_once_and_their_changelog_goes_out_on_deliver(
+    table: faust_compat.FencedTable,
+) -> None:
+    broker = FakeBroker()
+    access = faust_compat.FaustTableAccess(table, "t.likes", broker)
+    access.write(2, b"u", b"one")
+    access.write(2, b"v", b"two")
+    access.write(5, b"u2", b"three")
+    assert access.read(2, b"u") == b"one"
+    assert access.read(5, b"u2") == b"three"
+    assert broker.log == {}  # records wait for deliver
+    await access.deliver()
+    assert broker.log == {
+        (CHANGELOG, 2): [(b"u", b"one"), (b"v", b"two")],
+        (CHANGELOG, 5): [(b"u2", b"three")],
+    }
+    # the last delivered offset per changelog partition waits for a commit to confirm it
+    assert table.unconfirmed_offsets() == {TP(CHANGELOG, 2): 1, TP(CHANGELOG, 5): 0}
+    assert table.data.persisted_offset(TP(CHANGELOG, 2)) is None
+
+
+async def test_deliver_returns_only_once_the_broker_has_the_records(
+    table: faust_compat.FencedTable,
+) -> None:
+    broker = FakeBroker()
+    broker.held = True
+    access = faust_compat.FaustTableAccess(table, "t.likes", broker)
+    access.write(1, b"u", b"one")
+    delivering = asyncio.ensure_future(access.deliver())
+    await asyncio.sleep(0.01)
+    assert not delivering.done()
+    access.write(1, b"v", b"two")  # an eviction meanwhile: sent by the next deliver
+    future, base = broker.pending.pop()
+    future.set_result(SimpleNamespace(offset=base))
+    await delivering
+    assert broker.log == {(CHANGELOG, 1): [(b"u", b"one")]}
+    broker.held = False
+    await access.deliver()
+    assert broker.log == {(CHANGELOG, 1): [(b"u", b"one"), (b"v", b"two")]}
+    assert table.unconfirmed_offsets() == {TP(CHANGELOG, 1): 1}
+
+
+async def test_a_batch_the_producer_gave_up_on_fails_the_delivery(
+    table: faust_compat.FencedTable,
+) -> None:
+    broker = FakeBroker()
+    broker.held = True
+    access = faust_compat.FaustTableAccess(table, "t.likes", broker)
+    access.write(1, b"u", b"one")
+    delivering = asyncio.ensure_future(access.deliver())
+    await asyncio.sleep(0.01)
+    broker.pending.pop()[0].set_exception(KafkaTimeoutError())
+    with pytest.raises(KafkaTimeoutError):
+        await delivering
+    assert table.unconfirmed_offsets() == {}
 
 
 def test_changelog_offsets_are_stored_only_once_a_commit_confirms_them(
     table: faust_compat.FencedTable,
 ) -> None:
     tp = TP(CHANGELOG, 2)
-    table._on_changelog_sent(Sent(tp, 10))  # type: ignore[arg-type]
-    table._on_changelog_sent(Sent(tp, 11))  # type: ignore[arg-type]
+    table.record_sent(tp, 10)
+    table.record_sent(tp, 11)
     assert table.data.persisted_offset(tp) is None  # not yet: a zombie's records look the same
     confirmed = table.unconfirmed_offsets()
     assert confirmed == {tp: 11}
-    table._on_changelog_sent(Sent(tp, 12))  # type: ignore[arg-type]  # after the commit left
+    table.record_sent(tp, 12)  # after the commit left
     table.confirm(confirmed)
     assert table.data.persisted_offset(tp) == 11
     assert table.unconfirmed_offsets() == {tp: 12}  # still waits for the next commit
@@ -193,10 +264,10 @@ async def test_a_commit_confirms_the_changelog_offsets_acknowledged_before_it(
     table: faust_compat.FencedTable, monkeypatch: pytest.MonkeyPatch, accepted: bool
 ) -> None:
     tp = TP(CHANGELOG, 1)
-    table._on_changelog_sent(Sent(tp, 5))  # type: ignore[arg-type]
+    table.record_sent(tp, 5)
 
     async def commit(self: Any, offsets: Any) -> bool:
-        table._on_changelog_sent(Sent(tp, 6))  # type: ignore[arg-type]  # acked meanwhile
+        table.record_sent(tp, 6)  # acked meanwhile
         return accepted
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "_commit", commit)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +17,7 @@ from app.kafka_topics import partition_for
 from app.scoring.card import ScoreCard
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer
+from streams.record_batches import Delivery, Records
 from tests.integration.store.helpers import make_card
 
 THRESHOLDS = (40.0, 50.0)
@@ -52,15 +54,13 @@ class FakeProducer:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, list[tuple[bytes, dict[str, object]]]]] = []
-        self.futures: list[asyncio.Future[object]] = []
+        self.futures: list[asyncio.Future[Any]] = []
 
-    async def send(
-        self, topic: str, partition: int, records: list[tuple[bytes, bytes]]
-    ) -> list[asyncio.Future[object]]:
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    async def send(self, topic: str, partition: int, records: Records) -> list[Delivery]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.sent.append((topic, partition, [(k, orjson.loads(v)) for k, v in records]))
         self.futures.append(future)
-        return [future]
+        return [Delivery(future, len(records))]
 
 
 def producer_for(writer: FakeWriter, producer: FakeProducer) -> FeedProducer:

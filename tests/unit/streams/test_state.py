@@ -3,6 +3,9 @@ fencing token that keeps a paused worker's late records from winning a table res
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from app.scoring.params import ModelParams
@@ -11,11 +14,15 @@ from tests.unit.scoring.helpers import event, fold
 
 
 class RecordingTable:
-    """A TableAccess fake (a dict per partition) that records every write."""
+    """A TableAccess fake (a dict per partition) that records every write and every changelog
+    record delivered; `during_delivery` runs while a delivery waits for the "broker"."""
 
     def __init__(self) -> None:
         self.data: dict[tuple[int, bytes], bytes] = {}
         self.writes: list[tuple[int, str]] = []
+        self.queued: list[tuple[int, str]] = []
+        self.delivered: list[tuple[int, str]] = []
+        self.during_delivery: Callable[[], None] | None = None
         self.reads = 0
 
     def read(self, partition: int, key: bytes) -> bytes | None:
@@ -25,6 +32,14 @@ class RecordingTable:
     def write(self, partition: int, key: bytes, value: bytes) -> None:
         self.data[(partition, key)] = value
         self.writes.append((partition, key.decode()))
+        self.queued.append((partition, key.decode()))
+
+    async def deliver(self) -> None:
+        sending, self.queued = self.queued, []
+        await asyncio.sleep(0)
+        if self.during_delivery is not None:
+            self.during_delivery()
+        self.delivered.extend(sending)
 
 
 def owned(table: RecordingTable, capacity: int, generation: int = 1) -> StateCache:
@@ -69,23 +84,23 @@ def test_values_written_before_envelopes_read_as_whole_messages() -> None:
     assert not legacy.already_applied("likes", 42, 0)
 
 
-def test_many_changes_to_one_user_cost_one_table_write_per_flush() -> None:
+async def test_many_changes_to_one_user_cost_one_table_write_per_flush() -> None:
     table = RecordingTable()
     cache = owned(table, capacity=10)
     for offset in range(5):
         changed(cache, "bob", 3, "likes", offset)
     assert table.writes == []  # nothing written until a flush
-    assert cache.flush() == 1
+    assert await cache.flush() == 1
     assert table.writes == [(3, "bob")]
     assert watermark(stored(table, "bob", 3)) == 4
-    assert cache.flush() == 0  # nothing changed since
+    assert await cache.flush() == 0  # nothing changed since
 
 
-def test_a_user_is_read_from_the_table_once_then_served_decoded() -> None:
+async def test_a_user_is_read_from_the_table_once_then_served_decoded() -> None:
     table = RecordingTable()
     cache = owned(table, capacity=10)
     changed(cache, "bob", 1, "likes", 7)
-    cache.flush()
+    await cache.flush()
     table.reads = 0
     fresh = owned(table, capacity=10)
     first = fresh.get("bob", 1)
@@ -94,7 +109,7 @@ def test_a_user_is_read_from_the_table_once_then_served_decoded() -> None:
     assert watermark(first) == 7
 
 
-def test_eviction_writes_a_changed_user_before_dropping_it() -> None:
+async def test_eviction_writes_a_changed_user_before_dropping_it() -> None:
     table = RecordingTable()
     cache = owned(table, capacity=2)
     changed(cache, "a", 0, "likes", 1)
@@ -104,8 +119,9 @@ def test_eviction_writes_a_changed_user_before_dropping_it() -> None:
     assert len(cache) == 2
     assert table.writes == [(0, "b")]
     assert watermark(stored(table, "b", 0)) == 2
-    assert cache.flush() == 2  # a and c; b is not written twice
+    assert await cache.flush() == 2  # a and c; b is not written twice
     assert sorted(table.writes) == [(0, "a"), (0, "b"), (0, "c")]
+    assert sorted(table.delivered) == sorted(table.writes)  # the eviction's record went too
 
 
 def test_an_unchanged_user_is_evicted_without_a_write() -> None:
@@ -117,12 +133,12 @@ def test_an_unchanged_user_is_evicted_without_a_write() -> None:
     assert len(cache) == 1
 
 
-def test_released_partitions_are_dropped_unwritten_and_reread_from_the_table() -> None:
+async def test_released_partitions_are_dropped_unwritten_and_reread_from_the_table() -> None:
     table = RecordingTable()
     cache = owned(table, capacity=10)
     changed(cache, "a", 0, "likes", 1)
     changed(cache, "b", 1, "likes", 1)
-    cache.flush()
+    await cache.flush()
     changed(cache, "b", 1, "likes", 2)  # changed after the flush, then the partition is lost
     # another worker owned partition 1 meanwhile and moved b on
     other = StoredUser.from_bytes(table.data[(1, b"b")])
@@ -132,36 +148,60 @@ def test_released_partitions_are_dropped_unwritten_and_reread_from_the_table() -
     assert cache.release({1}) == 1  # b, changed and dropped
     assert len(cache) == 1
     assert cache.changed == 0
-    assert cache.flush() == 0
+    assert await cache.flush() == 0
     assert len(table.writes) == writes  # the lost partition's change was not written
     assert cache.generation(1) == -1
     cache.assign([1], 2)
     assert watermark(cache.get("b", 1)) == 9
 
 
-def test_values_carry_the_generation_their_partition_was_assigned_in() -> None:
+async def test_values_carry_the_generation_their_partition_was_assigned_in() -> None:
     table = RecordingTable()
     cache = owned(table, capacity=10, generation=7)
     changed(cache, "a", 0, "likes", 1)
-    cache.flush()
+    await cache.flush()
     assert stored(table, "a", 0).generation == 7
     assert generation_of(table.data[(0, b"a")]) == 7
     assert cache.generation(0) == 7
     cache.release(range(8))
     cache.assign([0], 9)
     changed(cache, "a", 0, "likes", 2)
-    cache.flush()
+    await cache.flush()
     assert stored(table, "a", 0).generation == 9
 
 
-def test_a_partition_never_assigned_is_never_written() -> None:
+async def test_a_partition_never_assigned_is_never_written() -> None:
     table = RecordingTable()
     cache = StateCache(table, capacity=10)
     changed(cache, "a", 3, "likes", 1)
     with pytest.raises(RuntimeError, match="not assigned"):
-        cache.flush()
+        await cache.flush()
     assert table.writes == []
     assert cache.generation(3) == -1
+
+
+async def test_a_flush_returns_once_every_changed_users_record_is_delivered() -> None:
+    table = RecordingTable()
+    cache = owned(table, capacity=10)
+    for user in ("a", "b", "c"):
+        changed(cache, user, 2, "likes", 1)
+    assert await cache.flush() == 3
+    assert table.queued == []
+    assert sorted(table.delivered) == [(2, "a"), (2, "b"), (2, "c")]
+
+
+async def test_a_change_made_while_a_flush_waits_is_written_by_the_next_flush() -> None:
+    table = RecordingTable()
+    cache = owned(table, capacity=10)
+    changed(cache, "a", 0, "likes", 1)
+    table.during_delivery = lambda: changed(cache, "a", 0, "likes", 2)  # a batch meanwhile
+    assert await cache.flush() == 1
+    assert watermark(stored(table, "a", 0)) == 1  # the flush wrote what was changed before it
+    assert cache.changed == 1
+    table.during_delivery = None
+    assert await cache.flush() == 1
+    assert watermark(stored(table, "a", 0)) == 2
+    assert table.delivered == [(0, "a"), (0, "a")]
 
 
 def value(generation: int, offset: int) -> bytes:
