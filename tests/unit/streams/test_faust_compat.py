@@ -205,15 +205,23 @@ async def test_table_writes_are_stored_at_once_and_their_changelog_goes_out_on_d
     assert table.data.persisted_offset(TP(CHANGELOG, 2)) is None
 
 
-async def test_deliver_returns_only_once_the_broker_has_the_records(
+async def delivery_in_flight(
     table: faust_compat.FencedTable,
-) -> None:
+) -> tuple[FakeBroker, faust_compat.FaustTableAccess, asyncio.Future[None]]:
+    """One write to partition 1, its deliver() started and held at the "broker"."""
     broker = FakeBroker()
     broker.held = True
     access = faust_compat.FaustTableAccess(table, "t.likes", broker)
     access.write(1, b"u", b"one")
     delivering = asyncio.ensure_future(access.deliver())
     await asyncio.sleep(0.01)
+    return broker, access, delivering
+
+
+async def test_deliver_returns_only_once_the_broker_has_the_records(
+    table: faust_compat.FencedTable,
+) -> None:
+    broker, access, delivering = await delivery_in_flight(table)
     assert not delivering.done()
     access.write(1, b"v", b"two")  # an eviction meanwhile: sent by the next deliver
     future, base = broker.pending.pop()
@@ -229,12 +237,7 @@ async def test_deliver_returns_only_once_the_broker_has_the_records(
 async def test_a_batch_the_producer_gave_up_on_fails_the_delivery(
     table: faust_compat.FencedTable,
 ) -> None:
-    broker = FakeBroker()
-    broker.held = True
-    access = faust_compat.FaustTableAccess(table, "t.likes", broker)
-    access.write(1, b"u", b"one")
-    delivering = asyncio.ensure_future(access.deliver())
-    await asyncio.sleep(0.01)
+    broker, _, delivering = await delivery_in_flight(table)
     broker.pending.pop()[0].set_exception(KafkaTimeoutError())
     with pytest.raises(KafkaTimeoutError):
         await delivering
