@@ -1,12 +1,15 @@
 """Carries a batch's plan out: state from the cache, Redis round trips, dead letters, re-keys.
 
 The decisions are made by the pure functions of streams/plan.py; this module does the I/O in
-between and after, per batch rather than per event: one dedupe pipeline, one actor-standing
-lookup, one score card per touched user, one pipelined Redis write and its score feed records
-(streams/feed.py). User state comes from the write-behind cache (streams/state.py), so the table
-gets one write per changed user per flush and a flush precedes every offset commit. Faust acks a
-batch only after `process` returns, so a crash replays the batch; replays are harmless because
-the state records the positions applied per user and Redis writes are monotonic.
+between and after, per part of a batch rather than per event (one dedupe call, one
+actor-standing lookup), and per batch: one score card per touched user, however many parts
+changed it, one pipelined Redis write and its score feed records (streams/feed.py). An actor
+whose card the batch has yet to write weighs with the standing its state gives
+(`plan.standings`), not the older one in Redis. User state comes from the write-behind cache
+(streams/state.py), so the table gets one write per changed user per flush and a flush precedes
+every offset commit. Faust acks a batch only after `process` returns, so a crash replays the
+batch; replays are harmless because the state records the positions applied per user and Redis
+writes are monotonic.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import orjson
@@ -23,7 +27,7 @@ from faust.types import EventT, Message
 
 from app.kafka_topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
-from app.scoring.model import Curve, ModelParams, score_from_raw
+from app.scoring.model import Curve, ModelParams
 from app.store.connection import TRANSIENT_STORE_ERRORS, transient_error_backoff
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
@@ -105,16 +109,24 @@ class BatchScorer:
         if not messages:
             return
         now_ms = int(self._clock() * 1000)
+        unscored = _Unscored()
         for part in plan.triage_in_chunks(
             messages, now_ms, self._rules, self._routing, partition_for, self._part_events
         ):
-            await self._carry_out(messages, part, now_ms)
+            targets = {a.event.target_id for a in part.accepted}
+            if len(unscored.states) + len(targets - unscored.states.keys()) > self._states.capacity:
+                # Unscored users must stay cached (their state objects are the cache's).
+                await self._publish_scores(unscored, now_ms)
+                unscored = _Unscored()
+            await self._carry_out(messages, part, now_ms, unscored)
+        await self._publish_scores(unscored, now_ms)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def _carry_out(
-        self, messages: Sequence[Message], triage: plan.Triage, now_ms: int
+        self, messages: Sequence[Message], triage: plan.Triage, now_ms: int, unscored: _Unscored
     ) -> None:
-        """Do what one part of a batch's plan says: sends, state, Redis, in that order."""
+        """Do what one part of a batch's plan says: sends, then state; its users join
+        `unscored`, scored once for all the parts that changed them."""
         for topic, events in triage.events.items():
             metrics.EVENTS_CONSUMED.labels(topic=topic).inc(events)
         for refusal in triage.dead_letters:
@@ -128,6 +140,7 @@ class BatchScorer:
         metrics.REKEYED.inc(len(triage.rekeys))
 
         states = self._load_states(triage.accepted)
+        unscored.add(states, triage.accepted)
         fresh, replayed = plan.split_replays(triage.accepted, states)
         if replayed:
             metrics.REPLAYS_SKIPPED.inc(len(replayed))
@@ -142,14 +155,18 @@ class BatchScorer:
             ),
         )
         actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
+        stored = plan.stored_standing_needed(actors, unscored.states)
         raws = await self._with_redis_retry(
-            "actor lookup", lambda: self._writer.leaderboard.raws(actors)
+            "actor lookup", lambda: self._writer.leaderboard.raws(stored)
         )
-        curve = self._curve()
-        standing = {
-            actor: None if raw is None else score_from_raw(raw, curve)
-            for actor, raw in zip(actors, raws, strict=True)
-        }
+        standing = plan.standings(
+            actors,
+            dict(zip(stored, raws, strict=True)),
+            unscored.states,
+            now_ms,
+            self._params,
+            self._curve(),
+        )
         folded = plan.fold(fresh, first, states, standing, self._params)
         self._states.mark_changed(folded.changed_users)
         for repeat in folded.duplicates:
@@ -157,12 +174,8 @@ class BatchScorer:
             item = None if index is None else envelope_item(repeat.event)
             refusal = DeadLetter(repeat.message, DUPLICATE_REASON, index, item)
             await self._dead_letter(messages[repeat.message], refusal)
-        await self._publish_scores(states, triage.accepted, now_ms)
-        # Counted once their scores are in Redis: a reader of these counters (the benchmark, an
-        # operator) may take "counted" to mean "visible".
-        metrics.DUPLICATES.inc(len(folded.duplicates))
-        for kind, counted in Counter(a.event.kind.value for a in folded.counted).items():
-            metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
+        unscored.duplicates += len(folded.duplicates)
+        unscored.counted.update(a.event.kind.value for a in folded.counted)
 
     def _load_states(self, accepted: Sequence[Accepted]) -> dict[str, StoredUser]:
         """Each target's state, from the write-behind cache."""
@@ -203,23 +216,32 @@ class BatchScorer:
         await self._topics.dead_letters.send(key=key, value=value, headers=headers)
         metrics.DEAD_LETTERS.labels(reason=refusal.reason.split(":")[0]).inc()
 
-    async def _publish_scores(
-        self, states: dict[str, StoredUser], accepted: Sequence[Accepted], now_ms: int
-    ) -> None:
-        """Score every user in the batch (replayed ones too: their last write may be missing)."""
-        partition_of = {a.event.target_id: a.position.partition for a in accepted}
+    async def _publish_scores(self, unscored: _Unscored, now_ms: int) -> None:
+        """Score every unscored user (replayed ones too: their last write may be missing), then
+        count their events."""
         update = score_update(
-            ((partition_of[user_id], user_id, state.signals) for user_id, state in states.items()),
+            (
+                (unscored.partitions[user_id], user_id, state.signals)
+                for user_id, state in unscored.states.items()
+            ),
             now_ms,
             self._params,
             self._curve(),
         )
-        fences = {user_id: self._states.generation(partition_of[user_id]) for user_id in states}
+        fences = {
+            user_id: self._states.generation(partition)
+            for user_id, partition in unscored.partitions.items()
+        }
         await self._with_redis_retry(
             "score write", lambda: self._feed.write(update.cards, "event", fences)
         )
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
         metrics.SCORES_WRITTEN.inc(len(update.cards))
+        # Counted once their scores are in Redis: a reader of these counters (the benchmark, an
+        # operator) may take "counted" to mean "visible".
+        metrics.DUPLICATES.inc(unscored.duplicates)
+        for kind, counted in unscored.counted.items():
+            metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
 
     async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer)."""
@@ -239,6 +261,22 @@ class BatchScorer:
                     delay,
                 )
                 await asyncio.sleep(delay)
+
+
+@dataclass(slots=True)
+class _Unscored:
+    """Users the parts of a batch changed since its last score write, and their events."""
+
+    states: dict[str, StoredUser] = field(default_factory=dict)
+    partitions: dict[str, int] = field(default_factory=dict)
+    counted: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+    def add(self, states: dict[str, StoredUser], accepted: Sequence[Accepted]) -> None:
+        """Join a part's users (the cache's state objects) with their partitions."""
+        self.states.update(states)
+        for item in accepted:
+            self.partitions[item.event.target_id] = item.position.partition
 
 
 def _position(message: Message, index: int | None) -> str:

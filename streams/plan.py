@@ -17,7 +17,7 @@ topic (streams/state.py `StoredUser.applied`), so it works per item of an envelo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,8 +32,8 @@ from app.scoring.events import (
     envelope_item_kind,
     validate_event,
 )
-from app.scoring.model import ModelParams
-from app.scoring.signals import apply_event
+from app.scoring.model import Curve, ModelParams, score_from_raw
+from app.scoring.signals import UserSignals, apply_event
 from streams.state import StoredUser
 
 KIND_HEADER = "clout-kind"
@@ -280,6 +280,40 @@ class Folded:
     def changed_users(self) -> set[str]:
         """Users whose state changed."""
         return {a.event.target_id for a in self.counted}
+
+
+def stored_standing_needed(actors: Iterable[str], unscored: Mapping[str, StoredUser]) -> list[str]:
+    """The actors whose standing must be read from Redis: those `standings` cannot grade from
+    a state of this batch."""
+    return [actor for actor in actors if _signals_of(unscored, actor) is None]
+
+
+def standings(
+    actors: Iterable[str],
+    stored_raws: Mapping[str, float | None],
+    unscored: Mapping[str, StoredUser],
+    now_ms: int,
+    params: ModelParams,
+    curve: Curve,
+) -> dict[str, float | None]:
+    """Each actor's score as an event's weight uses it (None: not scored yet).
+
+    An actor in `unscored` (a user this batch changed, whose card is not written yet) is graded
+    from that state at `now_ms`, which is what its card will say; any other from its raw as
+    Redis holds it (`stored_raws`, read for `stored_standing_needed`). Its standing then never
+    lags what the batch has already counted.
+    """
+    out: dict[str, float | None] = {}
+    for actor in actors:
+        signals = _signals_of(unscored, actor)
+        raw = stored_raws.get(actor) if signals is None else signals.raw_at(now_ms, params)
+        out[actor] = None if raw is None else score_from_raw(raw, curve)
+    return out
+
+
+def _signals_of(states: Mapping[str, StoredUser], user_id: str) -> UserSignals | None:
+    state = states.get(user_id)
+    return None if state is None else state.signals
 
 
 def fold(

@@ -10,6 +10,7 @@ import pytest
 
 from app.kafka_topics import partition_for
 from app.scoring.events import ENVELOPE_MAX_EVENTS, Kind
+from app.scoring.model import DEFAULT_CURVE, score_from_raw
 from app.scoring.params import ModelParams
 from streams import plan
 from streams.plan import Position
@@ -204,3 +205,30 @@ def test_a_batch_of_envelopes_is_triaged_in_parts_of_whole_messages() -> None:
     whole = plan.triage(messages, T0, RULES, ROUTING, partition_for)
     assert len(whole.accepted) == 12
     assert plan.triage([], T0, RULES, ROUTING, partition_for) == plan.Triage()
+
+
+def test_an_actor_this_batch_changed_is_graded_from_its_state_not_from_redis() -> None:
+    partition = home("carol")
+    out = run(
+        *(
+            Msg("likes", partition, i, orjson.dumps(wire("carol", f"x{i}", str(i))))
+            for i in range(20)
+        )
+    )
+    carol = StoredUser()
+    plan.fold(
+        out.accepted, [True] * 20, {"carol": carol}, {f"x{i}": 90.0 for i in range(20)}, PARAMS
+    )
+    assert carol.signals is not None
+    unscored = {"carol": carol, "dave": StoredUser()}  # dave: changed by duplicates only
+    actors = ["bob", "carol", "dave"]
+    assert plan.stored_standing_needed(actors, unscored) == ["bob", "dave"]
+    stored = {"bob": 2.0, "dave": None}
+    curve = DEFAULT_CURVE
+    standing = plan.standings(actors, stored, unscored, T0, PARAMS, curve)
+    assert standing["bob"] == score_from_raw(2.0, curve)
+    assert standing["dave"] is None
+    assert standing["carol"] == score_from_raw(carol.signals.raw_at(T0, PARAMS), curve)
+    graded = standing["carol"]
+    assert graded is not None
+    assert graded > score_from_raw(0.0, curve)  # the 20 likes it has so far count
