@@ -204,7 +204,8 @@ class FaustTableAccess:
     partition) and queues its changelog record; `deliver` sends every queued record, one or a
     few record batches per changelog partition, and waits until the broker has them. Faust's
     own `table[key] = value` would also send each record alone (a `FutureMessage` through its
-    producer buffer): that path cost more than the store write and the encoding together.
+    producer buffer): at 700 events/s, draining that buffer held each commit for 250-2,300 ms,
+    after 120-390 ms of store writes and encoding.
     `source_topic` is any of the co-partitioned input topics (Faust's store routes by the topic
     and partition of the current event).
     """

@@ -1,9 +1,9 @@
 """Sending records to one topic partition as aiokafka record batches, and their delivery.
 
 The score feed and the table changelog both send many small records at once. Handing aiokafka a
-`BatchBuilder` per partition (`create_batch`, `send_batch`) costs a few microseconds per record;
-one `send()` per record cost about three times as much for the feed, and Faust's own changelog
-path (a `FutureMessage`, a buffer task and a `send()` per key) more again.
+`BatchBuilder` per partition (`create_batch`, `send_batch`): one `send()` per feed record cost
+about three times as much CPU per record, and draining Faust's own changelog path (a
+`FutureMessage` and a `send()` per key) held each commit for 250-2,300 ms at 700 events/s.
 """
 
 from __future__ import annotations
