@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -41,13 +42,46 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Either stops `clout follow` cleanly (consumer closed, group left), exiting 128 + its number."""
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print records until interrupted; exit status 1 when Kafka cannot be read."""
+    """Print records until SIGINT or SIGTERM; exit status 1 when Kafka cannot be read."""
     try:
-        asyncio.run(follow(get_settings(), args))
+        return asyncio.run(follow_until_stopped(get_settings(), args))
     except KafkaError as exc:
         print(f"clout follow: Kafka unavailable: {exc}", file=sys.stderr)
         return 1
+
+
+async def follow_until_stopped(settings: Settings, args: argparse.Namespace) -> int:
+    """`follow` until a stop signal; returns the exit status (130 for Ctrl-C, 143 for SIGTERM).
+
+    The handlers are installed whatever disposition the process inherited: a shell starts a
+    script's background job with SIGINT ignored, and Python then never turns Ctrl-C into
+    KeyboardInterrupt, so `clout follow` started that way used to ignore it for good.
+    """
+    loop = asyncio.get_running_loop()
+    following = asyncio.current_task()
+    assert following is not None  # we run inside asyncio.run
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        following.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        await follow(settings, args)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return 128 + received[0]
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
     return 0
 
 
