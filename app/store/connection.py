@@ -96,17 +96,6 @@ async def discover_topology(redis: RedisClient) -> None:
         await redis.initialize()
 
 
-def slot_of(redis: RedisClient, key: str) -> int:
-    """The cluster hash slot of `key` on a cluster client; 0 for a single server (one "slot").
-
-    Keys of one Lua script call must share a slot on a cluster; a single server has no such
-    rule, so grouping by this value costs nothing there.
-    """
-    if isinstance(redis, RedisCluster):
-        return key_slot(key.encode())
-    return 0
-
-
 _T = TypeVar("_T")
 
 
@@ -114,10 +103,17 @@ def chunks_by_slot(
     redis: RedisClient, items: Sequence[_T], key_of: Callable[[_T], str], size: int
 ) -> list[Sequence[_T]]:
     """`items` grouped by the hash slot of their key (one group on a single server), in order
-    within a group, cut into chunks of at most `size`: the calls of a multi-key script."""
+    within a group, cut into chunks of at most `size`: the calls of a multi-key script.
+
+    Keys of one script call must share a slot on a cluster. A single server has no such rule,
+    so its items are not hashed at all (a slot per key was 1.6% of the envelope pipeline's
+    py-spy samples, for one group).
+    """
+    if not isinstance(redis, RedisCluster):
+        return [items[i : i + size] for i in range(0, len(items), size)]
     groups: dict[int, list[_T]] = defaultdict(list)
     for item in items:
-        groups[slot_of(redis, key_of(item))].append(item)
+        groups[key_slot(key_of(item).encode())].append(item)
     return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
