@@ -22,7 +22,7 @@ import orjson
 
 from app.settings import get_settings
 from streams.topics import declare_topics
-from streams.worker import faust_app, use_event_loop
+from streams.worker import faust_app, tune_garbage_collector, use_event_loop
 
 
 def main() -> int:
@@ -55,6 +55,7 @@ def main() -> int:
 
     worker = faust.Worker(app, loglevel="warning")
     worker.spinner = None
+    tune_garbage_collector(settings)  # the worker's process set-up too, as its event loop
     worker.execute_from_commandline()
     return 0
 

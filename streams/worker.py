@@ -9,6 +9,7 @@ Redis writes are monotonic. See README "Guarantees".
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from pathlib import Path
@@ -180,6 +181,28 @@ def use_event_loop(settings: Settings) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""Generation 0 is collected every 50,000 net allocations (Python's default: 700), generation 1
+every 20th of those and generation 2 every 100th of those, or later (Python also waits until a
+quarter of the long-lived objects are new)."""
+
+
+def tune_garbage_collector(settings: Settings) -> None:
+    """Freeze the heap built so far and space collections out (`GC_THRESHOLDS`), if configured.
+
+    The worker holds many small long-lived objects (Faust, aiokafka and the other libraries it
+    imports, then every cached user's state), and Python's default schedule re-scans them over
+    and over: instrumented, collections took 1.4 s of a 15 s single-event run, the full ones
+    75-250 ms each. Frozen objects are never scanned again; with these thresholds collections
+    took 0.16 s and the run drained ~20% more events/s (CHANGELOG.md). Call it last at start,
+    so what is frozen is the start-up heap.
+    """
+    if settings.worker_gc_tuned:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+
+
 def build_app(settings: Settings) -> faust.App:
     """Declare the topics, the signal table, the scoring agent and the decay sweep."""
     app = faust_app(settings)
@@ -323,6 +346,7 @@ def run_worker(loglevel: str = "info", settings: Settings | None = None) -> int:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=loglevel)
+    tune_garbage_collector(settings)
     # Faust's terminal spinner, kept at levels >= WARN, sets the root logger to DEBUG (every
     # debug record of every library gets built) and writes cursor codes into log files.
     worker.spinner = None
