@@ -145,6 +145,7 @@ async def faust_floor(
         "event_loop": settings.worker_event_loop,
         "cython_optimizations": settings.worker_cython_optimizations,
         "faust_statistics": settings.worker_faust_statistics,
+        "gc_tuned": settings.worker_gc_tuned,
     }
 
 

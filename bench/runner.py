@@ -107,6 +107,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
                 "worker_event_loop": "asyncio",
                 "worker_cython_optimizations": False,
                 "worker_faust_statistics": True,
+                "worker_gc_tuned": False,
             }
         )
         default_floor = await phases.faust_floor(
@@ -555,6 +556,7 @@ def recorded_settings(settings: Settings) -> dict[str, Any]:
         "worker_event_loop": settings.worker_event_loop,
         "worker_cython_optimizations": settings.worker_cython_optimizations,
         "worker_faust_statistics": settings.worker_faust_statistics,
+        "worker_gc_tuned": settings.worker_gc_tuned,
         "workers": 1,
     }
 
