@@ -209,9 +209,7 @@ def build_app(settings: Settings) -> faust.App:
     topics = declare_topics(app, settings)
     table = declare_signal_table(app, settings)
     send_records = record_batches(lambda: aiokafka_producer(app))
-    states = StateCache(
-        FaustTableAccess(table, settings.topic_likes, send_records), settings.state_cache_users
-    )
+    states = StateCache(FaustTableAccess(table, send_records), settings.state_cache_users)
     run_before_commit(app, states.flush)
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix

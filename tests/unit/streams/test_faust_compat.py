@@ -13,7 +13,6 @@ from typing import Any
 import faust
 import pytest
 from aiokafka.errors import KafkaTimeoutError
-from faust.streams import current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -33,15 +32,6 @@ def test_any_other_faust_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         faust_compat.require_pinned_faust()
     with pytest.raises(RuntimeError):
         faust_compat.install_commit_guard()
-
-
-def test_table_access_is_routed_to_the_given_partition_then_released() -> None:
-    assert current_event() is None
-    with faust_compat.acting_for_partition("clout.likes", 5):
-        event = current_event()
-        assert event is not None
-        assert (event.message.topic, event.message.partition) == ("clout.likes", 5)
-    assert current_event() is None
 
 
 # -- fencing a paused worker: the restore rule and confirmed changelog offsets ---------------
@@ -188,12 +178,18 @@ async def test_table_writes_are_stored_at_once_and_their_changelog_goes_out_on_d
     table: faust_compat.FencedTable,
 ) -> None:
     broker = FakeBroker()
-    access = faust_compat.FaustTableAccess(table, "t.likes", broker)
+    access = faust_compat.FaustTableAccess(table, broker)
     access.write(2, b"u", b"one")
     access.write(2, b"v", b"two")
     access.write(5, b"u2", b"three")
     assert access.read(2, b"u") == b"one"
     assert access.read(5, b"u2") == b"three"
+    assert access.read(5, b"u") is None  # each partition is its own database
+    store = table.data
+    assert isinstance(store, faust_compat.FencedRocksDBStore)
+    # where Faust itself reads and restores: the partition's database
+    assert store._db_for_partition(2)[b"u"] == b"one"
+    assert store._db_for_partition(5)[b"u2"] == b"three"
     assert broker.log == {}  # records wait for deliver
     await access.deliver()
     assert broker.log == {
@@ -205,13 +201,31 @@ async def test_table_writes_are_stored_at_once_and_their_changelog_goes_out_on_d
     assert table.data.persisted_offset(TP(CHANGELOG, 2)) is None
 
 
+async def test_the_memory_store_is_written_and_read_the_same_way(tmp_path: Path) -> None:
+    app = faust.App(
+        "t",
+        datadir=str(tmp_path),
+        store=faust_compat.fenced_store_url("memory://"),
+        Table=faust_compat.FencedTable,
+    )
+    declared = app.Table("signals", key_type=bytes, value_type=bytes, partitions=8)
+    assert isinstance(declared, faust_compat.FencedTable)
+    broker = FakeBroker()
+    access = faust_compat.FaustTableAccess(declared, broker)
+    access.write(2, b"u", b"one")
+    assert access.read(2, b"u") == b"one"
+    assert declared.data.data[b"u"] == b"one"  # type: ignore[attr-defined]
+    await access.deliver()
+    assert broker.log == {(declared.changelog_topic.get_topic_name(), 2): [(b"u", b"one")]}
+
+
 async def delivery_in_flight(
     table: faust_compat.FencedTable,
 ) -> tuple[FakeBroker, faust_compat.FaustTableAccess, asyncio.Future[None]]:
     """One write to partition 1, its deliver() started and held at the "broker"."""
     broker = FakeBroker()
     broker.held = True
-    access = faust_compat.FaustTableAccess(table, "t.likes", broker)
+    access = faust_compat.FaustTableAccess(table, broker)
     access.write(1, b"u", b"one")
     delivering = asyncio.ensure_future(access.deliver())
     await asyncio.sleep(0.01)
