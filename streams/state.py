@@ -62,24 +62,9 @@ class StoredUser:
             self.applied[topic] = sequence
 
     def to_bytes(self) -> bytes:
-        """Serialize for the table, with every float at full precision.
-
-        `UserSignals.to_dict()` rounds floats to stay compact (sums to 5 decimals, repeat counts
-        to 3). The table is rewritten as a user changes, so rounding there made a user's state
-        depend on where flushes fell, and a crash and replay moves them: the reliability tests
-        measured drifts of up to 6e-4 in a component against one exact run. Floats are
-        therefore stored as orjson writes them (shortest repr that round-trips).
-        """
-        doc = None
-        if self.signals is not None:
-            signals = self.signals
-            doc = signals.to_dict()
-            doc["s"] = signals.sums
-            if signals.actors:
-                doc["a"] = signals.actors
-            if signals.burst:
-                doc["b"] = signals.burst
-        return orjson.dumps({"p": self.applied, "s": doc, "g": self.generation})
+        """Serialize for the table (floats exact, see `UserSignals.to_dict`)."""
+        signals = None if self.signals is None else self.signals.to_dict()
+        return orjson.dumps({"p": self.applied, "s": signals, "g": self.generation})
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> StoredUser:

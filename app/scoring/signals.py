@@ -137,18 +137,24 @@ class UserSignals:
     # -- serialization -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, object]:
-        """Compact JSON-compatible form for the worker's table (short keys, rounded floats)."""
+        """JSON-compatible form for the worker's table: short keys, every float exact.
+
+        Floats are not rounded: the table is rewritten whenever a user changes, so rounding made
+        a user's state depend on where writes fell, and a crash and replay moved them (the
+        reliability tests measured drifts of up to 6e-4 in a component). The result shares the
+        state's dicts: serialize it, do not keep or change it.
+        """
         out: dict[str, object] = {
             "L": self.landmark_ms,
             "t": self.t_ms,
-            "s": {key: round(g, 5) for key, g in self.sums.items()},
+            "s": self.sums,
             "e": self.epoch,
             "h": _encode_registers(self.hll),
         }
         if self.actors:
-            out["a"] = {a: [round(c, 3), round(w, 5)] for a, (c, w) in self.actors.items()}
-        if self.burst >= PRUNE_BELOW:
-            out["b"] = round(self.burst, 4)
+            out["a"] = self.actors
+        if self.burst:
+            out["b"] = self.burst
         if self.hll_prev is not None:
             out["p"] = _encode_registers(self.hll_prev)
         return out

@@ -177,28 +177,26 @@ def rich_state() -> UserSignals:
     ids=["one event", "sparse registers", "dense registers, two epochs"],
 )
 def test_to_dict_round_trips(state: UserSignals) -> None:
-    data = state.to_dict()
-    restored = UserSignals.from_dict(json.loads(json.dumps(data)))
+    data = json.loads(json.dumps(state.to_dict()))
+    restored = UserSignals.from_dict(data)
     assert restored.to_dict() == data
+    # Floats are stored exact, so the restored state reads and evolves exactly as the original.
     later = state.t_ms + DAY
-    assert restored.raw_at(later, P) == pytest.approx(state.raw_at(later, P), rel=1e-4)
+    assert restored.raw_at(later, P) == state.raw_at(later, P)
     assert restored.engagers_at(later, P) == state.engagers_at(later, P)
-    restored_top = restored.top_actors_at(later, P, 5)
-    original_top = state.top_actors_at(later, P, 5)
-    assert [a for a, _ in restored_top] == [a for a, _ in original_top]
-    assert [c for _, c in restored_top] == pytest.approx([c for _, c in original_top], rel=1e-3)
-    # The restored state keeps working like the original.
+    assert restored.top_actors_at(later, P, 5) == state.top_actors_at(later, P, 5)
     follow_up = event("zed", ts=later)
-    a = apply_event(state, follow_up, None, P).raw_at(later, P)
-    b = apply_event(restored, follow_up, None, P).raw_at(later, P)
-    assert a == pytest.approx(b, rel=1e-3)
+    a = apply_event(state, follow_up, None, P)
+    b = apply_event(restored, follow_up, None, P)
+    assert b.to_dict() == a.to_dict()
 
 
 def test_typical_state_is_small() -> None:
+    # 480 and 1,946 bytes when written: exact floats take up to 17 digits each
     state = fold([event(f"user-{i}", ts=T0 + i * DAY) for i in range(8)], P)
-    assert len(json.dumps(state.to_dict(), separators=(",", ":"))) < 400
+    assert len(json.dumps(state.to_dict(), separators=(",", ":"))) < 600
     heavy = rich_state()
-    assert len(json.dumps(heavy.to_dict(), separators=(",", ":"))) < 1400
+    assert len(json.dumps(heavy.to_dict(), separators=(",", ":"))) < 2400
 
 
 @pytest.mark.parametrize(
