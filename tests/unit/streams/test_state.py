@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from app.scoring.params import ModelParams
-from streams.state import StateCache, StoredUser, generation_of, supersedes
+from streams.state import FLUSH_YIELD_EVERY, StateCache, StoredUser, generation_of, supersedes
 from tests.unit.scoring.helpers import event, fold
 
 
@@ -202,6 +202,30 @@ async def test_a_change_made_while_a_flush_waits_is_written_by_the_next_flush() 
     assert await cache.flush() == 1
     assert watermark(stored(table, "a", 0)) == 2
     assert table.delivered == [(0, "a"), (0, "a")]
+
+
+async def test_a_long_flush_lets_batches_run_and_still_writes_every_change() -> None:
+    table = RecordingTable()
+    cache = owned(table, capacity=10_000)
+    users = [f"u{i}" for i in range(2 * FLUSH_YIELD_EVERY + 1)]
+    for user in users:
+        changed(cache, user, 0, "likes", 1)
+
+    def batch_meanwhile() -> None:
+        assert len(table.writes) == FLUSH_YIELD_EVERY  # the flush yielded part-way
+        for user in users:
+            changed(cache, user, 0, "likes", 2)
+
+    flushing = asyncio.ensure_future(cache.flush())
+    await asyncio.sleep(0)  # the flush runs to its first yield
+    batch_meanwhile()
+    assert await flushing == len(users)
+    # users written before the batch changed them wait for the next flush; the others were
+    # written with the batch's change
+    assert cache.changed == FLUSH_YIELD_EVERY
+    assert await cache.flush() == FLUSH_YIELD_EVERY
+    assert {watermark(stored(table, user, 0)) for user in users} == {2}
+    assert len(table.writes) == len(users) + FLUSH_YIELD_EVERY
 
 
 def value(generation: int, offset: int) -> bytes:
