@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     worker_event_loop: Literal["asyncio", "uvloop"] = "uvloop"
     worker_cython_optimizations: bool = True
     worker_faust_statistics: bool = False  # Faust's own per-message Monitor counters (unread)
+    # Hand each fetched message to its stream inline rather than through Faust's per-message
+    # race of four futures (streams/faust_compat.py `InlineDeliveryConsumer`).
+    worker_inline_delivery: bool = True
     # Python's cyclic garbage collector (streams/worker.py `tune_garbage_collector`): freeze the
     # heap built at start and collect generation 0 every 50,000 allocations rather than 700.
     worker_gc_tuned: bool = True

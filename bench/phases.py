@@ -147,6 +147,7 @@ async def faust_floor(
         "cython_optimizations": settings.worker_cython_optimizations,
         "faust_statistics": settings.worker_faust_statistics,
         "gc_tuned": settings.worker_gc_tuned,
+        "inline_delivery": settings.worker_inline_delivery,
     }
 
 

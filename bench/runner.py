@@ -108,6 +108,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
                 "worker_cython_optimizations": False,
                 "worker_faust_statistics": True,
                 "worker_gc_tuned": False,
+                "worker_inline_delivery": False,
             }
         )
         default_floor = await phases.faust_floor(
@@ -557,6 +558,7 @@ def recorded_settings(settings: Settings) -> dict[str, Any]:
         "worker_cython_optimizations": settings.worker_cython_optimizations,
         "worker_faust_statistics": settings.worker_faust_statistics,
         "worker_gc_tuned": settings.worker_gc_tuned,
+        "worker_inline_delivery": settings.worker_inline_delivery,
         "workers": 1,
     }
 

@@ -169,7 +169,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     )
     require_pinned_faust()
     # Read committed (transactional input); set before a declaration creates Faust's own.
-    app.transport = read_committed_transport(app)
+    app.transport = read_committed_transport(app, inline_delivery=settings.worker_inline_delivery)
     return app
 
 

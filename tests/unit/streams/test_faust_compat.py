@@ -4,6 +4,7 @@ fencing pieces (restore rule, confirmed changelog offsets) work against Faust's 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,3 +294,95 @@ async def test_a_commit_confirms_the_changelog_offsets_acknowledged_before_it(
     assert await consumer._commit({TP("t.likes", 1): 100}) is accepted
     assert table.data.persisted_offset(tp) == (5 if accepted else None)
     assert table.unconfirmed_offsets() == {tp: 6}  # acknowledged after the commit was sent
+
+
+# -- delivering fetched messages inline ---------------------------------------------------------
+
+
+@pytest.fixture
+async def consumer() -> faust_compat.InlineDeliveryConsumer:
+    """The worker's consumer, not started (its wait_first needs no broker), made inside the
+    test's event loop (its events belong to the loop they were made in)."""
+    app = faust.App("t", broker="kafka://127.0.0.1:1")
+    app.transport = faust_compat.read_committed_transport(app, inline_delivery=True)
+    created = app.consumer
+    assert isinstance(created, faust_compat.InlineDeliveryConsumer)
+    return created
+
+
+async def current_task() -> asyncio.Task[Any] | None:
+    """A message callback that does not wait: it reports the task it ran in."""
+    return asyncio.current_task()
+
+
+async def test_a_callback_that_does_not_wait_runs_inline(
+    consumer: faust_compat.InlineDeliveryConsumer,
+) -> None:
+    callback, suspended = current_task(), consumer.suspend_flow.wait()
+    result = await consumer.wait_first(callback, suspended)
+    assert inspect.getcoroutinestate(suspended) == inspect.CORO_CLOSED  # closed, never run
+    assert result.done == [callback]
+    assert result.results == [asyncio.current_task()]  # no task of its own: no race was run
+    assert not result.stopped
+
+
+async def test_a_callback_that_waits_is_raced_against_a_suspended_flow_as_faust_does(
+    consumer: faust_compat.InlineDeliveryConsumer,
+) -> None:
+    resume = asyncio.Event()
+    steps: list[str] = []
+
+    async def waits_for_room() -> str:
+        steps.append("inline")
+        await resume.wait()
+        steps.append(f"resumed, same task: {asyncio.current_task() is caller}")
+        return "put"
+
+    caller = asyncio.current_task()
+    waiting = asyncio.ensure_future(
+        consumer.wait_first(waits_for_room(), consumer.suspend_flow.wait())
+    )
+    await asyncio.sleep(0.01)
+    assert steps == ["inline"]
+    assert not waiting.done()
+    resume.set()
+    result = await waiting
+    assert result.results == ["put"]
+    assert steps == ["inline", "resumed, same task: False"]
+
+    # the flow is suspended (a rebalance) while a callback waits: it is given up, cancelled
+    cancelled = asyncio.Event()
+
+    async def blocked() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    suspended = consumer.suspend_flow.wait()
+    waiting = asyncio.ensure_future(consumer.wait_first(blocked(), suspended))
+    await asyncio.sleep(0.01)
+    consumer.suspend_flow.set()
+    result = await waiting
+    assert result.done == [suspended]
+    await asyncio.wait_for(cancelled.wait(), 1)
+
+
+async def test_a_callback_error_propagates(consumer: faust_compat.InlineDeliveryConsumer) -> None:
+    async def undecodable() -> None:
+        raise ValueError("bad message")
+
+    suspended = consumer.suspend_flow.wait()
+    with pytest.raises(ValueError, match="bad message"):
+        await consumer.wait_first(undecodable(), suspended)
+    assert inspect.getcoroutinestate(suspended) == inspect.CORO_CLOSED
+
+
+async def test_with_the_flow_suspended_faust_own_race_runs(
+    consumer: faust_compat.InlineDeliveryConsumer,
+) -> None:
+    consumer.suspend_flow.set()
+    callback = current_task()
+    result = await consumer.wait_first(callback, consumer.suspend_flow.wait())
+    assert asyncio.current_task() not in result.results  # the callback ran in a task of its own
