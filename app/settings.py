@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # Hand each fetched message to its stream inline rather than through Faust's per-message
     # race of four futures (streams/faust_compat.py `InlineDeliveryConsumer`).
     worker_inline_delivery: bool = True
+    # The broker holds a fetch until it has this many bytes or this long has passed. Faust asks
+    # for 1 byte, so at 1,000 events/s fetches of a few records each kept the worker at 65% of a
+    # core; with 64 KiB / 20 ms (well inside the 50 ms batch wait) it used 40%.
+    worker_fetch_min_bytes: int = Field(65_536, ge=1)
+    worker_fetch_max_wait_ms: int = Field(20, ge=0)
     # Python's cyclic garbage collector (streams/worker.py `tune_garbage_collector`): freeze the
     # heap built at start and collect generation 0 every 50,000 allocations rather than 700.
     worker_gc_tuned: bool = True

@@ -148,6 +148,8 @@ async def faust_floor(
         "faust_statistics": settings.worker_faust_statistics,
         "gc_tuned": settings.worker_gc_tuned,
         "inline_delivery": settings.worker_inline_delivery,
+        "fetch_min_bytes": settings.worker_fetch_min_bytes,
+        "fetch_max_wait_ms": settings.worker_fetch_max_wait_ms,
     }
 
 

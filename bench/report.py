@@ -166,13 +166,16 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"floor_ratio **{results['floor_ratio']}** | floor_ratio ≥ 0.8 | "
         f"{_verdict(results, 'floor_ratio')} |",
         f"| Faust floor with Faust's defaults (asyncio loop, no Cython fast paths, Faust's "
-        f"per-message statistics, Python's GC schedule, Faust's per-message race) | "
+        f"per-message statistics, Python's GC schedule, Faust's per-message race, 1-byte "
+        f"fetches) | "
         f"{_n(results['faust_floor_default_eps'])} events/s | the "
         f"worker's settings (event loop `{results['settings']['worker_event_loop']}`, "
         f"`cython_optimizations={results['settings']['worker_cython_optimizations']}`, "
         f"statistics {'on' if results['settings']['worker_faust_statistics'] else 'off'}, "
         f"GC {'tuned' if results['settings']['worker_gc_tuned'] else 'default'}, "
-        f"delivery {'inline' if results['settings']['worker_inline_delivery'] else 'raced'}): "
+        f"delivery {'inline' if results['settings']['worker_inline_delivery'] else 'raced'}, "
+        f"fetches of {results['settings']['worker_fetch_min_bytes']:,} bytes or "
+        f"{results['settings']['worker_fetch_max_wait_ms']} ms): "
         f"{_n(results['faust_floor_eps'])} events/s | - | - |",
         f"| pipeline throughput, {env['pipeline']['verified']['consumed']:,} events in "
         f"{env['envelope_events']}-event envelopes | {_n(results['envelope_eps'])} events/s "

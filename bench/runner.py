@@ -33,6 +33,7 @@ from bench.events import Expectation, population, publish_all
 from bench.probe import COUNTED, DUPLICATES, WorkerProbe
 from bench.profile import Profiler, summarize_collapsed
 from bench.stack import delete_run_keys, delete_run_topics
+from streams.faust_compat import FAUST_FETCH
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -109,6 +110,8 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
                 "worker_faust_statistics": True,
                 "worker_gc_tuned": False,
                 "worker_inline_delivery": False,
+                "worker_fetch_min_bytes": FAUST_FETCH.min_bytes,
+                "worker_fetch_max_wait_ms": FAUST_FETCH.max_wait_ms,
             }
         )
         default_floor = await phases.faust_floor(
@@ -559,6 +562,8 @@ def recorded_settings(settings: Settings) -> dict[str, Any]:
         "worker_faust_statistics": settings.worker_faust_statistics,
         "worker_gc_tuned": settings.worker_gc_tuned,
         "worker_inline_delivery": settings.worker_inline_delivery,
+        "worker_fetch_min_bytes": settings.worker_fetch_min_bytes,
+        "worker_fetch_max_wait_ms": settings.worker_fetch_max_wait_ms,
         "workers": 1,
     }
 

@@ -11,8 +11,10 @@ Clout relies on things faust-streaming 0.15.3 does not offer publicly:
   the producer and then commits), so the write-behind state is in the table and its changelog
   before any offset that produced it is acknowledged to Kafka; the hook also drains Faust's
   producer buffer, which Faust's own flush does not guarantee (`drain_producer_buffer`);
-* a consumer that reads at isolation level read_committed (Faust does only under exactly-once):
-  a transport whose consumer thread sets aiokafka's `_isolation_level` (`read_committed_transport`);
+* a consumer that reads at isolation level read_committed (Faust does only under exactly-once)
+  and lets the broker gather records before it answers a fetch (Faust sets no fetch_min_bytes):
+  a transport whose consumer thread sets aiokafka's `_isolation_level`, `_fetch_min_bytes` and
+  `_fetch_max_wait_ms` (`worker_transport`);
 * the per-message race in Faust's fetch loop (`Consumer._drain_messages` calls `wait_first`),
   which the consumer runs inline when the message callback does not wait
   (`InlineDeliveryConsumer`);
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -237,36 +240,50 @@ def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
     return producer
 
 
-# -- reading read_committed --------------------------------------------------------------------
+# -- the worker's consumer: read_committed, fetch batching, inline delivery ----------------------
 
 
-class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread with the consumer reading at isolation level
-    read_committed: only committed transactional records, no aborted ones.
+@dataclass(frozen=True, slots=True)
+class FetchPolicy:
+    """How long the broker may hold a fetch to gather `min_bytes` (aiokafka's fetch_min_bytes
+    and fetch_max_wait_ms; Faust passes no min bytes, so aiokafka's 1 byte applies)."""
 
-    Faust 0.15.3 reads read_committed only under `processing_guarantee="exactly_once"` and has
-    no setting for it; aiokafka hands the consumer's `_isolation_level` to its fetcher at start.
+    min_bytes: int
+    max_wait_ms: int
+
+
+FAUST_FETCH = FetchPolicy(min_bytes=1, max_wait_ms=1500)
+"""What Faust 0.15.3 gives aiokafka: every fetch answered as soon as one record is there."""
+
+
+class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, its consumer reading at isolation level read_committed
+    (only committed transactional records, no aborted ones) and fetching by its transport's
+    `FetchPolicy`.
+
+    Faust 0.15.3 reads read_committed only under `processing_guarantee="exactly_once"` and sets
+    no fetch_min_bytes; aiokafka hands the consumer's `_isolation_level`, `_fetch_min_bytes` and
+    `_fetch_max_wait_ms` to its fetcher at start.
     """
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer: AIOKafkaConsumer = super()._create_worker_consumer(transport)
-        if getattr(consumer, "_isolation_level", None) not in (
-            "read_uncommitted",
-            "read_committed",
-        ):
-            raise RuntimeError(
-                "aiokafka's consumer has no _isolation_level; read_committed needs it"
-            )
+        for attribute in ("_isolation_level", "_fetch_min_bytes", "_fetch_max_wait_ms"):
+            if not hasattr(consumer, attribute):
+                raise RuntimeError(f"aiokafka's consumer has no {attribute}; the worker needs it")
         consumer._isolation_level = "read_committed"
+        fetch: FetchPolicy = transport.fetch_policy
+        consumer._fetch_min_bytes = fetch.min_bytes
+        consumer._fetch_max_wait_ms = fetch.max_wait_ms
         return consumer
 
 
-class ReadCommittedConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, with the read_committed consumer thread; its commits confirm
-    the changelog offsets of fenced tables (`FencedTable`)."""
+class WorkerConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, with the worker's consumer thread; its commits confirm the
+    changelog offsets of fenced tables (`FencedTable`)."""
 
-    def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
-        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+    def _new_consumer_thread(self) -> WorkerConsumerThread:
+        return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _commit(self, offsets: Any) -> bool:
         """Commit; on success, confirm the changelog records acknowledged before it was sent.
@@ -314,8 +331,8 @@ class _Resumed:
                     return stop.value
 
 
-class InlineDeliveryConsumer(ReadCommittedConsumer):
-    """The read_committed consumer, delivering each fetched message inline when nothing blocks.
+class InlineDeliveryConsumer(WorkerConsumer):
+    """The worker's consumer, delivering each fetched message inline when nothing blocks.
 
     Faust's fetch loop (`Consumer._drain_messages`) hands every message to the conductor as
     `wait_first(callback(message), suspend_flow.wait())`: a race of four futures and an
@@ -355,22 +372,27 @@ def _discard(awaitable: Any) -> None:
         awaitable.close()
 
 
-class ReadCommittedTransport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport whose consumer reads read_committed (set as `app.transport`)."""
+class WorkerTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the worker's consumer (set as `app.transport`)."""
 
-    Consumer = ReadCommittedConsumer
+    Consumer = WorkerConsumer
+    fetch_policy = FAUST_FETCH
 
 
-class InlineDeliveryTransport(ReadCommittedTransport):
-    """The read_committed transport with `InlineDeliveryConsumer`."""
+class InlineDeliveryTransport(WorkerTransport):
+    """The worker's transport with `InlineDeliveryConsumer`."""
 
     Consumer = InlineDeliveryConsumer
 
 
-def read_committed_transport(app: faust.App, *, inline_delivery: bool) -> ReadCommittedTransport:
+def worker_transport(
+    app: faust.App, *, inline_delivery: bool, fetch: FetchPolicy
+) -> WorkerTransport:
     """The transport to give `app` before anything (a topic declaration) creates its own."""
-    transport = InlineDeliveryTransport if inline_delivery else ReadCommittedTransport
-    return transport(app.conf.broker_consumer, app)
+    kind = InlineDeliveryTransport if inline_delivery else WorkerTransport
+    transport = kind(app.conf.broker_consumer, app)
+    transport.fetch_policy = fetch
+    return transport
 
 
 # -- fencing a paused worker --------------------------------------------------------------------

@@ -34,12 +34,13 @@ from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
     FencedTable,
+    FetchPolicy,
     aiokafka_producer,
     fenced_store_url,
     install_commit_guard,
-    read_committed_transport,
     require_pinned_faust,
     run_before_commit,
+    worker_transport,
 )
 from streams.feed import FeedProducer
 from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
@@ -169,7 +170,11 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     )
     require_pinned_faust()
     # Read committed (transactional input); set before a declaration creates Faust's own.
-    app.transport = read_committed_transport(app, inline_delivery=settings.worker_inline_delivery)
+    app.transport = worker_transport(
+        app,
+        inline_delivery=settings.worker_inline_delivery,
+        fetch=FetchPolicy(settings.worker_fetch_min_bytes, settings.worker_fetch_max_wait_ms),
+    )
     return app
 
 

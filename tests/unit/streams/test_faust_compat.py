@@ -289,11 +289,28 @@ async def test_a_commit_confirms_the_changelog_offsets_acknowledged_before_it(
         return accepted
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "_commit", commit)
-    consumer = object.__new__(faust_compat.ReadCommittedConsumer)
+    consumer = object.__new__(faust_compat.WorkerConsumer)
     consumer.app = table.app
     assert await consumer._commit({TP("t.likes", 1): 100}) is accepted
     assert table.data.persisted_offset(tp) == (5 if accepted else None)
     assert table.unconfirmed_offsets() == {tp: 6}  # acknowledged after the commit was sent
+
+
+@pytest.mark.parametrize("inline_delivery", [True, False])
+async def test_the_worker_consumer_reads_committed_records_and_fetches_by_its_policy(
+    inline_delivery: bool,
+) -> None:
+    app = faust.App("t", broker="kafka://127.0.0.1:1")
+    fetch = faust_compat.FetchPolicy(min_bytes=4096, max_wait_ms=7)
+    app.transport = faust_compat.worker_transport(app, inline_delivery=inline_delivery, fetch=fetch)
+    consumer = app.consumer
+    assert isinstance(consumer, faust_compat.InlineDeliveryConsumer) is inline_delivery
+    kafka_consumer = consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
+    try:
+        assert kafka_consumer._isolation_level == "read_committed"
+        assert (kafka_consumer._fetch_min_bytes, kafka_consumer._fetch_max_wait_ms) == (4096, 7)
+    finally:
+        await kafka_consumer.stop()
 
 
 # -- delivering fetched messages inline ---------------------------------------------------------
@@ -304,7 +321,9 @@ async def consumer() -> faust_compat.InlineDeliveryConsumer:
     """The worker's consumer, not started (its wait_first needs no broker), made inside the
     test's event loop (its events belong to the loop they were made in)."""
     app = faust.App("t", broker="kafka://127.0.0.1:1")
-    app.transport = faust_compat.read_committed_transport(app, inline_delivery=True)
+    app.transport = faust_compat.worker_transport(
+        app, inline_delivery=True, fetch=faust_compat.FAUST_FETCH
+    )
     created = app.consumer
     assert isinstance(created, faust_compat.InlineDeliveryConsumer)
     return created
