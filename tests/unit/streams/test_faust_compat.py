@@ -83,17 +83,23 @@ def watermark_of(value: bytes | None) -> int:
     return next(o for o in range(10_000) if not user.already_applied("likes", o)) - 1
 
 
-@pytest.fixture
-def table(tmp_path: Path) -> Iterator[faust_compat.FencedTable]:
-    """A fenced RocksDB-backed table of an app that is never started (no broker needed)."""
+def fenced_table(tmp_path: Path, store_url: str) -> faust_compat.FencedTable:
+    """The worker's kind of table (raw bytes, fenced store) in an app that is never started."""
     app = faust.App(
         "t",
         datadir=str(tmp_path),
-        store=faust_compat.fenced_store_url("rocksdb://"),
+        store=faust_compat.fenced_store_url(store_url),
         Table=faust_compat.FencedTable,
     )
     declared = app.Table("signals", key_type=bytes, value_type=bytes, partitions=8)
     assert isinstance(declared, faust_compat.FencedTable)
+    return declared
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[faust_compat.FencedTable]:
+    """A fenced RocksDB-backed table (no broker needed)."""
+    declared = fenced_table(tmp_path, "rocksdb://")
     yield declared
     declared.data.reset_state()
 
@@ -132,14 +138,7 @@ def test_a_restore_keeps_the_newest_generation_per_key_not_the_last_record(
 
 
 def test_the_memory_store_applies_the_same_rule(tmp_path: Path) -> None:
-    app = faust.App(
-        "t",
-        datadir=str(tmp_path),
-        store=faust_compat.fenced_store_url("memory://"),
-        Table=faust_compat.FencedTable,
-    )
-    declared = app.Table("signals", partitions=8)
-    store = declared.data
+    store = fenced_table(tmp_path, "memory://").data
     assert isinstance(store, faust_compat.FencedMemoryStore)
     batch = [record(0, b"u", 6, 20), record(1, b"u", 5, 12), record(2, b"v", 5, 1)]
     store.apply_changelog_batch(batch, identity, identity)
@@ -203,14 +202,7 @@ async def test_table_writes_are_stored_at_once_and_their_changelog_goes_out_on_d
 
 
 async def test_the_memory_store_is_written_and_read_the_same_way(tmp_path: Path) -> None:
-    app = faust.App(
-        "t",
-        datadir=str(tmp_path),
-        store=faust_compat.fenced_store_url("memory://"),
-        Table=faust_compat.FencedTable,
-    )
-    declared = app.Table("signals", key_type=bytes, value_type=bytes, partitions=8)
-    assert isinstance(declared, faust_compat.FencedTable)
+    declared = fenced_table(tmp_path, "memory://")
     broker = FakeBroker()
     access = faust_compat.FaustTableAccess(declared, broker)
     access.write(2, b"u", b"one")
