@@ -268,13 +268,13 @@ async def e2e_latency(
                 received = time.perf_counter()
                 seen.setdefault(str(orjson.loads(data)["user_id"]), received)
 
-    gc.collect()
-    gc.disable()  # see the docstring: no collection pauses while timing
     listener = asyncio.create_task(listen())
     sends: list[asyncio.Task[Any]] = []
     proc = psutil.Process()
     cpu_self0, cpu_worker0 = _cpu(proc), probe.cpu_seconds()
     waited0 = probe.runqueue_wait_seconds()
+    gc.collect()
+    gc.disable()  # see the docstring: no collection pauses while timing (enabled in finally)
     try:
         publisher = EventPublisher(
             settings,
