@@ -184,7 +184,9 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"| pipeline throughput with the score feed on (its records to Kafka, its marks in "
         f"Redis) | {_n(results['pipeline_eps'])} events/s | the same "
         f"backlog on a worker with the feed off: {_n(results['pipeline_feed_off_eps'])} "
-        f"events/s, feed_cost **{results['feed_cost']:.1%}** (worker CPU per event "
+        f"events/s, run between this one and another with the feed on "
+        f"({_n(results['pipeline_feed_on_again_eps'])} events/s); feed_cost against their mean "
+        f"**{results['feed_cost']:.1%}** (worker CPU per event "
         f"{results['feed_cpu_cost']:+.1%}) | feed_cost ≤ 15% | "
         f"{_verdict(results, 'feed_cost')} |",
         f"| end-to-end latency in envelopes at {env_e2e['rate_eps']:,.0f} events/s for "
