@@ -95,10 +95,23 @@ class BatchScorer:
         self._backoff = transient_error_backoff(max_backoff_s)
         self._clock = clock
         self._gate = gate
+        self._batch_started: float | None = None
+
+    def busy_for(self) -> float:
+        """Seconds the batch in hand has taken so far (0 between batches): a long one means the
+        agent is stuck (Redis retries), not that a partition stopped delivering."""
+        started = self._batch_started
+        return 0.0 if started is None else time.perf_counter() - started
 
     async def process(self, batch: Sequence[SourceEvent]) -> None:
         """Handle one batch end to end; returns once its scores are in Redis."""
-        started = time.perf_counter()
+        self._batch_started = time.perf_counter()
+        try:
+            await self._process(batch, self._batch_started)
+        finally:
+            self._batch_started = None
+
+    async def _process(self, batch: Sequence[SourceEvent], started: float) -> None:
         if self._gate is not None:
             batch = await self._gate.admit(batch)
             await self._gate.seek_holes()

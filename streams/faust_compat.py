@@ -15,6 +15,9 @@ Clout relies on things faust-streaming 0.15.3 does not offer publicly:
   and lets the broker gather records before it answers a fetch (Faust sets no fetch_min_bytes):
   a transport whose consumer thread sets aiokafka's `_isolation_level`, `_fetch_min_bytes` and
   `_fetch_max_wait_ms` (`worker_transport`);
+* where a read_committed fetch of a partition ends (the consumer thread's aiokafka consumer's
+  last stable offset, `WorkerConsumer.readable_end`), for the gate to notice a partition that
+  stopped delivering short of it;
 * the per-message race in Faust's fetch loop (`Consumer._drain_messages` calls `wait_first`),
   which the consumer runs inline when the message callback does not wait
   (`InlineDeliveryConsumer`);
@@ -284,6 +287,21 @@ class WorkerConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> WorkerConsumerThread:
         return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def readable_end(self, tp: TP) -> int | None:
+        """The offset after the last record a read_committed fetch of `tp` can deliver now (its
+        last stable offset as the latest fetch response gave it); None before one, or when `tp`
+        is not assigned.
+
+        Faust reads the last stable offset only under exactly-once (`highwater`); aiokafka's
+        `last_stable_offset` is a read of the partition's fetch state in the consumer thread's
+        consumer.
+        """
+        consumer: AIOKafkaConsumer = self._thread._ensure_consumer()
+        if tp not in consumer.assignment():
+            return None
+        end = consumer.last_stable_offset(tp)
+        return None if end is None or end < 0 else int(end)
 
     async def _commit(self, offsets: Any) -> bool:
         """Commit; on success, confirm the changelog records acknowledged before it was sent.

@@ -19,6 +19,11 @@ DUPLICATES = Counter("clout_duplicate_events_total", "Events dropped as repeated
 REPLAYS_SKIPPED = Counter(
     "clout_replayed_events_skipped_total", "Redelivered messages already folded into the table"
 )
+HOLES_FOUND = Counter(
+    "clout_partition_holes_total",
+    "Offsets Faust did not deliver, which the in-order gate seeks back to",
+    ["cause"],  # "skipped": later messages came first; "stalled": nothing came after it
+)
 REKEYED = Counter("clout_rekeyed_events_total", "Events re-routed to their target user's partition")
 SCORES_WRITTEN = Counter("clout_scores_written_total", "Score cards sent to Redis")
 SWEEP_RESCORED = Counter("clout_sweep_rescored_total", "Idle users re-scored by the decay sweep")

@@ -21,6 +21,13 @@ separate read_committed reader (`CommittedReader`) fetches the partition's offse
 missing one to the last one delivered; offsets it does not return either are the gaps, which the
 gate steps over and acknowledges (so Faust commits past them), while offsets it does return are a
 hole as above. Only partitions whose batch has a jump are asked, once per batch.
+
+A hole with nothing after it shows in no batch: Faust can drop the rest of a partition (seen after
+a kill: a successor's partition stalled at its committed offset while the log held 190 more
+records), and the commit guard then keeps the offset there, but nothing re-reads them. So
+`InOrderGate.find_stalled`, run on a timer, treats as a hole every owned input partition that
+has delivered nothing for STALLED_AFTER_S while its log holds records after the next expected
+offset (the same read_committed question tells a trailing transaction marker from a record).
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.types import EventT
 
+from streams import metrics
 from streams.faust_compat import acknowledge, commit_limits, committed_offset, withdraw_acks
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,10 @@ LOG_START_TIMEOUT_S = 10.0
 
 GAP_PROBE_TIMEOUT_S = 10.0
 """How long the read_committed reader may take to say which offsets of a jump it delivers."""
+
+STALLED_AFTER_S = 4.0
+"""A partition that delivered nothing this long while its log holds more records is sought back
+(less than the reseek timer's interval, so two ticks apart are enough)."""
 
 
 class CommittedReader:
@@ -110,28 +122,44 @@ class InOrderGate:
         consumer: Callable[[], Any],
         generation: Callable[[], int],
         committed_reader: CommittedReader | None = None,
+        *,
+        input_topics: Collection[str],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
         self._generation = generation
         self._reader = committed_reader
+        self._inputs = frozenset(input_topics)
+        self._clock = clock
+        self._lock = asyncio.Lock()  # admit and find_stalled share the state and the reader
         self._seen_generation: int | None = None
         self._expected: dict[Any, int] = {}
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
+        self._progress: dict[Any, tuple[int, float]] = {}
 
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
-        consumer = self._consumer()
-        limits = commit_limits(consumer)
+        async with self._lock:
+            return await self._admit(batch)
+
+    def _follow_generation(self, consumer: Any) -> None:
+        """After a rebalance, start again from the commits."""
         generation = self._generation()
-        if generation != self._seen_generation:  # a rebalance: start again from the commits
+        if generation != self._seen_generation:
             self._seen_generation = generation
             self._expected.clear()
             self._held.clear()
             self._holes.clear()
             self._gaps.clear()
-            limits.clear()
+            self._progress.clear()
+            commit_limits(consumer).clear()
+
+    async def _admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
+        consumer = self._consumer()
+        self._follow_generation(consumer)
+        limits = commit_limits(consumer)
         self._unacknowledge_held(consumer)
         await self._start_new_partitions(consumer, batch)
         await self._find_gaps(batch)
@@ -152,6 +180,7 @@ class InOrderGate:
                     limits[tp] = expected
                     if self._holes.get(tp, (None, 0.0))[0] != expected:
                         self._holes[tp] = (expected, 0.0)  # new hole: seek at once
+                        metrics.HOLES_FOUND.labels(cause="skipped").inc()
                 self._held.setdefault(tp, set()).add(message.offset)
             self._expected[tp] = expected
         for tp in list(self._holes):
@@ -159,6 +188,48 @@ class InOrderGate:
                 del self._holes[tp]  # filled
                 limits.pop(tp, None)
         return admitted
+
+    async def find_stalled(self) -> None:
+        """Treat as a hole each owned input partition that delivered nothing for
+        STALLED_AFTER_S while its log holds records from the next expected offset on (see the
+        module docstring); `seek_holes` then seeks it back."""
+        async with self._lock:
+            consumer = self._consumer()
+            self._follow_generation(consumer)
+            owned = {tp for tp in consumer.assignment() if tp.topic in self._inputs}
+            await self._start(consumer, {tp: None for tp in owned - self._expected.keys()})
+            now = self._clock()
+            stalled: dict[Any, tuple[int, int]] = {}
+            for tp in owned & self._expected.keys():
+                expected = self._expected[tp]
+                last_seen = self._progress.get(tp)
+                if last_seen is None or last_seen[0] != expected:
+                    self._progress[tp] = (expected, now)
+                    continue
+                end = consumer.readable_end(tp)
+                stuck = now - last_seen[1] >= STALLED_AFTER_S
+                if stuck and tp not in self._holes and end is not None and end > expected:
+                    stalled[tp] = (expected, end - 1)
+            if not stalled:
+                return
+            await self._ask_for_gaps(stalled)
+            for tp, (first, last) in stalled.items():
+                expected = self._step_over_gaps(consumer, tp, first)
+                self._expected[tp] = expected
+                if expected <= last:
+                    log.warning(
+                        "%s: nothing delivered from offset %d while the log holds up to %d",
+                        tp,
+                        expected,
+                        last,
+                    )
+                    self._holes[tp] = (expected, 0.0)
+                    commit_limits(consumer)[tp] = expected
+                    metrics.HOLES_FOUND.labels(cause="stalled").inc()
+
+    def restart_stall_clocks(self) -> None:
+        """Count no partition as stalled for the time so far (the agent itself was held up)."""
+        self._progress.clear()
 
     async def _find_gaps(self, batch: Sequence[EventT[bytes]]) -> None:
         """Ask the broker which missing offsets of this batch's jumps read_committed skips too.
@@ -178,7 +249,12 @@ class InOrderGate:
             wanted = set(range(first, last + 1)) - self._gaps.get(tp, set())
             if not wanted <= offsets:
                 ranges[tp] = (first, last)
-        if not ranges:
+        await self._ask_for_gaps(ranges)
+
+    async def _ask_for_gaps(self, ranges: Mapping[Any, tuple[int, int]]) -> None:
+        """Record as gaps the offsets of `ranges` the read_committed reader does not deliver
+        (none when it cannot answer)."""
+        if not ranges or self._reader is None:
             return
         try:
             committed = await self._reader.delivered(ranges)
@@ -203,44 +279,44 @@ class InOrderGate:
         return expected
 
     async def _start_new_partitions(self, consumer: Any, batch: Sequence[EventT[bytes]]) -> None:
-        """Expect each newly seen partition's first message at its committed offset.
-
-        Faust leaves the committed offset unset when there is none (and when it is 0); the group
-        then starts at the log start offset (`auto_offset_reset="earliest"`). That is 0 on a
-        topic retention has not trimmed, so the broker is asked only when the first message
-        delivered is not at offset 0: taking it as the start would wave a hole through.
-        """
-        first: dict[Any, int] = {}
+        """Expect each newly seen partition's first message at its committed offset."""
+        first: dict[Any, int | None] = {}
         for event in batch:
             tp = event.message.tp
             if tp not in self._expected and tp not in first:
                 first[tp] = event.message.offset
+        await self._start(consumer, first)
+
+    async def _start(self, consumer: Any, first_delivered: Mapping[Any, int | None]) -> None:
+        """Set where each of these partitions starts: its committed offset, else its log start.
+
+        Faust leaves the committed offset unset when there is none (and when it is 0); the group
+        then starts at the log start offset (`auto_offset_reset="earliest"`). That is 0 on a
+        topic retention has not trimmed, so the broker is asked only when the first message
+        delivered is not at offset 0 (or none was): taking it as the start would wave a hole
+        through. Unanswered, the first offset delivered is taken (a partition without one stays
+        unstarted).
+        """
         unknown = []
-        for tp, offset in first.items():
+        for tp, offset in first_delivered.items():
             committed = committed_offset(consumer, tp)
             if committed is not None or offset == 0:
                 self._expected[tp] = 0 if committed is None else committed
             else:
                 unknown.append(tp)
-        if unknown:
-            self._expected.update(await self._log_starts(consumer, unknown, first))
-
-    async def _log_starts(
-        self, consumer: Any, partitions: list[Any], fallback: dict[Any, int]
-    ) -> dict[Any, int]:
-        """The log start offset of each partition (the first offset delivered if unanswered)."""
+        if not unknown:
+            return
         try:
             starts = await asyncio.wait_for(
-                consumer.earliest_offsets(*partitions), LOG_START_TIMEOUT_S
+                consumer.earliest_offsets(*unknown), LOG_START_TIMEOUT_S
             )
-            return {tp: int(starts[tp]) for tp in partitions}
+            self._expected.update({tp: int(starts[tp]) for tp in unknown})
         except (TimeoutError, KafkaError, KeyError) as exc:
-            log.warning(
-                "log start offsets of %s unknown (%r); starting them at the first offset delivered",
-                partitions,
-                exc,
-            )
-            return {tp: fallback[tp] for tp in partitions}
+            log.warning("log start offsets of %s unknown (%r)", unknown, exc)
+            for tp in unknown:
+                offset = first_delivered[tp]
+                if offset is not None:
+                    self._expected[tp] = offset
 
     def _unacknowledge_held(self, consumer: Any) -> None:
         """Withdraw the acknowledgements Faust gave to held-back messages after the last batch."""
@@ -256,7 +332,7 @@ class InOrderGate:
         stopped fetching altogether in one crash run).
         """
         consumer = self._consumer()
-        now = time.monotonic()
+        now = self._clock()
         due = {}
         for tp, (offset, sought_at) in list(self._holes.items()):
             if now - sought_at < RESEEK_AFTER_S:

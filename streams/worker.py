@@ -43,7 +43,7 @@ from streams.faust_compat import (
     worker_transport,
 )
 from streams.feed import FeedProducer
-from streams.ordering import RESEEK_AFTER_S, CommittedReader, InOrderGate
+from streams.ordering import RESEEK_AFTER_S, STALLED_AFTER_S, CommittedReader, InOrderGate
 from streams.record_batches import record_batches
 from streams.state import StateCache
 from streams.sweep import DecaySweep
@@ -233,7 +233,12 @@ def build_app(settings: Settings) -> faust.App:
     params = settings.model_params()
     install_commit_guard()
     committed_reader = CommittedReader(aiokafka_kwargs(settings))
-    gate = InOrderGate(lambda: app.consumer, lambda: app.consumer_generation_id, committed_reader)
+    gate = InOrderGate(
+        lambda: app.consumer,
+        lambda: app.consumer_generation_id,
+        committed_reader,
+        input_topics=topics.inputs.topics,
+    )
     scorer = BatchScorer(
         topics=topics,
         states=states,
@@ -302,8 +307,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=RESEEK_AFTER_S, name="reseek-holes")  # type: ignore[untyped-decorator]
     async def reseek_holes() -> None:
-        if not (app.rebalancing or app.in_recovery):
-            await gate.seek_holes()
+        if app.rebalancing or app.in_recovery:
+            return
+        if scorer.busy_for() < STALLED_AFTER_S:
+            await gate.find_stalled()
+        else:  # the agent is held up (Redis retries); its partitions are not stalled
+            gate.restart_stall_clocks()
+        await gate.seek_holes()
 
     @app.timer(interval=settings.sweep_interval_s, name="decay-sweep")  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:

@@ -6,6 +6,7 @@ The real Kafka and Redis path is in tests/integration/pipeline and tests/reliabi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -125,3 +126,27 @@ async def test_unscored_users_are_written_before_the_cache_would_evict_them() ->
     batch = [like(offset, user, "fan") for offset, user in enumerate(users)]
     await scorer(redis, capacity=3, part_events=1).process(cast(Any, batch))
     assert [[card.user_id for card in write] for write in redis.writes] == [users[:3], users[3:]]
+
+
+async def test_busy_for_counts_only_while_a_batch_is_in_hand() -> None:
+    """The reseek timer reads it to tell a held-up agent from a stalled partition."""
+    (bob,) = same_partition_users(1)
+    redis = Redis()
+    batch_scorer = scorer(redis, capacity=10, part_events=1)
+    seen_during: list[float] = []
+    write = redis.write
+
+    async def timed_write(
+        cards: Sequence[ScoreCard], cause: str, fences: Mapping[str, int] | None = None
+    ) -> None:
+        await asyncio.sleep(0.05)
+        seen_during.append(batch_scorer.busy_for())
+        await write(cards, cause, fences)
+
+    redis.write = timed_write  # type: ignore[method-assign]
+    assert batch_scorer.busy_for() == 0.0
+    await batch_scorer.process(cast(Any, [like(0, bob, "fan1")]))
+
+    assert len(seen_during) == 1
+    assert seen_during[0] >= 0.05
+    assert batch_scorer.busy_for() == 0.0

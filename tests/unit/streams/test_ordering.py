@@ -1,7 +1,8 @@
 """The in-order gate and the commit guard, against a stand-in for Faust's consumer bookkeeping.
 
 The stand-in has exactly the attributes the gate and the guard read and write on Faust's
-`Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`);
+`Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`,
+`assignment`) and the worker consumer's `readable_end`;
 `acknowledge` does what Faust's `take_events` does after the agent returns: ack every message
 of the batch, admitted or not.
 """
@@ -17,9 +18,10 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from faust.transport.consumer import Consumer
 from faust.types import TP
+from prometheus_client import REGISTRY
 
 from streams.faust_compat import install_commit_guard
-from streams.ordering import InOrderGate
+from streams.ordering import STALLED_AFTER_S, InOrderGate
 
 LIKES = TP("likes", 3)
 SHARES = TP("shares", 3)
@@ -34,6 +36,14 @@ class FakeConsumer:
         self.log_start = log_start
         self.sought: list[dict[TP, int]] = []
         self.broker_down = False
+        self.assigned: set[TP] = set()
+        self.ends: dict[TP, int] = {}
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    def readable_end(self, tp: TP) -> int | None:
+        return self.ends.get(tp)
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         self.sought.append(dict(partitions))
@@ -77,7 +87,7 @@ def rebalances() -> Rebalances:
 
 def gate_for(consumer: FakeConsumer, rebalances: Rebalances) -> InOrderGate:
     install_commit_guard()
-    return InOrderGate(lambda: consumer, lambda: rebalances.generation)
+    return InOrderGate(lambda: consumer, lambda: rebalances.generation, input_topics=())
 
 
 async def test_messages_in_order_from_the_committed_offset_pass_and_commit(
@@ -238,7 +248,7 @@ def gate_reading(
     consumer: FakeConsumer, rebalances: Rebalances, reader: FakeCommittedReader
 ) -> InOrderGate:
     install_commit_guard()
-    return InOrderGate(lambda: consumer, lambda: rebalances.generation, reader)
+    return InOrderGate(lambda: consumer, lambda: rebalances.generation, reader, input_topics=())
 
 
 async def test_transaction_markers_and_aborted_records_are_stepped_over_and_committed_past(
@@ -300,3 +310,136 @@ async def test_a_contiguous_batch_asks_the_broker_nothing(rebalances: Rebalances
 
     assert offsets(await gate.admit(deliveries(LIKES, 10, 11, 12))) == [10, 11, 12]
     assert reader.asked == []
+
+
+# -- a partition that stops delivering short of its end ------------------------------------------
+
+CHANGELOG = TP("signals-changelog", 3)
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watching_gate(
+    consumer: FakeConsumer, rebalances: Rebalances, reader: FakeCommittedReader | None = None
+) -> tuple[InOrderGate, Clock]:
+    install_commit_guard()
+    clock = Clock()
+    gate = InOrderGate(
+        lambda: consumer,
+        lambda: rebalances.generation,
+        reader,
+        input_topics={"likes", "shares"},
+        clock=clock,
+    )
+    return gate, clock
+
+
+def stalls_counted() -> float:
+    return REGISTRY.get_sample_value("clout_partition_holes_total", {"cause": "stalled"}) or 0.0
+
+
+async def stall_ticks(gate: InOrderGate, clock: Clock) -> None:
+    """Two timer ticks STALLED_AFTER_S apart, each seeking what it found."""
+    for _ in range(2):
+        await gate.find_stalled()
+        await gate.seek_holes()
+        clock.now += STALLED_AFTER_S
+
+
+async def test_a_partition_that_stops_short_of_its_end_is_sought_back(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.assigned = {LIKES}
+    gate, clock = watching_gate(consumer, rebalances)
+    first = deliveries(LIKES, 10, 11)
+    assert offsets(await gate.admit(first)) == [10, 11]
+    consumer.acknowledge(first)
+    consumer.ends[LIKES] = 20  # 12..19 are in the log; nothing after 11 ever arrives
+    stalls_before = stalls_counted()
+
+    await stall_ticks(gate, clock)
+
+    assert consumer.sought == [{LIKES: 12}]
+    assert stalls_counted() == stalls_before + 1
+    assert consumer.commit_offset(LIKES) == 12
+    refill = deliveries(LIKES, *range(12, 20))
+    assert offsets(await gate.admit(refill)) == list(range(12, 20))
+    consumer.acknowledge(refill)
+    assert consumer.commit_offset(LIKES) == 20
+
+
+async def test_an_owned_partition_that_never_delivered_is_sought_to_its_committed_offset(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 157})
+    consumer.assigned = {LIKES, CHANGELOG}
+    consumer.ends = {LIKES: 346, CHANGELOG: 900}
+    gate, clock = watching_gate(consumer, rebalances)
+
+    await stall_ticks(gate, clock)
+
+    assert consumer.sought == [{LIKES: 157}], "only input partitions are the gate's"
+
+
+async def test_a_partition_at_its_end_or_still_advancing_is_not_sought(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10, SHARES: 10})
+    consumer.assigned = {LIKES, SHARES}
+    consumer.ends = {LIKES: 12, SHARES: 30}
+    gate, clock = watching_gate(consumer, rebalances)
+    await gate.admit(deliveries(LIKES, 10, 11) + deliveries(SHARES, 10))
+
+    for offset in range(11, 14):  # shares advances between ticks, likes is at its end
+        await gate.find_stalled()
+        await gate.seek_holes()
+        clock.now += STALLED_AFTER_S
+        await gate.admit(deliveries(SHARES, offset))
+
+    assert consumer.sought == []
+
+
+async def test_a_stall_at_trailing_transaction_markers_is_stepped_over_not_sought(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.assigned = {LIKES}
+    consumer.ends = {LIKES: 13}  # 12 is the last transaction's commit marker
+    reader = FakeCommittedReader({LIKES: {12}})
+    gate, clock = watching_gate(consumer, rebalances, reader)
+    batch = deliveries(LIKES, 10, 11)
+    await gate.admit(batch)
+    consumer.acknowledge(batch)
+
+    await stall_ticks(gate, clock)
+
+    assert reader.asked == [{LIKES: (12, 12)}]
+    assert consumer.sought == []
+    assert consumer.commit_offset(LIKES) == 13
+
+
+async def test_time_the_agent_was_held_up_does_not_count_as_a_stall(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.assigned = {LIKES}
+    consumer.ends = {LIKES: 20}
+    gate, clock = watching_gate(consumer, rebalances)
+    await gate.find_stalled()
+    clock.now += 3 * STALLED_AFTER_S  # a batch stuck in Redis retries all this time
+
+    gate.restart_stall_clocks()
+    await gate.find_stalled()
+    await gate.seek_holes()
+    assert consumer.sought == []
+
+    clock.now += STALLED_AFTER_S
+    await gate.find_stalled()
+    await gate.seek_holes()
+    assert consumer.sought == [{LIKES: 10}]
