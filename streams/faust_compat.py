@@ -15,6 +15,8 @@ Clout relies on things faust-streaming 0.15.3 does not offer publicly:
   and lets the broker gather records before it answers a fetch (Faust sets no fetch_min_bytes):
   a transport whose consumer thread sets aiokafka's `_isolation_level`, `_fetch_min_bytes` and
   `_fetch_max_wait_ms` (`worker_transport`);
+* the read offset below which Faust's fetch loop drops a record (`Consumer._read_offset`),
+  which must not undo the gate's seek back to a hole (`GateReadOffsets`);
 * where a read_committed fetch of a partition ends (the consumer thread's aiokafka consumer's
   last stable offset, `WorkerConsumer.readable_end`), for the gate to notice a partition that
   stopped delivering short of it;
@@ -39,7 +41,15 @@ the pinned release: a silently ineffective patch would lose the guarantees in do
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, MutableMapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+    MutableMapping,
+)
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +70,7 @@ from streams.state import supersedes
 PINNED_FAUST = "0.15.3"
 
 _LIMITS_ATTR = "_clout_commit_limits"
+_NEXT_ATTR = "_clout_next_offsets"
 _BEFORE_COMMIT_ATTR = "_clout_before_commit"
 
 
@@ -101,9 +112,32 @@ def acknowledge(consumer: Any, tp: Any, offset: int) -> None:
 
 def commit_limits(consumer: Any) -> dict[Any, int]:
     """Per partition, the first offset Faust may not commit past (the gate's first held one)."""
-    limits: dict[Any, int] = getattr(consumer, _LIMITS_ATTR, None) or {}
-    setattr(consumer, _LIMITS_ATTR, limits)
-    return limits
+    return _consumer_dict(consumer, _LIMITS_ATTR)
+
+
+def delivered_past(consumer: Any, tp: Any, offset: int) -> bool:
+    """Whether Faust's fetch loop has handed the streams a message of `tp` after `offset`.
+
+    Its read offset is the offset of the last message it delivered (or, just after a seek, the
+    offset sought to); read as stored, not as `GateReadOffsets` caps it.
+    """
+    read: int | None = dict.get(consumer._read_offset, tp)
+    return read is not None and read > offset
+
+
+def next_offsets(consumer: Any) -> dict[Any, int]:
+    """Per partition, the next offset the in-order gate lets through: it has let every offset
+    below it through in this generation (`GateReadOffsets` reads it)."""
+    return _consumer_dict(consumer, _NEXT_ATTR)
+
+
+def _consumer_dict(consumer: Any, attribute: str) -> dict[Any, int]:
+    """One dict per consumer for its whole life, kept on it under `attribute`."""
+    found: dict[Any, int] | None = getattr(consumer, attribute, None)
+    if found is None:
+        found = {}
+        setattr(consumer, attribute, found)
+    return found
 
 
 def install_commit_guard() -> None:
@@ -281,9 +315,36 @@ class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class GateReadOffsets(defaultdict[Any, "int | None"]):
+    """Faust's per-partition read offset (its fetch loop drops a record below it as read
+    already), never above the next offset the in-order gate lets through (`next_offsets`).
+
+    Records fetched before a seek are still delivered after it and raise Faust's read offset
+    past the offset the seek went back to, so the loop dropped exactly the records the seek was
+    for (seen in a crash test: `offset=2 r_offset=418` just after a hole at 2 was found), and
+    the gate had to seek again 5 s later. Below the gate's next offset every record has been let
+    through in this generation, so dropping those stays safe.
+    """
+
+    def __init__(self, gate_next: Mapping[Any, int]) -> None:
+        super().__init__(lambda: None)
+        self._gate_next = gate_next
+
+    def __getitem__(self, tp: Any) -> int | None:
+        read = super().__getitem__(tp)
+        gate_next = self._gate_next.get(tp)
+        if read is None or gate_next is None:
+            return read
+        return min(read, gate_next)
+
+
 class WorkerConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, with the worker's consumer thread; its commits confirm the
-    changelog offsets of fenced tables (`FencedTable`)."""
+    """Faust's aiokafka consumer, with the worker's consumer thread and the gate's read offsets;
+    its commits confirm the changelog offsets of fenced tables (`FencedTable`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = GateReadOffsets(next_offsets(self))
 
     def _new_consumer_thread(self) -> WorkerConsumerThread:
         return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)

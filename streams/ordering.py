@@ -6,9 +6,10 @@ is still iterated after it, see docs/guarantees.md), and its offset bookkeeping 
 the missing messages. The signal table's replay check ("highest offset applied per user") is
 only correct for in-order application. So:
 
-* `InOrderGate.admit` lets a message through only if it is the next offset of its partition (or
-  an older one, i.e. a redelivery the table will recognise); anything after a hole is held back
-  and the partition is sought back to the hole, so the missing messages are delivered again;
+* `InOrderGate.admit` takes each partition's messages of a batch in offset order, and lets a
+  message through only if it is the next offset of its partition (or an older one, i.e. a
+  redelivery the table will recognise); anything after a hole is held back and the partition
+  is sought back to the hole, so the missing messages are delivered again;
 * held-back messages are acknowledged by Faust's `take_events` anyway, so the gate removes those
   acknowledgements on its next call, and `faust_compat.install_commit_guard` makes Faust's
   choice of the offset to commit stop at the first offset the gate has not let through (and
@@ -43,7 +44,14 @@ from aiokafka.errors import KafkaError
 from faust.types import EventT
 
 from streams import metrics
-from streams.faust_compat import acknowledge, commit_limits, committed_offset, withdraw_acks
+from streams.faust_compat import (
+    acknowledge,
+    commit_limits,
+    committed_offset,
+    delivered_past,
+    next_offsets,
+    withdraw_acks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,24 @@ GAP_PROBE_TIMEOUT_S = 10.0
 STALLED_AFTER_S = 4.0
 """A partition that delivered nothing this long while its log holds more records is sought back
 (less than the reseek timer's interval, so two ticks apart are enough)."""
+
+
+def _in_offset_order(batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
+    """`batch` with each partition's events in offset order, in the places the partition's
+    events take in the batch.
+
+    After a seek, records fetched before it can still reach a batch ahead of the ones the seek
+    fetched (`5 6 0 1 2 3 4 5 6` after a seek to 0); in offset order, the hole fills in this batch
+    rather than at the next seek. Repeats stay (the executor keeps one per position).
+    """
+    by_partition: dict[Any, list[EventT[bytes]]] = {}
+    for event in batch:
+        by_partition.setdefault(event.message.tp, []).append(event)
+    sorted_events = {
+        tp: iter(sorted(events, key=lambda e: e.message.offset))
+        for tp, events in by_partition.items()
+    }
+    return [next(sorted_events[event.message.tp]) for event in batch]
 
 
 class CommittedReader:
@@ -133,11 +159,16 @@ class InOrderGate:
         self._clock = clock
         self._lock = asyncio.Lock()  # admit and find_stalled share the state and the reader
         self._seen_generation: int | None = None
-        self._expected: dict[Any, int] = {}
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
         self._progress: dict[Any, tuple[int, float]] = {}
+
+    @property
+    def _expected(self) -> dict[Any, int]:
+        """Per partition, the next offset to let through; kept on the consumer, whose read
+        offsets never drop a record at or above it (`faust_compat.GateReadOffsets`)."""
+        return next_offsets(self._consumer())
 
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
@@ -165,10 +196,11 @@ class InOrderGate:
         await self._find_gaps(batch)
         admitted = []
         blocked: set[Any] = set()
-        for event in batch:
+        next_offset = self._expected
+        for event in _in_offset_order(batch):
             message = event.message
             tp = message.tp
-            expected = self._expected[tp]
+            expected = next_offset[tp]
             if tp not in blocked:
                 expected = self._step_over_gaps(consumer, tp, expected)
             if tp not in blocked and message.offset <= expected:
@@ -182,9 +214,9 @@ class InOrderGate:
                         self._holes[tp] = (expected, 0.0)  # new hole: seek at once
                         metrics.HOLES_FOUND.labels(cause="skipped").inc()
                 self._held.setdefault(tp, set()).add(message.offset)
-            self._expected[tp] = expected
+            next_offset[tp] = expected
         for tp in list(self._holes):
-            if tp not in blocked and self._expected.get(tp, 0) > self._holes[tp][0]:
+            if tp not in blocked and next_offset.get(tp, 0) > self._holes[tp][0]:
                 del self._holes[tp]  # filled
                 limits.pop(tp, None)
         return admitted
@@ -192,7 +224,11 @@ class InOrderGate:
     async def find_stalled(self) -> None:
         """Treat as a hole each owned input partition that delivered nothing for
         STALLED_AFTER_S while its log holds records from the next expected offset on (see the
-        module docstring); `seek_holes` then seeks it back."""
+        module docstring); `seek_holes` then seeks it back.
+
+        A partition with messages Faust has delivered after the next expected offset is
+        waiting in the stream's buffer (a backlog), not stalled: its clock starts again.
+        """
         async with self._lock:
             consumer = self._consumer()
             self._follow_generation(consumer)
@@ -203,7 +239,8 @@ class InOrderGate:
             for tp in owned & self._expected.keys():
                 expected = self._expected[tp]
                 last_seen = self._progress.get(tp)
-                if last_seen is None or last_seen[0] != expected:
+                waiting = delivered_past(consumer, tp, expected)  # in the stream's buffer
+                if last_seen is None or last_seen[0] != expected or waiting:
                     self._progress[tp] = (expected, now)
                     continue
                 end = consumer.readable_end(tp)

@@ -305,6 +305,32 @@ async def test_the_worker_consumer_reads_committed_records_and_fetches_by_its_po
         await kafka_consumer.stop()
 
 
+async def test_the_read_offset_never_exceeds_the_gates_next_offset() -> None:
+    """Faust's fetch loop drops a record below the read offset; records fetched before a seek
+    must not raise it past the offset the gate sought back to."""
+    app = faust.App("t", broker="kafka://127.0.0.1:1")
+    app.transport = faust_compat.worker_transport(
+        app, inline_delivery=False, fetch=faust_compat.FAUST_FETCH
+    )
+    consumer = app.consumer
+    read_offset = consumer._read_offset  # type: ignore[attr-defined]
+    likes, shares, mentions = TP("t.likes", 1), TP("t.shares", 1), TP("t.mentions", 1)
+    read_offset[likes] = 418  # delivered from a fetch made before the gate's seek back to 2
+    read_offset[shares] = 40
+    gate_next = faust_compat.next_offsets(consumer)
+    gate_next.update({likes: 2, shares: 55, mentions: 7})
+
+    assert read_offset[likes] == 2
+    assert read_offset[shares] == 40, "below the gate's next offset Faust's own value holds"
+    assert read_offset[mentions] is None, "nothing read yet: nothing to drop"
+    # what Faust delivered, as it stored it, for the gate to tell a backlog from a stall
+    assert faust_compat.delivered_past(consumer, likes, 2)
+    assert not faust_compat.delivered_past(consumer, shares, 40)
+    assert not faust_compat.delivered_past(consumer, mentions, 0)
+    gate_next.clear()  # a rebalance
+    assert read_offset[likes] == 418
+
+
 # -- delivering fetched messages inline ---------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 The stand-in has exactly the attributes the gate and the guard read and write on Faust's
 `Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`,
-`assignment`) and the worker consumer's `readable_end`;
+`assignment`, `_read_offset`) and the worker consumer's `readable_end`;
 `acknowledge` does what Faust's `take_events` does after the agent returns: ack every message
 of the batch, admitted or not.
 """
@@ -38,6 +38,7 @@ class FakeConsumer:
         self.broker_down = False
         self.assigned: set[TP] = set()
         self.ends: dict[TP, int] = {}
+        self._read_offset: dict[TP, int] = {}  # the last offset Faust delivered to the streams
 
     def assignment(self) -> set[TP]:
         return self.assigned
@@ -125,17 +126,41 @@ async def test_a_hole_holds_later_messages_back_seeks_to_it_and_commits_nothing_
     assert consumer.commit_offset(LIKES) == 14
 
 
-async def test_out_of_order_deliveries_in_one_batch_commit_only_what_was_processed(
+async def test_out_of_order_deliveries_in_one_batch_are_admitted_in_offset_order(
     rebalances: Rebalances,
 ) -> None:
     consumer = FakeConsumer({LIKES: 10})
     gate = gate_for(consumer, rebalances)
-    batch = deliveries(LIKES, 10, 12, 11)  # 11 arrives after 12: both held back
+    batch = deliveries(LIKES, 10, 12, 11)  # 11 arrives after 12
 
-    assert offsets(await gate.admit(batch)) == [10]
-    consumer.acknowledge(batch)  # 10, 11, 12 all acknowledged, consecutively
+    assert offsets(await gate.admit(batch)) == [10, 11, 12]
+    await gate.seek_holes()
+    consumer.acknowledge(batch)
 
-    assert consumer.commit_offset(LIKES) == 11
+    assert consumer.sought == []
+    assert consumer.commit_offset(LIKES) == 13
+
+
+async def test_records_fetched_before_a_seek_do_not_hold_back_those_it_fetched(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    gate = gate_for(consumer, rebalances)
+    assert await gate.admit(deliveries(LIKES, 13, 14)) == []  # 10..12 missing: seek to 10
+    await gate.seek_holes()
+    assert consumer.sought == [{LIKES: 10}]
+
+    # Faust still hands over 15 from before the seek, then the seek's 10..15; shares between.
+    batch = deliveries(LIKES, 15) + deliveries(SHARES, 0) + deliveries(LIKES, *range(10, 16))
+    consumer._committed_offset[SHARES] = 0
+    admitted = await gate.admit(batch)
+
+    assert [(e.message.tp, e.message.offset) for e in admitted] == [
+        (LIKES, 10),
+        (SHARES, 0),
+        *((LIKES, offset) for offset in range(11, 16)),
+        (LIKES, 15),  # the repeat stays, next to its twin (the executor keeps one)
+    ]
 
 
 async def test_held_back_acknowledgements_are_withdrawn_so_a_later_hole_fill_cannot_commit_them(
@@ -443,3 +468,21 @@ async def test_time_the_agent_was_held_up_does_not_count_as_a_stall(
     await gate.find_stalled()
     await gate.seek_holes()
     assert consumer.sought == [{LIKES: 10}]
+
+
+async def test_a_partition_whose_messages_wait_in_the_stream_buffer_is_not_stalled(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.assigned = {LIKES}
+    consumer.ends = {LIKES: 20}
+    gate, clock = watching_gate(consumer, rebalances)
+    await gate.admit(deliveries(LIKES, 10))
+    consumer._read_offset[LIKES] = 15  # 11..15 delivered to the stream; the agent is behind
+
+    await stall_ticks(gate, clock)
+    assert consumer.sought == []
+
+    consumer._read_offset[LIKES] = 11  # sought back to 11 (Faust sets the offset sought to)
+    await stall_ticks(gate, clock)
+    assert consumer.sought == [{LIKES: 11}]
