@@ -5,9 +5,10 @@ consumer. The worker must step over them without stalling, count committed event
 aborted ones never.
 
 A real transactional producer (aiokafka's, the Kafka transaction protocol) writes a committed
-transaction, an aborted one, and another committed one, while a plain idempotent producer
-writes between and during them. Committed users must equal the exact model and their control
-twins (the same events from the plain producer); users with only aborted events get no score.
+transaction, an aborted one, and another committed one last (so the partitions it writes end
+with its commit marker), while a plain idempotent producer writes between and during them.
+Committed users must equal the exact model and their control twins (the same events from the
+plain producer); users with only aborted events get no score.
 """
 
 from __future__ import annotations
@@ -135,8 +136,11 @@ async def test_transactional_input_counts_committed_events_once_and_aborted_ones
             commit=False,
         )
         plain += await produce_all(settings, as_messages(thirds[1]))
-        kept += await send_in_transaction(producer, as_messages(part_b), commit=True)
         plain += await produce_all(settings, as_messages(thirds[2]))
+        # Committed transaction B last: the partitions it wrote end with its commit marker, with
+        # no later message to show the worker the jump (it steps over the marker once the
+        # partition has delivered nothing for a while, streams/ordering.py `find_stalled`).
+        kept += await send_in_transaction(producer, as_messages(part_b), commit=True)
 
         await wait_for_exact_cards(client, settings, expected, deadline_s=180, alive=[worker])
 
