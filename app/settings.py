@@ -97,10 +97,9 @@ class Settings(BaseSettings):
     worker_event_loop: Literal["asyncio", "uvloop"] = "uvloop"
     worker_cython_optimizations: bool = True
     worker_faust_statistics: bool = False  # Faust's own per-message Monitor counters (unread)
-    # Off: with it on, a crash test lost events (docs/guarantees.md "Open: a loss after a kill").
     # Hand each fetched message to its stream inline rather than through Faust's per-message
     # race of four futures (streams/faust_compat.py `InlineDeliveryConsumer`).
-    worker_inline_delivery: bool = False
+    worker_inline_delivery: bool = True
     # The broker holds a fetch until it has this many bytes or this long has passed. Faust asks
     # for 1 byte, so at 1,000 events/s fetches of a few records each kept the worker at 65% of a
     # core; with 64 KiB / 20 ms (well inside the 50 ms batch wait) it used 40%.
