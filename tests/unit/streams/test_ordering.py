@@ -77,6 +77,16 @@ def offsets(events: list[Any]) -> list[int]:
     return [e.message.offset for e in events]
 
 
+async def admitted_and_committed(
+    gate: InOrderGate, consumer: FakeConsumer, batch: list[Any]
+) -> tuple[list[int], int | None]:
+    """Admit `batch`, acknowledge all of it as take_events does, then commit its partition:
+    (the offsets admitted, the offset committed)."""
+    admitted = offsets(await gate.admit(batch))
+    consumer.acknowledge(batch)
+    return admitted, consumer.commit_offset(batch[0].message.tp)
+
+
 class Rebalances:
     generation = 1
 
@@ -91,12 +101,13 @@ def gate_for(consumer: FakeConsumer, rebalances: Rebalances) -> InOrderGate:
     return InOrderGate(lambda: consumer, lambda: rebalances.generation, input_topics=())
 
 
-async def test_messages_in_order_from_the_committed_offset_pass_and_commit(
-    rebalances: Rebalances,
+@pytest.mark.parametrize("delivered", [(10, 11, 12), (10, 12, 11)], ids=["in order", "11 last"])
+async def test_a_batch_passes_in_offset_order_from_the_committed_offset_and_commits(
+    rebalances: Rebalances, delivered: tuple[int, ...]
 ) -> None:
     consumer = FakeConsumer({LIKES: 10})
     gate = gate_for(consumer, rebalances)
-    batch = deliveries(LIKES, 10, 11, 12)
+    batch = deliveries(LIKES, *delivered)
 
     assert offsets(await gate.admit(batch)) == [10, 11, 12]
     await gate.seek_holes()
@@ -121,24 +132,7 @@ async def test_a_hole_holds_later_messages_back_seeks_to_it_and_commits_nothing_
     assert consumer.commit_offset(LIKES) == 11
 
     second = deliveries(LIKES, 11, 12, 13)  # after the seek
-    assert offsets(await gate.admit(second)) == [11, 12, 13]
-    consumer.acknowledge(second)
-    assert consumer.commit_offset(LIKES) == 14
-
-
-async def test_out_of_order_deliveries_in_one_batch_are_admitted_in_offset_order(
-    rebalances: Rebalances,
-) -> None:
-    consumer = FakeConsumer({LIKES: 10})
-    gate = gate_for(consumer, rebalances)
-    batch = deliveries(LIKES, 10, 12, 11)  # 11 arrives after 12
-
-    assert offsets(await gate.admit(batch)) == [10, 11, 12]
-    await gate.seek_holes()
-    consumer.acknowledge(batch)
-
-    assert consumer.sought == []
-    assert consumer.commit_offset(LIKES) == 13
+    assert await admitted_and_committed(gate, consumer, second) == ([11, 12, 13], 14)
 
 
 async def test_records_fetched_before_a_seek_do_not_hold_back_those_it_fetched(
@@ -394,9 +388,7 @@ async def test_a_partition_that_stops_short_of_its_end_is_sought_back(
     assert stalls_counted() == stalls_before + 1
     assert consumer.commit_offset(LIKES) == 12
     refill = deliveries(LIKES, *range(12, 20))
-    assert offsets(await gate.admit(refill)) == list(range(12, 20))
-    consumer.acknowledge(refill)
-    assert consumer.commit_offset(LIKES) == 20
+    assert await admitted_and_committed(gate, consumer, refill) == (list(range(12, 20)), 20)
 
 
 async def test_an_owned_partition_that_never_delivered_is_sought_to_its_committed_offset(
@@ -439,8 +431,7 @@ async def test_a_stall_at_trailing_transaction_markers_is_stepped_over_not_sough
     reader = FakeCommittedReader({LIKES: {12}})
     gate, clock = watching_gate(consumer, rebalances, reader)
     batch = deliveries(LIKES, 10, 11)
-    await gate.admit(batch)
-    consumer.acknowledge(batch)
+    assert await admitted_and_committed(gate, consumer, batch) == ([10, 11], 12)
 
     await stall_ticks(gate, clock)
 
