@@ -162,7 +162,8 @@ class InOrderGate:
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
-        self._progress: dict[Any, tuple[int, float]] = {}
+        # per partition: (next expected offset, records after it in the log?, since, log end)
+        self._progress: dict[Any, tuple[int, bool, float, int]] = {}
 
     @property
     def _expected(self) -> dict[Any, int]:
@@ -226,8 +227,10 @@ class InOrderGate:
         STALLED_AFTER_S while its log holds records from the next expected offset on (see the
         module docstring); `seek_holes` then seeks it back.
 
-        A partition with messages Faust has delivered after the next expected offset is
-        waiting in the stream's buffer (a backlog), not stalled: its clock starts again.
+        The clock of a partition starts when its log holds records after the next expected
+        offset, and starts again whenever that offset moves or Faust has delivered messages
+        after it (they wait in the stream's buffer behind a backlog): records that just
+        arrived, or that wait for the agent, are not a stall.
         """
         async with self._lock:
             consumer = self._consumer()
@@ -238,15 +241,17 @@ class InOrderGate:
             stalled: dict[Any, tuple[int, int]] = {}
             for tp in owned & self._expected.keys():
                 expected = self._expected[tp]
-                last_seen = self._progress.get(tp)
-                waiting = delivered_past(consumer, tp, expected)  # in the stream's buffer
-                if last_seen is None or last_seen[0] != expected or waiting:
-                    self._progress[tp] = (expected, now)
-                    continue
                 end = consumer.readable_end(tp)
-                stuck = now - last_seen[1] >= STALLED_AFTER_S
-                if stuck and tp not in self._holes and end is not None and end > expected:
-                    stalled[tp] = (expected, end - 1)
+                pending = end is not None and end > expected
+                seen = self._progress.get(tp)
+                waiting = delivered_past(consumer, tp, expected)  # in the stream's buffer
+                if seen is None or seen[0] != expected or not seen[1] or waiting:
+                    # the clock starts when records after the next expected one are in the log
+                    self._progress[tp] = (expected, pending, now, end or 0)
+                    continue
+                _, _, since, end_then = seen
+                if now - since >= STALLED_AFTER_S and tp not in self._holes:
+                    stalled[tp] = (expected, end_then - 1)  # what was there a while ago
             if not stalled:
                 return
             await self._ask_for_gaps(stalled)

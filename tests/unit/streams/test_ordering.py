@@ -477,3 +477,23 @@ async def test_a_partition_whose_messages_wait_in_the_stream_buffer_is_not_stall
     consumer._read_offset[LIKES] = 11  # sought back to 11 (Faust sets the offset sought to)
     await stall_ticks(gate, clock)
     assert consumer.sought == [{LIKES: 11}]
+
+
+async def test_records_that_just_arrived_after_an_idle_spell_are_not_a_stall(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.assigned = {LIKES}
+    consumer.ends = {LIKES: 10}  # nothing to read
+    gate, clock = watching_gate(consumer, rebalances)
+    await stall_ticks(gate, clock)
+
+    consumer.ends[LIKES] = 25  # traffic starts just before a tick
+    await gate.find_stalled()
+    await gate.seek_holes()
+    assert consumer.sought == []
+
+    clock.now += STALLED_AFTER_S  # still nothing delivered
+    await gate.find_stalled()
+    await gate.seek_holes()
+    assert consumer.sought == [{LIKES: 10}]
