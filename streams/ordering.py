@@ -24,11 +24,11 @@ gate steps over and acknowledges (so Faust commits past them), while offsets it 
 hole as above. Only partitions whose batch has a jump are asked, once per batch.
 
 A hole with nothing after it shows in no batch: Faust can drop the rest of a partition (seen after
-a kill: a successor's partition stalled at its committed offset while the log held 190 more
+a kill: a successor's partition stalled at its committed offset while the log held 189 more
 records), and the commit guard then keeps the offset there, but nothing re-reads them. So
-`InOrderGate.find_stalled`, run on a timer, treats as a hole every owned input partition that
-has delivered nothing for STALLED_AFTER_S while its log holds records after the next expected
-offset (the same read_committed question tells a trailing transaction marker from a record).
+`InOrderGate.find_stalled`, run on a timer, treats as a hole every owned input partition whose
+log held records after the next expected offset STALLED_AFTER_S ago with none delivered since
+(the same read_committed question tells a trailing transaction marker from a record).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ GAP_PROBE_TIMEOUT_S = 10.0
 """How long the read_committed reader may take to say which offsets of a jump it delivers."""
 
 STALLED_AFTER_S = 4.0
-"""A partition that delivered nothing this long while its log holds more records is sought back
+"""Records in a partition's log this long and still not delivered make it stalled: sought back
 (less than the reseek timer's interval, so two ticks apart are enough)."""
 
 
@@ -223,9 +223,9 @@ class InOrderGate:
         return admitted
 
     async def find_stalled(self) -> None:
-        """Treat as a hole each owned input partition that delivered nothing for
-        STALLED_AFTER_S while its log holds records from the next expected offset on (see the
-        module docstring); `seek_holes` then seeks it back.
+        """Treat as a hole each owned input partition whose log held records from the next
+        expected offset on STALLED_AFTER_S ago, none of them delivered since (see the module
+        docstring); `seek_holes` then seeks it back.
 
         The clock of a partition starts when its log holds records after the next expected
         offset, and starts again whenever that offset moves or Faust has delivered messages
