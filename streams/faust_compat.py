@@ -125,6 +125,12 @@ def delivered_past(consumer: Any, tp: Any, offset: int) -> bool:
     return read is not None and read > offset
 
 
+def held_back(consumer: Any, tp: Any) -> bool:
+    """Whether Faust has stopped fetching `tp` because the stream's buffer is full
+    (`Consumer.on_buffer_full`; it fetches again once the buffer drains)."""
+    return tp in consumer._buffered_partitions
+
+
 def next_offsets(consumer: Any) -> dict[Any, int]:
     """Per partition, the next offset the in-order gate lets through: it has let every offset
     below it through in this generation (`GateReadOffsets` reads it)."""

@@ -49,6 +49,7 @@ from streams.faust_compat import (
     commit_limits,
     committed_offset,
     delivered_past,
+    held_back,
     next_offsets,
     withdraw_acks,
 )
@@ -228,9 +229,10 @@ class InOrderGate:
         docstring); `seek_holes` then seeks it back.
 
         The clock of a partition starts when its log holds records after the next expected
-        offset, and starts again whenever that offset moves or Faust has delivered messages
-        after it (they wait in the stream's buffer behind a backlog): records that just
-        arrived, or that wait for the agent, are not a stall.
+        offset, and starts again whenever that offset moves, Faust has delivered messages
+        after it (they wait in the stream's buffer behind a backlog) or Faust holds the
+        partition back until that buffer drains: records that just arrived, or that wait for
+        the agent, are not a stall.
         """
         async with self._lock:
             consumer = self._consumer()
@@ -244,7 +246,8 @@ class InOrderGate:
                 end = consumer.readable_end(tp)
                 pending = end is not None and end > expected
                 seen = self._progress.get(tp)
-                waiting = delivered_past(consumer, tp, expected)  # in the stream's buffer
+                # in the stream's buffer, or not fetched until it drains
+                waiting = delivered_past(consumer, tp, expected) or held_back(consumer, tp)
                 if seen is None or seen[0] != expected or not seen[1] or waiting:
                     # the clock starts when records after the next expected one are in the log
                     self._progress[tp] = (expected, pending, now, end or 0)

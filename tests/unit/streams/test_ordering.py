@@ -2,8 +2,8 @@
 
 The stand-in has exactly the attributes the gate and the guard read and write on Faust's
 `Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`,
-`assignment`, `_read_offset`) and the worker consumer's `readable_end`;
-`acknowledge` does what Faust's `take_events` does after the agent returns: ack every message
+`assignment`, `_read_offset`, `_buffered_partitions`) and the worker consumer's
+`readable_end`; `acknowledge` does what Faust's `take_events` does after the agent returns: ack every message
 of the batch, admitted or not.
 """
 
@@ -39,6 +39,7 @@ class FakeConsumer:
         self.assigned: set[TP] = set()
         self.ends: dict[TP, int] = {}
         self._read_offset: dict[TP, int] = {}  # the last offset Faust delivered to the streams
+        self._buffered_partitions: set[TP] = set()  # not fetched: the stream's buffer is full
 
     def assignment(self) -> set[TP]:
         return self.assigned
@@ -496,4 +497,21 @@ async def test_records_that_just_arrived_after_an_idle_spell_are_not_a_stall(
     clock.now += STALLED_AFTER_S  # still nothing delivered
     await gate.find_stalled()
     await gate.seek_holes()
+    assert consumer.sought == [{LIKES: 10}]
+
+
+async def test_a_partition_faust_holds_back_for_a_full_buffer_is_not_stalled(
+    rebalances: Rebalances,
+) -> None:
+    consumer = FakeConsumer({LIKES: 10})
+    consumer.assigned = {LIKES}
+    consumer.ends = {LIKES: 20}
+    consumer._buffered_partitions = {LIKES}  # a backlog: Faust fetches it once the buffer drains
+    gate, clock = watching_gate(consumer, rebalances)
+
+    await stall_ticks(gate, clock)
+    assert consumer.sought == []
+
+    consumer._buffered_partitions = set()
+    await stall_ticks(gate, clock)
     assert consumer.sought == [{LIKES: 10}]
