@@ -3,8 +3,8 @@
 The stand-in has exactly the attributes the gate and the guard read and write on Faust's
 `Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`,
 `assignment`, `_read_offset`, `_buffered_partitions`) and the worker consumer's
-`readable_end`; `acknowledge` does what Faust's `take_events` does after the agent returns: ack every message
-of the batch, admitted or not.
+`readable_end`; `acknowledge` does what Faust's `take_events` does after the agent returns:
+ack every message of the batch, admitted or not.
 """
 
 from __future__ import annotations
@@ -359,6 +359,20 @@ def watching_gate(
     return gate, clock
 
 
+def owning_likes(*, committed: int, end: int) -> FakeConsumer:
+    """A consumer that owns LIKES, committed at `committed`, its log ending at `end`."""
+    consumer = FakeConsumer({LIKES: committed})
+    consumer.assigned = {LIKES}
+    consumer.ends = {LIKES: end}
+    return consumer
+
+
+async def tick(gate: InOrderGate) -> None:
+    """One tick of the worker's reseek timer."""
+    await gate.find_stalled()
+    await gate.seek_holes()
+
+
 def stalls_counted() -> float:
     return REGISTRY.get_sample_value("clout_partition_holes_total", {"cause": "stalled"}) or 0.0
 
@@ -366,8 +380,7 @@ def stalls_counted() -> float:
 async def stall_ticks(gate: InOrderGate, clock: Clock) -> None:
     """Two timer ticks STALLED_AFTER_S apart, each seeking what it found."""
     for _ in range(2):
-        await gate.find_stalled()
-        await gate.seek_holes()
+        await tick(gate)
         clock.now += STALLED_AFTER_S
 
 
@@ -415,8 +428,7 @@ async def test_a_partition_at_its_end_or_still_advancing_is_not_sought(
     await gate.admit(deliveries(LIKES, 10, 11) + deliveries(SHARES, 10))
 
     for offset in range(11, 14):  # shares advances between ticks, likes is at its end
-        await gate.find_stalled()
-        await gate.seek_holes()
+        await tick(gate)
         clock.now += STALLED_AFTER_S
         await gate.admit(deliveries(SHARES, offset))
 
@@ -444,30 +456,24 @@ async def test_a_stall_at_trailing_transaction_markers_is_stepped_over_not_sough
 async def test_time_the_agent_was_held_up_does_not_count_as_a_stall(
     rebalances: Rebalances,
 ) -> None:
-    consumer = FakeConsumer({LIKES: 10})
-    consumer.assigned = {LIKES}
-    consumer.ends = {LIKES: 20}
+    consumer = owning_likes(committed=10, end=20)
     gate, clock = watching_gate(consumer, rebalances)
     await gate.find_stalled()
     clock.now += 3 * STALLED_AFTER_S  # a batch stuck in Redis retries all this time
 
     gate.restart_stall_clocks()
-    await gate.find_stalled()
-    await gate.seek_holes()
+    await tick(gate)
     assert consumer.sought == []
 
     clock.now += STALLED_AFTER_S
-    await gate.find_stalled()
-    await gate.seek_holes()
+    await tick(gate)
     assert consumer.sought == [{LIKES: 10}]
 
 
 async def test_a_partition_whose_messages_wait_in_the_stream_buffer_is_not_stalled(
     rebalances: Rebalances,
 ) -> None:
-    consumer = FakeConsumer({LIKES: 10})
-    consumer.assigned = {LIKES}
-    consumer.ends = {LIKES: 20}
+    consumer = owning_likes(committed=10, end=20)
     gate, clock = watching_gate(consumer, rebalances)
     await gate.admit(deliveries(LIKES, 10))
     consumer._read_offset[LIKES] = 15  # 11..15 delivered to the stream; the agent is behind
@@ -490,22 +496,18 @@ async def test_records_that_just_arrived_after_an_idle_spell_are_not_a_stall(
     await stall_ticks(gate, clock)
 
     consumer.ends[LIKES] = 25  # traffic starts just before a tick
-    await gate.find_stalled()
-    await gate.seek_holes()
+    await tick(gate)
     assert consumer.sought == []
 
     clock.now += STALLED_AFTER_S  # still nothing delivered
-    await gate.find_stalled()
-    await gate.seek_holes()
+    await tick(gate)
     assert consumer.sought == [{LIKES: 10}]
 
 
 async def test_a_partition_faust_holds_back_for_a_full_buffer_is_not_stalled(
     rebalances: Rebalances,
 ) -> None:
-    consumer = FakeConsumer({LIKES: 10})
-    consumer.assigned = {LIKES}
-    consumer.ends = {LIKES: 20}
+    consumer = owning_likes(committed=10, end=20)
     consumer._buffered_partitions = {LIKES}  # a backlog: Faust fetches it once the buffer drains
     gate, clock = watching_gate(consumer, rebalances)
 
