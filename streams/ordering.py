@@ -325,10 +325,11 @@ class InOrderGate:
 
     async def _start_new_partitions(self, consumer: Any, batch: Sequence[EventT[bytes]]) -> None:
         """Expect each newly seen partition's first message at its committed offset."""
+        started = self._expected  # one lookup, not one per event
         first: dict[Any, int | None] = {}
         for event in batch:
             tp = event.message.tp
-            if tp not in self._expected and tp not in first:
+            if tp not in started and tp not in first:
                 first[tp] = event.message.offset
         await self._start(consumer, first)
 
