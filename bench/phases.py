@@ -316,7 +316,7 @@ async def e2e_latency(
     finally:
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
         await redis.aclose()
         gc.enable()
     ledger = Ledger(expect.sent, expect.counted, expect.duplicates)
