@@ -1,20 +1,51 @@
 # Clout: the README's commands. `make test` and `make run` set everything up from nothing.
+# Every install goes through uv.lock (exact versions and hashes); uv itself comes pinned with
+# hashes from scripts/uv-requirements.txt into .tools/.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.installed-bench
-# An editable install that puts the checkout itself on the path ("compat"), so bench/ and
-# app/devtools/, which the wheel leaves out (pyproject.toml), import in development.
-EDITABLE := --config-settings editable_mode=compat -e
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON := $(PYTHON)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+NOW = $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run test lint browser stack-up stack-status stack-down bench clean
+.PHONY: run test lint lint-tools lock lock-upgrade lock-check deps-latest browser stack-up stack-status stack-down bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(EDITABLE) '.[dev]'
+$(UV): scripts/uv-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --require-hashes --no-deps -r scripts/uv-requirements.txt
+	touch $(UV)
+
+# The runtime, dev and bench sets exactly as locked, once the lock is shown to be exactly what
+# `make lock` would write (a lock that drifted or lost a line stops here with "run `make lock`").
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(PYTHON) scripts/check_lock.py
+	$(UV) sync --locked --extra dev
 	touch $(STAMP)
+
+# Re-lock after editing pyproject.toml: new requirements are resolved, every other pin is kept.
+# `make lock-upgrade` moves every package to the newest version pyproject.toml allows.
+lock: $(UV)
+	$(UV) lock
+	$(UV) pip compile -q --generate-hashes scripts/uv-requirements.in -o scripts/uv-requirements.txt
+
+lock-upgrade: $(UV)
+	sed -i 's/^exclude-newer = .*/exclude-newer = "$(NOW)"/' pyproject.toml
+	$(UV) lock --upgrade
+
+lock-check: $(UV)
+	$(PYTHON) scripts/check_lock.py
+
+# Tomorrow's breakage today: the newest allowed versions in a throwaway venv (the lock stays as
+# it is), then lint and the unit tests there. Not part of `make test`.
+deps-latest: $(UV)
+	$(UV) lock --upgrade --dry-run --exclude-newer $(NOW)
+	$(UV) venv -q --clear .venv-latest
+	$(UV) pip install -q --python .venv-latest --upgrade --exclude-newer $(NOW) -e '.[dev]'
+	$(MAKE) --no-print-directory lint-tools BIN=.venv-latest/bin
+	.venv-latest/bin/pytest -q -p no:cacheprovider tests/unit
 
 stack-up: $(STAMP)
 	$(BIN)/python scripts/stack.py up
@@ -25,7 +56,9 @@ stack-status: $(STAMP)
 stack-down: $(STAMP)
 	$(BIN)/python scripts/stack.py down
 
-lint: $(STAMP)
+lint: $(STAMP) lint-tools
+
+lint-tools:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -40,12 +73,8 @@ test: lint stack-up browser
 run: stack-up
 	$(BIN)/python scripts/run.py
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install -q $(EDITABLE) '.[bench]'
-	touch $(BENCH_STAMP)
-
-bench: stack-up $(BENCH_STAMP)
+bench: stack-up
 	$(BIN)/clout bench
 
 clean: stack-down
-	rm -rf $(VENV) .stack data
+	rm -rf $(VENV) $(TOOLS) .venv-latest .stack data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_wheel_leaves_out_bench_and_devtools(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+        [ROOT / ".tools" / "bin" / "uv", "build", "--wheel", "-q", "-o", tmp_path, ROOT],
         check=True,
         capture_output=True,
         timeout=300,

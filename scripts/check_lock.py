@@ -1,0 +1,88 @@
+"""Fail when uv.lock is not exactly what `make lock` would write for pyproject.toml.
+
+    python scripts/check_lock.py [PROJECT_DIR]
+
+`uv lock --check` only asks whether the lock still satisfies pyproject.toml; a lock with a line
+deleted (a dependency edge, a wheel and its hash) can pass it. So the lock is also resolved afresh
+in a scratch copy of the project's metadata and compared byte for byte: `[tool.uv] exclude-newer`
+fixes the index as it stood when the lock was made, so an intact lock is reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REMEDY = "run `make lock` and commit uv.lock"
+IGNORED = shutil.ignore_patterns("target", ".venv", "__pycache__", "*.so")
+
+
+def uv_command() -> str:
+    """The uv that the Makefile pins (scripts/uv-requirements.txt) into .tools/."""
+    pinned = ROOT / ".tools" / "bin" / "uv"
+    if not pinned.exists():
+        sys.exit("check_lock: .tools/bin/uv is missing; `make lock-check` installs it")
+    return str(pinned)
+
+
+def copy_metadata(project: Path, scratch: Path) -> None:
+    """What a resolution reads: pyproject.toml and each uv workspace member's directory."""
+    shutil.copy2(project / "pyproject.toml", scratch / "pyproject.toml")
+    config = tomllib.loads((project / "pyproject.toml").read_text())
+    members = config.get("tool", {}).get("uv", {}).get("workspace", {}).get("members", [])
+    for member in members:
+        shutil.copytree(project / member, scratch / member, ignore=IGNORED)
+
+
+def problems(project: Path) -> list[str]:
+    """Why uv.lock in `project` is stale or damaged; empty when it is exactly as resolved."""
+    uv = uv_command()
+    check = subprocess.run(
+        [uv, "lock", "--check", "--directory", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check.returncode != 0:
+        return [f"uv.lock does not match pyproject.toml:\n{check.stderr.strip()}"]
+    with tempfile.TemporaryDirectory(prefix="clout-lock-") as tmp:
+        scratch = Path(tmp)
+        copy_metadata(project, scratch)
+        fresh = subprocess.run(
+            [uv, "lock", "--quiet", "--directory", str(scratch)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if fresh.returncode != 0:
+            return [f"a fresh resolution failed:\n{fresh.stderr.strip()}"]
+        expected = (scratch / "uv.lock").read_text().splitlines()
+    actual = (project / "uv.lock").read_text().splitlines()
+    if actual == expected:
+        return []
+    diff = difflib.unified_diff(actual, expected, "uv.lock", "fresh resolution", lineterm="", n=1)
+    shown = list(diff)[:40]
+    return ["uv.lock differs from a fresh resolution of pyproject.toml:\n" + "\n".join(shown)]
+
+
+def main() -> int:
+    """Print what is wrong with the lock and exit 1, or exit 0 when it is exact."""
+    project = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT
+    found = problems(project)
+    for problem in found:
+        print(f"check_lock: {problem}", file=sys.stderr)
+    if found:
+        print(f"check_lock: {REMEDY}", file=sys.stderr)
+        return 1
+    print("check_lock: uv.lock is exactly the resolution of pyproject.toml")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
