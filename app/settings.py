@@ -192,6 +192,11 @@ class Settings(BaseSettings):
     # stack_redis_cluster_port and the five ports after it, instead of the single server.
     stack_redis: Literal["single", "cluster"] = "single"
     stack_redis_cluster_port: int = Field(7000, ge=1, le=55530)
+    # "on": `make stack-up` also starts Prometheus (the shipped rules, scraping the worker and
+    # the API on their configured ports) and Alertmanager on loopback (docs/ops.md "Alerts").
+    stack_alerts: Literal["off", "on"] = "off"
+    stack_prometheus_port: int = Field(9090, ge=1, le=65535)
+    stack_alertmanager_port: int = Field(9193, ge=1, le=65535)  # 9093 is Kafka's controller
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()

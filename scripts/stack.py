@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.access import Scope  # noqa: E402
+from app.devtools.alerting import AlertingError, AlertingStack, Receivers  # noqa: E402
 from app.devtools.local_kafka import (  # noqa: E402
     StackError,
     format_args,
@@ -41,6 +43,7 @@ from app.devtools.processes import (  # noqa: E402
 )
 from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.store.api_keys import ApiKeyStore  # noqa: E402
 
 STACK = ROOT / ".stack"
 KAFKA_CLUSTER = STACK / "kafka-cluster"
@@ -285,6 +288,46 @@ def redis_cluster_status(settings: Settings) -> bool:
     return ok
 
 
+# --- Prometheus and Alertmanager (CLOUT_STACK_ALERTS=on) ---------------------------------------
+
+
+def alerting_stack(settings: Settings) -> AlertingStack:
+    """The stack's Prometheus and Alertmanager, their files in .stack/alerting."""
+    return AlertingStack(
+        STACK / "alerting", settings.stack_prometheus_port, settings.stack_alertmanager_port
+    )
+
+
+async def prometheus_key(settings: Settings) -> str:
+    """A fresh `ops:read` key named stack-prometheus (replacing the last one) to scrape with."""
+    async with ApiKeyStore.from_settings(settings) as store:
+        _, key = await store.create("stack-prometheus", [Scope.OPS_READ], 10, 100_000, replace=True)
+    return key
+
+
+def alerting_up(settings: Settings) -> str:
+    """Start Prometheus and Alertmanager unless they run; return how and where."""
+    alerting = alerting_stack(settings)
+    where = f"prometheus {alerting.prometheus_url}, alertmanager {alerting.alertmanager_url}"
+    if alerting.running():
+        return f"reused: {where}"
+    for port in (alerting.prometheus_port, alerting.alertmanager_port):
+        if port_open(alerting.host, port):
+            raise StackError(f"{alerting.host}:{port} is taken by something else")
+    try:
+        alerting.start(
+            settings,
+            api_key=asyncio.run(prometheus_key(settings)),
+            worker_targets=[f"127.0.0.1:{settings.worker_metrics_port}"],
+            api_targets=[f"{settings.api_host}:{settings.api_port}"],
+            receivers=Receivers(),  # no receiver: alerts show in Alertmanager's page
+            scrape_interval_s=5.0,
+        )
+    except AlertingError as exc:
+        raise StackError(str(exc)) from exc
+    return f"started: {where}"
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -323,7 +366,15 @@ def status(settings: Settings) -> bool:
         pid = live_pid(pid_file)
         owner = f"pid {pid}, started by this stack" if pid else "not started by this stack"
         print(f"{name}: {'up' if ok else 'DOWN'} at {address} ({owner})")
-    return kafka_ok and redis_ok
+    alerting_ok = True
+    if settings.stack_alerts == "on":
+        alerting = alerting_stack(settings)
+        alerting_ok = alerting.running()
+        print(
+            f"alerting: {'up' if alerting_ok else 'DOWN'} at {alerting.prometheus_url} "
+            f"(prometheus), {alerting.alertmanager_url} (alertmanager)"
+        )
+    return kafka_ok and redis_ok and alerting_ok
 
 
 def main(argv: list[str]) -> int:
@@ -339,6 +390,8 @@ def main(argv: list[str]) -> int:
         if command == "up":
             print(f"redis: {redis_up(settings)} at {settings.redis_url}", flush=True)
             print(f"kafka: {kafka_up(settings)} at {settings.kafka_bootstrap}", flush=True)
+            if settings.stack_alerts == "on":
+                print(f"alerting: {alerting_up(settings)}", flush=True)
             nodes = kafka_nodes(settings)
             if len(nodes) > 1:
                 print(
@@ -357,6 +410,9 @@ def main(argv: list[str]) -> int:
             for node in kafka_nodes(settings):
                 stop(node.pid, f"kafka node {node.node_id}")
             stop(REDIS_PID, "redis")
+            if any(live_pid(pid) for pid in alerting_stack(settings).pid_files):
+                alerting_stack(settings).stop()
+                print("alerting: stopped")
             if REDIS_CLUSTER_DIR.exists():
                 stack_cluster(settings).stop()  # the nodes whose pid files it finds
                 print("redis cluster: stopped")
