@@ -3,6 +3,7 @@ rename breaks the build rather than an alert or a dashboard panel."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from app.api.metrics import ResponseCounter
 from app.ops.alerts import recording_rules
 
 ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "ops/grafana/dashboards/clout.json"
 
 _KEYWORDS = {"by", "without", "on", "ignoring", "and", "or", "unless", "offset", "bool"}
 _KEYWORDS |= {"group_left", "group_right", "inf", "nan"}
@@ -56,3 +58,9 @@ def exposed_names() -> set[str]:
     names |= set(re.findall(r'"((?:kafka|clout)_[a-z_]+)"', ops_source))
     names |= {rule.name for rule in recording_rules()}
     return names
+
+
+def dashboard_exprs() -> list[str]:
+    """Every query of the Grafana dashboard (ops/grafana/dashboards/clout.json)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]

@@ -32,6 +32,7 @@ from app.settings import AlertSettings, Settings
 from tests.integration.ops.test_ops_kafka import FAST
 from tests.support.api import api_process, issue_key
 from tests.support.kafka import encode, make_event
+from tests.support.promql import dashboard_exprs
 from tests.support.webhook import WebhookReceiver, webhook_receiver
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
@@ -255,6 +256,15 @@ async def test_lag_alert_fires_at_the_pager_and_resolves(
                 last.at,
             )
             assert all(path == "/pager" for path, _ in lag_alerts(receiver, "resolved"))
+
+            # The Grafana dashboard's queries run on this real Prometheus (400 on bad PromQL).
+            answered = 0
+            exprs = dashboard_exprs()
+            for expr in exprs:
+                rows = await query(alerting.prometheus_url, expr.replace("$group", settings.app_id))
+                answered += bool(rows)
+            timeline.note(f"dashboard: {len(exprs)} queries accepted, {answered} with data")
+            assert answered >= len(exprs) // 2
         finally:
             stop_traffic.set()
             if producing is not None:

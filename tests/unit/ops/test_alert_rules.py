@@ -15,23 +15,34 @@ import yaml
 
 from app.ops.alerts import alerting_rules, duration, recording_rules, rules_yaml
 from app.settings import AlertSettings, Settings
-from tests.support.promql import PENDING_ELSEWHERE, ROOT, exposed_names, metric_names
+from tests.support.promql import (
+    PENDING_ELSEWHERE,
+    ROOT,
+    dashboard_exprs,
+    exposed_names,
+    metric_names,
+)
 
 RULES = ROOT / "ops/prometheus/clout.rules.yml"
 RULE_TESTS = ROOT / "ops/prometheus/clout.rules.test.yml"
 OPS_DOC = ROOT / "docs/ops.md"
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    """Debian's promtool (scripts/install_prometheus.sh, run by `make test`): CI fails without."""
-    found = shutil.which("promtool")
+def installed(tool: str) -> str:
+    """A tool of Debian's prometheus packages (scripts/install_prometheus.sh, run by `make
+    test`); missing, it fails the test under CI and skips it elsewhere."""
+    found = shutil.which(tool)
     if found is None:
-        message = "promtool is missing: run scripts/install_prometheus.sh (`make prometheus`)"
+        message = f"{tool} is missing: run scripts/install_prometheus.sh (`make prometheus`)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return found
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    return installed("promtool")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -123,3 +134,48 @@ def test_metric_names_of_an_expression() -> None:
         '(sum by (topic) (c{topic=~"t1|t2"}) > 0) * histogram_quantile(0.9, d_bucket[$w])'
     )
     assert metric_names(expr) == {"a_total", "b", "c", "d_bucket"}
+
+
+def test_the_compose_prometheus_and_alertmanager_configs_are_valid(
+    promtool: str, tmp_path: Path
+) -> None:
+    """promtool checks the compose Prometheus config with its rules (the bearer key file, made
+    by a compose service, stands in here); amtool checks Alertmanager's."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / "ops/prometheus/prometheus.yml").read_text())
+    key = tmp_path / "prometheus-key"
+    key.write_text("clout_x_y")
+    for job in config["scrape_configs"]:
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(key)
+    shutil.copy(RULES, tmp_path / "clout.rules.yml")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = run(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = len(recording_rules()) + len(alerting_rules(Settings()))
+    assert f"SUCCESS: {count} rules found" in result.stdout + result.stderr
+    amtool = installed("amtool")
+    result = run(amtool, "check-config", str(ROOT / "ops/alertmanager/alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dashboard_queries_only_recording_rules_and_metrics_that_exist() -> None:
+    """A renamed metric or recording rule breaks the build, not the dashboard."""
+    exposed = exposed_names() | {"ALERTS"}  # Prometheus' own series of alert states
+    for expr in dashboard_exprs():
+        names = metric_names(expr)
+        assert names, expr
+        assert names <= exposed, f"{expr}: {sorted(names - exposed)} exposed by nothing"
+
+
+def test_the_dashboard_shows_what_operators_page_on() -> None:
+    used = set().union(*(metric_names(expr) for expr in dashboard_exprs()))
+    for name in (
+        "kafka_consumergroup_lag",
+        "kafka_consumergroup_lag_seconds",
+        "clout:events_consumed:rate1m",
+        "clout:dead_letters_per_minute:rate5m",
+        "clout:batch_seconds:quantile5m",
+        "clout_redis_up",
+        "clout_score_last_write_age_seconds",
+    ):
+        assert name in used, name
