@@ -52,16 +52,23 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+_DEAD = "sum(rate(clout_dead_letters_total[5m]))"
+_RESPONSES = "sum(rate(clout_api_responses_total[5m]))"
+# Ratios both a recording rule and an alert compute. The alerts repeat the expression rather than
+# read the recording rule: groups run independently, so a rule read from another group can be one
+# evaluation old, and the alert's `for:` would start an interval late.
+DEAD_LETTER_RATIO = f"{_DEAD} / ({_DEAD} + sum(rate(clout_events_consumed_total[5m])))"
+"""Dead letters per message read (a refused message is not counted as consumed)."""
+API_5XX_RATIO = f'sum(rate(clout_api_responses_total{{code=~"5.."}}[5m])) / {_RESPONSES}'
+API_429_RATIO = f'sum(rate(clout_api_responses_total{{code="429"}}[5m])) / {_RESPONSES}'
+
+
 def recording_rules() -> list[Rule]:
-    """The figures people graph; the dashboard and some alerts read these names."""
-    dead = "sum(rate(clout_dead_letters_total[5m]))"
-    consumed = "sum(rate(clout_events_consumed_total[5m]))"
-    responses = "sum(rate(clout_api_responses_total[5m]))"
+    """The figures people graph (the Grafana dashboard reads these names)."""
     rules = [
         Rule("clout:events_consumed:rate1m", "sum(rate(clout_events_consumed_total[1m]))"),
-        Rule("clout:dead_letters_per_minute:rate5m", f"{dead} * 60"),
-        # dead letters per message read (a refused message is not counted as consumed)
-        Rule("clout:dead_letters:ratio5m", f"{dead} / ({dead} + {consumed})"),
+        Rule("clout:dead_letters_per_minute:rate5m", f"{_DEAD} * 60"),
+        Rule("clout:dead_letters:ratio5m", DEAD_LETTER_RATIO),
         Rule(
             "clout:consumergroup_lag_seconds:max",
             "max by (consumergroup) (kafka_consumergroup_lag_seconds)",
@@ -78,14 +85,8 @@ def recording_rules() -> list[Rule]:
     ]
     rules += [
         Rule("clout:api_responses:rate5m", "sum by (code) (rate(clout_api_responses_total[5m]))"),
-        Rule(
-            "clout:api_5xx:ratio5m",
-            f'sum(rate(clout_api_responses_total{{code=~"5.."}}[5m])) / {responses}',
-        ),
-        Rule(
-            "clout:api_429:ratio5m",
-            f'sum(rate(clout_api_responses_total{{code="429"}}[5m])) / {responses}',
-        ),
+        Rule("clout:api_5xx:ratio5m", API_5XX_RATIO),
+        Rule("clout:api_429:ratio5m", API_429_RATIO),
     ]
     return rules
 
@@ -195,7 +196,7 @@ def alerting_rules(settings: Settings) -> list[Rule]:
         _alert(
             settings,
             "CloutDeadLetterSpike",
-            f"clout:dead_letters:ratio5m > {_number(a.dead_letter_ratio)}",
+            f"({DEAD_LETTER_RATIO}) > {_number(a.dead_letter_ratio)}",
             "warning",
             "{{ $value | humanizePercentage }} of the messages read go to the dead letters",
             "More than "
@@ -234,7 +235,7 @@ def alerting_rules(settings: Settings) -> list[Rule]:
         _alert(
             settings,
             "CloutApi5xxRatioHigh",
-            f"clout:api_5xx:ratio5m > {_number(a.api_5xx_ratio)}",
+            f"({API_5XX_RATIO}) > {_number(a.api_5xx_ratio)}",
             "critical",
             "{{ $value | humanizePercentage }} of the API's answers are 5xx",
             "The API fails requests (a 503 is usually the score store unreachable).",
@@ -243,7 +244,7 @@ def alerting_rules(settings: Settings) -> list[Rule]:
         _alert(
             settings,
             "CloutApi429RatioHigh",
-            f"clout:api_429:ratio5m > {_number(a.api_429_ratio)}",
+            f"({API_429_RATIO}) > {_number(a.api_429_ratio)}",
             "warning",
             "{{ $value | humanizePercentage }} of the API's answers are 429",
             "Clients run into their keys' rate limits or daily quotas.",

@@ -1,12 +1,16 @@
 """Which metric names a PromQL expression reads, and which names Clout really exposes, so a
-rename breaks the build rather than an alert or a dashboard panel."""
+rename breaks the build rather than an alert or a dashboard panel; and the Prometheus tools the
+alert tests run."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
 import streams.metrics  # noqa: F401  (registers the worker's metrics on the default registry)
@@ -64,3 +68,15 @@ def dashboard_exprs() -> list[str]:
     """Every query of the Grafana dashboard (ops/grafana/dashboards/clout.json)."""
     dashboard = json.loads(DASHBOARD.read_text())
     return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def installed(tool: str) -> str:
+    """A program of Debian's prometheus packages (scripts/install_prometheus.sh, run by `make
+    test`); missing, it fails the test under CI and skips it elsewhere."""
+    found = shutil.which(tool)
+    if found is None:
+        message = f"{tool} is missing: run scripts/install_prometheus.sh (`make prometheus`)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

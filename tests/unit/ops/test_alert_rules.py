@@ -3,7 +3,6 @@ firing and a quiet case per alert, reading only metrics that exist, each with a 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -20,24 +19,13 @@ from tests.support.promql import (
     ROOT,
     dashboard_exprs,
     exposed_names,
+    installed,
     metric_names,
 )
 
 RULES = ROOT / "ops/prometheus/clout.rules.yml"
 RULE_TESTS = ROOT / "ops/prometheus/clout.rules.test.yml"
 OPS_DOC = ROOT / "docs/ops.md"
-
-
-def installed(tool: str) -> str:
-    """A tool of Debian's prometheus packages (scripts/install_prometheus.sh, run by `make
-    test`); missing, it fails the test under CI and skips it elsewhere."""
-    found = shutil.which(tool)
-    if found is None:
-        message = f"{tool} is missing: run scripts/install_prometheus.sh (`make prometheus`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 @pytest.fixture(scope="module")
