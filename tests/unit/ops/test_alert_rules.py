@@ -167,3 +167,20 @@ def test_the_dashboard_shows_what_operators_page_on() -> None:
         "clout_score_last_write_age_seconds",
     ):
         assert name in used, name
+
+
+def test_the_docs_show_every_alert_setting_with_its_default() -> None:
+    """docs/ops.md's table of `CLOUT_ALERTS__*` follows Settings, the thresholds' one owner."""
+    section = OPS_DOC.read_text().split("\n## Alerts\n", 1)[1].split("\n### ", 1)[0]
+    defaults = AlertSettings()
+    shown: set[str] = set()
+    row = re.compile(r"^\| (`[A-Z0-9_]+`(?:, `[A-Z0-9_]+`)*) \| ([^|]+) \|", re.MULTILINE)
+    for names, values in row.findall(section):
+        keys = re.findall(r"`([A-Z0-9_]+)`", names)
+        for key, value in zip(keys, values.split(","), strict=True):
+            field = key.lower()
+            expected = getattr(defaults, field)
+            text = value.split()[0].strip("`")
+            assert (text if isinstance(expected, str) else float(text)) == expected, key
+            shown.add(field)
+    assert shown == set(AlertSettings.model_fields)
