@@ -131,6 +131,7 @@ def lag_alerts(receiver: WebhookReceiver, status: str) -> list[tuple[str, dict[s
     return [(note.path, alert) for note, alert in receiver.find(LAG_ALERT, status)]
 
 
+@pytest.mark.timeout(480)  # the waits' deadlines add up past the default 300 s
 async def test_lag_alert_fires_at_the_pager_and_resolves(
     stack: Settings, alerting_binaries: None, tmp_path: Path
 ) -> None:
