@@ -24,8 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.access import Scope  # noqa: E402
-from app.devtools.alerting import AlertingError, AlertingStack, Receivers  # noqa: E402
+from app.devtools.alerting import (  # noqa: E402
+    AlertingError,
+    AlertingStack,
+    stack_alerting,
+    stack_alerting_up,
+)
 from app.devtools.local_kafka import (  # noqa: E402
     StackError,
     format_args,
@@ -43,7 +47,6 @@ from app.devtools.processes import (  # noqa: E402
 )
 from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.store.api_keys import ApiKeyStore  # noqa: E402
 
 STACK = ROOT / ".stack"
 KAFKA_CLUSTER = STACK / "kafka-cluster"
@@ -293,39 +296,15 @@ def redis_cluster_status(settings: Settings) -> bool:
 
 def alerting_stack(settings: Settings) -> AlertingStack:
     """The stack's Prometheus and Alertmanager, their files in .stack/alerting."""
-    return AlertingStack(
-        STACK / "alerting", settings.stack_prometheus_port, settings.stack_alertmanager_port
-    )
-
-
-async def prometheus_key(settings: Settings) -> str:
-    """A fresh `ops:read` key named stack-prometheus (replacing the last one) to scrape with."""
-    async with ApiKeyStore.from_settings(settings) as store:
-        _, key = await store.create("stack-prometheus", [Scope.OPS_READ], 10, 100_000, replace=True)
-    return key
+    return stack_alerting(settings, STACK / "alerting")
 
 
 def alerting_up(settings: Settings) -> str:
     """Start Prometheus and Alertmanager unless they run; return how and where."""
-    alerting = alerting_stack(settings)
-    where = f"prometheus {alerting.prometheus_url}, alertmanager {alerting.alertmanager_url}"
-    if alerting.running():
-        return f"reused: {where}"
-    for port in (alerting.prometheus_port, alerting.alertmanager_port):
-        if port_open(alerting.host, port):
-            raise StackError(f"{alerting.host}:{port} is taken by something else")
     try:
-        alerting.start(
-            settings,
-            api_key=asyncio.run(prometheus_key(settings)),
-            worker_targets=[f"127.0.0.1:{settings.worker_metrics_port}"],
-            api_targets=[f"{settings.api_host}:{settings.api_port}"],
-            receivers=Receivers(),  # no receiver: alerts show in Alertmanager's page
-            scrape_interval_s=5.0,
-        )
+        return stack_alerting_up(settings, STACK / "alerting")
     except AlertingError as exc:
         raise StackError(str(exc)) from exc
-    return f"started: {where}"
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -10,10 +10,12 @@ given loopback ports.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +23,11 @@ from typing import Any
 
 import httpx
 
+from app.access import Scope
 from app.devtools.processes import live_pid, log_tail, spawn, wait_gone
 from app.ops.alerts import API_JOB, WORKER_JOB, duration, rules_yaml
 from app.settings import Settings
+from app.store.api_keys import ApiKeyStore
 
 PROMETHEUS_BINARY = "prometheus"
 ALERTMANAGER_BINARY = "prometheus-alertmanager"
@@ -223,3 +227,37 @@ class AlertingStack:
                     os.kill(pid, signal.SIGKILL)
                     wait_gone(pid, 5.0)
             pid_file.unlink(missing_ok=True)
+
+
+def stack_alerting(settings: Settings, home: Path) -> AlertingStack:
+    """The local stack's Prometheus and Alertmanager (`CLOUT_STACK_ALERTS=on`), files in `home`."""
+    return AlertingStack(home, settings.stack_prometheus_port, settings.stack_alertmanager_port)
+
+
+async def prometheus_key(settings: Settings) -> str:
+    """A fresh `ops:read` key named stack-prometheus (replacing the last one) to scrape with."""
+    async with ApiKeyStore.from_settings(settings) as store:
+        _, key = await store.create("stack-prometheus", [Scope.OPS_READ], 10, 100_000, replace=True)
+    return key
+
+
+def stack_alerting_up(settings: Settings, home: Path) -> str:
+    """Start the stack's Prometheus (scraping the worker and the API at their configured ports)
+    and Alertmanager unless they run; return how and where."""
+    alerting = stack_alerting(settings, home)
+    where = f"prometheus {alerting.prometheus_url}, alertmanager {alerting.alertmanager_url}"
+    if alerting.running():
+        return f"reused: {where}"
+    for port in (alerting.prometheus_port, alerting.alertmanager_port):
+        with socket.socket() as sock:
+            if sock.connect_ex((alerting.host, port)) == 0:
+                raise AlertingError(f"{alerting.host}:{port} is taken by something else")
+    alerting.start(
+        settings,
+        api_key=asyncio.run(prometheus_key(settings)),
+        worker_targets=[f"127.0.0.1:{settings.worker_metrics_port}"],
+        api_targets=[f"{settings.api_host}:{settings.api_port}"],
+        receivers=Receivers(),  # no receiver: alerts show in Alertmanager's page
+        scrape_interval_s=5.0,
+    )
+    return f"started: {where}"

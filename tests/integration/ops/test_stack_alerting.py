@@ -1,38 +1,31 @@
-"""`CLOUT_STACK_ALERTS=on make stack-up`: Prometheus with the shipped rules, scraping the
-configured worker and API with a working `ops:read` key, and Alertmanager, on loopback."""
+"""`CLOUT_STACK_ALERTS=on make stack-up` (scripts/stack.py calls `stack_alerting_up`):
+Prometheus with the shipped rules, scraping the configured worker and API with a working
+`ops:read` key, and Alertmanager, on loopback."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
 from app.access import ApiKeyRecord, Scope, parse_key
-from app.devtools.alerting import ALERTMANAGER_BINARY, PROMETHEUS_BINARY
+from app.devtools.alerting import (
+    ALERTMANAGER_BINARY,
+    PROMETHEUS_BINARY,
+    stack_alerting,
+    stack_alerting_up,
+)
 from app.devtools.isolation import free_ports, isolated
 from app.ops.alerts import alerting_rules, recording_rules
 from app.settings import Settings
 from app.store.api_keys import ApiKeyStore
-from tests.support.promql import ROOT, installed
+from tests.support.promql import installed
 
 pytestmark = pytest.mark.integration
-
-
-def load_stack_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("clout_stack_script", ROOT / "scripts/stack.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 async def find_key(settings: Settings, key_id: str) -> ApiKeyRecord | None:
@@ -41,12 +34,10 @@ async def find_key(settings: Settings, key_id: str) -> ApiKeyRecord | None:
 
 
 def test_stack_up_starts_prometheus_and_alertmanager_on_loopback(
-    stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Settings, tmp_path: Path
 ) -> None:
     installed(PROMETHEUS_BINARY)
     installed(ALERTMANAGER_BINARY)
-    script = load_stack_script()
-    monkeypatch.setattr(script, "STACK", tmp_path)  # never the developer's own .stack
     prometheus_port, alertmanager_port, api_port, worker_port = free_ports(4)
     settings = isolated(
         stack,
@@ -56,10 +47,11 @@ def test_stack_up_starts_prometheus_and_alertmanager_on_loopback(
         api_port=api_port,
         worker_metrics_port=worker_port,
     )
-    alerting = script.alerting_stack(settings)
+    home = tmp_path / "alerting"  # never the developer's own .stack/alerting
+    alerting = stack_alerting(settings, home)
     try:
-        assert script.alerting_up(settings).startswith("started")
-        assert script.alerting_up(settings).startswith("reused")
+        assert stack_alerting_up(settings, home).startswith("started")
+        assert stack_alerting_up(settings, home).startswith("reused")
         with httpx.Client(base_url=alerting.prometheus_url) as client:
             groups = client.get("/api/v1/rules").json()["data"]["groups"]
             deadline = time.monotonic() + 30  # targets appear after the first discovery
@@ -74,7 +66,7 @@ def test_stack_up_starts_prometheus_and_alertmanager_on_loopback(
             ("clout-worker", f"http://127.0.0.1:{worker_port}/metrics"),
             ("clout-api", f"http://127.0.0.1:{api_port}/metrics"),
         }
-        presented = parse_key((tmp_path / "alerting" / "api-key").read_text())
+        presented = parse_key((home / "api-key").read_text())
         assert presented is not None
         record = asyncio.run(find_key(settings, presented.key_id))
         assert record is not None
