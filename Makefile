@@ -11,7 +11,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 NOW = $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run test lint lint-tools lock lock-upgrade lock-check deps-latest browser stack-up stack-status stack-down bench clean
+.PHONY: run test lint lint-tools lock lock-upgrade lock-check deps-latest browser prometheus stack-up stack-status stack-down bench clean
 
 $(UV): scripts/uv-requirements.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -67,7 +67,11 @@ lint-tools:
 browser:
 	bash scripts/install_browser.sh
 
-test: lint stack-up browser
+# Debian's Prometheus (promtool) and Alertmanager for the alert rules' tests (docs/ops.md "Alerts").
+prometheus:
+	bash scripts/install_prometheus.sh
+
+test: lint prometheus stack-up browser
 	$(BIN)/pytest
 
 run: stack-up

@@ -58,6 +58,28 @@ class CurveSettings(BaseModel):
     history: int = Field(24, ge=1)  # refits kept in the curve history
 
 
+class AlertSettings(BaseModel):
+    """Thresholds of the Prometheus alert rules (docs/ops.md "Alerts"). The shipped
+    ops/prometheus/clout.rules.yml is `clout alerts rules` at these defaults, so this is their
+    one owner; the partition statuses the rules page on are the ops page's own gauges."""
+
+    runbook_url: str = "docs/ops.md"  # each alert links here, #its-name
+    evaluation_interval_s: float = Field(30.0, gt=0)  # how often Prometheus evaluates the rules
+    lag_seconds: float = Field(300.0, gt=0)  # a partition this far behind in time pages
+    lag_for_s: float = Field(120.0, ge=0)
+    status_for_s: float = Field(120.0, ge=0)  # STALL or STOP held this long pages
+    warn_for_s: float = Field(600.0, ge=0)  # WARN (lag growing) held this long: a ticket
+    target_down_for_s: float = Field(120.0, ge=0)  # a /metrics endpoint not answering
+    dead_letter_ratio: float = Field(0.01, gt=0, le=1)  # dead letters per message read
+    dead_letter_for_s: float = Field(300.0, ge=0)
+    redis_down_for_s: float = Field(60.0, ge=0)
+    score_write_age_s: float = Field(300.0, gt=0)  # newest score write older, input arriving
+    curve_refit_intervals: float = Field(3.0, gt=1)  # curve older than this many refit intervals
+    api_5xx_ratio: float = Field(0.01, gt=0, le=1)
+    api_429_ratio: float = Field(0.05, gt=0, le=1)
+    api_for_s: float = Field(300.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything Clout needs to know about its surroundings, with local-stack defaults."""
 
@@ -170,9 +192,15 @@ class Settings(BaseSettings):
     # stack_redis_cluster_port and the five ports after it, instead of the single server.
     stack_redis: Literal["single", "cluster"] = "single"
     stack_redis_cluster_port: int = Field(7000, ge=1, le=55530)
+    # "on": `make stack-up` also starts Prometheus (the shipped rules, scraping the worker and
+    # the API on their configured ports) and Alertmanager on loopback (docs/ops.md "Alerts").
+    stack_alerts: Literal["off", "on"] = "off"
+    stack_prometheus_port: int = Field(9090, ge=1, le=65535)
+    stack_alertmanager_port: int = Field(9193, ge=1, le=65535)  # 9093 is Kafka's controller
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("feed_thresholds")
     @classmethod

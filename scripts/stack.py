@@ -24,6 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.devtools.alerting import (  # noqa: E402
+    AlertingError,
+    AlertingStack,
+    stack_alerting,
+    stack_alerting_up,
+)
 from app.devtools.local_kafka import (  # noqa: E402
     StackError,
     format_args,
@@ -285,6 +291,22 @@ def redis_cluster_status(settings: Settings) -> bool:
     return ok
 
 
+# --- Prometheus and Alertmanager (CLOUT_STACK_ALERTS=on) ---------------------------------------
+
+
+def alerting_stack(settings: Settings) -> AlertingStack:
+    """The stack's Prometheus and Alertmanager, their files in .stack/alerting."""
+    return stack_alerting(settings, STACK / "alerting")
+
+
+def alerting_up(settings: Settings) -> str:
+    """Start Prometheus and Alertmanager unless they run; return how and where."""
+    try:
+        return stack_alerting_up(settings, STACK / "alerting")
+    except AlertingError as exc:
+        raise StackError(str(exc)) from exc
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -323,7 +345,15 @@ def status(settings: Settings) -> bool:
         pid = live_pid(pid_file)
         owner = f"pid {pid}, started by this stack" if pid else "not started by this stack"
         print(f"{name}: {'up' if ok else 'DOWN'} at {address} ({owner})")
-    return kafka_ok and redis_ok
+    alerting_ok = True
+    if settings.stack_alerts == "on":
+        alerting = alerting_stack(settings)
+        alerting_ok = alerting.running()
+        print(
+            f"alerting: {'up' if alerting_ok else 'DOWN'} at {alerting.prometheus_url} "
+            f"(prometheus), {alerting.alertmanager_url} (alertmanager)"
+        )
+    return kafka_ok and redis_ok and alerting_ok
 
 
 def main(argv: list[str]) -> int:
@@ -339,6 +369,8 @@ def main(argv: list[str]) -> int:
         if command == "up":
             print(f"redis: {redis_up(settings)} at {settings.redis_url}", flush=True)
             print(f"kafka: {kafka_up(settings)} at {settings.kafka_bootstrap}", flush=True)
+            if settings.stack_alerts == "on":
+                print(f"alerting: {alerting_up(settings)}", flush=True)
             nodes = kafka_nodes(settings)
             if len(nodes) > 1:
                 print(
@@ -357,6 +389,9 @@ def main(argv: list[str]) -> int:
             for node in kafka_nodes(settings):
                 stop(node.pid, f"kafka node {node.node_id}")
             stop(REDIS_PID, "redis")
+            if any(live_pid(pid) for pid in alerting_stack(settings).pid_files):
+                alerting_stack(settings).stop()
+                print("alerting: stopped")
             if REDIS_CLUSTER_DIR.exists():
                 stack_cluster(settings).stop()  # the nodes whose pid files it finds
                 print("redis cluster: stopped")

@@ -18,6 +18,7 @@ from app.api.auth import (
     check_auth_settings,
     check_every_route_guarded,
 )
+from app.api.metrics import ResponseCounter
 from app.api.routes import curve, health, leaderboard, scores
 from app.ops.web import install_ops
 from app.settings import Settings
@@ -84,6 +85,8 @@ def create_api(settings: Settings) -> FastAPI:
     api.include_router(health.router)
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read
     install_ops(api, settings, dependencies=[OpsReader])
+    # outermost, so it counts the 401s and 429s of the key check too (for the ratio alerts)
+    api.add_middleware(ResponseCounter, registry=api.state.ops_registry)
     check_every_route_guarded(api)
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.gaming",
     "app.cli.curve",
     "app.cli.bench",
+    "app.cli.alerts",
 )
 
 

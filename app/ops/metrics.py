@@ -141,6 +141,13 @@ class OpsMetricsCollector(Collector):
                 "Seconds since the score writer last wrote to Redis (at the last probe)",
                 redis.last_write_age_s,
             )
+            fitted_at_ms = (redis.last_refit or {}).get("fitted_at_ms")
+            if isinstance(fitted_at_ms, int | float):  # no sample before the first refit
+                yield _gauge(
+                    "clout_curve_last_refit_age_seconds",
+                    "Seconds since the live score curve was last refitted (computed at scrape)",
+                    max(0.0, time.time() - fitted_at_ms / 1000.0),
+                )
 
 
 def _gauge(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -54,8 +55,9 @@ class FakeSource:
 
 
 class FakePipeline:
-    def __init__(self, stamp: str | None) -> None:
+    def __init__(self, stamp: str | None, refit: bytes | None = None) -> None:
         self.stamp = stamp
+        self.refit = refit
         self.calls: list[str] = []
 
     def ping(self) -> None:
@@ -71,16 +73,17 @@ class FakePipeline:
         self.calls.append(f"lindex {key} {index}")
 
     async def execute(self) -> list[Any]:
-        return [True, {"used_memory": 2048}, self.stamp, None]
+        return [True, {"used_memory": 2048}, self.stamp, self.refit]
 
 
 class FakeRedis:
-    def __init__(self, stamp: str | None = "1000") -> None:
+    def __init__(self, stamp: str | None = "1000", refit: bytes | None = None) -> None:
         self.stamp = stamp
+        self.refit = refit
         self.pipelines: list[FakePipeline] = []
 
     def pipeline(self, transaction: bool = True) -> FakePipeline:
-        pipe = FakePipeline(self.stamp)
+        pipe = FakePipeline(self.stamp, self.refit)
         self.pipelines.append(pipe)
         return pipe
 
@@ -183,6 +186,31 @@ def test_metrics_read_the_cache_and_never_call_kafka(
     assert families["clout_ops_kafka_up"].samples[0].value == 1.0
     assert "clout_pipeline_events_per_second" in families
     assert "clout_pipeline_dead_letters_per_minute" in families
+
+
+@pytest.mark.parametrize("refitted_s_ago", [None, 90.0])
+def test_curve_refit_age_is_a_metric_once_the_curve_was_fitted(
+    refitted_s_ago: float | None,
+) -> None:
+    """The alert on a curve not refitted reads this gauge; before the first fit it is absent."""
+    refit = None
+    if refitted_s_ago is not None:
+        fitted_at_ms = int((time.time() - refitted_s_ago) * 1000)
+        refit = orjson.dumps({"version": 3, "fitted_at_ms": fitted_at_ms})
+    redis = FakeRedis(refit=refit)
+    monitor = OpsMonitor(settings(), source=FakeSource(), redis=redis)  # type: ignore[arg-type]
+    app = FastAPI()
+    install_ops(app, settings(), monitor=monitor)
+    with TestClient(app) as client:
+        wait_for(lambda: monitor.version >= 1)
+        text = client.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    age = families.get("clout_curve_last_refit_age_seconds")
+    if refitted_s_ago is None:
+        assert age is None or not age.samples
+    else:
+        assert age is not None
+        assert refitted_s_ago <= age.samples[0].value < refitted_s_ago + 30
 
 
 def test_page_and_assets_are_served(served: tuple[TestClient, FakeSource, OpsMonitor]) -> None:
