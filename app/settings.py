@@ -71,7 +71,13 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: SecretStr | None = None  # secrets: never shown by repr or dumps
     kafka_sasl_password: SecretStr | None = None
+    # TLS (SSL, SASL_SSL; app/tls.py): the CA that signed the brokers (unset: the system's),
+    # a client certificate and key for mutual TLS, and the key's password if it is encrypted.
     kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True  # the broker's certificate must name its host
 
     # Topics
     topic_likes: str = "clout.likes"
@@ -135,6 +141,12 @@ class Settings(BaseSettings):
     redis_username: SecretStr | None = None
     redis_password: SecretStr | None = None
     redis_key_prefix: str = "clout:v2"
+    # TLS when `redis_url` is rediss:// (app/tls.py), as for Kafka above.
+    redis_ssl_cafile: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: str | None = None
+    redis_ssl_key_password: SecretStr | None = None
+    redis_ssl_check_hostname: bool = True
     # Redis Cluster (docs/redis.md): `redis_url` names any one node; the client finds the rest.
     redis_cluster: bool = False
     # More seed nodes of the cluster, "host:port,host:port": a new client still finds the
@@ -152,6 +164,15 @@ class Settings(BaseSettings):
     api_auth: bool = True
     # The key Clout's own HTTP clients send (`clout lag --url`); a secret like any credential
     api_key: SecretStr | None = None
+    # HTTPS (uvicorn's TLS): the API's certificate chain and key (and the key's password).
+    api_ssl_certfile: str | None = None
+    api_ssl_keyfile: str | None = None
+    api_ssl_key_password: SecretStr | None = None
+    # The CA Clout's own HTTP clients (`clout lag --url https://...`) trust; unset: the system's
+    api_ssl_cafile: str | None = None
+    # `clout api` refuses to serve API keys over plain HTTP beyond loopback; true allows it
+    # (a TLS-terminating proxy in front, on a private network: docs/ops.md).
+    api_allow_plaintext: bool = False
     # Ops dashboard (docs/ops.md): poll period, Burrow-style status window, allowances
     ops_poll_interval_s: float = Field(2.0, gt=0)
     ops_status_window_s: float = Field(60.0, gt=0)

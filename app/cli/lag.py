@@ -78,15 +78,20 @@ def _run_remote(args: argparse.Namespace, console: Any) -> int:
     import time
 
     from app.settings import get_settings, reveal
+    from app.tls import api_client_tls, client_ssl_context
 
-    key = reveal(get_settings().api_key)
+    settings = get_settings()
+    key = reveal(settings.api_key)
+    context = (
+        client_ssl_context(api_client_tls(settings)) if args.url.startswith("https:") else None
+    )
     request = urllib.request.Request(
         args.url.rstrip("/") + "/ops/lag?history=false",
         headers={} if key is None else {"X-API-Key": key},
     )
 
     def fetch() -> dict[str, Any]:
-        with urllib.request.urlopen(request, timeout=10) as response:  # operator-given URL
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             doc: dict[str, Any] = json.load(response)
             return doc
 
