@@ -298,3 +298,24 @@ async def test_redis_refuses_a_bad_certificate_naming_the_setting(
     assert said in listed.stderr
     assert variable in listed.stderr
     assert not leaks(listed.stdout + listed.stderr)
+
+
+async def test_the_bench_measures_the_api_over_https(
+    stack: Settings, pki: Pki, tmp_path: Path
+) -> None:
+    from bench.phases import ApiProcess
+
+    settings = isolated(
+        stack,
+        api_ssl_certfile=str(pki.server.cert),
+        api_ssl_keyfile=str(pki.server.key),
+        api_ssl_cafile=str(pki.ca),
+    )
+    api = ApiProcess(settings, free_port(), tmp_path)
+    await api.start()
+    try:
+        async with api.session() as http, http.get("/healthz") as answer:
+            assert answer.status == 200
+    finally:
+        api.stop()
+    assert api.base_url.startswith("https://")
