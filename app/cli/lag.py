@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -62,6 +64,17 @@ def run(args: argparse.Namespace) -> int:
             "with the ops:read scope (clout keys create NAME --scope ops:read)",
             file=sys.stderr,
         )
+        return 2
+    except urllib.error.URLError as failed:
+        if not isinstance(failed.reason, ssl.SSLCertVerificationError):
+            raise
+        from app.settings import get_settings
+        from app.tls import api_client_tls, explain_refusal
+
+        url = urllib.parse.urlsplit(args.url)
+        tls = api_client_tls(get_settings())
+        where = (url.hostname or "", url.port or 443)
+        print(f"clout lag: {explain_refusal(tls, *where, failed.reason)}", file=sys.stderr)
         return 2
 
 

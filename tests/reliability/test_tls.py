@@ -132,7 +132,7 @@ def clout(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_the_full_path_over_tls(over_tls: Settings, tmp_path: Path) -> None:
+async def test_the_full_path_over_tls(over_tls: Settings, pki: Pki, tmp_path: Path) -> None:
     """publish -> worker -> Redis -> API over HTTPS -> `clout lag`, every hop encrypted."""
     traffic = make_traffic(over_tls, seed=71, targets=20)
     redis = redis_from_settings(over_tls)
@@ -161,10 +161,14 @@ async def test_the_full_path_over_tls(over_tls: Settings, tmp_path: Path) -> Non
             assert answer.json()["user_id"] == target
             assert ready.status_code == 200, ready.text  # the API's own Redis and Kafka checks
             remote = await asyncio.to_thread(clout, with_key, "lag", "--url", base, "--json")
+            untrusting = with_key.model_copy(update={"api_ssl_cafile": str(pki.other_ca)})
+            refused = await asyncio.to_thread(clout, untrusting, "lag", "--url", base)
         local = await asyncio.to_thread(clout, over_tls, "lag", "--json", "--samples", "2")
     finally:
         worker.stop()
         await redis.aclose()
+    assert refused.returncode == 2, refused.stderr
+    assert "set CLOUT_API_SSL_CAFILE to the CA" in refused.stderr
     for shown in (remote, local):
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["group"] == over_tls.app_id

@@ -4,6 +4,9 @@ never the key password, and `clout api`'s refusal to send keys in clear text off
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,18 @@ def test_api_plaintext_override_warns_loudly(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="clout.api"):
         check_transport(Settings(api_host="10.0.0.5", api_allow_plaintext=True))
     assert "serving API keys over plain HTTP on 10.0.0.5" in caplog.text
+
+
+def test_clout_api_refuses_plain_http_with_keys_off_loopback() -> None:
+    env = {**os.environ, "CLOUT_API_HOST": "0.0.0.0", "CLOUT_API_AUTH": "on"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "API keys travel in clear text" in done.stderr
+    assert "CLOUT_API_ALLOW_PLAINTEXT=true" in done.stderr
+    assert "Traceback" not in done.stderr
