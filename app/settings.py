@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     # stack_redis_cluster_port and the five ports after it, instead of the single server.
     stack_redis: Literal["single", "cluster"] = "single"
     stack_redis_cluster_port: int = Field(7000, ge=1, le=55530)
+    # true: `make stack-up` also starts a TLS Kafka node and a TLS-only redis-server with a CA of
+    # their own in .stack/tls (app/devtools/local_tls.py), and prints the CLOUT_* settings to
+    # reach them. Kafka's ports: between nodes (plain) +0, SASL_SSL +1, mTLS +2, an expired
+    # certificate +3, a wrong-host one +4, the controller +5.
+    stack_tls: bool = False
+    stack_tls_kafka_port: int = Field(9192, ge=1, le=65530)
+    stack_tls_redis_port: int = Field(6390, ge=1, le=65535)
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()

@@ -10,6 +10,8 @@ ones: `expired` (its validity ended yesterday), `wrong_host` (for another host n
 from __future__ import annotations
 
 import shutil
+import socket
+import ssl
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,11 +64,11 @@ def _new_key(path: Path) -> None:
     )
 
 
-def _self_signed_ca(folder: Path, name: str) -> tuple[Path, Path]:
+def _self_signed_ca(folder: Path, name: str, days: int) -> tuple[Path, Path]:
     key, cert = folder / f"{name}.key", folder / f"{name}.pem"
     _new_key(key)
     _openssl(
-        "req", "-x509", "-new", "-key", str(key), "-out", str(cert), "-days", "30",
+        "req", "-x509", "-new", "-key", str(key), "-out", str(cert), "-days", str(days),
         "-subj", f"/CN=Clout test {name}",
         "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
@@ -94,21 +96,57 @@ def _signed(
     return KeyPair(cert, key, bundle)
 
 
-def make_pki(folder: Path, client_key_password: str) -> Pki:
-    """A new certificate authority and certificates in `folder` (a second or two of openssl)."""
+def pki_files(folder: Path, client_key_password: str) -> Pki:
+    """Where `make_pki` writes each file in `folder`."""
+
+    def pair(name: str) -> KeyPair:
+        return KeyPair(
+            folder / f"{name}.pem", folder / f"{name}.key", folder / f"{name}-bundle.pem"
+        )
+
+    return Pki(
+        folder / "ca.pem",
+        folder / "other-ca.pem",
+        pair("server"),
+        pair("expired"),
+        pair("wrong-host"),
+        pair("client"),
+        folder / "client-encrypted.key",
+        client_key_password,
+    )
+
+
+def make_pki(folder: Path, client_key_password: str, days: int = 30) -> Pki:
+    """A new certificate authority and certificates in `folder` (a second or two of openssl),
+    valid `days` (but for the expired one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    ca = _self_signed_ca(folder, "ca")
-    other_ca, _ = _self_signed_ca(folder, "other-ca")
-    server = _signed(folder, "server", ca, names=SERVER_NAMES, usage="serverAuth", days=30)
-    expired = _signed(folder, "expired", ca, names=SERVER_NAMES, usage="serverAuth", days=-1)
-    wrong = _signed(folder, "wrong-host", ca, names=WRONG_HOST_NAMES, usage="serverAuth", days=30)
-    client = _signed(folder, "client", ca, names=None, usage="clientAuth", days=30)
-    encrypted = folder / "client-encrypted.key"
+    ca = _self_signed_ca(folder, "ca", days)
+    _self_signed_ca(folder, "other-ca", days)
+    _signed(folder, "server", ca, names=SERVER_NAMES, usage="serverAuth", days=days)
+    _signed(folder, "expired", ca, names=SERVER_NAMES, usage="serverAuth", days=-1)
+    _signed(folder, "wrong-host", ca, names=WRONG_HOST_NAMES, usage="serverAuth", days=days)
+    client = _signed(folder, "client", ca, names=None, usage="clientAuth", days=days)
+    pki = pki_files(folder, client_key_password)
     _openssl(
-        "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", str(client.key), "-out", str(encrypted),
-        "-passout", f"pass:{client_key_password}",
+        "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", str(client.key),
+        "-out", str(pki.client_encrypted_key), "-passout", f"pass:{client_key_password}",
     )  # fmt: skip
-    return Pki(ca[0], other_ca, server, expired, wrong, client, encrypted, client_key_password)
+    return pki
+
+
+def tls_redis_answers(pki: Pki, port: int) -> bool:
+    """Whether a TLS redis-server on 127.0.0.1:`port` answers PING to the CA's client."""
+    context = ssl.create_default_context(cafile=pki.ca)
+    context.load_cert_chain(pki.client.cert, pki.client.key)
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+        ):
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
