@@ -19,6 +19,9 @@ from pathlib import Path
 
 SERVER_NAMES = "IP:127.0.0.1,DNS:localhost"
 WRONG_HOST_NAMES = "DNS:wrong-host.invalid"
+# Servers are clients too: a Redis Cluster node presents its certificate on the cluster bus and
+# to its master, which refuse a certificate meant for servers only.
+SERVER_USAGE = "serverAuth,clientAuth"
 
 
 class PkiError(RuntimeError):
@@ -122,9 +125,9 @@ def make_pki(folder: Path, client_key_password: str, days: int = 30) -> Pki:
     folder.mkdir(parents=True, exist_ok=True)
     ca = _self_signed_ca(folder, "ca", days)
     _self_signed_ca(folder, "other-ca", days)
-    _signed(folder, "server", ca, names=SERVER_NAMES, usage="serverAuth", days=days)
-    _signed(folder, "expired", ca, names=SERVER_NAMES, usage="serverAuth", days=-1)
-    _signed(folder, "wrong-host", ca, names=WRONG_HOST_NAMES, usage="serverAuth", days=days)
+    _signed(folder, "server", ca, names=SERVER_NAMES, usage=SERVER_USAGE, days=days)
+    _signed(folder, "expired", ca, names=SERVER_NAMES, usage=SERVER_USAGE, days=-1)
+    _signed(folder, "wrong-host", ca, names=WRONG_HOST_NAMES, usage=SERVER_USAGE, days=days)
     client = _signed(folder, "client", ca, names=None, usage="clientAuth", days=days)
     pki = pki_files(folder, client_key_password)
     _openssl(

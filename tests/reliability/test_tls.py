@@ -22,16 +22,19 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
+from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.devtools.isolation import free_port, isolated
 from app.devtools.local_tls import KeyPair, Pki, make_pki
+from app.devtools.redis_cluster import LocalRedisCluster
 from app.devtools.worker_process import settings_env
 from app.kafka_config import aiokafka_kwargs
 from app.publisher import EventPublisher
 from app.scoring.events import Kind
 from app.settings import Settings
-from app.store import redis_from_settings
+from app.store import ScoreClient, discover_topology, redis_from_settings
+from app.store.cleanup import delete_prefix
 from app.tls import TlsRefused, api_client_tls, client_ssl_context
 from tests.reliability.outcome import read_cards
 from tests.reliability.private_servers import PrivateKafka, PrivateRedis
@@ -323,3 +326,39 @@ async def test_the_bench_measures_the_api_over_https(
     finally:
         api.stop()
     assert api.base_url.startswith("https://")
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A Redis Cluster (three masters, one replica each) speaking only TLS, bus included."""
+    cluster = LocalRedisCluster.on_free_ports(tmp_path_factory.mktemp("tls-cluster"), tls=pki)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def test_the_store_cluster_client_over_tls(
+    stack: Settings, tls_cluster: LocalRedisCluster
+) -> None:
+    """The leaderboard's 16 shards spread over every master, written and read over TLS."""
+    settings = isolated(stack, **tls_cluster.settings())
+    standings = {f"tls-user-{i}": float(1 + i % 99) for i in range(200)}
+    redis = redis_from_settings(settings)
+    assert isinstance(redis, RedisCluster)
+    try:
+        await discover_topology(redis)
+        await give_standing(redis, settings, standings)
+        async with ScoreClient.from_settings(settings) as client:
+            assert await client.size() == len(standings)
+            top = await client.top(limit=5)
+        masters = {node.port for node in tls_cluster.masters()}
+        written_on = {
+            node.port for node in redis.get_primaries() if await node.execute_command("DBSIZE")
+        }
+    finally:
+        await delete_prefix(redis, settings.redis_key_prefix)
+        await redis.aclose()
+    assert standings[top[0].user_id] == 99
+    assert written_on == masters
