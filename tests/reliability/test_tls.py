@@ -51,7 +51,7 @@ KAFKA_PASSWORD = f"scram-pw-{secrets.token_hex(12)}"
 REDIS_USER = f"clout-tls-redis-{secrets.token_hex(4)}"
 REDIS_PASSWORD = f"redis-tls-pw-{secrets.token_hex(12)}"
 KEY_PASSWORD = f"client-key-pw-{secrets.token_hex(12)}"
-SECRETS = (KAFKA_PASSWORD, REDIS_USER, REDIS_PASSWORD, KEY_PASSWORD)
+SECRETS = (KAFKA_USER, KAFKA_PASSWORD, REDIS_USER, REDIS_PASSWORD, KEY_PASSWORD)
 
 
 def leaks(text: str) -> list[str]:
@@ -135,6 +135,7 @@ def clout(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e
 async def test_the_full_path_over_tls(over_tls: Settings, pki: Pki, tmp_path: Path) -> None:
     """publish -> worker -> Redis -> API over HTTPS -> `clout lag`, every hop encrypted."""
     traffic = make_traffic(over_tls, seed=71, targets=20)
