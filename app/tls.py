@@ -108,7 +108,10 @@ def client_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
     context.check_hostname = tls.check_hostname
     if tls.certfile is not None:
         try:
-            context.load_cert_chain(tls.certfile, tls.keyfile, password=reveal(tls.key_password))
+            # Without a password, a callable giving none: OpenSSL would otherwise prompt on the
+            # terminal for an encrypted key's pass phrase (a worker would hang or fail obscurely).
+            password = reveal(tls.key_password) or _no_password
+            context.load_cert_chain(tls.certfile, tls.keyfile, password=password)
         except (OSError, ssl.SSLError) as exc:
             raise TlsRefused(
                 f"{tls.var('CERTFILE')}={tls.certfile} / {tls.var('KEYFILE')}={tls.keyfile}: not "
@@ -213,6 +216,10 @@ def explain_refusal(
         f"{where}: its certificate is not signed by a CA in {trusted} ({exc.verify_message}): "
         f"set {tls.var('CAFILE')} to the CA that signed the server's certificate"
     )
+
+
+def _no_password() -> str:
+    return ""
 
 
 def _reason(exc: BaseException) -> str:

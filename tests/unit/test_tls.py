@@ -66,7 +66,7 @@ def test_a_missing_ca_file_names_its_variable(tmp_path: Path) -> None:
         redis_from_settings(settings)
 
 
-def test_an_encrypted_key_without_its_password_names_the_password_variable(pki: Pki) -> None:
+def test_an_encrypted_key_with_a_wrong_or_no_password_names_the_password_variable(pki: Pki) -> None:
     settings = Settings(
         kafka_security_protocol="SASL_SSL",
         kafka_ssl_certfile=str(pki.client.cert),
@@ -76,6 +76,9 @@ def test_an_encrypted_key_without_its_password_names_the_password_variable(pki: 
     with pytest.raises(TlsRefused, match="CLOUT_KAFKA_SSL_KEY_PASSWORD") as refused:
         aiokafka_kwargs(settings)
     assert "not-the-password-4411" not in str(refused.value)
+    unset = settings.model_copy(update={"kafka_ssl_key_password": None})
+    with pytest.raises(TlsRefused, match="CLOUT_KAFKA_SSL_KEY_PASSWORD"):
+        aiokafka_kwargs(unset)
 
 
 def test_a_key_without_a_certificate_is_refused(pki: Pki) -> None:
