@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import struct
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,9 @@ from app.errors import ConfigurationError
 from app.settings import Settings, reveal
 
 KAFKA_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+KAFKA_API_VERSIONS_V0 = struct.pack(">ihhih", 10, 18, 0, 1, -1)
+"""A Kafka ApiVersions request (key 18, version 0, correlation id 1, no client id): every broker
+answers it, before any SASL login."""
 
 
 class TlsRefused(ConfigurationError):
@@ -46,6 +50,7 @@ class TlsSettings:
     keyfile: str | None = None
     key_password: SecretStr | None = None
     check_hostname: bool = True
+    hello: bytes = b""  # the service's smallest request, whose answer `check_endpoint` awaits
 
     def var(self, name: str) -> str:
         """The full variable name of one of this service's TLS settings."""
@@ -65,6 +70,7 @@ def kafka_tls(settings: Settings) -> TlsSettings | None:
         keyfile=settings.kafka_ssl_keyfile,
         key_password=settings.kafka_ssl_key_password,
         check_hostname=settings.kafka_ssl_check_hostname,
+        hello=KAFKA_API_VERSIONS_V0,
     )
 
 
@@ -81,6 +87,7 @@ def redis_tls(settings: Settings) -> TlsSettings | None:
         keyfile=settings.redis_ssl_keyfile,
         key_password=settings.redis_ssl_key_password,
         check_hostname=settings.redis_ssl_check_hostname,
+        hello=b"PING\r\n",  # answered before any login (+PONG or -NOAUTH)
     )
 
 
@@ -167,25 +174,43 @@ async def check_tls(settings: Settings, timeout_s: float = 5.0) -> None:
 
 
 async def check_endpoint(tls: TlsSettings, host: str, port: int, timeout_s: float = 5.0) -> None:
-    """`check_tls` for one service at host:port."""
+    """`check_tls` for one service at host:port.
+
+    After the handshake it sends the service's smallest request (`TlsSettings.hello`) and reads
+    the answer: with TLS 1.3 a server that wants a client certificate, or refuses the one given,
+    says so only after the client has finished its handshake, in place of that answer.
+    """
     context = client_ssl_context(tls)
     try:
-        _, writer = await asyncio.wait_for(
+        reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=context, server_hostname=host), timeout_s
         )
     except ssl.SSLCertVerificationError as exc:
         raise TlsRefused(explain_refusal(tls, host, port, exc)) from None
     except ssl.SSLError as exc:
-        raise TlsRefused(
-            f"{tls.service} at {host}:{port} ended the TLS handshake ({_reason(exc)}): is it a "
-            f"TLS port, and does it need a client certificate ({tls.var('CERTFILE')}, "
-            f"{tls.var('KEYFILE')})?"
-        ) from None
+        raise TlsRefused(_server_refused(tls, host, port, exc)) from None
     except (OSError, TimeoutError):
         return
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await writer.wait_closed()
+    try:
+        if tls.hello:
+            writer.write(tls.hello)
+            await asyncio.wait_for(reader.read(1), timeout_s)
+    except ssl.SSLError as exc:
+        raise TlsRefused(_server_refused(tls, host, port, exc)) from None
+    except (OSError, TimeoutError):
+        pass  # not a TLS problem: left to the clients
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+
+
+def _server_refused(tls: TlsSettings, host: str, port: int, exc: ssl.SSLError) -> str:
+    if tls.certfile is None:
+        fix = f"does it want a client certificate ({tls.var('CERTFILE')}, {tls.var('KEYFILE')})?"
+    else:
+        fix = f"does it trust the CA that signed {tls.var('CERTFILE')}={tls.certfile}?"
+    return f"{tls.service} at {host}:{port} refused the TLS connection ({_reason(exc)}): {fix}"
 
 
 _NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH

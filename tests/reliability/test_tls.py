@@ -243,6 +243,7 @@ CASES = {
     "wrong_ca": ("not signed by a CA in", "SSL_CAFILE"),
     "expired": ("outside its validity period", "{endpoint}"),
     "wrong_host": ("not valid for the host name", "{endpoint}"),
+    "no_client_certificate": ("does it want a client certificate", "SSL_CERTFILE"),
 }
 
 
@@ -252,16 +253,16 @@ def _kafka_case(settings: Settings, pki: Pki, kafka: PrivateKafka, case: str) ->
         "wrong_ca": kafka.tls_ports.sasl_ssl,
         "expired": kafka.tls_ports.expired,
         "wrong_host": kafka.tls_ports.wrong_host,
+        "no_client_certificate": kafka.tls_ports.mtls,
     }[case]
     update: dict[str, object] = {"kafka_bootstrap": f"127.0.0.1:{port}"}
     if case == "wrong_ca":
         update["kafka_ssl_cafile"] = str(pki.other_ca)
     else:  # the SSL listeners want a client certificate
-        update |= {
-            "kafka_security_protocol": "SSL",
-            "kafka_ssl_certfile": str(pki.client.cert),
-            "kafka_ssl_keyfile": str(pki.client.key),
-        }
+        update["kafka_security_protocol"] = "SSL"
+        if case != "no_client_certificate":
+            update["kafka_ssl_certfile"] = str(pki.client.cert)
+            update["kafka_ssl_keyfile"] = str(pki.client.key)
     return settings.model_copy(update=update)
 
 
@@ -291,11 +292,15 @@ async def test_redis_refuses_a_bad_certificate_naming_the_setting(
 ) -> None:
     if case == "wrong_ca":
         settings = over_tls.model_copy(update={"redis_ssl_cafile": str(pki.other_ca)})
+    elif case == "no_client_certificate":
+        unset = {"redis_ssl_certfile": None, "redis_ssl_keyfile": None}
+        settings = over_tls.model_copy(update=unset | {"redis_ssl_key_password": None})
     else:
         settings = over_tls.model_copy(update={"redis_url": bad_redis[case].url})
+    refusal = "certificate required" if case == "no_client_certificate" else "verify failed"
     redis = redis_from_settings(settings)
     try:
-        with pytest.raises(RedisConnectionError, match="certificate verify failed"):
+        with pytest.raises(RedisConnectionError, match=refusal):
             await redis.ping()  # the client itself refuses, whatever Clout says
     finally:
         await redis.aclose()
