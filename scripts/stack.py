@@ -355,6 +355,15 @@ def tls_up(settings: Settings) -> str:
     )
 
 
+def tls_status(settings: Settings) -> None:
+    """Print whether the TLS node and redis-server answer."""
+    pki = local_tls.pki_files(TLS_DIR / "pki", TLS_KEY_PASSWORD)
+    kafka_ok = asyncio.run(kafka_ready(f"127.0.0.1:{settings.stack_tls_kafka_port}", 3.0))
+    redis_ok = local_tls.tls_redis_answers(pki, settings.stack_tls_redis_port)
+    for name, ok in (("tls kafka", kafka_ok), ("tls redis", redis_ok)):
+        print(f"{name}: {'up' if ok else 'DOWN'}")
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -421,6 +430,8 @@ def main(argv: list[str]) -> int:
                     flush=True,
                 )
             return 0
+        if command == "status" and settings.stack_tls:
+            tls_status(settings)
         if command == "status" and settings.stack_redis == "cluster":
             return 0 if redis_cluster_status(settings) and status(settings) else 1
         if command == "status":
@@ -429,8 +440,9 @@ def main(argv: list[str]) -> int:
             for node in kafka_nodes(settings):
                 stop(node.pid, f"kafka node {node.node_id}")
             stop(REDIS_PID, "redis")
-            stop(TLS_KAFKA_PID, "tls kafka")
-            stop(TLS_REDIS_PID, "tls redis")
+            if TLS_DIR.exists():
+                stop(TLS_KAFKA_PID, "tls kafka")
+                stop(TLS_REDIS_PID, "tls redis")
             if REDIS_CLUSTER_DIR.exists():
                 stack_cluster(settings).stop()  # the nodes whose pid files it finds
                 print("redis cluster: stopped")

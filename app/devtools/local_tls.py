@@ -138,10 +138,11 @@ def make_pki(folder: Path, client_key_password: str, days: int = 30) -> Pki:
 
 
 def tls_redis_answers(pki: Pki, port: int) -> bool:
-    """Whether a TLS redis-server on 127.0.0.1:`port` answers PING to the CA's client."""
-    context = ssl.create_default_context(cafile=pki.ca)
-    context.load_cert_chain(pki.client.cert, pki.client.key)
+    """Whether a TLS redis-server on 127.0.0.1:`port` answers PING to the CA's client (False
+    too when the CA's files are not there yet)."""
     try:
+        context = ssl.create_default_context(cafile=pki.ca)
+        context.load_cert_chain(pki.client.cert, pki.client.key)
         with (
             socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw,
             context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
