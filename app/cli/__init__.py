@@ -54,10 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check_tls_first() -> None:
-    """Refuse to start, naming the setting to fix, when a TLS service's certificate is refused
-    (one handshake per service, only when TLS is configured): otherwise the worker would retry
-    "Unable to bootstrap" forever and Redis commands fail with a bare "certificate verify
-    failed"."""
+    """Refuse to start, naming the setting to fix, when a TLS service refuses us or we refuse
+    its certificate (one connection per service, only when TLS is configured): otherwise the
+    worker would retry "Unable to bootstrap" forever and Redis commands fail with a bare
+    "certificate verify failed"."""
     from app.settings import get_settings
     from app.tls import check_tls, endpoints
 

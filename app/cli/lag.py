@@ -104,6 +104,7 @@ def _run_remote(args: argparse.Namespace, console: Any) -> int:
     )
 
     def fetch() -> dict[str, Any]:
+        # an operator-given URL; https:// is verified against CLOUT_API_SSL_CAFILE
         with urllib.request.urlopen(request, timeout=10, context=context) as response:
             doc: dict[str, Any] = json.load(response)
             return doc
