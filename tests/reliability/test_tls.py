@@ -368,3 +368,28 @@ async def test_the_store_cluster_client_over_tls(
         await redis.aclose()
     assert standings[top[0].user_id] == 99
     assert written_on == masters
+
+
+async def test_turning_the_hostname_check_off_accepts_another_hosts_certificate(
+    over_tls: Settings, pki: Pki, tls_kafka: PrivateKafka, bad_redis: dict[str, PrivateRedis]
+) -> None:
+    """`CLOUT_*_SSL_CHECK_HOSTNAME=false` reaches both clients (the CA is still checked)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    kafka = _kafka_case(over_tls, pki, tls_kafka, "wrong_host")
+    settings = kafka.model_copy(
+        update={
+            "kafka_ssl_check_hostname": False,
+            "redis_url": bad_redis["wrong_host"].url,
+            "redis_ssl_check_hostname": False,
+        }
+    )
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+    redis = redis_from_settings(settings)
+    try:
+        await admin.start()
+        assert len((await admin.describe_cluster())["brokers"]) == 1
+        assert await redis.ping()
+    finally:
+        await admin.close()
+        await redis.aclose()
