@@ -7,9 +7,11 @@ it); redis-py builds its own context from file names (`redis_ssl_kwargs`), after
 were loaded here, so a bad path or password fails before the first connection with the variable's
 name instead of deep inside a connection pool.
 
-`check_tls` makes one handshake with a service as the clients would, and turns a certificate
-the client refuses (unknown CA, expired, another host's) into a `TlsRefused` that says why and
-which setting to change; the clients' own errors say only "certificate verify failed".
+`check_tls` connects to each service as the clients would and exchanges one small request, and
+turns a certificate the client refuses (unknown CA, expired, another host's), or a server refusing
+the client (no client certificate, or one it does not trust), into a `TlsRefused` that says why
+and which setting to change; the clients' own errors say only "certificate verify failed" or
+"Unable to bootstrap".
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ answers it, before any SASL login."""
 
 
 class TlsRefused(ConfigurationError):
-    """A TLS setting is unusable or a server's certificate was refused; the message names the
-    `CLOUT_*` variable to change (and never contains a secret)."""
+    """A TLS setting is unusable, or a TLS connection was refused by either side; the message
+    names the `CLOUT_*` variable to change (and never contains a secret)."""
 
 
 @dataclass(frozen=True, slots=True)
