@@ -184,35 +184,42 @@ async def check_endpoint(tls: TlsSettings, host: str, port: int, timeout_s: floa
     """
     context = client_ssl_context(tls)
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=host), timeout_s
-        )
-    except ssl.SSLCertVerificationError as exc:
-        raise TlsRefused(explain_refusal(tls, host, port, exc)) from None
-    except ssl.SSLError as exc:
-        raise TlsRefused(_server_refused(tls, host, port, exc)) from None
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
     except (OSError, TimeoutError):
-        return
+        return  # not reachable: not a TLS problem, left to the clients
+    where = f"{tls.service} at {host}:{port}"
+    handshaken = False
     try:
+        try:
+            await asyncio.wait_for(writer.start_tls(context, server_hostname=host), timeout_s)
+            handshaken = True
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsRefused(explain_refusal(tls, host, port, exc)) from None
+        except (OSError, TimeoutError) as exc:  # SSLError included; a plain port never answers
+            raise TlsRefused(
+                f"{where}: the TLS handshake failed ({_reason(exc) or 'no answer'}): is "
+                f"{tls.endpoint_setting} a TLS port? {_client_hint(tls)}"
+            ) from None
         if tls.hello:
             writer.write(tls.hello)
             await asyncio.wait_for(reader.read(1), timeout_s)
     except ssl.SSLError as exc:
-        raise TlsRefused(_server_refused(tls, host, port, exc)) from None
+        raise TlsRefused(
+            f"{where} refused the TLS connection ({_reason(exc)}): {_client_hint(tls)}"
+        ) from None
     except (OSError, TimeoutError):
-        pass  # not a TLS problem: left to the clients
+        pass  # after the handshake: not a TLS problem, left to the clients
     finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
+        writer.transport.abort()
+        if handshaken:  # after an abandoned handshake the stream never learns it closed
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), timeout_s)
 
 
-def _server_refused(tls: TlsSettings, host: str, port: int, exc: ssl.SSLError) -> str:
+def _client_hint(tls: TlsSettings) -> str:
     if tls.certfile is None:
-        fix = f"does it want a client certificate ({tls.var('CERTFILE')}, {tls.var('KEYFILE')})?"
-    else:
-        fix = f"does it trust the CA that signed {tls.var('CERTFILE')}={tls.certfile}?"
-    return f"{tls.service} at {host}:{port} refused the TLS connection ({_reason(exc)}): {fix}"
+        return f"does it want a client certificate ({tls.var('CERTFILE')}, {tls.var('KEYFILE')})?"
+    return f"does it trust the CA that signed {tls.var('CERTFILE')}={tls.certfile}?"
 
 
 _NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH

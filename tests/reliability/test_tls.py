@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.devtools.isolation import free_port, isolated
 from app.devtools.local_tls import KeyPair, Pki, make_pki
@@ -219,7 +219,7 @@ async def test_the_sdk_publishes_over_mutual_tls_with_an_encrypted_key(
     without_certificate = mtls.model_copy(
         update={"kafka_ssl_certfile": None, "kafka_ssl_keyfile": None}
     )
-    with pytest.raises(KafkaConnectionError):  # the listener wants a client certificate
+    with pytest.raises(TlsRefused, match=r"want a client certificate \(CLOUT_KAFKA_SSL_CERTFILE"):
         async with EventPublisher(without_certificate) as publisher:
             await publisher.publish(Kind.LIKE, make_event())
 
@@ -228,11 +228,13 @@ async def test_the_sdk_publishes_over_mutual_tls_with_an_encrypted_key(
 def bad_redis(
     pki: Pki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, PrivateRedis]]:
-    """TLS redis-servers presenting the expired and the wrong-host certificate."""
+    """TLS redis-servers presenting the expired and the wrong-host certificate, and a plain one."""
     servers = {
         "expired": _redis(tmp_path_factory, pki, pki.expired),
         "wrong_host": _redis(tmp_path_factory, pki, pki.wrong_host),
+        "not_tls": PrivateRedis(tmp_path_factory.mktemp("plain-redis")),
     }
+    servers["not_tls"].start()
     yield servers
     for server in servers.values():
         server.stop()
@@ -244,6 +246,7 @@ CASES = {
     "expired": ("outside its validity period", "{endpoint}"),
     "wrong_host": ("not valid for the host name", "{endpoint}"),
     "no_client_certificate": ("does it want a client certificate", "SSL_CERTFILE"),
+    "not_tls": ("the TLS handshake failed", "{endpoint} a TLS port"),
 }
 
 
@@ -254,6 +257,7 @@ def _kafka_case(settings: Settings, pki: Pki, kafka: PrivateKafka, case: str) ->
         "expired": kafka.tls_ports.expired,
         "wrong_host": kafka.tls_ports.wrong_host,
         "no_client_certificate": kafka.tls_ports.mtls,
+        "not_tls": kafka.port,  # the node's plain listener
     }[case]
     update: dict[str, object] = {"kafka_bootstrap": f"127.0.0.1:{port}"}
     if case == "wrong_ca":
@@ -296,11 +300,16 @@ async def test_redis_refuses_a_bad_certificate_naming_the_setting(
         unset = {"redis_ssl_certfile": None, "redis_ssl_keyfile": None}
         settings = over_tls.model_copy(update=unset | {"redis_ssl_key_password": None})
     else:
-        settings = over_tls.model_copy(update={"redis_url": bad_redis[case].url})
-    refusal = "certificate required" if case == "no_client_certificate" else "verify failed"
+        url = bad_redis[case].url.replace("redis://", "rediss://")  # not_tls: TLS to plain
+        settings = over_tls.model_copy(update={"redis_url": url})
+    client_error: tuple[type[Exception], str] = {
+        # TLS 1.3: the alert, or the reset after it, depending on which the client reads first
+        "no_client_certificate": (RedisConnectionError, "certificate required|reset by peer"),
+        "not_tls": (RedisTimeoutError, "Timeout connecting"),  # no TLS answer ever comes
+    }.get(case, (RedisConnectionError, "certificate verify failed"))
     redis = redis_from_settings(settings)
     try:
-        with pytest.raises(RedisConnectionError, match=refusal):
+        with pytest.raises(client_error[0], match=client_error[1]):
             await redis.ping()  # the client itself refuses, whatever Clout says
     finally:
         await redis.aclose()
