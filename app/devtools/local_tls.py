@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import shutil
 import socket
-import ssl
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.tls import TlsRefused, TlsSettings, client_ssl_context
 
 SERVER_NAMES = "IP:127.0.0.1,DNS:localhost"
 WRONG_HOST_NAMES = "DNS:wrong-host.invalid"
@@ -140,16 +141,23 @@ def make_pki(folder: Path, client_key_password: str, days: int = 30) -> Pki:
 def tls_redis_answers(pki: Pki, port: int) -> bool:
     """Whether a TLS redis-server on 127.0.0.1:`port` answers PING to the CA's client (False
     too when the CA's files are not there yet)."""
+    client = TlsSettings(
+        service="Redis",
+        prefix="CLOUT_REDIS_SSL",
+        endpoint_setting="CLOUT_REDIS_URL",
+        cafile=str(pki.ca),
+        certfile=str(pki.client.cert),
+        keyfile=str(pki.client.key),
+    )
     try:
-        context = ssl.create_default_context(cafile=pki.ca)
-        context.load_cert_chain(pki.client.cert, pki.client.key)
+        context = client_ssl_context(client)
         with (
             socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw,
             context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
         ):
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
-    except OSError:
+    except (OSError, TlsRefused):
         return False
 
 

@@ -110,18 +110,10 @@ class PrivateRedis:
         _wait_port(self.port, False, 10)
 
     def client(self) -> aioredis.Redis:
-        """A decoding client with the ACL credentials (the client certificate), for checks
-        from the test."""
+        """A decoding client with the ACL credentials, for checks from the test."""
         kwargs: dict[str, Any] = {"decode_responses": True}
         if self.user is not None:
             kwargs["username"], kwargs["password"] = self.user
-        if self.tls is not None:
-            pki = self.tls[0]
-            kwargs.update(
-                ssl_ca_certs=str(pki.ca),
-                ssl_certfile=str(pki.client.cert),
-                ssl_keyfile=str(pki.client.key),
-            )
         return aioredis.Redis.from_url(self.url, **kwargs)
 
 
