@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.settings import Settings, reveal
+from app.tls import check_endpoint, client_ssl_context, kafka_tls
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +23,10 @@ class KafkaSecurity:
 
 
 def kafka_security(settings: Settings) -> KafkaSecurity:
-    """The TLS context (from `CLOUT_KAFKA_SSL_CAFILE`) and the revealed SASL credentials."""
-    ssl_context = None
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        ssl_context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    """The TLS context (`CLOUT_KAFKA_SSL_*`, app/tls.py) and the revealed SASL credentials."""
+    tls = kafka_tls(settings)
     return KafkaSecurity(
-        ssl_context=ssl_context,
+        ssl_context=None if tls is None else client_ssl_context(tls),
         sasl_mechanism=settings.kafka_sasl_mechanism,
         sasl_username=reveal(settings.kafka_sasl_username),
         sasl_password=reveal(settings.kafka_sasl_password),
@@ -50,3 +47,11 @@ def aiokafka_kwargs(settings: Settings) -> dict[str, Any]:
         kwargs["sasl_plain_username"] = security.sasl_username
         kwargs["sasl_plain_password"] = security.sasl_password
     return kwargs
+
+
+async def raise_if_tls_refused(settings: Settings) -> None:
+    """After a client failed to start: raise `TlsRefused` (naming the setting to fix) if the
+    brokers' certificate is why; aiokafka itself only says it could not bootstrap."""
+    tls = kafka_tls(settings)
+    if tls is not None:
+        await check_endpoint(tls, *settings.kafka_host_port)

@@ -25,8 +25,9 @@ from typing import Any, Self, cast
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
-from app.kafka_config import aiokafka_kwargs
+from app.kafka_config import aiokafka_kwargs, raise_if_tls_refused
 from app.kafka_topics import partition_for
 from app.lifecycle import AsyncClosing
 from app.scoring.events import (
@@ -102,7 +103,8 @@ class EventPublisher(AsyncClosing):
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        """Connect the producer (fetches cluster metadata; raises if Kafka is unreachable)."""
+        """Connect the producer (fetches cluster metadata; raises if Kafka is unreachable, and
+        `app.tls.TlsRefused` if the brokers' certificate is refused)."""
         if self._producer is not None:
             return
         producer = AIOKafkaProducer(
@@ -111,7 +113,11 @@ class EventPublisher(AsyncClosing):
             acks="all",
             linger_ms=self._linger_ms,
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaError:
+            await raise_if_tls_refused(self._settings)
+            raise
         self._producer = producer
 
     async def aclose(self) -> None:

@@ -24,7 +24,7 @@ MASK = "***"
 
 def credential_values(settings: Settings) -> list[str]:
     """The credential values in `settings`: Redis ACL user and password, Kafka SASL user and
-    password (a password embedded in `redis_url` too)."""
+    password (a password embedded in `redis_url` too), and the TLS key passwords."""
     values = [
         reveal(secret)
         for secret in (
@@ -32,6 +32,9 @@ def credential_values(settings: Settings) -> list[str]:
             settings.redis_password,
             settings.kafka_sasl_username,
             settings.kafka_sasl_password,
+            settings.kafka_ssl_key_password,
+            settings.redis_ssl_key_password,
+            settings.api_ssl_key_password,
         )
     ]
     url = urlsplit(settings.redis_url)

@@ -93,7 +93,13 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: SecretStr | None = None  # secrets: never shown by repr or dumps
     kafka_sasl_password: SecretStr | None = None
+    # TLS (SSL, SASL_SSL; app/tls.py): the CA that signed the brokers (unset: the system's),
+    # a client certificate and key for mutual TLS, and the key's password if it is encrypted.
     kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True  # the broker's certificate must name its host
 
     # Topics
     topic_likes: str = "clout.likes"
@@ -157,6 +163,12 @@ class Settings(BaseSettings):
     redis_username: SecretStr | None = None
     redis_password: SecretStr | None = None
     redis_key_prefix: str = "clout:v2"
+    # TLS when `redis_url` is rediss:// (app/tls.py), as for Kafka above.
+    redis_ssl_cafile: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: str | None = None
+    redis_ssl_key_password: SecretStr | None = None
+    redis_ssl_check_hostname: bool = True
     # Redis Cluster (docs/redis.md): `redis_url` names any one node; the client finds the rest.
     redis_cluster: bool = False
     # More seed nodes of the cluster, "host:port,host:port": a new client still finds the
@@ -174,6 +186,15 @@ class Settings(BaseSettings):
     api_auth: bool = True
     # The key Clout's own HTTP clients send (`clout lag --url`); a secret like any credential
     api_key: SecretStr | None = None
+    # HTTPS (uvicorn's TLS): the API's certificate chain and key (and the key's password).
+    api_ssl_certfile: str | None = None
+    api_ssl_keyfile: str | None = None
+    api_ssl_key_password: SecretStr | None = None
+    # The CA Clout's own HTTP clients (`clout lag --url https://...`) trust; unset: the system's
+    api_ssl_cafile: str | None = None
+    # `clout api` refuses to serve API keys over plain HTTP beyond loopback; true allows it
+    # (a TLS-terminating proxy in front, on a private network: docs/ops.md).
+    api_allow_plaintext: bool = False
     # Ops dashboard (docs/ops.md): poll period, Burrow-style status window, allowances
     ops_poll_interval_s: float = Field(2.0, gt=0)
     ops_status_window_s: float = Field(60.0, gt=0)
@@ -196,7 +217,15 @@ class Settings(BaseSettings):
     # the API on their configured ports) and Alertmanager on loopback (docs/ops.md "Alerts").
     stack_alerts: Literal["off", "on"] = "off"
     stack_prometheus_port: int = Field(9090, ge=1, le=65535)
-    stack_alertmanager_port: int = Field(9193, ge=1, le=65535)  # 9093 is Kafka's controller
+    # 9093 is Kafka's controller port, 9192-9197 the TLS stack's
+    stack_alertmanager_port: int = Field(9293, ge=1, le=65535)
+    # true: `make stack-up` also starts a TLS Kafka node and a TLS-only redis-server with a CA of
+    # their own in .stack/tls (app/devtools/local_tls.py), and prints the CLOUT_* settings to
+    # reach them. Kafka's ports: between nodes (plain) +0, SASL_SSL +1, mTLS +2, an expired
+    # certificate +3, a wrong-host one +4, the controller +5.
+    stack_tls: bool = False
+    stack_tls_kafka_port: int = Field(9192, ge=1, le=65530)
+    stack_tls_redis_port: int = Field(6390, ge=1, le=65535)
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()

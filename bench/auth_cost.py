@@ -49,8 +49,8 @@ async def measure(
     try:
         await keyed.start()
         await keyless.start()
-        with_key = aiohttp.ClientSession(base_url=keyed.base_url, headers={"X-API-Key": key})
-        without_key = aiohttp.ClientSession(base_url=keyless.base_url)
+        with_key = keyed.session(headers={"X-API-Key": key})
+        without_key = keyless.session()
         sessions = [with_key, without_key]
         calls = {"with_key": _getter(with_key), "without_key": _getter(without_key)}
         for call in calls.values():

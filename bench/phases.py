@@ -35,6 +35,7 @@ from app.store import ScoreClient
 from app.store.connection import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
+from app.tls import api_client_tls, client_ssl_context
 from bench.events import Expectation, KindEvent, fresh_users, population, publish_all, tracer
 from bench.probe import (
     BATCH_SECONDS,
@@ -358,11 +359,14 @@ def _cpu(proc: psutil.Process) -> float:
 
 
 class ApiProcess:
-    """`clout api` in a child process on a free port, for the HTTP lookup figures."""
+    """`clout api` in a child process on a free port, for the HTTP lookup figures; HTTPS when
+    the settings give the API a certificate (`CLOUT_API_SSL_*`)."""
 
     def __init__(self, settings: Settings, port: int, workdir: Path) -> None:
         self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
+        https = settings.api_ssl_certfile is not None
+        self.base_url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
+        self.ssl = client_ssl_context(api_client_tls(settings)) if https else None
         self._env = {**os.environ, **settings_env(settings)}
         self._log_path = workdir / "api.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -388,7 +392,8 @@ class ApiProcess:
         )
         log.close()
         deadline = time.monotonic() + deadline_s
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
+        verify = self.ssl or True
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0, verify=verify) as client:
             while True:
                 if self._proc.poll() is not None:
                     raise RuntimeError(f"the API exited; see {self._log_path}")
@@ -404,6 +409,11 @@ class ApiProcess:
     def stop(self) -> None:
         """SIGTERM and wait (uvicorn shuts down gracefully)."""
         stop_child(self._proc, timeout_s=20)
+
+    def session(self, limit: int = 100, **kwargs: Any) -> aiohttp.ClientSession:
+        """An aiohttp session on this API (trusting its CA), at most `limit` connections."""
+        connector = aiohttp.TCPConnector(limit=limit, ssl=self.ssl or True)
+        return aiohttp.ClientSession(base_url=self.base_url, connector=connector, **kwargs)
 
 
 Lookup = Callable[[str], Awaitable[object]]
@@ -450,9 +460,7 @@ async def lookups(
     client = ScoreClient.from_settings(settings)
     # aiohttp, not httpx: at concurrency 50 httpx's pool saturates a core of the benchmark
     # process itself, which would measure the client rather than the API.
-    http = aiohttp.ClientSession(
-        base_url=api.base_url, connector=aiohttp.TCPConnector(limit=max(concurrencies))
-    )
+    http = api.session(limit=max(concurrencies))
 
     async def raw_get(user: str) -> object:
         fields = await raw.hgetall(keys.user(user))

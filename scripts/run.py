@@ -76,9 +76,12 @@ def main() -> int:
         return 2
     if created:
         print(f"run: created topics {', '.join(created)}", flush=True)
-    base = f"http://{settings.api_host}:{settings.api_port}"
+    scheme = "https" if settings.api_ssl_certfile else "http"  # CLOUT_STACK_TLS's settings
+    base = f"{scheme}://{settings.api_host}:{settings.api_port}"
     key = asyncio.run(local_api_key(settings)) if settings.api_auth else None
-    with_key = f" -H 'X-API-Key: {key}'" if key else ""
+    curl_options = f" -H 'X-API-Key: {key}'" if key else ""
+    if scheme == "https" and settings.api_ssl_cafile:
+        curl_options += f" --cacert {settings.api_ssl_cafile}"
     commands = {
         "worker": [*CLOUT, "worker"],
         "api": [*CLOUT, "api"],
@@ -107,8 +110,8 @@ Clout is running (Ctrl-C stops it):
                   (scores:read + ops:read, 50/s; new on every `make run`: paste it into /ops)
 
 Try:
-  curl -s{with_key} '{base}/v1/leaderboard?limit=5'
-  curl -s{with_key} {base}/v1/scores/<user_id>
+  curl -s{curl_options} '{base}/v1/leaderboard?limit=5'
+  curl -s{curl_options} {base}/v1/scores/<user_id>
   .venv/bin/clout top --limit 10
   .venv/bin/clout explain <user_id>
   .venv/bin/clout lag

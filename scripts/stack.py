@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.devtools import local_tls  # noqa: E402
 from app.devtools.alerting import (  # noqa: E402
     AlertingError,
     AlertingStack,
@@ -307,6 +308,84 @@ def alerting_up(settings: Settings) -> str:
         raise StackError(str(exc)) from exc
 
 
+# --- TLS Kafka and Redis (CLOUT_STACK_TLS=true) -----------------------------------------------
+
+TLS_DIR = STACK / "tls"
+TLS_KAFKA_DATA, TLS_KAFKA_PROPS = TLS_DIR / "kafka-data", TLS_DIR / "server.properties"
+TLS_KAFKA_LOG, TLS_KAFKA_PID = TLS_DIR / "kafka.log", TLS_DIR / "kafka.pid"
+TLS_REDIS_LOG, TLS_REDIS_PID = TLS_DIR / "redis.log", TLS_DIR / "redis.pid"
+# Local-only credentials for the TLS stack, printed by `up`: nothing secret is reachable with them.
+TLS_USER, TLS_PASSWORD, TLS_KEY_PASSWORD = "clout", "clout-local-tls", "clout-local-key"
+
+
+def tls_up(settings: Settings) -> str:
+    """Start the TLS node and redis-server unless they run; return the settings reaching them."""
+    pki = local_tls.pki_files(TLS_DIR / "pki", TLS_KEY_PASSWORD)
+    if not pki.client_encrypted_key.exists():
+        local_tls.make_pki(pki.ca.parent, TLS_KEY_PASSWORD, days=365)
+    base = settings.stack_tls_kafka_port
+    ports = local_tls.KafkaTlsPorts(base + 1, base + 2, base + 3, base + 4)
+    plain = f"127.0.0.1:{base}"
+    if live_pid(TLS_KAFKA_PID) is None and not asyncio.run(kafka_ready(plain, 3.0)):
+        classpath = kafka_classpath()
+        users = {TLS_USER: TLS_PASSWORD}
+        lines = kraft_properties(
+            node_id=1, voters=f"1@127.0.0.1:{base + 5}", host="127.0.0.1", port=base,
+            controller_port=base + 5, data=TLS_KAFKA_DATA, replication=1,
+            partitions=settings.topic_partitions, extra_listeners=ports.listeners(),
+        )  # fmt: skip
+        TLS_DIR.mkdir(parents=True, exist_ok=True)
+        TLS_KAFKA_PROPS.write_text("\n".join(lines + local_tls.kafka_tls_properties(pki, users)))
+        if not (TLS_KAFKA_DATA / "meta.properties").exists():
+            scram = local_tls.scram_format_args(users)
+            fmt = subprocess.run(
+                java_cmd(classpath, *format_args(kafka_cluster_id(), TLS_KAFKA_PROPS, scram)),
+                capture_output=True,
+                text=True,
+            )
+            if fmt.returncode != 0:
+                raise StackError(f"formatting the TLS node failed:\n{fmt.stdout}{fmt.stderr}")
+        spawn(
+            java_cmd(classpath, "kafka.Kafka", str(TLS_KAFKA_PROPS)), TLS_KAFKA_LOG, TLS_KAFKA_PID
+        )
+    redis_port = settings.stack_tls_redis_port
+    if live_pid(TLS_REDIS_PID) is None and not local_tls.tls_redis_answers(pki, redis_port):
+        command = redis_server_command(
+            redis_server_binary(), "127.0.0.1", 0, TLS_DIR / "redis", appendonly=True,
+            extra=local_tls.redis_tls_args(pki, redis_port),
+        )  # fmt: skip
+        (TLS_DIR / "redis").mkdir(parents=True, exist_ok=True)
+        spawn(command, TLS_REDIS_LOG, TLS_REDIS_PID, cwd=ROOT)
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while not (
+        asyncio.run(kafka_ready(plain, 2.0)) and local_tls.tls_redis_answers(pki, redis_port)
+    ):
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"the TLS stack did not answer within {READY_DEADLINE_S:.0f}s:\n"
+                f"{log_tail(TLS_KAFKA_LOG, 10)}\n{log_tail(TLS_REDIS_LOG, 10)}"
+            )
+        time.sleep(0.5)
+    return (
+        f"CLOUT_KAFKA_BOOTSTRAP=127.0.0.1:{ports.sasl_ssl} CLOUT_KAFKA_SECURITY_PROTOCOL=SASL_SSL "
+        f"CLOUT_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 CLOUT_KAFKA_SASL_USERNAME={TLS_USER} "
+        f"CLOUT_KAFKA_SASL_PASSWORD={TLS_PASSWORD} CLOUT_KAFKA_SSL_CAFILE={pki.ca} "
+        f"CLOUT_REDIS_URL=rediss://127.0.0.1:{redis_port}/0 CLOUT_REDIS_SSL_CAFILE={pki.ca} "
+        f"CLOUT_REDIS_SSL_CERTFILE={pki.client.cert} CLOUT_REDIS_SSL_KEYFILE={pki.client.key} "
+        f"CLOUT_API_SSL_CERTFILE={pki.server.cert} CLOUT_API_SSL_KEYFILE={pki.server.key} "
+        f"CLOUT_API_SSL_CAFILE={pki.ca}"
+    )
+
+
+def tls_status(settings: Settings) -> None:
+    """Print whether the TLS node and redis-server answer."""
+    pki = local_tls.pki_files(TLS_DIR / "pki", TLS_KEY_PASSWORD)
+    kafka_ok = asyncio.run(kafka_ready(f"127.0.0.1:{settings.stack_tls_kafka_port}", 3.0))
+    redis_ok = local_tls.tls_redis_answers(pki, settings.stack_tls_redis_port)
+    for name, ok in (("tls kafka", kafka_ok), ("tls redis", redis_ok)):
+        print(f"{name}: {'up' if ok else 'DOWN'}")
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -362,6 +441,8 @@ def main(argv: list[str]) -> int:
     settings = Settings()
     STACK.mkdir(exist_ok=True)
     try:
+        if command == "up" and settings.stack_tls:
+            print(f"tls: up; use {tls_up(settings)}", flush=True)
         if command == "up" and settings.stack_redis == "cluster":
             print(f"redis cluster: {redis_cluster_up(settings)}", flush=True)
             print(f"kafka: {kafka_up(settings)} at {settings.kafka_bootstrap}", flush=True)
@@ -381,6 +462,8 @@ def main(argv: list[str]) -> int:
                     flush=True,
                 )
             return 0
+        if command == "status" and settings.stack_tls:
+            tls_status(settings)
         if command == "status" and settings.stack_redis == "cluster":
             return 0 if redis_cluster_status(settings) and status(settings) else 1
         if command == "status":
@@ -392,6 +475,9 @@ def main(argv: list[str]) -> int:
             if any(live_pid(pid) for pid in alerting_stack(settings).pid_files):
                 alerting_stack(settings).stop()
                 print("alerting: stopped")
+            if TLS_DIR.exists():
+                stop(TLS_KAFKA_PID, "tls kafka")
+                stop(TLS_REDIS_PID, "tls redis")
             if REDIS_CLUSTER_DIR.exists():
                 stack_cluster(settings).stop()  # the nodes whose pid files it finds
                 print("redis cluster: stopped")

@@ -8,6 +8,7 @@ parsed namespace and returning an exit code). Modules are imported only when lis
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -44,12 +45,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        check_tls_first()
         return handler(args)
     except KeyboardInterrupt:
         return 130  # Ctrl-C: a normal way to stop `clout simulate --rate`, `clout lag --watch`
     except ConfigurationError as exc:
         print(f"clout {args.command}: {exc}", file=sys.stderr)
         return 2
+
+
+def check_tls_first() -> None:
+    """Refuse to start, naming the setting to fix, when a TLS service refuses us or we refuse
+    its certificate (one connection per service, only when TLS is configured): otherwise the
+    worker would retry "Unable to bootstrap" forever and Redis commands fail with a bare
+    "certificate verify failed"."""
+    from app.settings import get_settings
+    from app.tls import check_tls, endpoints
+
+    settings = get_settings()
+    if endpoints(settings):
+        asyncio.run(check_tls(settings))
 
 
 if __name__ == "__main__":

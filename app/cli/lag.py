@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -63,6 +65,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    except urllib.error.URLError as failed:
+        if not isinstance(failed.reason, ssl.SSLCertVerificationError):
+            raise
+        from app.settings import get_settings
+        from app.tls import api_client_tls, explain_refusal
+
+        url = urllib.parse.urlsplit(args.url)
+        tls = api_client_tls(get_settings())
+        where = (url.hostname or "", url.port or 443)
+        print(f"clout lag: {explain_refusal(tls, *where, failed.reason)}", file=sys.stderr)
+        return 2
 
 
 def _show(doc: dict[str, Any], args: argparse.Namespace, console: Any) -> None:
@@ -78,15 +91,21 @@ def _run_remote(args: argparse.Namespace, console: Any) -> int:
     import time
 
     from app.settings import get_settings, reveal
+    from app.tls import api_client_tls, client_ssl_context
 
-    key = reveal(get_settings().api_key)
+    settings = get_settings()
+    key = reveal(settings.api_key)
+    context = (
+        client_ssl_context(api_client_tls(settings)) if args.url.startswith("https:") else None
+    )
     request = urllib.request.Request(
         args.url.rstrip("/") + "/ops/lag?history=false",
         headers={} if key is None else {"X-API-Key": key},
     )
 
     def fetch() -> dict[str, Any]:
-        with urllib.request.urlopen(request, timeout=10) as response:  # operator-given URL
+        # an operator-given URL; https:// is verified against CLOUT_API_SSL_CAFILE
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             doc: dict[str, Any] = json.load(response)
             return doc
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,23 +75,29 @@ def kraft_properties(
     partitions: int,
     offsets_partitions: int = 8,
     listener: str = "PLAINTEXT",
+    extra_listeners: Sequence[tuple[str, str, int]] = (),
 ) -> list[str]:
     """The configuration of one combined KRaft node (the stack's and the tests' brokers).
 
     With `replication` > 1, the cluster's own topics (group offsets, transactions) and its
     default for new topics are replicated that many times with `replication - 1` in-sync
     replicas required, so a cluster of 3 keeps accepting acks=all writes with one node down.
+    `extra_listeners` are more client listeners, (name, security protocol, port); the brokers
+    talk to each other on `listener`.
     """
     min_isr = max(1, replication - 1)
+    clients = [(listener, listener, port), *extra_listeners]
+    advertised = ",".join(f"{name}://{host}:{p}" for name, _, p in clients)
+    protocols = ",".join(f"{name}:{protocol}" for name, protocol, _ in clients)
     return [
         "process.roles=broker,controller",
         f"node.id={node_id}",
         f"controller.quorum.voters={voters}",
-        f"listeners={listener}://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        f"advertised.listeners={listener}://{host}:{port}",
+        f"listeners={advertised},CONTROLLER://{host}:{controller_port}",
+        f"advertised.listeners={advertised}",
         "controller.listener.names=CONTROLLER",
         f"inter.broker.listener.name={listener}",
-        f"listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT",
+        f"listener.security.protocol.map={protocols},CONTROLLER:PLAINTEXT",
         f"log.dirs={data}",
         f"num.partitions={partitions}",
         f"default.replication.factor={replication}",
@@ -136,8 +143,9 @@ def kafka_cluster_id() -> str:
             return cluster_id
 
 
-def format_args(cluster_id: str, props: Path) -> list[str]:
-    """StorageTool arguments that format a node's storage once (the id in `--opt=value` form)."""
+def format_args(cluster_id: str, props: Path, extra: Sequence[str] = ()) -> list[str]:
+    """StorageTool arguments that format a node's storage once (the id in `--opt=value` form);
+    `extra` e.g. creates SCRAM users (app/devtools/local_tls.py)."""
     return [
         "kafka.tools.StorageTool",
         "format",
@@ -145,6 +153,7 @@ def format_args(cluster_id: str, props: Path) -> list[str]:
         "-c",
         str(props),
         "--ignore-formatted",
+        *extra,
     ]
 
 

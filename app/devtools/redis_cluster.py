@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.devtools import local_tls
 from app.devtools.isolation import free_port
 from app.devtools.processes import live_pid, log_tail, redis_server_command, spawn, wait_gone
 
@@ -89,7 +90,8 @@ class LocalRedisCluster:
 
     `ports` are the client ports (masters first, as redis-cli assigns them); each node's cluster
     bus listens on the matching entry of `bus_ports`. `node_timeout_ms` is how long a silent
-    master is waited for before its replica is promoted.
+    master is waited for before its replica is promoted. With `tls`, clients, the cluster bus
+    and replication speak only TLS, and clients need a certificate of that CA.
     """
 
     host = "127.0.0.1"
@@ -102,19 +104,27 @@ class LocalRedisCluster:
         *,
         replicas: int = 1,
         node_timeout_ms: int = 2000,
+        tls: local_tls.Pki | None = None,
     ) -> None:
         if len(ports) != len(bus_ports) or len(ports) % (replicas + 1) or len(ports) < 3:
             raise ValueError("need one bus port per port and at least three masters' worth")
         self.workdir = workdir
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
+        self.tls = tls
         self.nodes = [
             ClusterNode(p, b, workdir / f"node-{p}") for p, b in zip(ports, bus_ports, strict=True)
         ]
 
     @classmethod
     def on_free_ports(
-        cls, workdir: Path, *, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 2000
+        cls,
+        workdir: Path,
+        *,
+        masters: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 2000,
+        tls: local_tls.Pki | None = None,
     ) -> LocalRedisCluster:
         """A cluster whose client and bus ports are loopback ports free right now."""
         ports: set[int] = set()
@@ -128,20 +138,29 @@ class LocalRedisCluster:
             ordered[half:],
             replicas=replicas,
             node_timeout_ms=node_timeout_ms,
+            tls=tls,
         )
 
     @property
     def url(self) -> str:
         """A seed URL (`CLOUT_REDIS_URL`); the client discovers the other nodes from it."""
-        return f"redis://{self.host}:{self.nodes[0].port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.nodes[0].port}/0"
 
     def settings(self) -> dict[str, Any]:
-        """The Settings fields that point Clout at this cluster (every node a seed)."""
-        return {
+        """The Settings fields that point Clout at this cluster (every node a seed; with TLS,
+        the CA and the client certificate)."""
+        fields: dict[str, Any] = {
             "redis_url": self.url,
             "redis_cluster": True,
             "redis_cluster_nodes": ",".join(f"{self.host}:{n.port}" for n in self.nodes[1:]),
         }
+        if self.tls is not None:
+            fields |= {
+                "redis_ssl_cafile": str(self.tls.ca),
+                "redis_ssl_certfile": str(self.tls.client.cert),
+                "redis_ssl_keyfile": str(self.tls.client.key),
+            }
+        return fields
 
     def running(self) -> bool:
         """Whether every node's recorded process is alive."""
@@ -155,7 +174,7 @@ class LocalRedisCluster:
             self._start_node(binary, node)
         deadline = time.monotonic() + deadline_s
         for node in self.nodes:
-            while not _answers(self.host, node.port):
+            while not self._answers(node.port):
                 if time.monotonic() > deadline or live_pid(node.pid_file) is None:
                     raise ClusterError(f"node {node.port} did not start:\n{log_tail(node.log)}")
                 time.sleep(0.05)
@@ -177,16 +196,34 @@ class LocalRedisCluster:
             "--cluster-node-timeout",
             str(self.node_timeout_ms),
         ]
+        port = node.port
+        if self.tls is not None:
+            cluster_options += local_tls.redis_tls_args(self.tls, node.port)
+            cluster_options += ["--tls-cluster", "yes", "--tls-replication", "yes"]
+            port = 0  # no plain port
         command = redis_server_command(
-            binary, self.host, node.port, node.dir, appendonly=False, extra=cluster_options
+            binary, self.host, port, node.dir, appendonly=False, extra=cluster_options
         )
         spawn(command, node.log, node.pid_file)
+
+    def _answers(self, port: int) -> bool:
+        if self.tls is not None:
+            return local_tls.tls_redis_answers(self.tls, port)
+        return _answers(self.host, port)
+
+    def _cli_tls(self) -> list[str]:
+        """redis-cli's options for this cluster's TLS (none without)."""
+        if self.tls is None:
+            return []
+        ca, cert, key = self.tls.ca, self.tls.client.cert, self.tls.client.key
+        return ["--tls", "--cacert", str(ca), "--cert", str(cert), "--key", str(key)]
 
     def _create(self) -> None:
         addresses = [f"{self.host}:{node.port}" for node in self.nodes]
         result = subprocess.run(
             [
                 _redis_cli(),
+                *self._cli_tls(),
                 "--cluster",
                 "create",
                 *addresses,
@@ -270,7 +307,7 @@ class LocalRedisCluster:
     def cli(self, port: int, *args: str) -> str:
         """redis-cli's answer from one node ('' when it does not answer)."""
         result = subprocess.run(
-            [_redis_cli(), "-h", self.host, "-p", str(port), *args],
+            [_redis_cli(), *self._cli_tls(), "-h", self.host, "-p", str(port), *args],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,

@@ -26,7 +26,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import for_code
 from aiokafka.protocol.offset import OffsetRequest
 
-from app.kafka_config import aiokafka_kwargs
+from app.kafka_config import aiokafka_kwargs, raise_if_tls_refused
 from app.kafka_topics import feed_topics
 from app.ops.lag import partition_lag
 from app.ops.tracker import FeedLag, MemberInfo, Observation, PartitionObservation
@@ -96,8 +96,10 @@ class KafkaLagCollector:
         )
         try:
             await admin.start()
-        except BaseException:
+        except BaseException as exc:
             await admin.close()
+            if isinstance(exc, Exception):  # not a cancellation: say if TLS is why
+                await raise_if_tls_refused(self._settings)
             raise
         self._admin_client = admin
 

@@ -29,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.settings import Settings, reveal
+from app.tls import redis_ssl_kwargs, redis_tls
 
 StoreError = RedisError
 """What the store's clients raise when Redis fails (unreachable, timeout, error reply), so
@@ -69,8 +70,12 @@ def redis_from_settings(settings: Settings, **overrides: Any) -> RedisClient:
     strings, JSON documents), and hiredis decodes in C, which is cheaper than decoding bytes
     in Python on each read. Code sharing this client must therefore expect `str`, not `bytes`.
     `overrides` go to `from_url` last (e.g. a different ``max_connections`` for tests).
+    A rediss:// URL connects over TLS with `CLOUT_REDIS_SSL_*` (app/tls.py).
     """
     kwargs: dict[str, Any] = {"decode_responses": True}
+    tls = redis_tls(settings)
+    if tls is not None:
+        kwargs.update(redis_ssl_kwargs(tls, cluster=settings.redis_cluster))
     if settings.redis_username is not None:
         kwargs["username"] = reveal(settings.redis_username)
     if settings.redis_password is not None:

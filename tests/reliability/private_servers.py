@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from app.devtools import local_kafka
+from app.devtools import local_kafka, local_tls
 from app.devtools.isolation import free_port, free_ports
 from app.devtools.processes import stop_child
 
@@ -39,20 +39,29 @@ class PrivateRedis:
     Append-only persistence in its own directory, so a restart keeps the data, as a production
     Redis with persistence would (the outage is of the service, not a loss of its data).
     With `user`, the default user is disabled and only that ACL user (password) may connect.
+    With `tls` (the CA and the server's own key pair), it speaks only TLS and wants a client
+    certificate of that CA.
     """
 
-    def __init__(self, workdir: Path, *, user: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        user: tuple[str, str] | None = None,
+        tls: tuple[local_tls.Pki, local_tls.KeyPair] | None = None,
+    ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.user = user
+        self.tls = tls
         self.log_path = workdir / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """The URL to configure as `CLOUT_REDIS_URL` (credentials travel apart)."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         """Start (or restart) the server and wait until it accepts connections.
@@ -78,7 +87,11 @@ class PrivateRedis:
 
     def _spawn(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        args = [binary, "--bind", "127.0.0.1", "--save", ""]
+        if self.tls is not None:
+            args += local_tls.redis_tls_args(self.tls[0], self.port, self.tls[1])
+        else:
+            args += ["--port", str(self.port)]
         args += ["--appendonly", "yes", "--dir", str(self.dir), "--daemonize", "no"]
         if self.user is not None:
             name, password = self.user
@@ -111,6 +124,8 @@ class PrivateKafka:
     The same jars, java command line and node configuration as the local stack
     (app/devtools/local_kafka.py), with a small
     heap. With `sasl` (username -> password), its client listener is SASL_PLAINTEXT with PLAIN.
+    With `tls`, it has the TLS listeners of `local_tls.KafkaTlsPorts` besides its plain one (which
+    the brokers and the readiness probe use), where `tls_users` log in with PLAIN or SCRAM.
     """
 
     ADMIN = ("admin", "admin-secret-not-for-clients")
@@ -122,18 +137,26 @@ class PrivateKafka:
         sasl: dict[str, str] | None = None,
         node_id: int = 1,
         cluster: PrivateKafkaCluster | None = None,
+        tls: local_tls.Pki | None = None,
+        tls_users: dict[str, str] | None = None,
     ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id
         self.cluster = cluster
-        self.port, self.controller_port = free_ports(2)
+        self.tls = tls
+        self.tls_users = tls_users or {}
+        self._assign_ports()
         self.sasl = sasl
         self.log_path = workdir / "kafka.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._props = self.dir / "server.properties"
         self._formatted = False
         self._ever_ready = False
+
+    def _assign_ports(self) -> None:
+        self.port, self.controller_port, *tls_ports = free_ports(6 if self.tls else 2)
+        self.tls_ports = local_tls.KafkaTlsPorts(*tls_ports) if tls_ports else None
 
     @property
     def bootstrap(self) -> str:
@@ -154,7 +177,10 @@ class PrivateKafka:
             partitions=8,
             offsets_partitions=4,
             listener=listener,
+            extra_listeners=self.tls_ports.listeners() if self.tls_ports else (),
         )
+        if self.tls is not None:
+            lines += local_tls.kafka_tls_properties(self.tls, self.tls_users)
         if self.sasl is not None:
             admin_user, admin_password = self.ADMIN
             users = {admin_user: admin_password, **self.sasl}
@@ -191,8 +217,9 @@ class PrivateKafka:
         self._write_properties()
         if not self._formatted:
             cluster_id = self.cluster.cluster_id if self.cluster else local_kafka.kafka_cluster_id()
+            scram = local_tls.scram_format_args(self.tls_users)
             fmt = subprocess.run(
-                self._java(*local_kafka.format_args(cluster_id, self._props)),
+                self._java(*local_kafka.format_args(cluster_id, self._props, scram)),
                 capture_output=True,
                 text=True,
             )
@@ -228,7 +255,7 @@ class PrivateKafka:
             if self.proc is not None and self.proc.poll() is not None:
                 if not self.lost_its_port():
                     raise RuntimeError(f"private Kafka exited:\n{self.log_tail()}")
-                self.port, self.controller_port = free_ports(2)
+                self._assign_ports()
                 self.start()
             kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
             if await local_kafka.kafka_ready(self.bootstrap, 5.0, **kwargs):

@@ -19,6 +19,7 @@ from app.devtools.isolation import free_port
 from app.devtools.worker_process import settings_env
 from app.settings import Settings
 from app.store.api_keys import ApiKeyStore
+from app.tls import api_client_tls, client_ssl_context
 
 ALL_SCOPES = tuple(Scope)
 
@@ -46,7 +47,8 @@ def issue_key_sync(settings: Settings, name: str = "test") -> str:
 @contextmanager
 def api_process(settings: Settings, log_path: Path) -> Iterator[str]:
     """`clout api` with `settings` (credentials in its environment) on a free port; yields its
-    base URL once /healthz answers, and checks it is still alive when the block ends."""
+    base URL (https:// with `api_ssl_certfile`, trusting `api_ssl_cafile`) once /healthz
+    answers, and checks it is still alive when the block ends."""
     log_path.write_bytes(b"")
     proc, base = _start_api(settings, log_path)
     try:
@@ -72,11 +74,14 @@ def _start_api(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[byt
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        base = f"http://127.0.0.1:{port}"
+        scheme = "https" if settings.api_ssl_certfile else "http"
+        base = f"{scheme}://127.0.0.1:{port}"
+        verify = client_ssl_context(api_client_tls(settings)) if scheme == "https" else True
         deadline = time.monotonic() + 30
         while proc.poll() is None:
             try:
-                answered = httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+                health = httpx.get(f"{base}/healthz", timeout=1, verify=verify)
+                answered = health.status_code == 200
             except httpx.HTTPError:
                 answered = False
             if answered and f"running on {base}".encode() in _since(log_path, logged):

@@ -7,9 +7,11 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from app.access import mint_key
-from app.redaction import MASK, install_log_redaction, redact
+from app.redaction import MASK, credential_values, install_log_redaction, redact
+from app.settings import Settings
 
 
 @pytest.fixture
@@ -56,3 +58,16 @@ def test_keys_in_messages_and_tracebacks_are_masked(restored_factory: None) -> N
     assert record.exc_text is not None
     assert parts.secret not in record.exc_text
     assert f"clout_{parts.key_id}_***" in record.exc_text
+
+
+def test_key_passwords_are_redacted_credentials() -> None:
+    settings = Settings(
+        kafka_ssl_key_password=SecretStr("kafka-key-pw-91"),
+        redis_ssl_key_password=SecretStr("redis-key-pw-92"),
+        api_ssl_key_password=SecretStr("api-key-pw-93"),
+    )
+    assert {"kafka-key-pw-91", "redis-key-pw-92", "api-key-pw-93"} <= set(
+        credential_values(settings)
+    )
+    for text in (repr(settings), str(settings.model_dump())):
+        assert "key-pw-9" not in text

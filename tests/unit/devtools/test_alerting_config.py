@@ -16,7 +16,7 @@ def test_prometheus_scrapes_both_jobs_the_api_with_the_key_as_bearer() -> None:
             api_targets=["127.0.0.1:8000"],
             api_key_file=Path("/k"),
             rules_file=Path("/r.yml"),
-            alertmanager="127.0.0.1:9193",
+            alertmanager="127.0.0.1:9293",
             scrape_interval_s=1,
         )
     )
