@@ -1,0 +1,6 @@
+//! Clout's compiled per-event path: decode and validate a batch's record values, and fold its
+//! events into per-user signal state, with the Python model's exact semantics.
+
+pub mod events;
+mod python;
+pub mod signals;
