@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from app.scoring.card import ScoreCard
 from app.scoring.model import Curve, ModelParams, next_refresh_ms, score_card
-from app.scoring.signals import UserSignals
+from app.scoring.signals import SignalsView
 
 ScheduleEntry = tuple[int, str, int | None]
 """(partition, user id, due ms or None), as `DueIndex.schedule` takes it."""
@@ -26,7 +26,7 @@ class ScoreUpdate:
 
 
 def score_update(
-    users: Iterable[tuple[int, str, UserSignals | None]],
+    users: Iterable[tuple[int, str, SignalsView | None]],
     now_ms: int,
     params: ModelParams,
     curve: Curve,

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
+from clout_kernel import Signals
 
 from app.scoring.events import ENVELOPE_MAX_EVENTS
-from app.scoring.signals import UserSignals
 
 SLOTS_PER_MESSAGE = 512
 """Positions per message in the applied watermark: envelope items 0..510, a whole message 511."""
@@ -50,7 +50,9 @@ class StoredUser:
     topic orders positions both across messages and within an envelope.
     """
 
-    signals: UserSignals | None = None
+    signals: Signals | None = None
+    """The kernel's state (`UserSignals` compiled; the same table form, so records written by the
+    Python model decode)."""
     applied: dict[str, int] = field(default_factory=dict)
     generation: int = 0
     """The writer's fencing token (0: written before tokens existed)."""
@@ -66,7 +68,8 @@ class StoredUser:
             self.applied[topic] = sequence
 
     def to_bytes(self) -> bytes:
-        """Serialize for the table (floats exact, see `UserSignals.to_dict`)."""
+        """Serialize for the table (floats exact, see `UserSignals.to_dict`, whose form the
+        kernel's `Signals.to_dict` keeps key for key)."""
         signals = None if self.signals is None else self.signals.to_dict()
         return orjson.dumps({"p": self.applied, "s": signals, "g": self.generation})
 
@@ -80,7 +83,7 @@ class StoredUser:
         if data is None:
             return cls()
         doc = orjson.loads(data)
-        signals = None if doc["s"] is None else UserSignals.from_dict(doc["s"])
+        signals = None if doc["s"] is None else Signals.from_dict(doc["s"])
         if "p" in doc:
             applied = dict(doc["p"])
         else:
