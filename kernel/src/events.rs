@@ -5,9 +5,11 @@
 //! (orjson's own message is the reason, and a document orjson accepts must be judged the Python
 //! way), and a `ts` of `-0.0`, which orjson reads as the integer 0 when it was written `-0`.
 
-use serde_json::Value;
+use std::borrow::Cow;
+
 use serde_json::value::RawValue;
 
+use crate::json::{Doc, Field, Fields};
 use crate::signals::Kind;
 
 pub const ENVELOPE_MAX_EVENTS: usize = 500;
@@ -20,80 +22,71 @@ pub struct Rules {
     pub max_id_len: usize,
 }
 
-/// One valid engagement (`EngagementEvent`).
+/// One valid engagement (`EngagementEvent`), its strings borrowed from the record if it can.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub event_id: String,
+pub struct Event<'a> {
+    pub event_id: Cow<'a, str>,
     pub kind: Kind,
-    pub network: String,
-    pub actor_id: String,
-    pub target_id: String,
-    pub post_id: Option<String>,
+    pub network: Cow<'a, str>,
+    pub actor_id: Cow<'a, str>,
+    pub target_id: Cow<'a, str>,
+    pub post_id: Option<Cow<'a, str>>,
     pub ts_ms: i64,
 }
 
 /// The judgement on one event.
 #[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Valid(Event),
+pub enum Verdict<'a> {
+    Valid(Event<'a>),
     Invalid(String),
     Defer,
 }
 
 /// `validate_event`: one decoded JSON value against the rules, at `now_ms`.
-pub fn validate(obj: &Value, kind: Kind, now_ms: i64, rules: &Rules) -> Verdict {
-    match check(obj, kind, now_ms, rules) {
+pub fn validate<'a>(doc: Doc<'a>, kind: Kind, now_ms: i64, rules: &Rules) -> Verdict<'a> {
+    let Doc::Object(fields) = doc else {
+        return Verdict::Invalid("not an object".into());
+    };
+    match check(fields, kind, now_ms, rules) {
         Ok(Some(event)) => Verdict::Valid(event),
         Ok(None) => Verdict::Defer,
         Err(reason) => Verdict::Invalid(reason),
     }
 }
 
-fn check(obj: &Value, kind: Kind, now_ms: i64, rules: &Rules) -> Result<Option<Event>, String> {
-    let Value::Object(map) = obj else {
-        return Err("not an object".into());
+fn check<'a>(
+    fields: Fields<'a>,
+    kind: Kind,
+    now_ms: i64,
+    rules: &Rules,
+) -> Result<Option<Event<'a>>, String> {
+    let event_id = id_field(fields.event_id, "event_id", rules.max_id_len)?;
+    let network = match fields.network {
+        Field::Missing => return Err("missing field: network".into()),
+        Field::Str(network) => network,
+        _ => return Err("wrong type: network".into()),
     };
-    let event_id = id_field(map, "event_id", rules.max_id_len)?;
-    let network = match map.get("network") {
-        None => return Err("missing field: network".into()),
-        Some(Value::String(network)) => network,
-        Some(_) => return Err("wrong type: network".into()),
-    };
-    if !is_network(network) {
+    if !is_network(&network) {
         return Err("invalid network".into());
     }
-    let actor_id = id_field(map, "actor_id", rules.max_id_len)?;
-    let target_id = id_field(map, "target_id", rules.max_id_len)?;
-    let post_id = match map.get("post_id") {
-        None => return Err("missing field: post_id".into()),
-        Some(Value::Null) => None,
-        Some(Value::String(post_id)) if post_id.is_empty() => {
-            return Err("empty id: post_id".into());
-        }
-        Some(Value::String(post_id)) if post_id.chars().count() > rules.max_id_len => {
+    let actor_id = id_field(fields.actor_id, "actor_id", rules.max_id_len)?;
+    let target_id = id_field(fields.target_id, "target_id", rules.max_id_len)?;
+    let post_id = match fields.post_id {
+        Field::Missing => return Err("missing field: post_id".into()),
+        Field::Null => None,
+        Field::Str(post_id) if post_id.is_empty() => return Err("empty id: post_id".into()),
+        Field::Str(post_id) if post_id.chars().count() > rules.max_id_len => {
             return Err("id too long: post_id".into());
         }
-        Some(Value::String(post_id)) => Some(post_id),
-        Some(_) => return Err("wrong type: post_id".into()),
+        Field::Str(post_id) => Some(post_id),
+        _ => return Err("wrong type: post_id".into()),
     };
     // Wide enough for any integer JSON holds, compared exactly as Python's ints are.
-    let ts: i128 = match map.get("ts") {
-        None => return Err("missing field: ts".into()),
-        Some(Value::Number(number)) => {
-            if let Some(ts) = number.as_i64() {
-                i128::from(ts)
-            } else if let Some(ts) = number.as_u64() {
-                i128::from(ts)
-            } else if number
-                .as_f64()
-                .is_some_and(|f| f == 0.0 && f.is_sign_negative())
-            {
-                return Ok(None);
-            } else {
-                return Err("wrong type: ts".into());
-            }
-        }
-        Some(_) => return Err("wrong type: ts".into()),
+    let ts = match fields.ts {
+        Field::Missing => return Err("missing field: ts".into()),
+        Field::Int(ts) => ts,
+        Field::NegativeZero => return Ok(None),
+        _ => return Err("wrong type: ts".into()),
     };
     if ts > i128::from(now_ms) + i128::from(rules.max_future_ms) {
         return Err("ts in the future".into());
@@ -105,29 +98,23 @@ fn check(obj: &Value, kind: Kind, now_ms: i64, rules: &Rules) -> Result<Option<E
         return Err("self-engagement".into());
     }
     Ok(Some(Event {
-        event_id: event_id.clone(),
+        event_id,
         kind,
-        network: network.clone(),
-        actor_id: actor_id.clone(),
-        target_id: target_id.clone(),
-        post_id: post_id.cloned(),
+        network,
+        actor_id,
+        target_id,
+        post_id,
         ts_ms: i64::try_from(ts).expect("ts lies within the horizon of an i64 now"),
     }))
 }
 
-fn id_field<'a>(
-    map: &'a serde_json::Map<String, Value>,
-    name: &str,
-    max_len: usize,
-) -> Result<&'a String, String> {
-    match map.get(name) {
-        None => Err(format!("missing field: {name}")),
-        Some(Value::String(value)) if value.is_empty() => Err(format!("empty id: {name}")),
-        Some(Value::String(value)) if value.chars().count() > max_len => {
-            Err(format!("id too long: {name}"))
-        }
-        Some(Value::String(value)) => Ok(value),
-        Some(_) => Err(format!("wrong type: {name}")),
+fn id_field<'a>(field: Field<'a>, name: &str, max_len: usize) -> Result<Cow<'a, str>, String> {
+    match field {
+        Field::Missing => Err(format!("missing field: {name}")),
+        Field::Str(value) if value.is_empty() => Err(format!("empty id: {name}")),
+        Field::Str(value) if value.chars().count() > max_len => Err(format!("id too long: {name}")),
+        Field::Str(value) => Ok(value),
+        _ => Err(format!("wrong type: {name}")),
     }
 }
 
@@ -144,14 +131,14 @@ fn is_network(network: &str) -> bool {
 }
 
 /// `envelope_item_kind`: an envelope item names its kind, and it is its topic's.
-pub fn envelope_item_kind(obj: &Value, topic_kind: Kind) -> Result<(), String> {
-    let Value::Object(map) = obj else {
+pub fn envelope_item_kind(doc: &Doc<'_>, topic_kind: Kind) -> Result<(), String> {
+    let Doc::Object(fields) = doc else {
         return Err("not an object".into());
     };
-    match map.get("kind") {
-        None => Err("missing field: kind".into()),
-        Some(Value::String(kind)) if kind == topic_kind.name() => Ok(()),
-        Some(_) => Err(format!(
+    match &fields.kind {
+        Field::Missing => Err("missing field: kind".into()),
+        Field::Str(kind) if kind == topic_kind.name() => Ok(()),
+        _ => Err(format!(
             "kind is not '{}' (the topic's kind)",
             topic_kind.name()
         )),
@@ -160,7 +147,7 @@ pub fn envelope_item_kind(obj: &Value, topic_kind: Kind) -> Result<(), String> {
 
 /// A record value, decoded: one event, or the raw items of an envelope.
 pub enum Decoded<'a> {
-    One(Value),
+    One(Doc<'a>),
     Envelope(Vec<&'a RawValue>),
 }
 
@@ -211,9 +198,15 @@ fn murmur2(data: &[u8]) -> u32 {
 #[derive(Debug, PartialEq)]
 pub enum Outcome<'a> {
     /// A valid event on this partition; `index` is its place in an envelope.
-    Accepted { index: Option<usize>, event: Event },
+    Accepted {
+        index: Option<usize>,
+        event: Event<'a>,
+    },
     /// A valid event whose target lives on another partition.
-    Rekeyed { index: Option<usize>, event: Event },
+    Rekeyed {
+        index: Option<usize>,
+        event: Event<'a>,
+    },
     /// A refusal; `item` is the refused JSON (None: the whole message, undecoded).
     Refused {
         index: Option<usize>,
@@ -245,8 +238,8 @@ pub fn triage_value<'a>(
     let Some(value) = value else {
         return refuse_message("empty message".into());
     };
-    let judge = |obj: &Value, index: Option<usize>, item: &'a [u8]| match validate(
-        obj, kind, now_ms, rules,
+    let judge = |doc: Doc<'a>, index: Option<usize>, item: &'a [u8]| match validate(
+        doc, kind, now_ms, rules,
     ) {
         Verdict::Valid(event) if partition_for(&event.target_id, partitions) == partition => {
             Some(Outcome::Accepted { index, event })
@@ -261,7 +254,7 @@ pub fn triage_value<'a>(
     };
     match decode(value) {
         None => Triaged::Defer,
-        Some(Decoded::One(obj)) => match judge(&obj, None, value) {
+        Some(Decoded::One(doc)) => match judge(doc, None, value) {
             Some(outcome) => Triaged::Judged {
                 events: 1,
                 outcomes: vec![outcome],
@@ -278,16 +271,16 @@ pub fn triage_value<'a>(
             let mut outcomes = Vec::with_capacity(items.len());
             for (index, raw) in items.iter().enumerate() {
                 let item = raw.get().as_bytes();
-                let Ok(obj) = serde_json::from_str::<Value>(raw.get()) else {
+                let Ok(doc) = serde_json::from_str::<Doc<'a>>(raw.get()) else {
                     return Triaged::Defer;
                 };
-                let outcome = match envelope_item_kind(&obj, kind) {
+                let outcome = match envelope_item_kind(&doc, kind) {
                     Err(reason) => Some(Outcome::Refused {
                         index: Some(index),
                         reason,
                         item: Some(item),
                     }),
-                    Ok(()) => judge(&obj, Some(index), item),
+                    Ok(()) => judge(doc, Some(index), item),
                 };
                 match outcome {
                     Some(outcome) => outcomes.push(outcome),
@@ -327,9 +320,13 @@ mod tests {
         }
     }
 
-    fn judge(json: &str) -> Verdict {
-        let value: Value = serde_json::from_str(json).unwrap();
-        validate(&value, Kind::Like, NOW, &rules())
+    fn judge(json: &str) -> Verdict<'_> {
+        validate(
+            serde_json::from_str(json).unwrap(),
+            Kind::Like,
+            NOW,
+            &rules(),
+        )
     }
 
     fn reason(json: &str) -> String {
@@ -424,10 +421,7 @@ mod tests {
     #[test]
     fn an_array_is_an_envelope_and_never_an_object() {
         assert!(matches!(decode(b" [1, {}]"), Some(Decoded::Envelope(items)) if items.len() == 2));
-        assert!(matches!(
-            decode(b"\"x\""),
-            Some(Decoded::One(Value::String(_)))
-        ));
+        assert!(matches!(decode(b"\"x\""), Some(Decoded::One(Doc::Other))));
     }
 
     #[test]

@@ -2,5 +2,6 @@
 //! events into per-user signal state, with the Python model's exact semantics.
 
 pub mod events;
+pub mod json;
 mod python;
 pub mod signals;
