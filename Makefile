@@ -75,6 +75,7 @@ prometheus:
 	bash scripts/install_prometheus.sh
 
 test: lint prometheus stack-up browser
+	cd kernel && PYO3_PYTHON=$(abspath $(BIN)/python) cargo test --quiet
 	$(BIN)/pytest
 
 run: stack-up
