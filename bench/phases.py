@@ -182,6 +182,7 @@ async def pipeline(
     cpu_done = probe.cpu_seconds()
     waited_done = probe.runqueue_wait_seconds()
     await probe.wait_for_quiet()
+    stages = await probe.stage_seconds()
     keys = RedisKeys(settings.redis_key_prefix)
     redis = redis_from_settings(settings)
     try:
@@ -204,6 +205,12 @@ async def pipeline(
             1000 * counters[BATCH_SECONDS] / max(counters[BATCHES], 1),
             1,
         ),
+        # Wall time per event in each stage of the worker's per-event path (metrics.STAGES);
+        # the rest of 1e6 / eps is Faust's delivery, commits, and time waiting for work.
+        "stage_us_per_event": {
+            name: round(1e6 * seconds / max(counters[CONSUMED], 1), 2)
+            for name, seconds in stages.items()
+        },
         "verified": {
             "consumed": int(counters[CONSUMED]),
             "counted": int(counters[COUNTED]),

@@ -17,6 +17,7 @@ replaces the new owner's (docs/guarantees.md, "Fencing a paused worker").
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import orjson
 from clout_kernel import Signals
 
 from app.scoring.events import ENVELOPE_MAX_EVENTS
+from streams import metrics
 
 SLOTS_PER_MESSAGE = 512
 """Positions per message in the applied watermark: envelope items 0..510, a whole message 511."""
@@ -160,6 +162,8 @@ class StateCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._dirty: set[str] = set()
         self._generations: dict[int, int] = {}
+        # Seconds spent encoding and writing table values since the last flush (metrics.STAGES).
+        self._timings = {"state_encoding": 0.0, "changelog": 0.0}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -223,7 +227,11 @@ class StateCache:
                 written += 1
             if count % FLUSH_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-        await self._table.deliver()
+        with metrics.stage("changelog"):
+            await self._table.deliver()
+        for name, seconds in self._timings.items():
+            metrics.STAGE_SECONDS.labels(stage=name).inc(seconds)
+        self._timings = dict.fromkeys(self._timings, 0.0)
         return written
 
     def assign(self, partitions: Iterable[int], generation: int) -> None:
@@ -261,6 +269,11 @@ class StateCache:
             # Acknowledged effects are never dropped silently: Faust would commit past them.
             raise RuntimeError(f"partition {entry.partition} is not assigned; not writing it")
         entry.state.generation = generation
-        self._table.write(entry.partition, user_id.encode(), entry.state.to_bytes())
+        started = time.perf_counter()
+        value = entry.state.to_bytes()
+        encoded = time.perf_counter()
+        self._table.write(entry.partition, user_id.encode(), value)
+        self._timings["state_encoding"] += encoded - started
+        self._timings["changelog"] += time.perf_counter() - encoded
         entry.dirty = False
         self._dirty.discard(user_id)
