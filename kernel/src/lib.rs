@@ -4,4 +4,5 @@
 pub mod events;
 pub mod json;
 mod python;
+pub mod scoring;
 pub mod signals;

@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::events::{Event, Outcome, Rules, Triaged, triage_value};
+use crate::scoring::{Curve, StyleRules, card, next_refresh_ms};
 use crate::signals::{EncodedRegisters, Engagement, Kind, Params, Signals};
 use crate::signals::{decode_dense_registers, decode_sparse_registers, encode_registers};
 
@@ -25,7 +26,6 @@ struct Triager {
     event_type: Py<PyType>,
     position_type: Py<PyType>,
     accepted_type: Py<PyType>,
-    object_new: Py<PyAny>,
 }
 
 /// One part of a batch as the kernel judged it (see `triage`).
@@ -110,9 +110,6 @@ impl Triager {
         }
         let [like, share, mention] = members;
         let missing = || PyValueError::new_err("kinds must hold every kind");
-        let object_new = py
-            .get_type::<pyo3::types::PyAny>()
-            .getattr(intern!(py, "__new__"))?;
         Ok(Triager {
             kinds_by_topic: topics,
             kind_members: [
@@ -129,7 +126,6 @@ impl Triager {
             event_type,
             position_type,
             accepted_type,
-            object_new: object_new.unbind(),
         })
     }
 
@@ -206,7 +202,7 @@ impl Triager {
                         partition.into_pyobject(py)?.into_any(),
                         message.getattr(intern!(py, "offset"))?,
                     ));
-                    let position = self.instance(
+                    let position = instance(
                         py,
                         &self.position_type,
                         &[
@@ -216,7 +212,7 @@ impl Triager {
                             (intern!(py, "index"), index.into_pyobject(py)?.into_any()),
                         ],
                     )?;
-                    let accepted = self.instance(
+                    let accepted = instance(
                         py,
                         &self.accepted_type,
                         &[
@@ -258,7 +254,7 @@ impl Triager {
     }
 
     fn event<'py>(&self, py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyAny>> {
-        self.instance(
+        instance(
             py,
             &self.event_type,
             &[
@@ -293,26 +289,33 @@ impl Triager {
             ],
         )
     }
+}
 
-    /// A frozen slots dataclass instance, built as its generated `__init__` builds it.
-    fn instance<'py>(
-        &self,
-        py: Python<'py>,
-        cls: &Py<PyType>,
-        fields: &[(&Bound<'py, PyString>, Bound<'py, PyAny>)],
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let obj = self.object_new.bind(py).call1((cls.bind(py),))?;
-        for (name, value) in fields {
-            // SAFETY: three valid, owned references; this is `object.__setattr__`.
-            let status = unsafe {
-                ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr())
-            };
-            if status != 0 {
-                return Err(PyErr::fetch(py));
-            }
+/// A frozen slots dataclass instance, built as its generated `__init__` builds it:
+/// `object.__new__(cls)`, then `object.__setattr__` for each field.
+fn instance<'py>(
+    py: Python<'py>,
+    cls: &Py<PyType>,
+    fields: &[(&Bound<'py, PyString>, Bound<'py, PyAny>)],
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = PyTuple::empty(py);
+    // SAFETY: `object` always has `tp_new`; it takes any type deriving from it and no arguments.
+    let obj = unsafe {
+        let new = (*std::ptr::addr_of!(ffi::PyBaseObject_Type))
+            .tp_new
+            .expect("object.__new__");
+        let raw = new(cls.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(py, raw)?
+    };
+    for (name, value) in fields {
+        // SAFETY: three valid, owned references; this is `object.__setattr__`.
+        let status =
+            unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) };
+        if status != 0 {
+            return Err(PyErr::fetch(py));
         }
-        Ok(obj)
     }
+    Ok(obj)
 }
 
 fn kind_named(name: &str) -> PyResult<Kind> {
@@ -635,10 +638,160 @@ fn fold(
     Ok(())
 }
 
+/// Scores users on one curve: `score_card` and `next_refresh_ms` for each, in one call.
+#[pyclass(module = "clout_kernel", name = "Scorer", frozen)]
+struct Scorer {
+    curve: Curve,
+    curve_version: i64,
+    model_version: Py<PyString>,
+    explain_top_actors: usize,
+    max_refresh_ms: i64,
+    card_type: Py<PyType>,
+    contribution_type: Py<PyType>,
+}
+
+#[pymethods]
+impl Scorer {
+    #[new]
+    #[pyo3(signature = (*, scores, x0, step, raw_min, raw_max, tail, min_score, max_score, curve_version, model_version, explain_top_actors, max_refresh_ms, card_type, contribution_type))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        scores: Vec<f64>,
+        x0: f64,
+        step: f64,
+        raw_min: f64,
+        raw_max: f64,
+        tail: f64,
+        min_score: f64,
+        max_score: f64,
+        curve_version: i64,
+        model_version: Py<PyString>,
+        explain_top_actors: usize,
+        max_refresh_ms: i64,
+        card_type: Py<PyType>,
+        contribution_type: Py<PyType>,
+    ) -> PyResult<Self> {
+        if scores.len() < 2 {
+            return Err(PyValueError::new_err(
+                "a curve has at least two grid scores",
+            ));
+        }
+        Ok(Scorer {
+            curve: Curve {
+                scores,
+                x0,
+                step,
+                raw_min,
+                raw_max,
+                tail,
+                min_score,
+                max_score,
+            },
+            curve_version,
+            model_version,
+            explain_top_actors,
+            max_refresh_ms,
+            card_type,
+            contribution_type,
+        })
+    }
+
+    /// `(ScoreCard, next refresh ms)` for each `(user id, Signals)`, scored at `now_ms`.
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        users: &Bound<'py, PyList>,
+        now_ms: i64,
+        params: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let model = model_params(params)?;
+        let get = |name: &Bound<'_, PyString>| -> PyResult<f64> { params.getattr(name)?.extract() };
+        let rules = StyleRules {
+            celebrity_score: get(intern!(py, "celebrity_score"))?,
+            style_dominance: get(intern!(py, "style_dominance"))?,
+            specialist_share: get(intern!(py, "specialist_share"))?,
+        };
+        let out = PyList::empty(py);
+        for item in users.iter() {
+            let (user_id, signals): (Bound<'py, PyString>, Bound<'py, PySignals>) =
+                item.extract()?;
+            let state = &signals.borrow().inner;
+            let scored = card(
+                state,
+                now_ms,
+                &model,
+                &rules,
+                &self.curve,
+                self.explain_top_actors,
+            );
+            let components = PyDict::new(py);
+            for (kind, networks) in Kind::ALL.into_iter().zip(&scored.components) {
+                let values = PyDict::new(py);
+                for (network, value) in networks {
+                    values.set_item(*network, *value)?;
+                }
+                components.set_item(kind.name(), values)?;
+            }
+            let mut top = Vec::with_capacity(scored.top_actors.len());
+            for (actor, value) in &scored.top_actors {
+                top.push(instance(
+                    py,
+                    &self.contribution_type,
+                    &[
+                        (intern!(py, "actor_id"), PyString::new(py, actor).into_any()),
+                        (
+                            intern!(py, "contribution"),
+                            value.into_pyobject(py)?.into_any(),
+                        ),
+                    ],
+                )?);
+            }
+            let built = instance(
+                py,
+                &self.card_type,
+                &[
+                    (intern!(py, "user_id"), user_id.into_any()),
+                    (
+                        intern!(py, "score"),
+                        scored.score.into_pyobject(py)?.into_any(),
+                    ),
+                    (intern!(py, "raw"), scored.raw.into_pyobject(py)?.into_any()),
+                    (intern!(py, "components"), components.into_any()),
+                    (
+                        intern!(py, "style"),
+                        PyString::new(py, scored.style).into_any(),
+                    ),
+                    (
+                        intern!(py, "engagers"),
+                        scored.engagers.into_pyobject(py)?.into_any(),
+                    ),
+                    (intern!(py, "top_actors"), PyTuple::new(py, top)?.into_any()),
+                    (
+                        intern!(py, "updated_at_ms"),
+                        now_ms.into_pyobject(py)?.into_any(),
+                    ),
+                    (
+                        intern!(py, "model_version"),
+                        self.model_version.bind(py).clone().into_any(),
+                    ),
+                    (
+                        intern!(py, "curve_version"),
+                        self.curve_version.into_pyobject(py)?.into_any(),
+                    ),
+                ],
+            )?;
+            let due = next_refresh_ms(state, now_ms, &model, &self.curve, self.max_refresh_ms);
+            out.append((built, due))?;
+        }
+        Ok(out)
+    }
+}
+
 #[pymodule]
 fn _kernel(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Triager>()?;
     module.add_class::<PySignals>()?;
+    module.add_class::<Scorer>()?;
     module.add_function(wrap_pyfunction!(fold, module)?)?;
     Ok(())
 }

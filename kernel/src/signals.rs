@@ -30,7 +30,7 @@ pub fn decay_factor(dt_ms: f64, half_life_ms: f64) -> f64 {
 }
 
 /// Signal kinds by their one-letter code, in the model's order (like, share, mention).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Like,
     Share,

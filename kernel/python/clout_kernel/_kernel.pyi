@@ -36,6 +36,12 @@ class Params(Protocol):
     def trusted_actor_score(self) -> float: ...
     @property
     def horizon_ms(self) -> float: ...
+    @property
+    def celebrity_score(self) -> float: ...
+    @property
+    def style_dominance(self) -> float: ...
+    @property
+    def specialist_share(self) -> float: ...
 
 Refusal = tuple[int, str, int | None, bytes | None]
 """(message number, reason, envelope index, refused JSON or None for the whole message)."""
@@ -78,6 +84,31 @@ class Signals:
     def to_dict(self) -> dict[str, object]: ...
     @staticmethod
     def from_dict(data: Mapping[str, object]) -> Signals: ...
+
+class Scorer:
+    """Scores users on one curve: `score_card` and `next_refresh_ms`, compiled."""
+
+    def __init__(
+        self,
+        *,
+        scores: list[float],
+        x0: float,
+        step: float,
+        raw_min: float,
+        raw_max: float,
+        tail: float,
+        min_score: float,
+        max_score: float,
+        curve_version: int,
+        model_version: str,
+        explain_top_actors: int,
+        max_refresh_ms: int,
+        card_type: type,
+        contribution_type: type,
+    ) -> None: ...
+    def score(
+        self, users: list[tuple[str, Signals]], now_ms: int, params: Params
+    ) -> list[tuple[Any, int]]: ...
 
 def fold(
     fresh: list[Any],

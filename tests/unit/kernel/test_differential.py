@@ -1,6 +1,6 @@
 """The kernel against the Python model: random batches (out of order, replayed, in envelopes,
-hostile values) go through both, which must give identical dead letters, re-keys and applied
-positions, and states and score cards equal within 1e-9."""
+hostile values) go through both, which must give identical dead letters, re-keys, applied
+positions and refresh times, and states and score cards equal within 1e-9."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from app.kafka_topics import partition_for
-from app.scoring.curve import Curve
+from app.scoring.curve import Curve, Population, fit_curve
 from app.scoring.events import Kind
-from app.scoring.model import DEFAULT_CURVE, score_card
+from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals, apply_event
 from streams import plan
+from streams.score_update import score_update
 from streams.state import StoredUser
 from tests.unit.scoring.helpers import DAY, T0
 
@@ -218,6 +219,15 @@ def run(batches: list[list[Msg]], raws: dict[str, float], kernel: bool, max_even
 
 
 CURVE: Curve = DEFAULT_CURVE
+FITTED = fit_curve(
+    Population(count=5000, raw_median=0.4, raw_top5=3.0, raw_top01=25.0),
+    DEFAULT_CURVE,
+    version=7,
+    fitted_at_ms=T0,
+    max_step=100.0,
+    min_population=1000,
+    full=True,
+)
 
 
 def close(a: object, b: object, path: str = "") -> None:
@@ -268,9 +278,8 @@ def test_the_kernel_and_the_python_model_agree(
         assert isinstance(expected.signals, UserSignals)
         assert got.signals is not None
         close(got.signals.to_dict(), expected.signals.to_dict(), user)
-        for now in (T0, T0 + 3 * DAY, T0 + 200 * DAY):
-            close(
-                score_card(user, got.signals, now, PARAMS, CURVE),
-                score_card(user, expected.signals, now, PARAMS, CURVE),
-                f"{user}@{now}",
-            )
+        for now, curve in ((T0, CURVE), (T0 + 3 * DAY, FITTED), (T0 + 200 * DAY, CURVE)):
+            compiled = score_update([(0, user, got.signals)], now, PARAMS, curve)
+            python = score_update([(0, user, expected.signals)], now, PARAMS, curve)
+            close(compiled.cards, python.cards, f"{user}@{now}")
+            assert compiled.schedule == python.schedule, f"{user}@{now}"

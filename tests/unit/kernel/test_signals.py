@@ -1,5 +1,5 @@
 """The kernel's `Signals`: the table codec it shares with `UserSignals` (records written before
-the kernel decode), and reads that agree with the Python model's."""
+the kernel decode), and reads and score cards that agree with the Python model's."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import orjson
 import pytest
 from clout_kernel import Signals
 
+from app.scoring.curve import DEFAULT_CURVE, Curve
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals
+from streams.score_update import score_update
 from streams.state import StoredUser
+from tests.unit.kernel.test_differential import FITTED
 from tests.unit.scoring.helpers import DAY, T0, event, fold
 
 PARAMS = ModelParams()
@@ -55,6 +58,17 @@ def test_reads_agree_with_the_python_model() -> None:
         assert compiled.top_actors_at(now, PARAMS, 5) == state.top_actors_at(now, PARAMS, 5)
         assert compiled.engagers_at(now, PARAMS) == state.engagers_at(now, PARAMS)
     assert compiled.engagers_at(T0 + 39 * DAY, PARAMS) > 30
+
+
+@pytest.mark.parametrize("curve", [DEFAULT_CURVE, FITTED], ids=["default", "fitted"])
+def test_the_kernels_cards_and_refresh_times_are_the_python_models(curve: Curve) -> None:
+    state = python_state()
+    compiled = Signals.from_dict(state.to_dict())
+    for now in (T0 + 39 * DAY, T0 + 60 * DAY, T0 + 400 * DAY):
+        kernel = score_update([(1, "bob", compiled)], now, PARAMS, curve)
+        python = score_update([(1, "bob", state)], now, PARAMS, curve)
+        assert kernel == python
+        assert len(kernel.cards[0].top_actors) == 5
 
 
 @pytest.mark.parametrize(
