@@ -182,7 +182,6 @@ async def pipeline(
     cpu_done = probe.cpu_seconds()
     waited_done = probe.runqueue_wait_seconds()
     await probe.wait_for_quiet()
-    stages = await probe.stage_seconds()
     keys = RedisKeys(settings.redis_key_prefix)
     redis = redis_from_settings(settings)
     try:
@@ -193,6 +192,7 @@ async def pipeline(
     if ranked != len(expect.targets):
         raise RuntimeError(f"leaderboard holds {ranked} users, {len(expect.targets)} were scored")
     committed = await wait_caught_up(settings, settings.input_topics, deadline_s=60.0)
+    stages = await probe.stage_seconds()  # the commits' flushes too, now that all are done
     span = last_write_ms / 1000 - first_wall
     return {
         "eps": round(expect.sent / span),

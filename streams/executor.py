@@ -254,7 +254,7 @@ class BatchScorer:
             for user_id, partition in unscored.partitions.items()
         }
         await self._with_redis_retry(
-            "score write", lambda: self._feed.write(update.cards, "event", fences)
+            "score write", lambda: self._feed.write(update.cards, "event", fences), "score_write"
         )
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
         metrics.SCORES_WRITTEN.inc(len(update.cards))
@@ -264,9 +264,12 @@ class BatchScorer:
         for kind, counted in unscored.counted.items():
             metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
 
-    async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer)."""
-        with metrics.stage("redis"):
+    async def _with_redis_retry(
+        self, what: str, call: Callable[[], Awaitable[T]], stage: str = "redis"
+    ) -> T:
+        """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer).
+        The time counts toward `stage` (metrics.STAGES)."""
+        with metrics.stage(stage):
             return await self._retrying(what, call)
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:

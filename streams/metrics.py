@@ -45,11 +45,20 @@ STAGE_SECONDS = Counter(
     "the events consumed)",
     ["stage"],
 )
-STAGES = ("decode_validate", "fold", "scoring", "redis", "state_encoding", "changelog")
+STAGES = (
+    "decode_validate",
+    "fold",
+    "scoring",
+    "redis",
+    "score_write",
+    "state_encoding",
+    "changelog",
+)
 """decode_validate: triage (the kernel); fold: state reads, replay checks, standings, the fold;
-scoring: cards and refresh times; redis: every Redis round trip, with the cards' encoding and the
-score feed's sends inside the score write; state_encoding: the table values a flush writes;
-changelog: the table writes and the wait for the broker's acknowledgement of their records."""
+scoring: cards and refresh times; redis: the dedupe, actor-standing and sweep-schedule round
+trips; score_write: the cards' encoding, their Redis writes and the score feed's records;
+state_encoding: the table values a flush writes; changelog: the table writes and the wait for the
+broker's acknowledgement of their records."""
 
 
 @contextmanager
