@@ -29,7 +29,7 @@ TOPICS = {"likes": Kind.LIKE, "shares": Kind.SHARE, "mentions": Kind.MENTION}
 ROUTING = plan.Routing(TOPICS, "rekeyed", PARTITIONS)
 PARAMS = ModelParams(top_actors=2)  # small, so evictions are common
 RULES = PARAMS.event_rules
-USERS = ["bob", "carol", "dave", "é-ünï", "x" * 128, "x" * 129]
+USERS = ["bob", "carol", 'd"a\\ve', "é-ünï", "x" * 128, "x" * 129]  # JSON escapes, code points
 ACTORS = [*USERS, "", *(f"a{i}" for i in range(8))]
 
 
