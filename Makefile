@@ -18,9 +18,12 @@ $(UV): scripts/uv-requirements.txt
 	$(TOOLS)/bin/pip install -q --require-hashes --no-deps -r scripts/uv-requirements.txt
 	touch $(UV)
 
+# The kernel's sources: `uv sync` rebuilds it when they change (kernel/pyproject.toml cache-keys).
+KERNEL_SOURCES := kernel/pyproject.toml kernel/Cargo.toml kernel/Cargo.lock $(wildcard kernel/src/*.rs)
+
 # The runtime, dev and bench sets exactly as locked, once the lock is shown to be exactly what
 # `make lock` would write (a lock that drifted or lost a line stops here with "run `make lock`").
-$(STAMP): pyproject.toml uv.lock $(UV)
+$(STAMP): pyproject.toml uv.lock $(UV) $(KERNEL_SOURCES)
 	$(PYTHON) scripts/check_lock.py
 	$(UV) sync --locked --extra dev
 	touch $(STAMP)
@@ -72,6 +75,7 @@ prometheus:
 	bash scripts/install_prometheus.sh
 
 test: lint prometheus stack-up browser
+	cd kernel && PYO3_PYTHON=$(abspath $(BIN)/python) cargo test --quiet
 	$(BIN)/pytest
 
 run: stack-up

@@ -192,6 +192,7 @@ async def pipeline(
     if ranked != len(expect.targets):
         raise RuntimeError(f"leaderboard holds {ranked} users, {len(expect.targets)} were scored")
     committed = await wait_caught_up(settings, settings.input_topics, deadline_s=60.0)
+    stages = await probe.stage_seconds()  # the commits' flushes too, now that all are done
     span = last_write_ms / 1000 - first_wall
     return {
         "eps": round(expect.sent / span),
@@ -204,6 +205,12 @@ async def pipeline(
             1000 * counters[BATCH_SECONDS] / max(counters[BATCHES], 1),
             1,
         ),
+        # Wall time per event in each stage of the worker's per-event path (metrics.STAGES);
+        # the rest of 1e6 / eps is Faust's delivery, commits, and time waiting for work.
+        "stage_us_per_event": {
+            name: round(1e6 * seconds / max(counters[CONSUMED], 1), 2)
+            for name, seconds in stages.items()
+        },
         "verified": {
             "consumed": int(counters[CONSUMED]),
             "counted": int(counters[COUNTED]),

@@ -37,6 +37,7 @@ REKEYED = _sample_name(metrics.REKEYED, "_total")
 BATCHES = _sample_name(metrics.BATCH_SECONDS, "_count")
 BATCH_SECONDS = _sample_name(metrics.BATCH_SECONDS, "_sum")
 WATCHED = (CONSUMED, COUNTED, DUPLICATES, DEAD_LETTERS, REPLAYS, REKEYED, BATCHES, BATCH_SECONDS)
+STAGE_SECONDS = _sample_name(metrics.STAGE_SECONDS, "_total")
 DUPLICATE_DEAD_LETTERS = "dead_letters_of_duplicates"
 """Our own total: the dead letters whose reason is the executor's DUPLICATE_REASON (a worker
 that also forwards dropped repeats)."""
@@ -82,6 +83,17 @@ class WorkerProbe:
                 if sample.name == DEAD_LETTERS and sample.labels.get("reason") == DUPLICATE_REASON:
                     totals[DUPLICATE_DEAD_LETTERS] += sample.value
         return totals
+
+    async def stage_seconds(self) -> dict[str, float]:
+        """The worker's time in each stage of its per-event path so far (`metrics.STAGES`)."""
+        response = await self._http.get(self._url)
+        response.raise_for_status()
+        seconds = dict.fromkeys(metrics.STAGES, 0.0)
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == STAGE_SECONDS:
+                    seconds[sample.labels["stage"]] += sample.value
+        return seconds
 
     async def wait_for_endpoint(self, deadline_s: float = 60.0) -> None:
         """Wait until the worker serves its metrics (it starts that before joining the group)."""

@@ -145,6 +145,14 @@ def _verdict(results: dict[str, Any], key: str) -> str:
     return f"**missed**: {target['limited_by']}"
 
 
+def _stages(results: dict[str, Any]) -> str:
+    """Each stage's µs per event in the two pipeline runs, as `stage a / b`."""
+    single, envelopes = results["stage_us_per_event"], results["envelope_stage_us_per_event"]
+    return ", ".join(
+        f"{name.replace('_', ' ')} {single[name]:g} / {envelopes[name]:g}" for name in single
+    )
+
+
 def table(results: dict[str, Any], folder: str = "bench/results") -> str:
     """The README block: every row generated from `folder`/latest.json's results."""
     json_path, png_path = f"{folder}/latest.json", f"{folder}/latest.png"
@@ -165,6 +173,11 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"counts, worker's Faust settings: {_n(results['faust_floor_eps'])} events/s, "
         f"floor_ratio **{results['floor_ratio']}** | floor_ratio ≥ 0.8 | "
         f"{_verdict(results, 'floor_ratio')} |",
+        f"| worker wall time per event by stage, single-event messages / 100-event envelopes "
+        f"(µs) | {_stages(results)} | all stages together at "
+        f"{_n(results['pipeline_eps'])} / {_n(results['envelope_eps'])} events/s: "
+        f"{_n(1e6 / results['pipeline_eps'])} / {_n(1e6 / results['envelope_eps'])} µs "
+        f"(the rest: Faust's delivery, commits, waiting) | - | - |",
         f"| Faust floor with Faust's defaults (asyncio loop, no Cython fast paths, Faust's "
         f"per-message statistics, Python's GC schedule, Faust's per-message race, 1-byte "
         f"fetches) | "

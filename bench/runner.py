@@ -414,6 +414,8 @@ def assemble(
         "faust_floor_eps": limits["faust_floor"]["eps"],
         "faust_floor_default_eps": limits["faust_floor_default"]["eps"],
         "floor_ratio": round(pipe["eps"] / limits["faust_floor"]["eps"], 3),
+        "stage_us_per_event": pipe["stage_us_per_event"],
+        "envelope_stage_us_per_event": envelopes["pipeline"]["stage_us_per_event"],
         "e2e_rate_eps": e2e["rate_eps"],
         "e2e_p50_ms": e2e["latency_ms"]["p50"],
         "e2e_p95_ms": e2e["latency_ms"]["p95"],

@@ -123,9 +123,13 @@ class BatchScorer:
             return
         now_ms = int(self._clock() * 1000)
         unscored = _Unscored()
-        for part in plan.triage_in_chunks(
-            messages, now_ms, self._rules, self._routing, partition_for, self._part_events
-        ):
+        with metrics.stage("decode_validate"):
+            parts = list(
+                plan.triage_in_chunks(
+                    messages, now_ms, self._rules, self._routing, partition_for, self._part_events
+                )
+            )
+        for part in parts:
             targets = {a.event.target_id for a in part.accepted}
             if len(unscored.states) + len(targets - unscored.states.keys()) > self._states.capacity:
                 # Unscored users must stay cached (their state objects are the cache's).
@@ -152,9 +156,10 @@ class BatchScorer:
             )
         metrics.REKEYED.inc(len(triage.rekeys))
 
-        states = self._load_states(triage.accepted)
-        unscored.add(states, triage.accepted)
-        fresh, replayed = plan.split_replays(triage.accepted, states)
+        with metrics.stage("fold"):
+            states = self._load_states(triage.accepted)
+            unscored.add(states, triage.accepted)
+            fresh, replayed = plan.split_replays(triage.accepted, states)
         if replayed:
             metrics.REPLAYS_SKIPPED.inc(len(replayed))
             # A replayed user's state may be in the local store but not yet in the changelog
@@ -167,21 +172,23 @@ class BatchScorer:
                 [(a.event.event_id, a.position.token()) for a in fresh]
             ),
         )
-        actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
-        stored = plan.stored_standing_needed(actors, unscored.states)
+        with metrics.stage("fold"):
+            actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
+            stored = plan.stored_standing_needed(actors, unscored.states)
         raws = await self._with_redis_retry(
             "actor lookup", lambda: self._writer.leaderboard.raws(stored)
         )
-        standing = plan.standings(
-            actors,
-            dict(zip(stored, raws, strict=True)),
-            unscored.states,
-            now_ms,
-            self._params,
-            self._curve(),
-        )
-        folded = plan.fold(fresh, first, states, standing, self._params)
-        self._states.mark_changed(folded.changed_users)
+        with metrics.stage("fold"):
+            standing = plan.standings(
+                actors,
+                dict(zip(stored, raws, strict=True)),
+                unscored.states,
+                now_ms,
+                self._params,
+                self._curve(),
+            )
+            folded = plan.fold(fresh, first, states, standing, self._params)
+            self._states.mark_changed(folded.changed_users)
         for repeat in folded.duplicates:
             index = repeat.position.index
             item = None if index is None else envelope_item(repeat.event)
@@ -232,21 +239,22 @@ class BatchScorer:
     async def _publish_scores(self, unscored: _Unscored, now_ms: int) -> None:
         """Score every unscored user (replayed ones too: their last write may be missing), then
         count their events."""
-        update = score_update(
-            (
-                (unscored.partitions[user_id], user_id, state.signals)
-                for user_id, state in unscored.states.items()
-            ),
-            now_ms,
-            self._params,
-            self._curve(),
-        )
+        with metrics.stage("scoring"):
+            update = score_update(
+                (
+                    (unscored.partitions[user_id], user_id, state.signals)
+                    for user_id, state in unscored.states.items()
+                ),
+                now_ms,
+                self._params,
+                self._curve(),
+            )
         fences = {
             user_id: self._states.generation(partition)
             for user_id, partition in unscored.partitions.items()
         }
         await self._with_redis_retry(
-            "score write", lambda: self._feed.write(update.cards, "event", fences)
+            "score write", lambda: self._feed.write(update.cards, "event", fences), "score_write"
         )
         await self._with_redis_retry("sweep schedule", lambda: self._due.schedule(update.schedule))
         metrics.SCORES_WRITTEN.inc(len(update.cards))
@@ -256,8 +264,15 @@ class BatchScorer:
         for kind, counted in unscored.counted.items():
             metrics.EVENTS_COUNTED.labels(kind=kind).inc(counted)
 
-    async def _with_redis_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer)."""
+    async def _with_redis_retry(
+        self, what: str, call: Callable[[], Awaitable[T]], stage: str = "redis"
+    ) -> T:
+        """Retry Redis with capped backoff; the agent stalls meanwhile (backpressure, no buffer).
+        The time counts toward `stage` (metrics.STAGES)."""
+        with metrics.stage(stage):
+            return await self._retrying(what, call)
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         failures = 0
         while True:
             try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import Counter, Histogram
 
 EVENTS_CONSUMED = Counter(
@@ -35,3 +39,33 @@ BATCH_SECONDS = Histogram(
     "Time to process one batch of events",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+STAGE_SECONDS = Counter(
+    "clout_stage_seconds_total",
+    "Wall time the worker spent in each stage of its per-event path (the benchmark divides it by "
+    "the events consumed)",
+    ["stage"],
+)
+STAGES = (
+    "decode_validate",
+    "fold",
+    "scoring",
+    "redis",
+    "score_write",
+    "state_encoding",
+    "changelog",
+)
+"""decode_validate: triage (the kernel); fold: state reads, replay checks, standings, the fold;
+scoring: cards and refresh times; redis: the dedupe, actor-standing and sweep-schedule round
+trips; score_write: the cards' encoding, their Redis writes and the score feed's records;
+state_encoding: the table values a flush writes; changelog: the table writes and the wait for the
+broker's acknowledgement of their records."""
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Count the time inside the block toward stage `name` (one of `STAGES`)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_SECONDS.labels(stage=name).inc(time.perf_counter() - started)

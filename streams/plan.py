@@ -12,6 +12,12 @@ these functions decide. Two steps, because two answers need a round trip in betw
 A position is (topic, partition, offset, index): `index` is the item's place in an envelope, and
 None for a message that carries one event. Replay detection compares positions per user and
 topic (streams/state.py `StoredUser.applied`), so it works per item of an envelope.
+
+Both steps run in the compiled kernel (kernel/, `clout_kernel`), one call per batch part; the
+Python model (app/scoring) and `reference_triage` stay the readable reference it is tested
+against (tests/unit/kernel). The kernel leaves to the reference what it cannot judge exactly:
+messages of the re-key topic (their kind is in a header), JSON its parser refuses (the reason
+quotes orjson's own message) and a `ts` written `-0`.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Protocol
 
+import clout_kernel
 import orjson
 
 from app.scoring.events import (
@@ -33,7 +41,6 @@ from app.scoring.events import (
     validate_event,
 )
 from app.scoring.model import Curve, ModelParams, score_from_raw
-from app.scoring.signals import UserSignals, apply_event
 from streams.state import StoredUser
 
 KIND_HEADER = "clout-kind"
@@ -151,8 +158,66 @@ def triage_in_chunks(
 
     A batch of envelopes holds up to 500 times as many events as messages: carried out in parts,
     each part's Redis calls stay bounded and the event loop gets a turn between them. Message
-    numbers in every part index `batch`.
+    numbers in every part index `batch`. The kernel judges the batch in one call;
+    `partition_for` serves the messages it leaves to the reference.
     """
+    reference = _Triager(now_ms, rules, routing, partition_for)
+    deferred: dict[int, Triage] = {}
+
+    def defer(number: int, message: RawMessage) -> int:
+        reference.out = deferred[number] = Triage()
+        reference.add(number, message)
+        return reference.out.events.total()
+
+    kernel = clout_kernel.Triager(
+        kinds=tuple(Kind),
+        kinds_by_topic=routing.kind_of_topic,
+        partitions=routing.partitions,
+        horizon_ms=rules.horizon_ms,
+        max_future_ms=rules.max_future_ms,
+        max_id_len=rules.max_id_len,
+        event_type=EngagementEvent,
+        position_type=Position,
+        accepted_type=Accepted,
+    )
+    for part in kernel.triage(batch, now_ms, max_events, defer):
+        yield _assemble(part, deferred)
+
+
+def _assemble(part: clout_kernel.Part, deferred: Mapping[int, Triage]) -> Triage:
+    """A kernel part as a `Triage`, with the reference's verdicts on the messages it deferred
+    merged in batch order."""
+    accepted, refused, rekeyed, events, numbers = part
+    out = Triage(
+        accepted,
+        [
+            DeadLetter(message, reason, index, None if item is None else orjson.loads(item))
+            for message, reason, index, item in refused
+        ],
+        [Rekey(event) for _, _, event in rekeyed],
+        Counter(events),
+    )
+    if numbers:
+        judged = [deferred[number] for number in numbers]
+        by_message = attrgetter("message")
+        out.accepted = sorted(accepted + [a for t in judged for a in t.accepted], key=by_message)
+        merged = out.dead_letters + [d for t in judged for d in t.dead_letters]
+        out.dead_letters = sorted(merged, key=by_message)
+        rekeys = [(message, Rekey(event)) for message, _, event in rekeyed]
+        rekeys += [(number, r) for number, t in zip(numbers, judged, strict=True) for r in t.rekeys]
+        out.rekeys = [rekey for _, rekey in sorted(rekeys, key=itemgetter(0))]
+    return out
+
+
+def reference_triage(
+    batch: Sequence[RawMessage],
+    now_ms: int,
+    rules: EventRules,
+    routing: Routing,
+    partition_for: PartitionFor,
+    max_events: int | None,
+) -> Iterator[Triage]:
+    """`triage_in_chunks` in Python: the reference the kernel is tested against."""
     triager = _Triager(now_ms, rules, routing, partition_for)
     for number, message in enumerate(batch):
         triager.add(number, message)
@@ -311,30 +376,24 @@ def standings(
     return out
 
 
-def _signals_of(states: Mapping[str, StoredUser], user_id: str) -> UserSignals | None:
+def _signals_of(states: Mapping[str, StoredUser], user_id: str) -> clout_kernel.Signals | None:
     state = states.get(user_id)
     return None if state is None else state.signals
 
 
 def fold(
-    fresh: Sequence[Accepted],
-    first_sightings: Sequence[bool],
-    states: Mapping[str, StoredUser],
-    standing: Mapping[str, float | None],
+    fresh: list[Accepted],
+    first_sightings: list[bool],
+    states: dict[str, StoredUser],
+    standing: dict[str, float | None],
     params: ModelParams,
 ) -> Folded:
-    """Apply each fresh first sighting to its user's state (in place), weighted by its actor."""
+    """Apply each fresh first sighting to its user's state (in place), weighted by its actor:
+    `apply_event` and `mark_applied` for each, in the kernel, in one call."""
+    clout_kernel.fold(fresh, first_sightings, states, standing, params)
     out = Folded()
     for item, first in zip(fresh, first_sightings, strict=True):
-        if not first:
-            out.duplicates.append(item)
-            continue
-        state = states[item.event.target_id]
-        state.signals = apply_event(
-            state.signals, item.event, standing[item.event.actor_id], params
-        )
-        state.mark_applied(item.position.topic, item.position.offset, item.position.index)
-        out.counted.append(item)
+        (out.counted if first else out.duplicates).append(item)
     return out
 
 

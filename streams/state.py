@@ -17,15 +17,17 @@ replaces the new owner's (docs/guarantees.md, "Fencing a paused worker").
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
+from clout_kernel import Signals
 
 from app.scoring.events import ENVELOPE_MAX_EVENTS
-from app.scoring.signals import UserSignals
+from streams import metrics
 
 SLOTS_PER_MESSAGE = 512
 """Positions per message in the applied watermark: envelope items 0..510, a whole message 511."""
@@ -50,7 +52,9 @@ class StoredUser:
     topic orders positions both across messages and within an envelope.
     """
 
-    signals: UserSignals | None = None
+    signals: Signals | None = None
+    """The kernel's state (`UserSignals` compiled; the same table form, so records written by the
+    Python model decode)."""
     applied: dict[str, int] = field(default_factory=dict)
     generation: int = 0
     """The writer's fencing token (0: written before tokens existed)."""
@@ -66,7 +70,8 @@ class StoredUser:
             self.applied[topic] = sequence
 
     def to_bytes(self) -> bytes:
-        """Serialize for the table (floats exact, see `UserSignals.to_dict`)."""
+        """Serialize for the table (floats exact, see `UserSignals.to_dict`, whose form the
+        kernel's `Signals.to_dict` keeps key for key)."""
         signals = None if self.signals is None else self.signals.to_dict()
         return orjson.dumps({"p": self.applied, "s": signals, "g": self.generation})
 
@@ -80,7 +85,7 @@ class StoredUser:
         if data is None:
             return cls()
         doc = orjson.loads(data)
-        signals = None if doc["s"] is None else UserSignals.from_dict(doc["s"])
+        signals = None if doc["s"] is None else Signals.from_dict(doc["s"])
         if "p" in doc:
             applied = dict(doc["p"])
         else:
@@ -157,6 +162,8 @@ class StateCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._dirty: set[str] = set()
         self._generations: dict[int, int] = {}
+        # Seconds spent encoding and writing table values since the last flush (metrics.STAGES).
+        self._timings = {"state_encoding": 0.0, "changelog": 0.0}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -220,7 +227,11 @@ class StateCache:
                 written += 1
             if count % FLUSH_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-        await self._table.deliver()
+        with metrics.stage("changelog"):
+            await self._table.deliver()
+        for name, seconds in self._timings.items():
+            metrics.STAGE_SECONDS.labels(stage=name).inc(seconds)
+        self._timings = dict.fromkeys(self._timings, 0.0)
         return written
 
     def assign(self, partitions: Iterable[int], generation: int) -> None:
@@ -258,6 +269,11 @@ class StateCache:
             # Acknowledged effects are never dropped silently: Faust would commit past them.
             raise RuntimeError(f"partition {entry.partition} is not assigned; not writing it")
         entry.state.generation = generation
-        self._table.write(entry.partition, user_id.encode(), entry.state.to_bytes())
+        started = time.perf_counter()
+        value = entry.state.to_bytes()
+        encoded = time.perf_counter()
+        self._table.write(entry.partition, user_id.encode(), value)
+        self._timings["state_encoding"] += encoded - started
+        self._timings["changelog"] += time.perf_counter() - encoded
         entry.dirty = False
         self._dirty.discard(user_id)

@@ -21,7 +21,7 @@ from app.scoring.params import (
     actor_weight,
     is_unproven,
 )
-from app.scoring.signals import UserSignals
+from app.scoring.signals import SignalsView
 
 __all__ = [
     "CODE_KIND",
@@ -64,7 +64,7 @@ def raw_for_score(score: float, curve: Curve) -> float:
 
 
 def current_score(
-    state: UserSignals | None, now_ms: int, params: ModelParams, curve: Curve
+    state: SignalsView | None, now_ms: int, params: ModelParams, curve: Curve
 ) -> float | None:
     """A user's displayed score at `now_ms` without building a card (None if no state)."""
     if state is None:
@@ -103,7 +103,7 @@ def style(score: float, components: Mapping[str, Mapping[str, float]], params: M
 
 
 def score_card(
-    user_id: str, state: UserSignals, now_ms: int, params: ModelParams, curve: Curve
+    user_id: str, state: SignalsView, now_ms: int, params: ModelParams, curve: Curve
 ) -> ScoreCard:
     """The user's explained score at `now_ms`: every value decayed to `now_ms`.
 
@@ -136,7 +136,7 @@ def score_card(
     )
 
 
-def next_refresh_ms(state: UserSignals, now_ms: int, params: ModelParams, curve: Curve) -> int:
+def next_refresh_ms(state: SignalsView, now_ms: int, params: ModelParams, curve: Curve) -> int:
     """The earliest time the displayed score will have dropped by >= 0.1 through decay alone.
 
     Capped at `now_ms + MAX_REFRESH_MS` (also returned when the score cannot drop any more), so a

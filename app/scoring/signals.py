@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from hashlib import blake2b
 from itertools import islice
+from typing import Protocol
 
 from app.scoring.decay import MS_PER_DAY, decay_factor
 from app.scoring.events import EngagementEvent
@@ -49,6 +50,23 @@ _HLL_SPARSE_MAX = 8  # at most this many non-zero registers are stored as a shor
 _B64 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 _ENCODE = bytes(_B64[i] if i < 64 else 0 for i in range(256))
 _DECODE = bytes(_B64.index(i) if i in _B64 else 0 for i in range(256))
+
+
+class SignalsView(Protocol):
+    """What scoring reads of a user's signals: a `UserSignals`, or the worker's state, the
+    compiled kernel's `Signals` (kernel/), which has these methods with the same results."""
+
+    def kind_totals(self, now_ms: int, params: ModelParams) -> dict[str, float]: ...
+
+    def raw_at(self, now_ms: int, params: ModelParams) -> float: ...
+
+    def components_at(self, now_ms: int, params: ModelParams) -> dict[str, dict[str, float]]: ...
+
+    def top_actors_at(
+        self, now_ms: int, params: ModelParams, limit: int
+    ) -> list[tuple[str, float]]: ...
+
+    def engagers_at(self, now_ms: int, params: ModelParams) -> int: ...
 
 
 class UserSignals:

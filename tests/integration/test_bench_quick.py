@@ -17,6 +17,7 @@ import pytest
 
 from app.devtools.worker_process import settings_env
 from app.settings import Settings
+from streams import metrics
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,15 @@ def test_every_headline_figure_is_a_positive_number(quick_run: dict[str, object]
         assert quick_run[section], section
 
 
+def test_the_worker_time_per_event_is_broken_down_by_stage(quick_run: dict[str, object]) -> None:
+    for key in ("stage_us_per_event", "envelope_stage_us_per_event"):
+        stages = quick_run[key]
+        assert isinstance(stages, dict)
+        assert list(stages) == list(metrics.STAGES)
+        for name in ("decode_validate", "fold", "scoring", "redis"):
+            assert stages[name] > 0, (key, name)
+
+
 def test_every_event_was_counted(quick_run: dict[str, object]) -> None:
     total = quick_run["verified_total"]
     assert isinstance(total, dict)
@@ -128,13 +138,13 @@ def test_readme_table_is_generated_from_the_results(
     from bench import report
 
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\nbefore\n{report.START}\nold\n{report.END}\nafter\n")
+    readme.write_text(f"# x\n\nbefore\n{report.START}\nstale table\n{report.END}\nafter\n")
     results = json.loads((Path(str(quick_run["_out"])) / "latest.json").read_text())
     report.update_readme(readme, report.table(results))
     text = readme.read_text()
     assert text.startswith(f"# x\n\nbefore\n{report.START}\n")
     assert text.endswith(f"{report.END}\nafter\n")
-    assert "old" not in text
+    assert "stale table" not in text
     assert f"{results['pipeline_eps']:,.0f} events/s" in text
     assert f"p99 {report.fmt_ms(results['e2e_p99_ms'])}" in text
     assert f"the key costs **{results['http_auth']['p99_cost_us']:,.0f} µs** at p99" in text

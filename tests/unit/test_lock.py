@@ -147,6 +147,19 @@ def build_stage(dockerfile: str) -> list[tuple[str, str]]:
     return stage
 
 
+def build_kernel_wheel(out: Path) -> None:
+    """What the Dockerfile's kernel stage builds: the kernel's wheel, with uv.lock's maturin."""
+    uv = ROOT / ".tools" / "bin" / "uv"
+    build = ["build", "--wheel", "--package", "clout-kernel", "--python", sys.executable]
+    subprocess.run(
+        [uv, *build, "-o", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+
+
 def test_the_dockerfile_install_steps_install_the_lock(tmp_path: Path) -> None:
     """Run the build stage's steps here (no Docker engine), with / moved under tmp_path."""
     stage = build_stage((ROOT / "Dockerfile").read_text())
@@ -168,6 +181,11 @@ def test_the_dockerfile_install_steps_install_the_lock(tmp_path: Path) -> None:
             for pair in shlex.split(arguments):
                 key, _, value = pair.partition("=")
                 env[key] = moved(value)
+        elif instruction == "COPY" and arguments.startswith("--from=kernel "):
+            # The kernel stage is a Rust image; its one output, the wheel, is built here.
+            built = Path(moved(arguments.split()[-1]))
+            build_kernel_wheel(built)
+            assert list(built.glob("clout_kernel-*.whl"))
         elif instruction == "COPY":
             *sources, target = arguments.split()
             for source in sources:
@@ -188,7 +206,7 @@ def test_the_dockerfile_install_steps_install_the_lock(tmp_path: Path) -> None:
         [
             str(image_python),
             "-c",
-            "import importlib.metadata as m, streams.worker, app.api.main;"
+            "import importlib.metadata as m, streams.worker, app.api.main, clout_kernel;"
             "print(m.version('redis'), m.version('faust-streaming'), m.version('fastapi'))",
         ],
         capture_output=True,

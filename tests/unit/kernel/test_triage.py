@@ -1,0 +1,48 @@
+"""The kernel's triage hands back to the Python reference what it cannot judge exactly, and the
+verdicts come out in batch order either way."""
+
+from __future__ import annotations
+
+import orjson
+
+from app.kafka_topics import partition_for
+from app.scoring.events import Kind
+from app.scoring.params import ModelParams
+from streams import plan
+from tests.unit.kernel.test_differential import Msg
+from tests.unit.scoring.helpers import T0
+
+ROUTING = plan.Routing({"likes": Kind.LIKE}, "rekeyed", 8)
+RULES = ModelParams().event_rules
+HOME = partition_for("bob", 8)
+EVENT = b'{"event_id":"e","network":"twitter","actor_id":"al","target_id":"bob","post_id":null,'
+
+
+def test_deferred_messages_keep_their_place_in_the_batch() -> None:
+    batch = [
+        Msg("likes", HOME, 0, EVENT + b'"ts":-0}'),  # orjson reads the integer 0
+        Msg("likes", HOME, 1, EVENT + b'"ts":%d}' % T0),
+        Msg("likes", HOME, 2, b"[" + EVENT + b'"ts":1e400}]'),  # orjson: not JSON
+        Msg("likes", HOME, 3, EVENT + b'"ts":-0.0}'),
+        Msg("rekeyed", HOME, 4, EVENT + b'"ts":%d}' % T0, [(plan.KIND_HEADER, b"like")]),
+    ]
+    out = plan.triage(batch, T0, RULES, ROUTING, partition_for)
+    assert [(d.message, d.reason) for d in out.dead_letters] == [
+        (0, "ts older than horizon"),
+        (2, "not JSON: number is infinity when parsed as double"),
+        (3, "wrong type: ts"),
+    ]
+    assert [a.message for a in out.accepted] == [1, 4]
+    assert out.events == {"likes": 4, "rekeyed": 1}
+    reference = next(plan.reference_triage(batch, T0, RULES, ROUTING, partition_for, None))
+    assert out == reference
+
+
+def test_a_refused_envelope_item_is_forwarded_as_orjson_decoded_it() -> None:
+    item = b'{"kind":"like","actor_id":"x","actor_id":"bob","n":1.50}'
+    out = plan.triage(
+        [Msg("likes", HOME, 0, b"[" + item + b"]")], T0, RULES, ROUTING, partition_for
+    )
+    (refused,) = out.dead_letters
+    assert refused.item == orjson.loads(item) == {"kind": "like", "actor_id": "bob", "n": 1.5}
+    assert refused.reason == "missing field: event_id"
