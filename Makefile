@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+# rustup's cargo builds the kernel (README "The two commands"), also in a shell that has not
+# sourced ~/.cargo/env.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 NOW = $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
