@@ -11,9 +11,9 @@ only correct for in-order application. So:
   redelivery the table will recognise); anything after a hole is held back and the partition
   is sought back to the hole, so the missing messages are delivered again;
 * held-back messages are acknowledged by Faust's `take_events` anyway, so the gate removes those
-  acknowledgements on its next call, and `faust_compat.install_commit_guard` makes Faust's
-  choice of the offset to commit stop at the first offset the gate has not let through (and
-  never treat a jump in offsets as processed).
+  acknowledgements on its next call, and the worker consumer's commit guard
+  (`faust_compat.guarded_new_offset`) makes Faust's choice of the offset to commit stop at the
+  first offset the gate has not let through (and never treat a jump in offsets as processed).
 
 Transactional producers leave offsets that are never delivered: a commit or abort marker after
 each transaction, and (read with isolation level read_committed, as the worker reads its input)
@@ -50,7 +50,6 @@ from streams.faust_compat import (
     committed_offset,
     delivered_past,
     held_back,
-    next_offsets,
     withdraw_acks,
 )
 
@@ -160,17 +159,12 @@ class InOrderGate:
         self._clock = clock
         self._lock = asyncio.Lock()  # admit and find_stalled share the state and the reader
         self._seen_generation: int | None = None
+        self._expected: dict[Any, int] = {}  # per partition, the next offset to let through
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
         # per partition: (next expected offset, records after it in the log?, since, log end)
         self._progress: dict[Any, tuple[int, bool, float, int]] = {}
-
-    @property
-    def _expected(self) -> dict[Any, int]:
-        """Per partition, the next offset to let through; kept on the consumer, whose read
-        offsets never drop a record at or above it (`faust_compat.GateReadOffsets`)."""
-        return next_offsets(self._consumer())
 
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""

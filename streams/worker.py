@@ -37,8 +37,7 @@ from streams.faust_compat import (
     FetchPolicy,
     aiokafka_producer,
     fenced_store_url,
-    install_commit_guard,
-    require_pinned_faust,
+    require_pinned_libraries,
     run_before_commit,
     worker_transport,
 )
@@ -168,7 +167,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         Monitor=Monitor if settings.worker_faust_statistics else QuietMonitor,
         Table=FencedTable,
     )
-    require_pinned_faust()
+    require_pinned_libraries()
     # Read committed (transactional input); set before a declaration creates Faust's own.
     app.transport = worker_transport(
         app,
@@ -231,7 +230,6 @@ def build_app(settings: Settings) -> faust.App:
     )
     due = DueIndex(redis, prefix)
     params = settings.model_params()
-    install_commit_guard()
     committed_reader = CommittedReader(aiokafka_kwargs(settings))
     gate = InOrderGate(
         lambda: app.consumer,
