@@ -112,6 +112,7 @@ PRIVATES: tuple[Private, ...] = (
     Private(Consumer, "_commit_offsets", ("offsets", "start_new_transaction")),
     Private(Consumer, "_wait_next_records", ("timeout",)),
     Private(Consumer, "_is_changelog_tp", ("tp",)),
+    Private(Consumer, "_get_active_partitions", ()),
     Private(Consumer, "_seek", ("partition", "offset")),
     Private(ThreadDelegateConsumer, "_thread"),
     Private(ThreadDelegateConsumer, "_commit", ("offsets",)),
@@ -483,6 +484,10 @@ class WorkerConsumer(faust_aiokafka.Consumer):
             for table, changelog_offsets in unconfirmed:
                 table.confirm(changelog_offsets)
         return did_commit
+
+    def fetching(self) -> set[TP]:
+        """The partitions Faust fetches now: assigned, neither paused nor held."""
+        return set(self._get_active_partitions())
 
     # -- B: stream partitions resume only with the flow, after recovery's seek and clear --
 

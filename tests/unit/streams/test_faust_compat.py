@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaTimeoutError
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.types import TP
+from prometheus_client import REGISTRY
 
 from streams import faust_compat
 from streams.record_batches import Delivery, Records
@@ -516,3 +517,143 @@ async def test_with_the_flow_suspended_faust_own_race_runs(
     callback = current_task()
     result = await consumer.wait_first(callback, consumer.suspend_flow.wait())
     assert asyncio.current_task() not in result.results  # the callback ran in a task of its own
+
+
+# -- Faust's delivery defects, fixed in the worker consumer ------------------------------------
+
+LIKES, SHARES, MENTIONS = TP("t.likes", 1), TP("t.shares", 1), TP("t.mentions", 1)
+
+
+@pytest.fixture
+async def worker() -> faust_compat.WorkerConsumer:
+    """The worker's consumer with a changelog-backed table, not started, made in the test's
+    loop."""
+    app = faust.App("t", broker="kafka://127.0.0.1:1")
+    app.transport = faust_compat.worker_transport(
+        app, inline_delivery=False, fetch=faust_compat.FAUST_FETCH
+    )
+    app.Table("signals", key_type=bytes, value_type=bytes, partitions=8)
+    consumer = app.consumer
+    assert isinstance(consumer, faust_compat.WorkerConsumer)
+    return consumer
+
+
+def discarded(reason: str) -> float:
+    value = REGISTRY.get_sample_value("clout_faust_records_discarded_total", {"reason": reason})
+    return value or 0.0
+
+
+def test_stream_partitions_resume_with_the_flow_not_before_recoverys_seek(
+    worker: faust_compat.WorkerConsumer,
+) -> None:
+    changelog = TP("t-signals-changelog", 1)
+    worker.pause_partitions({LIKES, changelog})  # assigned: Faust pauses everything
+    worker.resume_partitions({LIKES, changelog})  # recovery, before its seek and its clear
+    assert worker.fetching() == {changelog}
+    worker.resume_flow()  # after them
+    assert worker.fetching() == {LIKES, changelog}
+
+    worker.resume_partitions({SHARES})
+    worker.pause_partitions({SHARES})  # a new rebalance before the flow resumed
+    worker.resume_flow()
+    assert SHARES not in worker.fetching()
+
+
+class Fetched:
+    """The consumer thread's fetches, served from `records` (each call takes the next map)."""
+
+    def __init__(self, consumer: faust_compat.WorkerConsumer) -> None:
+        self.consumer = consumer
+        self.records: list[dict[TP, list[Any]]] = []
+
+    async def getmany(
+        self,
+        active_partitions: Any,
+        timeout: float,  # noqa: ASYNC109  # the thread's signature
+    ) -> dict[TP, list[Any]]:
+        self.consumer.note_fetch()  # as the thread's `_fetch_records` does on return
+        return self.records.pop(0)
+
+
+def kafka_records(tp: TP, *offsets: int) -> list[Any]:
+    return [
+        SimpleNamespace(
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            timestamp=None,
+            timestamp_type=0,
+            headers=[],
+            key=b"k",
+            value=b"v",
+            checksum=None,
+            serialized_key_size=1,
+            serialized_value_size=1,
+        )
+        for offset in offsets
+    ]
+
+
+@pytest.fixture
+def fetched(worker: faust_compat.WorkerConsumer, monkeypatch: pytest.MonkeyPatch) -> Fetched:
+    source = Fetched(worker)
+    monkeypatch.setattr(worker.kafka_thread, "getmany", source.getmany)
+    monkeypatch.setattr(worker, "highwater", lambda tp: 0)
+    worker.pause_partitions({LIKES, SHARES, MENTIONS})
+    worker.resume_partitions({LIKES, SHARES})
+    worker.resume_flow()
+    return source
+
+
+async def test_records_fetched_before_a_seek_of_their_partition_are_not_delivered(
+    worker: faust_compat.WorkerConsumer, fetched: Fetched
+) -> None:
+    fetched.records.append(
+        {LIKES: kafka_records(LIKES, 0, 1, 2, 3, 4), SHARES: kafka_records(SHARES, 7, 8)}
+    )
+    before = discarded("stale_batch")
+    delivered: list[tuple[TP, int]] = []
+    async for tp, message in worker.getmany(timeout=0.1):
+        delivered.append((tp, message.offset))
+        if (tp, message.offset) == (LIKES, 1):
+            worker.note_seek([LIKES])  # the gate seeks likes back while the batch is iterated
+
+    # 2..4 came from before the seek: aiokafka fetches them again from the offset sought
+    assert sorted(delivered) == [(LIKES, 0), (LIKES, 1), (SHARES, 7), (SHARES, 8)]
+    assert discarded("stale_batch") - before == 3
+
+    fetched.records.append({LIKES: kafka_records(LIKES, 1, 2)})  # the seek's own fetch
+    assert [m.offset async for _, m in worker.getmany(timeout=0.1)] == [1, 2]
+
+
+async def test_records_faust_will_drop_or_skip_are_counted(
+    worker: faust_compat.WorkerConsumer, fetched: Fetched, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def seek_wait(partitions: Any) -> None:
+        worker.note_seek(partitions)
+
+    monkeypatch.setattr(worker, "seek_wait", seek_wait)
+    await worker.seek(LIKES, 3)  # Faust sets the read offset to 3
+    fetched.records.append(
+        {LIKES: kafka_records(LIKES, 1, 2, 3), MENTIONS: kafka_records(MENTIONS, 5)}
+    )
+    dropped, skipped = discarded("read_offset"), discarded("inactive_partition")
+    delivered = [(tp, m.offset) async for tp, m in worker.getmany(timeout=0.1)]
+
+    assert delivered == [(LIKES, 1), (LIKES, 2), (LIKES, 3)]  # Faust's loop drops 1 and 2
+    assert discarded("read_offset") - dropped == 2
+    assert discarded("inactive_partition") - skipped == 1  # mentions is paused
+
+
+async def test_a_seek_runs_in_the_consumer_thread(
+    worker: faust_compat.WorkerConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sought: list[Any] = []
+
+    async def seek_wait(partitions: Any) -> None:
+        sought.append(dict(partitions))
+
+    monkeypatch.setattr(worker, "seek_wait", seek_wait)
+    await worker.seek(LIKES, 3)  # Faust's own `_seek` calls aiokafka from this loop
+    assert sought == [{LIKES: 3}]
+    assert faust_compat.delivered_past(worker, LIKES, 2)  # its read offset: the one sought
