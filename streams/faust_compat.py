@@ -11,8 +11,9 @@ What Clout needs that faust-streaming 0.15.3 does not offer publicly, and why:
   choice of the offset to commit (`_new_offset`, `_add_gap`), for the in-order gate: Faust
   commits past messages no stream processed (faust-streaming #606, open PR #707), and a jump in
   offsets counts as processed (`_add_gap`);
-* a hook just before offsets are committed (`_commit_offsets`), so the write-behind state is in
-  the table and its changelog before any offset that produced it reaches Kafka;
+* Faust's commit (`_commit_offsets`) replaced by the commit protocol (streams/commit.py), so
+  the write-behind state is in the table and its changelog before any offset that produced it
+  reaches Kafka;
 * the delivery defects of Faust's fetch loop, fixed in `WorkerConsumer` where they arise
   (faust-streaming #166, #175, #471, #629, #640: stalls without a root cause;
   robinhood/faust#115: records dropped below the read offset): a stale batch after a seek (A),
@@ -56,6 +57,7 @@ from faust.utils.functional import consecutive_numbers
 from mode.services import WaitResults
 
 from streams import metrics
+from streams.commit import Checkpoint
 from streams.record_batches import Records, SendRecords
 from streams.state import supersedes
 
@@ -219,11 +221,10 @@ def guarded_new_offset(consumer: Any, tp: Any) -> int | None:
     return int(batch[-1]) + 1
 
 
-def run_before_commit(app: faust.App, hook: Callable[[], Awaitable[object]]) -> None:
-    """Await `hook()` each time `app`'s worker consumer is about to commit offsets (after it
-    chose them, before Faust flushes its producer and commits), so what the hook writes to
-    tables is delivered before the commit."""
-    app.clout_before_commit = hook  # type: ignore[attr-defined]
+def use_checkpoint(app: faust.App, checkpoint: Checkpoint) -> None:
+    """Commit `app`'s offsets through `checkpoint` (the worker consumer's `_commit_offsets`
+    calls it; without one, Faust's own commit runs)."""
+    app.clout_checkpoint = checkpoint  # type: ignore[attr-defined]
 
 
 OffsetCommit = Callable[[Any, Mapping[TP, int]], Awaitable[bool]]
@@ -443,7 +444,7 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         """
         return self.kafka_thread.last_stable_offset(tp)
 
-    # -- the commit guard and the hook before each commit (faust-streaming #606, PR #707) --
+    # -- the commit guard and the commit protocol (faust-streaming #606, PR #707) --
 
     def _new_offset(self, tp: TP) -> int | None:
         return guarded_new_offset(self, tp)
@@ -456,34 +457,38 @@ class WorkerConsumer(faust_aiokafka.Consumer):
     async def _commit_offsets(
         self, offsets: Mapping[TP, int], start_new_transaction: bool = True
     ) -> bool:
-        before: Callable[[], Awaitable[object]] | None = getattr(
-            self.app, "clout_before_commit", None
-        )
-        if before is not None:
-            await before()
+        checkpoint: Checkpoint | None = getattr(self.app, "clout_checkpoint", None)
+        if checkpoint is None or self.in_transaction:
+            committed: bool = await super()._commit_offsets(
+                offsets, start_new_transaction=start_new_transaction
+            )
+            return committed
+        return await checkpoint.commit(self, offsets)
+
+    async def flush_producer(self) -> None:
+        """Return once every record handed to Faust's producer so far is on the broker."""
         await drain_producer_buffer(self.app)
-        committed: bool = await super()._commit_offsets(
-            offsets, start_new_transaction=start_new_transaction
-        )
-        return committed
+        await self.app.producer.flush()
 
-    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
-        return await self.commit_confirming(offsets)
+    async def commit_assigned(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit `offsets` of the partitions still assigned; whether Kafka accepted it.
 
-    async def commit_confirming(self, offsets: Mapping[TP, int]) -> bool:
-        """Commit; on success, confirm the changelog records acknowledged before it was sent.
-
-        The coordinator accepts a commit only from a current member of the group, so a success
-        proves this worker owned its partitions at that moment, and so when it wrote them. (A
-        failed commit still advances Faust's `_committed_offset`, faust-streaming #316: the
-        gate reads it only as where a partition starts.)
+        Faust's `_commit_offsets` without transactions and without its producer flush (the
+        checkpoint flushes first). As Faust does, the committed offsets are recorded even when
+        the commit failed (faust-streaming #316); the gate reads them only as where a partition
+        starts, and a later commit covers the same offsets.
         """
-        tables = [t for t in self.app.tables.values() if isinstance(t, FencedTable)]
-        unconfirmed = [(table, table.unconfirmed_offsets()) for table in tables]
-        did_commit: bool = await super()._commit(offsets)
+        assignment = self.assignment()
+        committable = {tp: offset for tp, offset in offsets.items() if tp in assignment}
+        if len(committable) < len(offsets):
+            self.log.info("not committing revoked partitions: %r", offsets.keys() - committable)
+        if not committable:
+            return False
+        did_commit: bool = await self._commit(committable)
         if did_commit:
-            for table, changelog_offsets in unconfirmed:
-                table.confirm(changelog_offsets)
+            self.app.tables.on_commit(committable)
+        self._committed_offset.update(committable)
+        self.app.monitor.on_tp_commit(committable)
         return did_commit
 
     def fetching(self) -> set[TP]:

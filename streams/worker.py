@@ -29,6 +29,7 @@ from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import FeedMarks, ScoreWriter
+from streams.commit import Checkpoint
 from streams.curve_follower import CurveFollower
 from streams.executor import BatchScorer
 from streams.faust_compat import (
@@ -38,7 +39,7 @@ from streams.faust_compat import (
     aiokafka_producer,
     fenced_store_url,
     require_pinned_libraries,
-    run_before_commit,
+    use_checkpoint,
     worker_transport,
 )
 from streams.feed import FeedProducer
@@ -214,7 +215,7 @@ def build_app(settings: Settings) -> faust.App:
     table = declare_signal_table(app, settings)
     send_records = record_batches(lambda: aiokafka_producer(app))
     states = StateCache(FaustTableAccess(table, send_records), settings.state_cache_users)
-    run_before_commit(app, states.flush)
+    use_checkpoint(app, Checkpoint(states.flush, [table]))
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(

@@ -1,6 +1,6 @@
 """A worker killed after its write-behind flush and before its offset commit counts exactly.
 
-The state flush runs just before each offset commit (streams/faust_compat.run_before_commit):
+The state flush runs just before each offset commit (streams/commit.py, step 1):
 the table and its changelog then hold effects of events whose offsets Kafka has not recorded.
 Killed at that moment, the next owner re-reads those events; the applied-offset watermark in the
 flushed state must make the replay change nothing. The next owner here starts with an empty

@@ -22,6 +22,7 @@ from faust.types import TP
 from prometheus_client import REGISTRY
 
 from streams import faust_compat
+from streams.commit import Checkpoint
 from streams.record_batches import Delivery, Records
 from streams.state import StoredUser
 
@@ -386,26 +387,47 @@ def test_changelog_offsets_are_stored_only_once_a_commit_confirms_them(
     assert table.data.persisted_offset(tp) == 11
 
 
-@pytest.mark.parametrize("accepted", [True, False])
-async def test_a_commit_confirms_the_changelog_offsets_acknowledged_before_it(
-    table: faust_compat.FencedTable, accepted: bool
+async def test_the_commit_protocol_commits_through_faust_and_confirms_the_changelog(
+    table: faust_compat.FencedTable,
 ) -> None:
-    tp = TP(CHANGELOG, 1)
-    table.record_sent(tp, 5)
+    """The worker consumer's `_commit_offsets` (Faust's hook) runs the checkpoint's steps, and
+    its `commit_assigned` reaches the Kafka commit (replaced here)."""
+    app = table.app
+    app.transport = faust_compat.worker_transport(
+        app, inline_delivery=False, fetch=faust_compat.FAUST_FETCH
+    )
+    consumer = app.consumer
+    assert isinstance(consumer, faust_compat.WorkerConsumer)
+    changelog, likes, shares = TP(CHANGELOG, 1), TP("t.likes", 1), TP("t.shares", 1)
+    steps: list[str] = []
 
-    async def commit(consumer: Any, offsets: Any) -> bool:
-        table.record_sent(tp, 6)  # acked meanwhile
-        return accepted
+    async def flush_state() -> None:
+        steps.append("state")
+        table.record_sent(changelog, 5)
 
-    undo = faust_compat.replace_offset_commit(lambda original: commit)
+    async def flush_producer() -> None:
+        steps.append("produce")
+
+    async def kafka_commit(consumer: Any, offsets: Any) -> bool:
+        steps.append(f"commit {dict(offsets)}")
+        table.record_sent(changelog, 6)  # acknowledged while the commit was on its way
+        return True
+
+    faust_compat.use_checkpoint(app, Checkpoint(flush_state, [table]))
+    consumer.flush_producer = flush_producer  # type: ignore[method-assign]
+    consumer.assignment = lambda: {likes}  # type: ignore[method-assign]
+    undo = faust_compat.replace_offset_commit(lambda original: kafka_commit)
     try:
-        consumer = object.__new__(faust_compat.WorkerConsumer)
-        consumer.app = table.app
-        assert await consumer.commit_confirming({TP("t.likes", 1): 100}) is accepted
+        assert await consumer.force_commit() is False  # nothing acknowledged: no commit
+        faust_compat.acknowledge(consumer, likes, 0)
+        faust_compat.acknowledge(consumer, shares, 0)  # revoked meanwhile: not committed
+        assert await consumer.force_commit() is True
     finally:
         undo()
-    assert table.data.persisted_offset(tp) == (5 if accepted else None)
-    assert table.unconfirmed_offsets() == {tp: 6}  # acknowledged after the commit was sent
+    assert steps == ["state", "produce", f"commit {{{likes!r}: 1}}"]
+    assert faust_compat.committed_offset(consumer, likes) == 1
+    assert table.data.persisted_offset(changelog) == 5
+    assert table.unconfirmed_offsets() == {changelog: 6}
 
 
 @pytest.mark.parametrize("inline_delivery", [True, False])
