@@ -19,6 +19,7 @@ import pytest
 from app.settings import Settings
 from tests.reliability.outcome import (
     assert_counted_once_and_feed_on_cards,
+    assert_faust_lost_no_delivery,
     seen_positions,
     wait_for_exact_cards,
 )
@@ -84,6 +85,7 @@ async def test_kill_between_state_flush_and_offset_commit_loses_nothing_counts_n
             await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
             await assert_counted_once_and_feed_on_cards(client, settings, len(traffic.counted))
             successor.assert_alive()
+            assert_faust_lost_no_delivery(successor)
         finally:
             doomed.stop(signal.SIGKILL)
             successor.stop()
