@@ -303,7 +303,8 @@ def partition_data(store: Any, partition: int) -> MutableMapping[bytes, bytes]:
 async def drain_producer_buffer(app: Any) -> None:
     """Wait until every record queued with `send_soon` (table changelog) is handed to aiokafka.
 
-    Faust's `ProducerBuffer.flush()`, which `_commit_offsets` relies on, gives up as soon as one
+    Faust flushes its producer before a commit since faust-streaming PR #273, but
+    `ProducerBuffer.flush()`, which `_commit_offsets` relies on, gives up as soon as one
     record takes over 0.1 s to go out (`flush_atmost` returns on its first timeout) and the commit
     then proceeds with changelog records still queued: a kill at that moment lost their effects
     while their offsets were committed (found by tests/reliability/test_envelopes.py on a loaded
@@ -504,7 +505,9 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         partitions, then awaits `perform_seek` with the flow already active, then clears every
         stream buffer (`flow_control.resume`): records fetched in that window were dropped by
         the seek's read offsets or cleared unacknowledged while aiokafka's position had passed
-        them. Every recovery path calls `resume_flow` after the clear.
+        them. Every recovery path calls `resume_flow` after the clear. (faust-streaming #216 and
+        PR #217 moved the clear after the seek in `_resume_streams`; PR #241 fixed other races
+        of a rebalance; the resume before the seek remained.)
         """
         tps = set(tps)
         streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
@@ -545,7 +548,8 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         changelog partitions once they are read): the fetch then returned records of the stream
         partitions, which `getmany` skips as inactive while aiokafka's position has passed them
         (crash test: 6,000 records of 36 partitions skipped just after recovery's seek, three
-        partitions found by the stall rule 10 s later).
+        partitions found by the stall rule 10 s later). robinhood/faust PR #69 fixed both (the
+        empty set, the live reference) in 2018; faust-streaming 0.15.3 has neither fix.
         """
         if active_partitions is None:  # a client-only app fetches everything
             return await super()._getmany(None, timeout)
