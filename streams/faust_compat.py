@@ -581,19 +581,23 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         self,
         timeout: float,  # noqa: ASYNC109  # Faust's signature
     ) -> AsyncIterator[tuple[TP, Message]]:
-        """Faust's `getmany`, without the records a seek made stale, and counting what the
-        fetch loop skips or drops.
+        """Faust's `getmany`, without the records a seek made stale, giving back the ones it
+        skips, and counting both, and what the fetch loop will drop.
 
         A: records fetched before a seek of their partition are discarded (aiokafka fetches
         them again from the offset sought): delivered, they raised the read offset past the
         offset sought, and the loop then dropped the records the seek fetched
-        (`offset=2 r_offset=418` in a crash test). C: Faust skips records of a partition that
-        is neither active nor buffered, silently; they are counted here (every path that pauses
-        a stream partition seeks it again before it resumes, B).
+        (`offset=2 r_offset=418` in a crash test). C: Faust skips, silently, fresh records of a
+        partition that is neither active nor buffered, while aiokafka's position has passed
+        them: a fetch begun before a rebalance can return, after recovery's seek, records of
+        stream partitions still held (B). Such a partition is sought back to its first skipped
+        record, which undoes the fetch (crash test: 9 partitions stalled until the stall rule
+        found them).
         """
         seeks, read_offset = self._clout_seeks, self._read_offset
         buffered = self._buffered_partitions
         dropped: defaultdict[tuple[str, TP], int] = defaultdict(int)
+        skipped: dict[TP, int] = {}
         try:
             async for tp, message in super().getmany(timeout):
                 active = self._clout_active
@@ -601,16 +605,27 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                     dropped["stale_batch", tp] += 1
                 elif active is not None and tp not in active and tp not in buffered:
                     dropped["inactive_partition", tp] += 1
+                    skipped.setdefault(tp, message.offset)
                 else:
                     read = read_offset[tp]
                     if read is not None and message.offset < read:
                         dropped["read_offset", tp] += 1  # Faust's loop drops it
                     yield tp, message
+            if skipped:
+                await self._clout_fetch_again(skipped)
         finally:
             for (reason, tp), count in dropped.items():
                 metrics.FAUST_RECORDS_DISCARDED.labels(reason=reason).inc(count)
                 level = logging.INFO if reason == "stale_batch" else logging.WARNING
                 log.log(level, "%s: %d fetched records not delivered (%s)", tp, count, reason)
+
+    async def _clout_fetch_again(self, first_skipped: Mapping[TP, int]) -> None:
+        """Seek each still-assigned partition back to its first skipped record."""
+        assigned = self.assignment()
+        due = {tp: offset for tp, offset in first_skipped.items() if tp in assigned}
+        if due:
+            log.warning("seeking skipped partitions back: %s", sorted(due.items()))
+            await self.seek_wait(due)
 
 
 class _Resumed:
