@@ -425,6 +425,8 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         self._clout_seeks: defaultdict[TP, int] = defaultdict(int)
         self._clout_fetched_at: dict[TP, int] = {}
         self._clout_active: set[TP] | None = None
+        self.completed_fetches = 0
+        """Fetches the fetch loop has delivered (or discarded) to their end."""
 
     def _new_consumer_thread(self) -> WorkerConsumerThread:
         return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -613,6 +615,7 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                     yield tp, message
             if skipped:
                 await self._clout_fetch_again(skipped)
+            self.completed_fetches += 1
         finally:
             for (reason, tp), count in dropped.items():
                 metrics.FAUST_RECORDS_DISCARDED.labels(reason=reason).inc(count)

@@ -68,6 +68,12 @@ STALLED_AFTER_S = 4.0
 """Records in a partition's log this long and still not delivered make it stalled: sought back
 (less than the reseek timer's interval, so two ticks apart are enough)."""
 
+STALLED_AFTER_FETCHES = 2
+"""...and Faust's fetch loop has completed this many fetches meanwhile: one that began after the
+records were in the log. While the loop spends seconds delivering one large batch (a takeover's
+backlog of other partitions into a full stream buffer) it fetches nothing, so a partition that
+gets nothing meanwhile is not stalled (a scale-out crash run: 17 partitions taken for stalled)."""
+
 
 def _in_offset_order(batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
     """`batch` with each partition's events in offset order, in the places the partition's
@@ -163,8 +169,9 @@ class InOrderGate:
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
-        # per partition: (next expected offset, records after it in the log?, since, log end)
-        self._progress: dict[Any, tuple[int, bool, float, int]] = {}
+        # per partition: (next expected offset, records after it in the log?, since, log end,
+        # the fetch loop's completed fetches then)
+        self._progress: dict[Any, tuple[int, bool, float, int, int]] = {}
 
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
@@ -226,14 +233,15 @@ class InOrderGate:
         offset, and starts again whenever that offset moves, Faust has delivered messages
         after it (they wait in the stream's buffer behind a backlog) or Faust holds the
         partition back until that buffer drains: records that just arrived, or that wait for
-        the agent, are not a stall.
+        the agent, are not a stall; nor is a partition before Faust's fetch loop has completed
+        STALLED_AFTER_FETCHES fetches since its clock started.
         """
         async with self._lock:
             consumer = self._consumer()
             self._follow_generation(consumer)
             owned = {tp for tp in consumer.assignment() if tp.topic in self._inputs}
             await self._start(consumer, {tp: None for tp in owned - self._expected.keys()})
-            now = self._clock()
+            now, fetches = self._clock(), consumer.completed_fetches
             stalled: dict[Any, tuple[int, int]] = {}
             for tp in owned & self._expected.keys():
                 expected = self._expected[tp]
@@ -244,10 +252,14 @@ class InOrderGate:
                 waiting = delivered_past(consumer, tp, expected) or held_back(consumer, tp)
                 if seen is None or seen[0] != expected or not seen[1] or waiting:
                     # the clock starts when records after the next expected one are in the log
-                    self._progress[tp] = (expected, pending, now, end or 0)
+                    self._progress[tp] = (expected, pending, now, end or 0, fetches)
                     continue
-                _, _, since, end_then = seen
-                if now - since >= STALLED_AFTER_S and tp not in self._holes:
+                _, _, since, end_then, fetches_then = seen
+                if (
+                    now - since >= STALLED_AFTER_S
+                    and fetches - fetches_then >= STALLED_AFTER_FETCHES
+                    and tp not in self._holes
+                ):
                     stalled[tp] = (expected, end_then - 1)  # what was there a while ago
             if not stalled:
                 return

@@ -643,6 +643,7 @@ async def test_records_fetched_before_a_seek_of_their_partition_are_not_delivere
 
     fetched.records.append({LIKES: kafka_records(LIKES, 1, 2)})  # the seek's own fetch
     assert [m.offset async for _, m in worker.getmany(timeout=0.1)] == [1, 2]
+    assert worker.completed_fetches == 2  # what the stall rule waits for
 
 
 async def test_records_faust_will_drop_are_counted_and_those_it_skips_fetched_again(

@@ -39,9 +39,18 @@ class FakeConsumer:
         self.ends: dict[TP, int] = {}
         self._read_offset: dict[TP, int] = {}  # the last offset Faust delivered to the streams
         self._buffered_partitions: set[TP] = set()  # not fetched: the stream's buffer is full
+        self.fetch_loop_stuck = False  # delivering one large batch: no fetch completes
+        self._fetches = 0
 
     def assignment(self) -> set[TP]:
         return self.assigned
+
+    @property
+    def completed_fetches(self) -> int:
+        """Two fetches complete between two reads (timer ticks), unless the loop is stuck."""
+        if not self.fetch_loop_stuck:
+            self._fetches += 2
+        return self._fetches
 
     def readable_end(self, tp: TP) -> int | None:
         return self.ends.get(tp)
@@ -522,5 +531,21 @@ async def test_a_partition_faust_holds_back_for_a_full_buffer_is_not_stalled(
     assert consumer.sought == []
 
     consumer.hold_back()
+    await stall_ticks(gate, clock)
+    assert consumer.sought == [{LIKES: 10}]
+
+
+async def test_a_partition_is_not_stalled_while_fausts_fetch_loop_delivers_one_large_batch(
+    rebalances: Rebalances,
+) -> None:
+    consumer = owning_likes(committed=10, end=20)
+    consumer.fetch_loop_stuck = True  # a takeover's backlog of other partitions, buffer full
+    gate, clock = watching_gate(consumer, rebalances)
+
+    await stall_ticks(gate, clock)
+    await stall_ticks(gate, clock)
+    assert consumer.sought == []
+
+    consumer.fetch_loop_stuck = False  # fetches complete again, and bring nothing for likes
     await stall_ticks(gate, clock)
     assert consumer.sought == [{LIKES: 10}]
