@@ -291,7 +291,8 @@ def partition_data(store: Any, partition: int) -> MutableMapping[bytes, bytes]:
     memory store's one dict (keys are raw bytes in both, as the table's serializers are raw).
 
     Faust's own `table[key]` routes through the current event, the key and value serializers
-    and a locked LRU key index: ~15 µs more per write than the database's put.
+    and a locked LRU key index: ~15 µs more per write than the database's put (a cost, no
+    upstream report found).
     """
     if isinstance(store, faust_rocksdb.Store):
         db: MutableMapping[bytes, bytes] = store._db_for_partition(partition)
@@ -316,7 +317,8 @@ async def drain_producer_buffer(app: Any) -> None:
 
 
 def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
-    """The started aiokafka producer behind `app.producer` (raises if it is not started)."""
+    """The started aiokafka producer behind `app.producer` (raises if it is not started);
+    Faust has no public accessor and no record-batch API (no upstream report found)."""
     producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
     return producer
 
@@ -350,8 +352,9 @@ class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     Faust 0.15.3 reads read_committed only under `processing_guarantee="exactly_once"` and sets
     no fetch_min_bytes; aiokafka hands the consumer's `_isolation_level`, `_fetch_min_bytes` and
-    `_fetch_max_wait_ms` to its fetcher at start. Seeks and fetches both run on this thread's
-    loop, one after the other, so the order it notes them in is the order aiokafka saw them.
+    `_fetch_max_wait_ms` to its fetcher at start (no upstream report or setting found). Seeks
+    and fetches both run on this thread's loop, one after the other, so the order it notes them
+    in is the order aiokafka saw them.
     """
 
     consumer: WorkerConsumer
@@ -672,7 +675,7 @@ class InlineDeliveryConsumer(WorkerConsumer):
     event in a stream's buffer), so it is run here up to its first suspension. Only if it
     suspends (flow control during a rebalance, a full buffer) does the race happen, as Faust's,
     with the rest of the callback; with the flow suspended or the consumer stopping, Faust's
-    `wait_first` runs unchanged.
+    `wait_first` runs unchanged. (A cost, no upstream report found.)
     """
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109  # mode's signature
@@ -739,7 +742,9 @@ class FencedTable(faust.Table[bytes, bytes]):
     had their offsets been recorded, taking the partition back later would skip every record the
     new owner wrote before them. `FaustTableAccess` reports each delivered record batch with
     `record_sent`; unconfirmed records are read again, and the store's restore rule
-    (`FencedRocksDBStore`) resolves them. Set as Faust's `Table` setting.
+    (`FencedRocksDBStore`) resolves them. Set as Faust's `Table` setting. Faust fences a zombie
+    only under `exactly_once`, which crashes on `ProducerFenced` around rebalances
+    (faust-streaming #323; docs/guarantees.md, "Fencing a paused worker").
     """
 
     def record_sent(self, tp: TP, offset: int) -> None:
