@@ -411,9 +411,9 @@ class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class WorkerConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with the worker's consumer thread, the commit guard, the hook
-    before each commit, the confirmation of fenced tables' changelog offsets, and Faust's
-    delivery defects fixed where they arise (each method says which).
+    """Faust's aiokafka consumer with the worker's consumer thread, the commit guard, the commit
+    protocol (streams/commit.py) in place of Faust's commit, and Faust's delivery defects fixed
+    where they arise (each method says which).
 
     Faust's fetch loop (`Consumer._drain_messages`) drops a record below the partition's read
     offset, logged only at `log.dev` (robinhood/faust#115): whatever raises the read offset past a
@@ -497,10 +497,6 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         self.app.monitor.on_tp_commit(committable)
         return did_commit
 
-    def fetching(self) -> set[TP]:
-        """The partitions Faust fetches now: assigned, neither paused nor held."""
-        return set(self._get_active_partitions())
-
     # -- B: stream partitions resume only with the flow, after recovery's seek and clear --
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
@@ -530,6 +526,10 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         held, self._clout_held = self._clout_held, set()
         super().resume_partitions(held)
         super().resume_flow()
+
+    def fetching(self) -> set[TP]:
+        """The partitions Faust fetches now: assigned, neither paused nor held."""
+        return set(self._get_active_partitions())
 
     # -- D: seek in the consumer's own thread --
 
