@@ -26,7 +26,16 @@ REPLAYS_SKIPPED = Counter(
 HOLES_FOUND = Counter(
     "clout_partition_holes_total",
     "Offsets Faust did not deliver, which the in-order gate seeks back to",
-    ["cause"],  # "skipped": later messages came first; "stalled": nothing came after it
+    # "skipped": later messages came first; "stalled": nothing came after it (the stall rule)
+    ["cause"],
+)
+FAUST_RECORDS_DISCARDED = Counter(
+    "clout_faust_records_discarded_total",
+    "Fetched input records Faust's fetch loop did not hand to a stream (streams/faust_compat.py)",
+    # "stale_batch": fetched before a seek of their partition, fetched again after it;
+    # "read_offset": dropped by Faust below its read offset (lost unless sought again);
+    # "inactive_partition": skipped, their partition paused (sought again before it resumes)
+    ["reason"],
 )
 REKEYED = Counter("clout_rekeyed_events_total", "Events re-routed to their target user's partition")
 SCORES_WRITTEN = Counter("clout_scores_written_total", "Score cards sent to Redis")

@@ -11,9 +11,9 @@ only correct for in-order application. So:
   redelivery the table will recognise); anything after a hole is held back and the partition
   is sought back to the hole, so the missing messages are delivered again;
 * held-back messages are acknowledged by Faust's `take_events` anyway, so the gate removes those
-  acknowledgements on its next call, and `faust_compat.install_commit_guard` makes Faust's
-  choice of the offset to commit stop at the first offset the gate has not let through (and
-  never treat a jump in offsets as processed).
+  acknowledgements on its next call, and the worker consumer's commit guard
+  (`faust_compat.guarded_new_offset`) makes Faust's choice of the offset to commit stop at the
+  first offset the gate has not let through (and never treat a jump in offsets as processed).
 
 Transactional producers leave offsets that are never delivered: a commit or abort marker after
 each transaction, and (read with isolation level read_committed, as the worker reads its input)
@@ -50,7 +50,6 @@ from streams.faust_compat import (
     committed_offset,
     delivered_past,
     held_back,
-    next_offsets,
     withdraw_acks,
 )
 
@@ -68,6 +67,12 @@ GAP_PROBE_TIMEOUT_S = 10.0
 STALLED_AFTER_S = 4.0
 """Records in a partition's log this long and still not delivered make it stalled: sought back
 (less than the reseek timer's interval, so two ticks apart are enough)."""
+
+STALLED_AFTER_FETCHES = 2
+"""...and Faust's fetch loop has completed this many fetches meanwhile: one that began after the
+records were in the log. While the loop spends seconds delivering one large batch (a takeover's
+backlog of other partitions into a full stream buffer) it fetches nothing, so a partition that
+gets nothing meanwhile is not stalled (a scale-out crash run: 17 partitions taken for stalled)."""
 
 
 def _in_offset_order(batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
@@ -160,17 +165,13 @@ class InOrderGate:
         self._clock = clock
         self._lock = asyncio.Lock()  # admit and find_stalled share the state and the reader
         self._seen_generation: int | None = None
+        self._expected: dict[Any, int] = {}  # per partition, the next offset to let through
         self._held: dict[Any, set[int]] = {}
         self._holes: dict[Any, tuple[int, float]] = {}
         self._gaps: dict[Any, set[int]] = {}
-        # per partition: (next expected offset, records after it in the log?, since, log end)
-        self._progress: dict[Any, tuple[int, bool, float, int]] = {}
-
-    @property
-    def _expected(self) -> dict[Any, int]:
-        """Per partition, the next offset to let through; kept on the consumer, whose read
-        offsets never drop a record at or above it (`faust_compat.GateReadOffsets`)."""
-        return next_offsets(self._consumer())
+        # per partition: (next expected offset, records after it in the log?, since, log end,
+        # the fetch loop's completed fetches then)
+        self._progress: dict[Any, tuple[int, bool, float, int, int]] = {}
 
     async def admit(self, batch: Sequence[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events of `batch` that may be processed now, in batch order."""
@@ -232,14 +233,15 @@ class InOrderGate:
         offset, and starts again whenever that offset moves, Faust has delivered messages
         after it (they wait in the stream's buffer behind a backlog) or Faust holds the
         partition back until that buffer drains: records that just arrived, or that wait for
-        the agent, are not a stall.
+        the agent, are not a stall; nor is a partition before Faust's fetch loop has completed
+        STALLED_AFTER_FETCHES fetches since its clock started.
         """
         async with self._lock:
             consumer = self._consumer()
             self._follow_generation(consumer)
             owned = {tp for tp in consumer.assignment() if tp.topic in self._inputs}
             await self._start(consumer, {tp: None for tp in owned - self._expected.keys()})
-            now = self._clock()
+            now, fetches = self._clock(), consumer.completed_fetches
             stalled: dict[Any, tuple[int, int]] = {}
             for tp in owned & self._expected.keys():
                 expected = self._expected[tp]
@@ -250,10 +252,14 @@ class InOrderGate:
                 waiting = delivered_past(consumer, tp, expected) or held_back(consumer, tp)
                 if seen is None or seen[0] != expected or not seen[1] or waiting:
                     # the clock starts when records after the next expected one are in the log
-                    self._progress[tp] = (expected, pending, now, end or 0)
+                    self._progress[tp] = (expected, pending, now, end or 0, fetches)
                     continue
-                _, _, since, end_then = seen
-                if now - since >= STALLED_AFTER_S and tp not in self._holes:
+                _, _, since, end_then, fetches_then = seen
+                if (
+                    now - since >= STALLED_AFTER_S
+                    and fetches - fetches_then >= STALLED_AFTER_FETCHES
+                    and tp not in self._holes
+                ):
                     stalled[tp] = (expected, end_then - 1)  # what was there a while ago
             if not stalled:
                 return

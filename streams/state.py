@@ -139,7 +139,7 @@ class StateCache:
     changed with `mark_changed`; the table sees one write per changed user per `flush`, however
     many batches changed it meanwhile. The rules that keep "acknowledged" meaning "durable":
 
-    * `flush` runs before every offset commit (streams/faust_compat.run_before_commit) and
+    * `flush` runs before every offset commit (step 1 of streams/commit.py's `Checkpoint`) and
       returns once the changelog has every changed user, so any offset Kafka records has its
       effects in the table and changelog first;
     * the cache holds at most `capacity` users; the least recently used is evicted, and written

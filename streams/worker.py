@@ -29,6 +29,7 @@ from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import FeedMarks, ScoreWriter
+from streams.commit import Checkpoint
 from streams.curve_follower import CurveFollower
 from streams.executor import BatchScorer
 from streams.faust_compat import (
@@ -37,9 +38,8 @@ from streams.faust_compat import (
     FetchPolicy,
     aiokafka_producer,
     fenced_store_url,
-    install_commit_guard,
-    require_pinned_faust,
-    run_before_commit,
+    require_pinned_libraries,
+    use_checkpoint,
     worker_transport,
 )
 from streams.feed import FeedProducer
@@ -168,7 +168,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         Monitor=Monitor if settings.worker_faust_statistics else QuietMonitor,
         Table=FencedTable,
     )
-    require_pinned_faust()
+    require_pinned_libraries()
     # Read committed (transactional input); set before a declaration creates Faust's own.
     app.transport = worker_transport(
         app,
@@ -215,7 +215,7 @@ def build_app(settings: Settings) -> faust.App:
     table = declare_signal_table(app, settings)
     send_records = record_batches(lambda: aiokafka_producer(app))
     states = StateCache(FaustTableAccess(table, send_records), settings.state_cache_users)
-    run_before_commit(app, states.flush)
+    use_checkpoint(app, Checkpoint(states.flush, [table]))
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(
@@ -231,7 +231,6 @@ def build_app(settings: Settings) -> faust.App:
     )
     due = DueIndex(redis, prefix)
     params = settings.model_params()
-    install_commit_guard()
     committed_reader = CommittedReader(aiokafka_kwargs(settings))
     gate = InOrderGate(
         lambda: app.consumer,

@@ -291,7 +291,10 @@ class KafkaLagCollector:
             try:
                 # The admin client has no public ListOffsets call (aiokafka 0.14); sending the
                 # request to the leader through it keeps the observer free of any consumer.
-                response: Any = await self._admin._send_request_to_node(leader, request)
+                # The one aiokafka private outside streams/faust_compat.py (app must not import
+                # streams); that module's canary checks it too (`PRIVATES`).
+                send = self._admin._send_request_to_node  # noqa: SLF001
+                response: Any = await send(leader, request)
             except Exception as exc:
                 for topic, parts in topics.items():
                     for partition, _ in parts:

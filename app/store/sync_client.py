@@ -103,18 +103,18 @@ class SyncChangeFeed(Closing):
 
     def subscribe(self) -> None:
         """Subscribe and wait for Redis to confirm."""
-        self._owner._call(self._feed.subscribe())
+        self._owner._call(self._feed.subscribe())  # noqa: SLF001  # its owner's loop
 
     def __iter__(self) -> Iterator[ScoreChange]:
         return self
 
     def __next__(self) -> ScoreChange:
         # No call timeout: waiting for the next change may legitimately take forever.
-        return self._owner._call(self._feed.__anext__(), wait_forever=True)
+        return self._owner._call(self._feed.__anext__(), wait_forever=True)  # noqa: SLF001
 
     def close(self) -> None:
         """Unsubscribe and release the pub/sub connection."""
-        self._owner._call(self._feed.aclose())
+        self._owner._call(self._feed.aclose())  # noqa: SLF001  # its owner's loop
 
     def __enter__(self) -> Self:
         self.subscribe()

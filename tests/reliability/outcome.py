@@ -24,7 +24,7 @@ from app.store.keys import RedisKeys
 from tests.reliability.traffic import Traffic
 from tests.support.feed import feed_ends_on_cards
 from tests.support.waiting import eventually
-from tests.support.worker import committed_and_ends
+from tests.support.worker import WorkerProcess, committed_and_ends
 
 FLOAT_TOLERANCE = 1e-6
 """How far a stored float may be from the exact expectation (the issue's "within 1e-6")."""
@@ -187,3 +187,23 @@ async def in_flight(
         for topic, partition, offset in await seen_positions(client, settings)
         if (topic, partition) in owned and offset >= by_tp.get((topic, partition), 0)
     )
+
+
+LOST_DELIVERY_SIGNS = (
+    "seeking back",  # the in-order gate found a hole or a stalled partition
+    "fetched records not delivered (read_offset)",  # Faust's fetch loop dropped them
+)
+
+
+def assert_faust_lost_no_delivery(*workers: WorkerProcess) -> None:
+    """Faust delivered every record in offset order: the in-order gate never had to seek a
+    partition back, and Faust's fetch loop dropped none below its read offset (the delivery
+    defects fixed in streams/faust_compat.py's `WorkerConsumer`; the gate and the stall rule
+    recover such losses, this says none happened)."""
+    signs = [
+        f"{worker.log_path.name}: {line}"
+        for worker in workers
+        for line in worker.log_path.read_text(errors="replace").splitlines()
+        if any(sign in line for sign in LOST_DELIVERY_SIGNS)
+    ]
+    assert signs == [], "\n".join(signs[:20])

@@ -158,6 +158,10 @@ class PrivateKafka:
         self.port, self.controller_port, *tls_ports = free_ports(6 if self.tls else 2)
         self.tls_ports = local_tls.KafkaTlsPorts(*tls_ports) if tls_ports else None
 
+    def mark_ready(self) -> None:
+        """The node has answered once (a later exit is no longer a lost port)."""
+        self._ever_ready = True
+
     @property
     def bootstrap(self) -> str:
         """The client listener, `host:port`."""
@@ -259,7 +263,7 @@ class PrivateKafka:
                 self.start()
             kwargs = self.client_kwargs(*self.ADMIN) if self.sasl is not None else {}
             if await local_kafka.kafka_ready(self.bootstrap, 5.0, **kwargs):
-                self._ever_ready = True
+                self.mark_ready()
                 return
             await asyncio.sleep(0.5)
         raise RuntimeError(f"private Kafka did not answer in time:\n{self.log_tail()}")
@@ -337,7 +341,7 @@ class PrivateKafkaCluster:
                 self.start()
             if await local_kafka.kafka_ready(self.bootstrap, 5.0, len(self.nodes)):
                 for node in self.nodes:
-                    node._ever_ready = True
+                    node.mark_ready()
                 return
             await asyncio.sleep(0.5)
         raise RuntimeError(f"private cluster not ready in time:\n{self.nodes[0].log_tail()}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from app.settings import Settings
 from tests.reliability.outcome import (
     assert_counted_once_and_feed_on_cards,
+    assert_faust_lost_no_delivery,
     card_mismatches,
     group_members,
     in_flight,
@@ -87,6 +88,7 @@ async def test_kill_9_one_of_two_workers_mid_stream_loses_nothing_counts_nothing
             # Records the victim made but never sent are made again by the survivor.
             await assert_counted_once_and_feed_on_cards(client, settings, len(traffic.counted))
             survivor.assert_alive()
+            assert_faust_lost_no_delivery(survivor)
         finally:
             victim.stop(signal.SIGKILL)
             survivor.stop()

@@ -30,7 +30,12 @@ from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
 from app.settings import Settings
 from app.store.cleanup import delete_prefix
-from tests.reliability.outcome import read_cards, seen_positions, wait_for_exact_cards
+from tests.reliability.outcome import (
+    assert_faust_lost_no_delivery,
+    read_cards,
+    seen_positions,
+    wait_for_exact_cards,
+)
 from tests.reliability.traffic import Outgoing, Traffic, give_standing, make_traffic, produce_all
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
@@ -164,6 +169,7 @@ async def test_transactional_input_counts_committed_events_once_and_aborted_ones
                 want = score_card(name, states[name], at, params, DEFAULT_CURVE).raw
                 assert abs(float(card["raw"]) - want) <= TWIN_TOLERANCE, (name, card["raw"], want)
         worker.assert_alive()
+        assert_faust_lost_no_delivery(worker)
     finally:
         await producer.stop()
         worker.stop()

@@ -1,6 +1,6 @@
 """A worker killed after its write-behind flush and before its offset commit counts exactly.
 
-The state flush runs just before each offset commit (streams/faust_compat.run_before_commit):
+The state flush runs just before each offset commit (streams/commit.py, step 1):
 the table and its changelog then hold effects of events whose offsets Kafka has not recorded.
 Killed at that moment, the next owner re-reads those events; the applied-offset watermark in the
 flushed state must make the replay change nothing. The next owner here starts with an empty
@@ -19,6 +19,7 @@ import pytest
 from app.settings import Settings
 from tests.reliability.outcome import (
     assert_counted_once_and_feed_on_cards,
+    assert_faust_lost_no_delivery,
     seen_positions,
     wait_for_exact_cards,
 )
@@ -84,6 +85,7 @@ async def test_kill_between_state_flush_and_offset_commit_loses_nothing_counts_n
             await wait_caught_up(settings, topics, deadline_s=120, alive=[successor])
             await assert_counted_once_and_feed_on_cards(client, settings, len(traffic.counted))
             successor.assert_alive()
+            assert_faust_lost_no_delivery(successor)
         finally:
             doomed.stop(signal.SIGKILL)
             successor.stop()

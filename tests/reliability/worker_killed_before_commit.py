@@ -11,29 +11,31 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from faust.transport.consumer import ThreadDelegateConsumer
-
 from app.cli import main
+from streams.faust_compat import OffsetCommit, replace_offset_commit
 
 KILL_AT = int(os.environ["CLOUT_TEST_KILL_AT_COMMIT"])
-_original_commit = ThreadDelegateConsumer._commit
-_commits = 0
 
 
-async def _commit_or_die(self: Any, offsets: Any) -> bool:
-    global _commits
-    _commits += 1
-    if _commits >= KILL_AT:
-        print(f"fault: killed at commit {_commits}, before committing {offsets}", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-    result: bool = await _original_commit(self, offsets)
-    return result
+def commit_or_die(original: OffsetCommit) -> OffsetCommit:
+    """The offset commit, except that the KILL_AT-th one kills the process before it is sent."""
+    commits = 0
+
+    async def commit(consumer: Any, offsets: Mapping[Any, int]) -> bool:
+        nonlocal commits
+        commits += 1
+        if commits >= KILL_AT:
+            print(f"fault: killed at commit {commits}, before committing {offsets}", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return await original(consumer, offsets)
+
+    return commit
 
 
-# The Kafka driver's consumer (aiokafka) inherits `_commit` from the thread-delegating consumer.
-ThreadDelegateConsumer._commit = _commit_or_die  # type: ignore[method-assign]
+replace_offset_commit(commit_or_die)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

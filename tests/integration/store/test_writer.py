@@ -215,7 +215,7 @@ async def test_a_flushed_script_cache_is_recovered(
 ) -> None:
     # Simulate a server that has never seen the script (restart, failover, SCRIPT FLUSH) without
     # flushing the shared server's cache: point the writer at an unknown SHA.
-    writer._script.sha = hashlib.sha1(uuid.uuid4().bytes).hexdigest()
+    writer._script.sha = hashlib.sha1(uuid.uuid4().bytes).hexdigest()  # noqa: SLF001  # Clout's own
     assert await writer.write([make_card("alice", score=33.0)]) == 1
     score = await client.get("alice")
     assert score is not None

@@ -1,10 +1,10 @@
 """The in-order gate and the commit guard, against a stand-in for Faust's consumer bookkeeping.
 
-The stand-in has exactly the attributes the gate and the guard read and write on Faust's
-`Consumer` (`_committed_offset`, `_acked`, `_acked_index`, `seek_wait`, `earliest_offsets`,
-`assignment`, `_read_offset`, `_buffered_partitions`) and the worker consumer's
-`readable_end`; `acknowledge` does what Faust's `take_events` does after the agent returns:
-ack every message of the batch, admitted or not.
+The stand-in has exactly the attributes the gate and the guard read and write (through
+streams/faust_compat.py) on Faust's `Consumer` (`_committed_offset`, `_acked`, `_acked_index`,
+`seek_wait`, `earliest_offsets`, `assignment`, `_read_offset`, `_buffered_partitions`) and the
+worker consumer's `readable_end`; `acknowledge` does what Faust's `take_events` does after the
+agent returns: ack every message of the batch, admitted or not.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
-from faust.transport.consumer import Consumer
 from faust.types import TP
 from prometheus_client import REGISTRY
 
-from streams.faust_compat import install_commit_guard
+from streams.faust_compat import guarded_new_offset
 from streams.ordering import STALLED_AFTER_S, InOrderGate
 
 LIKES = TP("likes", 3)
@@ -40,9 +39,18 @@ class FakeConsumer:
         self.ends: dict[TP, int] = {}
         self._read_offset: dict[TP, int] = {}  # the last offset Faust delivered to the streams
         self._buffered_partitions: set[TP] = set()  # not fetched: the stream's buffer is full
+        self.fetch_loop_stuck = False  # delivering one large batch: no fetch completes
+        self._fetches = 0
 
     def assignment(self) -> set[TP]:
         return self.assigned
+
+    @property
+    def completed_fetches(self) -> int:
+        """Two fetches complete between two reads (timer ticks), unless the loop is stuck."""
+        if not self.fetch_loop_stuck:
+            self._fetches += 2
+        return self._fetches
 
     def readable_end(self, tp: TP) -> int | None:
         return self.ends.get(tp)
@@ -55,6 +63,18 @@ class FakeConsumer:
             raise KafkaTimeoutError()
         return {tp: self.log_start for tp in partitions}
 
+    def commit_elsewhere(self, tp: TP, offset: int) -> None:
+        """Another member (or an earlier generation) committed `tp` up to `offset`."""
+        self._committed_offset[tp] = offset
+
+    def deliver_up_to(self, tp: TP, offset: int) -> None:
+        """Faust's fetch loop delivered `tp` up to `offset` (or sought back to it)."""
+        self._read_offset[tp] = offset
+
+    def hold_back(self, *tps: TP) -> None:
+        """Faust stops fetching `tps` until their stream's buffer drains."""
+        self._buffered_partitions = set(tps)
+
     def acknowledge(self, batch: list[Any]) -> None:
         for event in batch:
             tp, offset = event.message.tp, event.message.offset
@@ -64,7 +84,7 @@ class FakeConsumer:
 
     def commit_offset(self, tp: TP) -> int | None:
         """What Faust would commit for `tp` now (with the guard installed), then committed."""
-        offset: int | None = Consumer._new_offset(self, tp)  # type: ignore[arg-type]
+        offset = guarded_new_offset(self, tp)
         if offset is not None:
             self._committed_offset[tp] = offset
         return offset
@@ -98,7 +118,6 @@ def rebalances() -> Rebalances:
 
 
 def gate_for(consumer: FakeConsumer, rebalances: Rebalances) -> InOrderGate:
-    install_commit_guard()
     return InOrderGate(lambda: consumer, lambda: rebalances.generation, input_topics=())
 
 
@@ -147,7 +166,7 @@ async def test_records_fetched_before_a_seek_do_not_hold_back_those_it_fetched(
 
     # Faust still hands over 15 from before the seek, then the seek's 10..15; shares between.
     batch = deliveries(LIKES, 15) + deliveries(SHARES, 0) + deliveries(LIKES, *range(10, 16))
-    consumer._committed_offset[SHARES] = 0
+    consumer.commit_elsewhere(SHARES, 0)
     admitted = await gate.admit(batch)
 
     assert [(e.message.tp, e.message.offset) for e in admitted] == [
@@ -234,12 +253,11 @@ async def test_a_rebalance_starts_again_from_the_committed_offsets(
     await gate.admit(deliveries(LIKES, 10, 11, 12))
 
     rebalances.generation += 1
-    consumer._committed_offset[LIKES] = 11  # another member committed up to 11 meanwhile
+    consumer.commit_elsewhere(LIKES, 11)  # another member committed up to 11 meanwhile
     assert offsets(await gate.admit(deliveries(LIKES, 11, 12))) == [11, 12]
 
 
 def test_the_commit_guard_never_commits_a_jump_in_offsets() -> None:
-    install_commit_guard()
     consumer = FakeConsumer({LIKES: 10})
     consumer.acknowledge(deliveries(LIKES, 12, 13))
 
@@ -267,7 +285,6 @@ class FakeCommittedReader:
 def gate_reading(
     consumer: FakeConsumer, rebalances: Rebalances, reader: FakeCommittedReader
 ) -> InOrderGate:
-    install_commit_guard()
     return InOrderGate(lambda: consumer, lambda: rebalances.generation, reader, input_topics=())
 
 
@@ -347,7 +364,6 @@ class Clock:
 def watching_gate(
     consumer: FakeConsumer, rebalances: Rebalances, reader: FakeCommittedReader | None = None
 ) -> tuple[InOrderGate, Clock]:
-    install_commit_guard()
     clock = Clock()
     gate = InOrderGate(
         lambda: consumer,
@@ -476,12 +492,12 @@ async def test_a_partition_whose_messages_wait_in_the_stream_buffer_is_not_stall
     consumer = owning_likes(committed=10, end=20)
     gate, clock = watching_gate(consumer, rebalances)
     await gate.admit(deliveries(LIKES, 10))
-    consumer._read_offset[LIKES] = 15  # 11..15 delivered to the stream; the agent is behind
+    consumer.deliver_up_to(LIKES, 15)  # 11..15 delivered to the stream; the agent is behind
 
     await stall_ticks(gate, clock)
     assert consumer.sought == []
 
-    consumer._read_offset[LIKES] = 11  # sought back to 11 (Faust sets the offset sought to)
+    consumer.deliver_up_to(LIKES, 11)  # sought back to 11 (Faust sets the offset sought to)
     await stall_ticks(gate, clock)
     assert consumer.sought == [{LIKES: 11}]
 
@@ -508,12 +524,28 @@ async def test_a_partition_faust_holds_back_for_a_full_buffer_is_not_stalled(
     rebalances: Rebalances,
 ) -> None:
     consumer = owning_likes(committed=10, end=20)
-    consumer._buffered_partitions = {LIKES}  # a backlog: Faust fetches it once the buffer drains
+    consumer.hold_back(LIKES)  # a backlog: Faust fetches it once the buffer drains
     gate, clock = watching_gate(consumer, rebalances)
 
     await stall_ticks(gate, clock)
     assert consumer.sought == []
 
-    consumer._buffered_partitions = set()
+    consumer.hold_back()
+    await stall_ticks(gate, clock)
+    assert consumer.sought == [{LIKES: 10}]
+
+
+async def test_a_partition_is_not_stalled_while_fausts_fetch_loop_delivers_one_large_batch(
+    rebalances: Rebalances,
+) -> None:
+    consumer = owning_likes(committed=10, end=20)
+    consumer.fetch_loop_stuck = True  # a takeover's backlog of other partitions, buffer full
+    gate, clock = watching_gate(consumer, rebalances)
+
+    await stall_ticks(gate, clock)
+    await stall_ticks(gate, clock)
+    assert consumer.sought == []
+
+    consumer.fetch_loop_stuck = False  # fetches complete again, and bring nothing for likes
     await stall_ticks(gate, clock)
     assert consumer.sought == [{LIKES: 10}]
