@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from streams import faust_compat
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_LOCK = ROOT / "scripts" / "check_lock.py"
 EXACT_PINS = ("faust-streaming", "mode-streaming", "aiokafka")
@@ -59,6 +61,7 @@ def test_internals_we_touch_are_pinned_and_the_rest_bounded() -> None:
     for name in EXACT_PINS:
         (version,) = locked_versions()[name]
         assert specs[name] == f"=={version}", name
+        assert faust_compat.PINNED[name] == version, "the start-up check pins what the lock pins"
     for name in TYPED_AGAINST:
         assert ",<" in specs[name], f"{name} needs an upper bound below its next major"
 
