@@ -29,19 +29,15 @@ import orjson
 from faust.types import TP
 
 from app.kafka_topics import partition_for
-from app.scoring.card import ScoreCard
-from app.scoring.events import Kind
-from app.scoring.model import DEFAULT_CURVE
-from app.scoring.params import ModelParams
 from streams import faust_compat
 from streams.commit import Checkpoint
 from streams.executor import BatchScorer
 from streams.ordering import STALLED_AFTER_S, InOrderGate
 from streams.state import StateCache
+from tests.support.executor import Redis, batch_scorer
 
 TOPIC = "likes"
 PARTITIONS = 4
-PARAMS = ModelParams()
 NOW_MS = 1_767_225_600_000
 """The clock of every run (events are an hour older)."""
 
@@ -239,27 +235,6 @@ class _ProcessTable:
         self._pending = {}
 
 
-@dataclass
-class Redis:
-    """Redis as the executor sees it; cards outlive worker processes."""
-
-    cards: dict[str, ScoreCard] = field(default_factory=dict)
-
-    async def first_sightings(self, sightings: Sequence[tuple[str, str]]) -> list[bool]:
-        return [True] * len(sightings)
-
-    async def lookup(self, user_ids: Sequence[str]) -> list[float | None]:
-        return [None for _ in user_ids]
-
-    async def write(
-        self, cards: Sequence[ScoreCard], cause: str, fences: Mapping[str, int] | None = None
-    ) -> None:
-        self.cards.update({card.user_id: card for card in cards})
-
-    async def schedule(self, entries: object) -> None:
-        return None
-
-
 class Clock:
     """The gate's clock: each reseek timer tick moves it on by the stall threshold."""
 
@@ -318,22 +293,8 @@ async def start_worker(
     gate = InOrderGate(
         lambda: consumer, lambda: generation, cast(Any, broker), input_topics={TOPIC}, clock=clock
     )
-    topics = SimpleNamespace(kind_of_topic={TOPIC: Kind.LIKE}, rekeyed_name="rekeyed")
-    scorer = BatchScorer(
-        topics=cast(Any, topics),
-        states=states,
-        writer=cast(Any, SimpleNamespace(leaderboard=SimpleNamespace(raws=redis.lookup))),
-        feed=cast(Any, redis),
-        dedupe=cast(Any, redis),
-        due=cast(Any, redis),
-        params=PARAMS,
-        curve=lambda: DEFAULT_CURVE,
-        rules=PARAMS.event_rules,
-        partitions=PARTITIONS,
-        max_backoff_s=1.0,
-        part_events=100,
-        gate=gate,
-        clock=lambda: NOW_MS / 1000,
+    scorer = batch_scorer(
+        states, redis, topic=TOPIC, partitions=PARTITIONS, part_events=100, now_ms=NOW_MS, gate=gate
     )
     return Worker(consumer, gate, scorer, clock)
 

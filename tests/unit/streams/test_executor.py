@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -16,16 +16,13 @@ import orjson
 
 from app.kafka_topics import partition_for
 from app.scoring.card import ScoreCard
-from app.scoring.events import Kind
-from app.scoring.model import DEFAULT_CURVE
-from app.scoring.params import ModelParams
 from streams.executor import BatchScorer
 from streams.state import StateCache
+from tests.support.executor import Redis, batch_scorer
 from tests.unit.scoring.helpers import T0
 from tests.unit.streams.test_state import RecordingTable
 
 PARTITIONS = 8
-PARAMS = ModelParams()
 
 
 @dataclass(frozen=True)
@@ -38,48 +35,11 @@ class Msg:
     headers: object = ()
 
 
-@dataclass
-class Redis:
-    """The Redis side as the executor sees it: dedupe, actor raws, card writes, schedule."""
-
-    raws: dict[str, float] = field(default_factory=dict)
-    looked_up: list[list[str]] = field(default_factory=list)
-    writes: list[list[ScoreCard]] = field(default_factory=list)
-
-    async def first_sightings(self, sightings: Sequence[tuple[str, str]]) -> list[bool]:
-        return [True] * len(sightings)
-
-    async def lookup(self, user_ids: Sequence[str]) -> list[float | None]:
-        self.looked_up.append(list(user_ids))
-        return [self.raws.get(user) for user in user_ids]
-
-    async def write(
-        self, cards: Sequence[ScoreCard], cause: str, fences: Mapping[str, int] | None = None
-    ) -> None:
-        self.writes.append(list(cards))
-
-    async def schedule(self, entries: object) -> None:
-        return None
-
-
 def scorer(redis: Redis, capacity: int, part_events: int) -> BatchScorer:
     states = StateCache(RecordingTable(), capacity)
     states.assign(range(PARTITIONS), 1)
-    topics = SimpleNamespace(kind_of_topic={"likes": Kind.LIKE}, rekeyed_name="rekeyed")
-    return BatchScorer(
-        topics=cast(Any, topics),
-        states=states,
-        writer=cast(Any, SimpleNamespace(leaderboard=SimpleNamespace(raws=redis.lookup))),
-        feed=cast(Any, redis),
-        dedupe=cast(Any, redis),
-        due=cast(Any, redis),
-        params=PARAMS,
-        curve=lambda: DEFAULT_CURVE,
-        rules=PARAMS.event_rules,
-        partitions=PARTITIONS,
-        max_backoff_s=1.0,
-        part_events=part_events,
-        clock=lambda: T0 / 1000,
+    return batch_scorer(
+        states, redis, topic="likes", partitions=PARTITIONS, part_events=part_events, now_ms=T0
     )
 
 
