@@ -4,6 +4,7 @@ limits, headers on every admitted answer, revocation seen at once, and CLOUT_API
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -93,26 +94,31 @@ async def test_admitted_answers_carry_rate_limit_headers(
         assert "Retry-After" not in response.headers
 
 
-async def test_the_eleventh_request_in_a_second_of_a_10_per_s_key_is_429(
+async def test_a_burst_beyond_a_10_per_s_key_is_429(
     anonymous: httpx.AsyncClient, isolated_settings: Settings
 ) -> None:
+    """A full bucket admits 10, and one more per 100 ms the burst lasts: counted against the
+    burst's own duration, so a slow machine cannot turn a refill into a failure."""
     key = await issue_key(isolated_settings, "klout-like", (Scope.SCORES_READ,), rate_per_s=10)
     headers = {"X-API-Key": key}
-    # Warm the app's connection pool (a refused key costs no token), so the burst's eleven
-    # admissions land within a tenth of a second, before a token refills.
+    # Warm the app's connection pool (a refused key costs no token).
     await anonymous.get("/v1/leaderboard", headers={"X-API-Key": key.replace(key[6:18], "0" * 12)})
+    started = time.monotonic()
     responses = await asyncio.gather(
-        *(anonymous.get("/v1/leaderboard", headers=headers) for _ in range(11))
+        *(anonymous.get("/v1/leaderboard", headers=headers) for _ in range(20))
     )
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] * 10 + [429]
-    (refused,) = [r for r in responses if r.status_code == 429]
-    assert refused.json() == {"detail": "rate limit of 10 requests/s exceeded"}
-    assert refused.headers["Retry-After"] == "1"
-    assert refused.headers["X-RateLimit-Limit"] == "10"
-    assert refused.headers["X-RateLimit-Remaining"] == "0"
-    assert refused.headers["X-RateLimit-Reset"] == "1"
-    await asyncio.sleep(float(refused.headers["Retry-After"]))
+    elapsed = time.monotonic() - started
+    assert {r.status_code for r in responses} <= {200, 429}
+    admitted = sum(r.status_code == 200 for r in responses)
+    assert 10 <= admitted <= 10 + int(elapsed * 10), (admitted, elapsed)
+    refused = [r for r in responses if r.status_code == 429]
+    assert refused, f"20 requests in {elapsed:.2f} s were all admitted"
+    assert refused[0].json() == {"detail": "rate limit of 10 requests/s exceeded"}
+    assert refused[0].headers["Retry-After"] == "1"
+    assert refused[0].headers["X-RateLimit-Limit"] == "10"
+    assert refused[0].headers["X-RateLimit-Remaining"] == "0"
+    assert refused[0].headers["X-RateLimit-Reset"] == "1"
+    await asyncio.sleep(float(refused[0].headers["Retry-After"]))
     assert (await anonymous.get("/v1/leaderboard", headers=headers)).status_code == 200
 
 
