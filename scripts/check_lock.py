@@ -40,26 +40,22 @@ def copy_metadata(project: Path, scratch: Path) -> None:
         shutil.copytree(project / member, scratch / member, ignore=IGNORED)
 
 
+def uv_lock(*args: str) -> subprocess.CompletedProcess[str]:
+    """`uv lock` with `args`, its output captured."""
+    return subprocess.run(
+        [uv_command(), "lock", *args], capture_output=True, text=True, check=False
+    )
+
+
 def problems(project: Path) -> list[str]:
     """Why uv.lock in `project` is stale or damaged; empty when it is exactly as resolved."""
-    uv = uv_command()
-    check = subprocess.run(
-        [uv, "lock", "--check", "--directory", str(project)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = uv_lock("--check", "--directory", str(project))
     if check.returncode != 0:
         return [f"uv.lock does not match pyproject.toml:\n{check.stderr.strip()}"]
     with tempfile.TemporaryDirectory(prefix="clout-lock-") as tmp:
         scratch = Path(tmp)
         copy_metadata(project, scratch)
-        fresh = subprocess.run(
-            [uv, "lock", "--quiet", "--directory", str(scratch)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        fresh = uv_lock("--quiet", "--directory", str(scratch))
         if fresh.returncode != 0:
             return [f"a fresh resolution failed:\n{fresh.stderr.strip()}"]
         expected = (scratch / "uv.lock").read_text().splitlines()
