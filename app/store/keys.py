@@ -37,6 +37,7 @@ class RedisKeys:
     curve_versions: str = field(init=False)
     curve_history: str = field(init=False)
     curve_lock: str = field(init=False)
+    topics: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
     _api_key: str = field(init=False, repr=False)
@@ -65,6 +66,9 @@ class RedisKeys:
         object.__setattr__(self, "_api_key", f"{self.prefix}:{{apikeys}}:")
         object.__setattr__(self, "_seen", f"{self.prefix}:seen:")
         object.__setattr__(self, "_due", f"{self.prefix}:due:")
+        # Live topics (#31): member topic slug, score = when a user last became or stayed
+        # influential about it (ms). Its own tag, so the topic sweep reads one slot.
+        object.__setattr__(self, "topics", f"{self.prefix}:{{topics}}")
 
     def user(self, user_id: str) -> str:
         """The user's score hash."""
@@ -95,6 +99,16 @@ class RedisKeys:
         if not 0 <= shard < shards:
             raise ValueError(f"shard {shard} out of range for {shards} shards")
         return f"{self.prefix}:leaderboard:{{{shard}of{shards}}}"
+
+    def topic_leaderboard(self, topic: str, shard: int, shards: int) -> str:
+        """Sorted set `shard` of the topic's leaderboard (member user id, score topic raw).
+
+        Sharded like the global leaderboard, and the topic is inside the hash tag, so the shards
+        of different topics spread over a cluster's slots.
+        """
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} out of range for {shards} shards")
+        return f"{self.prefix}:topic-board:{{{topic}:{shard}of{shards}}}"
 
 
 def user_tag(user_id: str) -> str:
