@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
+from app.scoring.attribution import snapshot_of
 from app.scoring.card import ScoreCard
 from app.scoring.thresholds import band, tenths
 from app.store.connection import RedisClient, ScriptCall, chunks_by_slot, run_script
@@ -36,12 +37,14 @@ from app.store.leaderboard import Leaderboard
 # so a 250-card call holds Redis for roughly 3 ms. Larger chunks were not faster (docs/redis.md).
 DEFAULT_CHUNK_SIZE = 250
 
-# KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
+# KEYS: per card i (1-based): [2i-1] user hash, [2i] history, then [2n+i] snapshots (n cards;
+# all in one slot on a cluster).
 # ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
 # [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
 #  curve_version, fence, band_low, band_high],
 # [4] the score feed as JSON: null (off) or {by: producer id, marks: thresholds in tenths},
-# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim).
+# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim),
+# then per card i: [4+2n+i] the day's snapshot JSON (app/scoring/attribution.py, verbatim).
 # A card is applied unless the stored fence is higher, or equal with a strictly newer
 # updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
 # publishes nothing). A card stored without a fence has fence 0.
@@ -55,8 +58,10 @@ local channel, ttl = ARGV[1], ARGV[2]
 local cards = cjson.decode(ARGV[3])
 local feed = cjson.decode(ARGV[4])
 local applied = {}
+local n = #cards
 for i, c in ipairs(cards) do
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local snapshots_key = KEYS[2 * n + i]
   local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
     'feed_by', 'feed_previous', 'feed_from_level')
@@ -91,12 +96,16 @@ for i, c in ipairs(cards) do
       end
     end
     redis.call('HSET', user_key, unpack(fields))
+    redis.call('HSET', snapshots_key, c[8], ARGV[4 + 2 * n + i])
     if redis.call('HSET', history_key, c[8], score) == 1 then
-      for _, day in ipairs(redis.call('HKEYS', history_key)) do
-        if day < c[9] then redis.call('HDEL', history_key, day) end
+      for _, key in ipairs({history_key, snapshots_key}) do
+        for _, day in ipairs(redis.call('HKEYS', key)) do
+          if day < c[9] then redis.call('HDEL', key, day) end
+        end
       end
     end
     redis.call('EXPIRE', history_key, ttl)
+    redis.call('EXPIRE', snapshots_key, ttl)
     if stored[2] ~= score then
       local previous = cjson.null
       if stored[2] then previous = tonumber(stored[2]) end
@@ -153,6 +162,11 @@ def _levels(shown: str, thresholds: tuple[float, ...], hysteresis: float) -> tup
     (1.2% of the single-event pipeline's py-spy samples were this computed per card)."""
     allowed = band(float(shown), thresholds, hysteresis)
     return allowed.low, allowed.high
+
+
+def snapshot_json(card: ScoreCard) -> bytes:
+    """The stored form of the card's daily snapshot (docs/redis.md: at most 5 kB)."""
+    return orjson.dumps(snapshot_of(card).to_dict())
 
 
 def format_score(score: float) -> str:
@@ -328,14 +342,17 @@ class ScoreWriter:
     ) -> tuple[Sequence[ScoreCard], ScriptCall]:
         keys = self._keys
         key_names: list[str] = []
+        snapshot_keys: list[str] = []
         rows: list[list[str | int]] = []
         blobs: list[str | bytes] = []
+        snapshots: list[str | bytes] = []
         for card in cards:
             if not (math.isfinite(card.score) and math.isfinite(card.raw)):
                 raise ValueError(f"card for {card.user_id!r} has a non-finite score or raw")
             day, first_kept = _days(card.updated_at_ms // 86_400_000)
             key_names.append(keys.user(card.user_id))
             key_names.append(keys.history(card.user_id))
+            snapshot_keys.append(keys.snapshots(card.user_id))
             rows.append(
                 [
                     card.user_id,
@@ -354,6 +371,7 @@ class ScoreWriter:
             )
             blobs.append(orjson.dumps(card.components))
             blobs.append(orjson.dumps([[a.actor_id, a.contribution] for a in card.top_actors]))
+            snapshots.append(snapshot_json(card))
         args: list[str | bytes] = [
             keys.changes,
             str(HISTORY_TTL_S),
@@ -361,4 +379,5 @@ class ScoreWriter:
             self._feed_arg,
         ]
         args.extend(blobs)
-        return cards, (key_names, args)
+        args.extend(snapshots)
+        return cards, (key_names + snapshot_keys, args)
