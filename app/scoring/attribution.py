@@ -24,8 +24,10 @@ rest; both are differences of displayed one-decimal scores, so they add up to th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from app.scoring.card import ActorContribution, ScoreCard
@@ -154,6 +156,29 @@ class Attribution:
     def elapsed_ms(self) -> int:
         """The window's length."""
         return self.now.updated_at_ms - self.then.updated_at_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON form (the API's `ChangesOut` without user and window text)."""
+        then, now = self.then, self.now
+        return {
+            "from_day": datetime.fromtimestamp(then.updated_at_ms // 1000, UTC).date().isoformat(),
+            "from_ms": then.updated_at_ms,
+            "to_ms": now.updated_at_ms,
+            "score_then": then.score,
+            "score_now": now.score,
+            "refit_points": self.refit_points,
+            "movement_points": self.movement_points,
+            "raw_then": then.raw,
+            "raw_now": now.raw,
+            "raw_change": self.raw_change,
+            "decay": self.decay,
+            "new_engagement": self.new_engagement,
+            "curve_version_then": then.curve_version,
+            "curve_version_now": now.curve_version,
+            "driver": self.driver(),
+            "cells": [dataclasses.asdict(c) for c in self.cells],
+            "movers": [dataclasses.asdict(m) for m in self.movers],
+        }
 
     def new_by(self) -> list[tuple[str, str, float]]:
         """(kind, network, new engagement) for the cells that gained some, largest first."""
