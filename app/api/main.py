@@ -19,7 +19,7 @@ from app.api.auth import (
     check_every_route_guarded,
 )
 from app.api.metrics import ResponseCounter
-from app.api.routes import changes, curve, health, leaderboard, scores
+from app.api.routes import changes, curve, health, leaderboard, scores, user_page
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import (
@@ -84,6 +84,7 @@ def create_api(settings: Settings) -> FastAPI:
     for v1_router in (scores.router, changes.router, leaderboard.router, curve.router):
         api.include_router(v1_router, dependencies=[ScoresReader])
     api.include_router(health.router)
+    api.include_router(user_page.router)  # static: its data comes from /v1/scores
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read
     install_ops(api, settings, dependencies=[OpsReader])
     # outermost, so it counts the 401s and 429s of the key check too (for the ratio alerts)
