@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import date
-from typing import Any
 
 import orjson
 
 from app.scoring.attribution import Snapshot
-from app.scoring.card import ActorContribution, ScoreCard
+from app.scoring.card import ScoreCard
+from app.store.card_fields import card_values
 from app.store.keys import percentile
 
 
@@ -81,6 +82,10 @@ class ScoreChange:
     updated_at_ms: int
 
 
+_USER_SCORE_ATTRS = frozenset(f.name for f in dataclass_fields(UserScore))
+"""The card attributes a UserScore carries (parse_user_score decodes only these)."""
+
+
 def parse_user_score(
     user_id: str, fields: Mapping[str, str], rank: int | None, ranked: int
 ) -> UserScore | None:
@@ -91,19 +96,12 @@ def parse_user_score(
     try:
         return UserScore(
             user_id=user_id,
-            score=float(fields["score"]),
-            raw=float(fields["raw"]),
             rank=rank,
             percentile=None if rank is None else percentile(rank, ranked),
             ranked=ranked,
-            style=fields["style"],
-            engagers=int(fields["engagers"]),
-            components=orjson.loads(fields["components"]),
-            updated_at_ms=int(fields["updated_at"]),
-            model_version=fields["model_version"],
-            curve_version=int(fields.get("curve_version", 0)),
+            **card_values(fields, _USER_SCORE_ATTRS),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
 
 
@@ -112,20 +110,7 @@ def parse_explanation(user_id: str, fields: Mapping[str, str]) -> ScoreCard | No
     if not fields:
         return None
     try:
-        actors: list[list[Any]] = orjson.loads(fields["top_actors"])
-        return ScoreCard(
-            user_id=user_id,
-            score=float(fields["score"]),
-            raw=float(fields["raw"]),
-            style=fields["style"],
-            engagers=int(fields["engagers"]),
-            components=orjson.loads(fields["components"]),
-            top_actors=tuple(ActorContribution(str(a), float(c)) for a, c in actors),
-            updated_at_ms=int(fields["updated_at"]),
-            model_version=fields["model_version"],
-            # Cards written before the live curve have no field: the default curve made them.
-            curve_version=int(fields.get("curve_version", 0)),
-        )
+        return ScoreCard(user_id=user_id, **card_values(fields))
     except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
 

@@ -286,4 +286,5 @@ async def test_a_stale_card_writes_no_snapshot(
     newer = make_card("alice", score=60.0, raw=11.0, updated_at_ms=at)
     await writer.write([newer, make_card("alice", score=40.0, raw=2.0, updated_at_ms=at - 1)])
     stored = await store_redis.hget(keys.snapshots("alice"), utc_day(at).isoformat())
+    assert stored is not None
     assert Snapshot.from_dict(orjson.loads(stored)) == snapshot_of(newer)
