@@ -229,6 +229,7 @@ def build_app(settings: Settings) -> faust.App:
         thresholds_topic=settings.topic_score_thresholds,
         thresholds=settings.feed_thresholds,
         partitions=settings.topic_partitions,
+        params=settings.model_params(),
     )
     due = DueIndex(redis, prefix)
     params = settings.model_params()

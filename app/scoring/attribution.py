@@ -25,7 +25,7 @@ rest; both are differences of displayed one-decimal scores, so they add up to th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,23 +180,38 @@ class Attribution:
             "movers": [dataclasses.asdict(m) for m in self.movers],
         }
 
-    def new_by(self) -> list[tuple[str, str, float]]:
-        """(kind, network, new engagement) for the cells that gained some, largest first."""
-        gained = [(c.kind, c.network, c.new) for c in self.cells if c.new > 0.0]
-        return sorted(gained, key=lambda item: -item[2])
-
     def driver(self) -> str:
-        """One line saying what drove the movement (for feeds and summaries)."""
-        new_by = self.new_by()
-        if new_by:
-            kind, network, amount = new_by[0]
-            where = "other networks" if network == OTHER_NETWORKS else network
-            line = f"driven by {amount:+.1f} raw of new {kind}s on {where}"
-        else:
-            line = "decay while quiet"
+        """One line saying what drove the movement (for summaries and the page)."""
+        line = _describe(self.cells)
         if self.refit_points:
-            line += f", and a curve refit ({self.refit_points:+.1f} points)"
+            line += f", and {REFIT} ({self.refit_points:+.1f} points)"
         return line
+
+
+REFIT = "a curve refit"
+
+
+def _describe(cells: Sequence[CellChange]) -> str:
+    """The largest new engagement of the cells, or decay when there was none."""
+    gained = [c for c in cells if c.new > 0.0]
+    if not gained:
+        return "decay while quiet"
+    top = max(gained, key=lambda c: (c.new, c.kind, c.network))
+    where = "other networks" if top.network == OTHER_NETWORKS else top.network
+    amount = f"{top.new:+.1f}" if top.new >= 1.0 else f"{top.new:+.2g}"
+    return f"driven by {amount} raw of new {top.kind}s on {where}"
+
+
+def raw_driver(
+    then: Snapshot | None, now: ScoreCard, params: ModelParams, *, refit: bool = False
+) -> str:
+    """The one line of `Attribution.driver` without grading on curves (the score feed's):
+    `then` None is a first score, all of it new; `refit` says a refit made the card."""
+    if then is None:
+        then = Snapshot(now.updated_at_ms, now.score, 0.0, now.curve_version, {}, ())
+    elapsed = max(0, now.updated_at_ms - then.updated_at_ms)
+    line = _describe(_cells(then.components, now.components, elapsed, params))
+    return f"{line}, and {REFIT}" if refit else line
 
 
 def attribute(then: Snapshot, now: ScoreCard, params: ModelParams, curve: Curve) -> Attribution:

@@ -18,7 +18,8 @@
 -- publishes nothing). A card stored without a fence has fence 0.
 --
 -- Returns one entry per applied card: {position} (1-based), or, when the card needs a feed
--- record, {position, previous score or nil, level before, level after}. A card needs a record
+-- record, {position, previous score or nil, level before, level after, then the replaced card's
+-- updated_at, score, raw, components and curve_version (nil for a first score)}. A card needs a record
 -- when its visible score changed, or when the user's last record was made by another producer
 -- and never confirmed delivered (feed_by): that producer may have died before sending it, so
 -- the record is made again from where that one started. The level after is the level before
@@ -34,7 +35,7 @@ for i, card in ipairs(cards) do
   for j = 1, #card.hash, 2 do new[card.hash[j]] = card.hash[j + 1] end
   local score, updated_at = new.score, new.updated_at
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
-    'feed_by', 'feed_previous', 'feed_from_level')
+    'feed_by', 'feed_previous', 'feed_from_level', 'raw', 'components', 'curve_version')
   local fence, stored_fence = tonumber(new.fence), tonumber(stored[3] or '0')
   if (not stored[1]) or fence > stored_fence
       or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
@@ -60,7 +61,9 @@ for i, card in ipairs(cards) do
             'feed_at', updated_at, 'feed_previous', previous or ''}) do
           fields[#fields + 1] = v
         end
-        entry = {i, previous, from, after}
+        -- and the card this one replaces, for the record's driver (false: a first score)
+        entry = {i, previous, from, after, stored[1] or false, stored[2] or false,
+          stored[8] or false, stored[9] or false, stored[10] or false}
       end
     end
     redis.call('HSET', user_key, unpack(fields))

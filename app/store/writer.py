@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
-from app.scoring.attribution import snapshot_of
+from app.scoring.attribution import Snapshot, snapshot_of
 from app.scoring.card import ScoreCard
 from app.scoring.decay import MS_PER_DAY
 from app.scoring.thresholds import band, tenths
@@ -99,13 +99,31 @@ class FeedMarks:
 
 @dataclass(frozen=True, slots=True)
 class FeedChange:
-    """An applied card that needs a feed record: its visible score and threshold levels."""
+    """An applied card that needs a feed record: its visible score and threshold levels, and
+    the card it replaced (None: a first score), which the record's driver compares it with."""
 
     card: ScoreCard
     score: float
     previous: float | None
     level_before: int
     level_after: int
+    replaced: Snapshot | None = None
+
+
+def _replaced_card(fields: Sequence[Any]) -> Snapshot | None:
+    """The replaced card from the script's reply (updated_at, score, raw, components, curve
+    version; None each for a first score), as a snapshot without its actors."""
+    if fields[0] is None:
+        return None
+    updated_at, score, raw, components, curve_version = fields
+    return Snapshot(
+        int(updated_at),
+        float(score),
+        float(raw),
+        int(curve_version or 0),
+        orjson.loads(components),
+        (),
+    )
 
 
 @dataclass(slots=True)
@@ -185,7 +203,7 @@ class ScoreWriter:
                     raws[card.user_id] = float(card.raw)
                     outcome.count += 1
                     if len(entry) > 1:
-                        previous, before, after = entry[1:]
+                        previous, before, after, *replaced = entry[1:]
                         outcome.changes.append(
                             FeedChange(
                                 card,
@@ -193,6 +211,7 @@ class ScoreWriter:
                                 None if previous is None else float(previous),
                                 int(before),
                                 int(after),
+                                _replaced_card(replaced),
                             )
                         )
             applied = outcome.count

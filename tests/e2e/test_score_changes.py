@@ -12,6 +12,8 @@ The API's attribution of each window (`GET /v1/scores/maya/changes`) must match 
 computes from the events it sent with the scoring model (app/scoring): per kind and network, the
 decay of what was there and the new engagement, to the cards' 6-decimal precision; the window
 that spans the refit must carry the refit's points, and the silent ones no new engagement.
+Then her page, /u/maya, in a real Chromium must show a chart point per history day and the
+API's attribution rows; a screenshot is saved to test-artifacts/user-page.png.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from app.store import ScoreClient, redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.keys import utc_day
 from tests.support.api import issue_key
+from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_or_skip, served_api
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, settings_env, wait_caught_up, wait_until_consuming
@@ -226,8 +229,71 @@ def refit_now(settings: Settings) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+async def check_page(
+    settings: Settings,
+    key: str,
+    chromium: Path,
+    history: list[dict[str, Any]],
+    week: dict[str, Any],
+    whole: dict[str, Any],
+) -> None:
+    """/u/maya shows one point per history day and the API's rows for 7 days and, once the
+    first day's point is clicked, for the window from it; a screenshot goes to the artifacts."""
+    from playwright.async_api import async_playwright
+
+    def rows(body: dict[str, Any]) -> list[list[str]]:
+        return [[c["kind"], c["network"]] for c in body["cells"]]
+
+    shown_rows = """() => [...document.querySelectorAll('#attribution tbody tr')]
+        .map(r => [r.dataset.kind, r.dataset.network])"""
+    async with served_api(settings) as base, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1000, "height": 1200})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(f"{base}/u/{USER}")
+            await page.wait_for_selector("#login:not([hidden])", timeout=10_000)
+            await page.fill("#api-key", key)
+            await page.click("#login button[type=submit]")
+            await page.wait_for_function(
+                """([points, driver]) =>
+                    document.querySelectorAll('#chart circle').length === points
+                    && document.getElementById('driver').textContent === driver""",
+                arg=[len(history), week["driver"]],
+                timeout=20_000,
+            )
+            days = await page.eval_on_selector_all(
+                "#chart circle", "cs => cs.map(c => c.dataset.day)"
+            )
+            assert days == [d["day"] for d in history]
+            assert await page.evaluate(shown_rows) == rows(week)
+            assert await page.text_content("#score") == f"{week['score_now']:.1f}"
+
+            await page.click(f"#chart circle[data-day='{whole['from_day']}']")
+            await page.wait_for_function(
+                "(driver) => document.getElementById('driver').textContent === driver",
+                arg=whole["driver"],
+                timeout=20_000,
+            )
+            assert await page.evaluate(shown_rows) == rows(whole)
+            assert await page.get_attribute("#chart circle.from", "data-day") == whole["from_day"]
+            await page.screenshot(path=str(ARTIFACTS / "user-page.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium; missing fails in CI, skips elsewhere."""
+    return chromium_or_skip()
+
+
 async def test_attribution_of_engagement_silence_and_a_refit(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, chromium: Path
 ) -> None:
     real_now = time.time_ns() // 1_000_000
     day_a, day_c = real_now - 10 * MS_PER_DAY, real_now - MS_PER_DAY
@@ -331,5 +397,9 @@ async def test_attribution_of_engagement_silence_and_a_refit(
             assert day["from_ms"] == at_c
             check_window(day, [*engaged, *later], [])
             assert (day["new_engagement"], day["refit_points"]) == (0.0, 0.0)
+
+            # the user page in a real Chromium: the chart's points and the attribution rows
+            history = (await http.get(f"/v1/scores/{USER}/history?days=90")).json()["history"]
+            await check_page(settings, key, chromium, history, await changes("7d"), whole)
         finally:
             days.stop()
