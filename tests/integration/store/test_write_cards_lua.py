@@ -74,7 +74,7 @@ async def follow(
     for score in scores:
         entry = await script.score(score, hysteresis)
         if len(entry) > 1:
-            _, _, before, after = entry
+            _, _, before, after = entry[:4]
             seen += crossings(int(before), int(after), MARKS)
     return seen
 
@@ -163,7 +163,20 @@ async def test_a_score_from_before_the_feed_starts_at_the_thresholds_it_reaches(
 ) -> None:
     await script.write(["score", "55.0", "updated_at", "1", "fence", "0"])  # no feed yet
     entry = await script.score(56.0)
-    assert entry[1:] == ["55.0", 2, 2]
+    assert entry[1:4] == ["55.0", 2, 2]
+
+
+async def test_a_feed_change_returns_the_card_it_replaced(script: CardScript) -> None:
+    # updated_at, score, raw, components and curve_version of the replaced card, for the
+    # record's driver; a first score replaces nothing
+    components = '{"like":{"twitter":2.0}}'
+    first = ["score", "38.0", "updated_at", "1", "fence", "0", "raw", "2.0"]
+    first += ["components", components, "curve_version", "3"]
+    allowed = band(38.0, MARKS, 1.0)
+    (entry,) = await script.write(first, feed=FEED, allowed=(allowed.low, allowed.high))
+    assert entry[4:] == [None] * 5
+    entry = await script.score(52.0)
+    assert entry[4:] == ["1", "38.0", "2.0", components, "3"]
 
 
 async def test_confirming_clears_only_the_producers_latest_mark(
