@@ -18,9 +18,6 @@ API's attribution rows; a screenshot is saved to test-artifacts/user-page.png.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -44,9 +41,10 @@ from app.store.cleanup import delete_prefix
 from app.store.keys import utc_day
 from tests.support.api import issue_key
 from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_or_skip, served_api
+from tests.support.cli import run_clout
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
-from tests.support.worker import WorkerProcess, settings_env, wait_caught_up, wait_until_consuming
+from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = pytest.mark.e2e
 
@@ -212,21 +210,13 @@ async def card_at(client: ScoreClient, after_ms: int, version: int = 0) -> int:
     return await eventually(made, deadline_s=90, what=f"a card after {after_ms}")
 
 
-def refit_now(settings: Settings) -> None:
+async def refit_now(settings: Settings) -> None:
     """`clout curve fit --now` for this small population (min population 1)."""
-    env = settings_env(
-        settings.model_copy(
-            update={"curve": settings.curve.model_copy(update={"min_population": 1})}
-        )
+    curve = settings.curve.model_copy(update={"min_population": 1})
+    code, out, err = await run_clout(
+        settings.model_copy(update={"curve": curve}), "curve", "fit", "--now"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "curve", "fit", "--now"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert code == 0, out + err
 
 
 async def check_page(
@@ -368,7 +358,7 @@ async def test_attribution_of_engagement_silence_and_a_refit(
             worker = await days.start(1)
             await send(settings, later, [worker])
             at_c0 = await card_at(client, day_c - MS_PER_HOUR)
-            refit_now(settings)
+            await refit_now(settings)
             at_c = await card_at(client, at_c0 - 1, version=1)
             days.stop()
 
