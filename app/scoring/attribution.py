@@ -152,11 +152,6 @@ class Attribution:
     refit_points: float  # then's raw on now's curve, minus the score shown then
     movement_points: float  # the rest: now.score - then.score - refit_points
 
-    @property
-    def elapsed_ms(self) -> int:
-        """The window's length."""
-        return self.now.updated_at_ms - self.then.updated_at_ms
-
     def to_dict(self) -> dict[str, Any]:
         """The public JSON form (the API's `ChangesOut` without user and window text)."""
         then, now = self.then, self.now
