@@ -230,7 +230,9 @@ def attribute(then: Snapshot, now: ScoreCard, params: ModelParams, curve: Curve)
     )
     decay = sum(c.decay for c in cells)
     new = sum(c.new for c in cells)
-    regraded = score_from_raw(then.raw, curve)
+    # On the curve that graded then, the raw of then is the score shown then.
+    same_curve = then.curve_version == now.curve_version
+    regraded = then.score if same_curve else score_from_raw(then.raw, curve)
     return Attribution(
         then=then,
         now=snapshot_of(now),

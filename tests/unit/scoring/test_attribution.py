@@ -223,3 +223,12 @@ def test_a_card_older_than_the_snapshot_is_refused() -> None:
 def test_a_malformed_snapshot_is_a_value_error(bad: object) -> None:
     with pytest.raises(ValueError, match="not a score snapshot"):
         Snapshot.from_dict(bad)
+
+
+def test_on_one_curve_version_no_points_are_refit_points() -> None:
+    card = _card(_fold(None, [(0, Kind.LIKE, "twitter", "a1", 50.0)], T0), T0, DEFAULT_CURVE)
+    shown_otherwise = dataclasses.replace(card, score=card.score + 3.0)  # as a card may say
+    later = dataclasses.replace(card, updated_at_ms=T0 + MS_PER_HOUR)
+    moved = attribute(snapshot_of(shown_otherwise), later, PARAMS, DEFAULT_CURVE)
+    assert moved.refit_points == 0.0
+    assert moved.movement_points == -3.0
