@@ -9,7 +9,8 @@ splits the change in raw between that snapshot and a newer card into parts that 
 * **new engagement**, by kind and network: what the component is now beyond that decayed value.
 
 Engagement only ever adds to a component, so a cell whose value now is not above the decayed
-value by more than the cards' precision (`NEW_ENGAGEMENT_FLOOR`) had no new engagement: its whole
+value by more than the rounding of the components it sums (`COMPONENT_ROUNDING` each, so 1e-6
+for a cell named on both sides) had no new engagement: its whole
 change is decay (this includes the model's pruning of values decayed below 1e-4). Per cell,
 `decay + new == now - then`, so the parts sum to the change in raw.
 
@@ -43,9 +44,8 @@ SNAPSHOT_NETWORKS_PER_KIND = 4
 OTHER_NETWORKS = "*"
 """The snapshot's component key for a kind's remaining networks (never a valid network slug)."""
 
-NEW_ENGAGEMENT_FLOOR = 1e-6
-"""A cell's growth beyond its decayed value up to this is the cards' 6-decimal rounding, not
-engagement: each side of the comparison is rounded by at most 5e-7."""
+COMPONENT_ROUNDING = 5e-7
+"""The most a card's component is off its exact value: components are rounded to 6 decimals."""
 
 _KINDS = tuple(kind.value for kind in Kind)
 
@@ -65,10 +65,12 @@ class Snapshot:
     curve_version: int
     components: dict[str, dict[str, float]]
     top_actors: tuple[ActorContribution, ...]
+    summed: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per kind, how many networks `OTHER_NETWORKS` sums (each rounded: the sum's precision)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form as JSON primitives, one-letter keys (docs/redis.md)."""
-        return {
+        stored = {
             "t": self.updated_at_ms,
             "s": self.score,
             "r": self.raw,
@@ -76,6 +78,9 @@ class Snapshot:
             "c": self.components,
             "a": [[a.actor_id, a.contribution] for a in self.top_actors],
         }
+        if self.summed:
+            stored["n"] = self.summed
+        return stored
 
     @classmethod
     def from_dict(cls, obj: Any) -> Snapshot:
@@ -91,6 +96,7 @@ class Snapshot:
                     for kind, nets in obj["c"].items()
                 },
                 top_actors=tuple(ActorContribution(str(a), float(c)) for a, c in obj["a"]),
+                summed={str(kind): int(n) for kind, n in obj.get("n", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a score snapshot: {exc}") from exc
@@ -99,12 +105,14 @@ class Snapshot:
 def snapshot_of(card: ScoreCard) -> Snapshot:
     """The bounded snapshot of a card: its largest networks per kind named, the rest summed."""
     components: dict[str, dict[str, float]] = {}
+    summed: dict[str, int] = {}
     for kind, networks in card.components.items():
         ranked = sorted(networks.items(), key=lambda item: (-item[1], item[0]))
         kept = dict(ranked[:SNAPSHOT_NETWORKS_PER_KIND])
         rest = ranked[SNAPSHOT_NETWORKS_PER_KIND:]
         if rest:
             kept[OTHER_NETWORKS] = sum(value for _, value in rest)
+            summed[kind] = len(rest)
         components[kind] = kept
     return Snapshot(
         updated_at_ms=card.updated_at_ms,
@@ -113,6 +121,7 @@ def snapshot_of(card: ScoreCard) -> Snapshot:
         curve_version=card.curve_version,
         components=components,
         top_actors=card.top_actors,
+        summed=summed,
     )
 
 
@@ -205,7 +214,7 @@ def raw_driver(
     if then is None:
         then = Snapshot(now.updated_at_ms, now.score, 0.0, now.curve_version, {}, ())
     elapsed = max(0, now.updated_at_ms - then.updated_at_ms)
-    line = _describe(_cells(then.components, now.components, elapsed, params))
+    line = _describe(_cells(then, now.components, elapsed, params))
     return f"{line}, and {REFIT}" if refit else line
 
 
@@ -224,7 +233,7 @@ def attribute(then: Snapshot, now: ScoreCard, params: ModelParams, curve: Curve)
         raise ValueError("the card is older than the snapshot")
     cells = tuple(
         sorted(
-            _cells(then.components, now.components, elapsed, params),
+            _cells(then, now.components, elapsed, params),
             key=lambda c: (-abs(c.now - c.then), c.kind, c.network),
         )
     )
@@ -247,7 +256,7 @@ def attribute(then: Snapshot, now: ScoreCard, params: ModelParams, curve: Curve)
 
 
 def _cells(
-    then: Mapping[str, Mapping[str, float]],
+    then: Snapshot,
     now: Mapping[str, Mapping[str, float]],
     elapsed_ms: int,
     params: ModelParams,
@@ -255,19 +264,26 @@ def _cells(
     """Every (kind, network) cell present then or now, grouped as the snapshot named them."""
     out: list[CellChange] = []
     for kind in _KINDS:
-        before = then.get(kind, {})
+        before = then.components.get(kind, {})
         after: dict[str, float] = {}
+        # How many rounded card components each side of a cell sums.
+        parts_then = {network: 1 for network in before}
+        if OTHER_NETWORKS in before:
+            parts_then[OTHER_NETWORKS] = then.summed.get(kind, 1)
+        parts_now: dict[str, int] = {}
         # Networks the snapshot summed are compared as one group with everything it did not
         # name; when it named all of the kind's networks, an unnamed one is new and stands alone.
         grouped = OTHER_NETWORKS in before
         for network, value in now.get(kind, {}).items():
             key = OTHER_NETWORKS if grouped and network not in before else network
             after[key] = after.get(key, 0.0) + value
+            parts_now[key] = parts_now.get(key, 0) + 1
         factor = decay_factor(elapsed_ms, params.half_lives[KIND_CODE[Kind(kind)]])
         for network in sorted(before.keys() | after.keys()):
             value_then, value_now = before.get(network, 0.0), after.get(network, 0.0)
             grown = value_now - value_then * factor
-            new = grown if grown > NEW_ENGAGEMENT_FLOOR else 0.0
+            rounding = COMPONENT_ROUNDING * (parts_then.get(network, 0) + parts_now.get(network, 0))
+            new = grown if grown > rounding else 0.0
             out.append(
                 CellChange(
                     kind, network, value_then, value_now, (value_now - value_then) - new, new
