@@ -18,10 +18,10 @@ from app.scoring.attribution import (
 )
 from app.scoring.card import ActorContribution, ScoreCard
 from app.scoring.curve import DEFAULT_CURVE, Curve
-from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
+from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR, decay_factor
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import score_card
-from app.scoring.params import ModelParams
+from app.scoring.params import KIND_CODE, ModelParams
 from app.scoring.signals import UserSignals, apply_event
 
 PARAMS = ModelParams()
@@ -232,3 +232,35 @@ def test_on_one_curve_version_no_points_are_refit_points() -> None:
     moved = attribute(snapshot_of(shown_otherwise), later, PARAMS, DEFAULT_CURVE)
     assert moved.refit_points == 0.0
     assert moved.movement_points == -3.0
+
+
+def test_a_quiet_group_of_summed_networks_is_decay_within_its_components_rounding() -> None:
+    """Four networks summed under '*' carry four roundings a side: an hour of silence grows
+    the group by more than one named cell's 1e-6 over its decayed value, and it is still decay."""
+    exact = (
+        0.263168714780087,
+        0.10183236872597351,
+        0.04256431300025912,
+        0.4797255196465876,
+        0.2434162079288437,
+        0.4672775528849586,
+        0.2245974215793945,
+        0.18562831875851665,
+    )
+    factor = decay_factor(MS_PER_HOUR, PARAMS.half_lives[KIND_CODE[Kind.LIKE]])
+    base = _card(None, T0, DEFAULT_CURVE)
+
+    def at(ms: int, scale: float) -> ScoreCard:
+        like = {f"net{i}": round(value * scale, 6) for i, value in enumerate(exact)}
+        return dataclasses.replace(
+            base, updated_at_ms=ms, raw=sum(like.values()), components={"like": like}
+        )
+
+    then = snapshot_of(at(T0, 1.0))
+    now = at(T0 + MS_PER_HOUR, factor)
+    group = next(c for c in attribute(then, now, PARAMS, DEFAULT_CURVE).cells if c.network == "*")
+    assert then.summed == {"like": 4}
+    assert group.now - group.then * factor > 1e-6
+    moved = attribute(then, now, PARAMS, DEFAULT_CURVE)
+    assert moved.new_engagement == 0.0
+    assert abs(moved.decay - moved.raw_change) <= 1e-9
