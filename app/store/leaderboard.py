@@ -44,9 +44,17 @@ return {higher, equal, redis.call('ZCARD', KEYS[1])}
 
 
 class Leaderboard:
-    """Ranks, sizes and pages of the leaderboard under `prefix`, split over `shards` sets."""
+    """Ranks, sizes and pages of the leaderboard under `prefix`, split over `shards` sets: the
+    global one, or with `topic` that topic's board (docs/redis.md "Topics"), sharded alike."""
 
-    def __init__(self, redis: RedisClient, prefix: str, shards: int | None = None) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        prefix: str,
+        shards: int | None = None,
+        *,
+        topic: str | None = None,
+    ) -> None:
         """`shards` must match every other reader's and the writer's; None takes the default
         of `Settings.leaderboard_shards` (1 on a single server, 16 on a cluster)."""
         shards = resolve_leaderboard_shards(shards, cluster=isinstance(redis, RedisCluster))
@@ -55,7 +63,13 @@ class Leaderboard:
         self._redis = redis
         self.shards = shards
         keys = RedisKeys(prefix)
-        self.keys: tuple[str, ...] = tuple(keys.leaderboard(i, shards) for i in range(shards))
+        self.topic = topic
+        self.keys: tuple[str, ...] = tuple(
+            keys.leaderboard(i, shards)
+            if topic is None
+            else keys.topic_leaderboard(topic, i, shards)
+            for i in range(shards)
+        )
         self._count_around = redis.register_script(_COUNT_AROUND_LUA)
 
     def shard(self, user_id: str) -> int:

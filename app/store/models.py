@@ -21,6 +21,21 @@ class CorruptRecord(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class TopicInfluence:
+    """How influential a user is about one topic: one entry of the card's `influential_about`.
+
+    `share` is the topic's part of the user's raw (0..1), `raw` the topic raw that ranks the
+    topic's leaderboard, `score` its grade (1..100) on the curve `curve` names.
+    """
+
+    topic: str
+    share: float
+    raw: float
+    score: float
+    curve: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserScore:
     """A user's current score and standing.
 
@@ -41,6 +56,7 @@ class UserScore:
     updated_at_ms: int
     model_version: str
     curve_version: int
+    influential_about: tuple[TopicInfluence, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +109,28 @@ def parse_user_score(
             updated_at_ms=int(fields["updated_at"]),
             model_version=fields["model_version"],
             curve_version=int(fields.get("curve_version", 0)),
+            influential_about=parse_influential_about(fields.get("influential_about")),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
+
+
+def parse_influential_about(text: str | bytes | None) -> tuple[TopicInfluence, ...]:
+    """The user hash's `influential_about` JSON, largest share first (docs/redis.md "Topics");
+    empty when absent (cards written before topics) or `[]`."""
+    if not text:
+        return ()
+    entries: list[dict[str, Any]] = orjson.loads(text)
+    return tuple(
+        TopicInfluence(
+            topic=str(e["topic"]),
+            share=float(e["share"]),
+            raw=float(e["raw"]),
+            score=float(e["score"]),
+            curve=str(e["curve"]),
+        )
+        for e in entries
+    )
 
 
 def parse_explanation(user_id: str, fields: Mapping[str, str]) -> ScoreCard | None:
