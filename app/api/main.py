@@ -19,7 +19,7 @@ from app.api.auth import (
     check_every_route_guarded,
 )
 from app.api.metrics import ResponseCounter
-from app.api.routes import curve, health, leaderboard, scores
+from app.api.routes import curve, health, leaderboard, scores, topics
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import (
@@ -80,7 +80,7 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.settings = settings
     api.add_middleware(RateLimitHeaders)
     # Every /v1 router needs scores:read.
-    for v1_router in (scores.router, leaderboard.router, curve.router):
+    for v1_router in (scores.router, leaderboard.router, topics.router, curve.router):
         api.include_router(v1_router, dependencies=[ScoresReader])
     api.include_router(health.router)
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read

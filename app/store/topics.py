@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from app.scoring.events import NETWORK_PATTERN
+from app.scoring.model import STYLES
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys, percentile
 from app.store.leaderboard import Leaderboard
@@ -85,6 +86,8 @@ class InfluencerQuery:
     def __post_init__(self) -> None:
         if self.topic is not None:
             check_topic(self.topic)
+        if self.style is not None and self.style not in STYLES:
+            raise ValueError(f"unknown style {self.style[:40]!r}; one of {', '.join(STYLES)}")
         if self.min_score is not None and not 0.0 <= self.min_score <= 100.0:
             raise ValueError("min_score must be within 0..100")
         if not 1 <= self.limit <= MAX_FIND_LIMIT:
