@@ -39,6 +39,8 @@ class ScoringSettings(BaseModel):
     actor_weight_cap: float = Field(_MODEL.actor_weight_cap, gt=0)
     repeat_half_life_days: float = Field(_MODEL.repeat_half_life_ms / MS_PER_DAY, gt=0)
     top_actors: int = Field(_MODEL.top_actors, ge=1)
+    top_topics: int = Field(_MODEL.top_topics, ge=1)
+    influential_share: float = Field(_MODEL.influential_share, gt=0, le=1)
     burst_half_life_hours: float = Field(_MODEL.burst_half_life_ms / MS_PER_HOUR, gt=0)
     burst_tolerance: float = Field(_MODEL.burst_tolerance, gt=0)
     trusted_actor_score: float = Field(_MODEL.trusted_actor_score, ge=0)
@@ -56,6 +58,15 @@ class CurveSettings(BaseModel):
     active_floor_raw: float = Field(0.01, ge=0)  # active users have a raw above this
     follow_interval_s: float = Field(2.0, gt=0)  # how often a worker checks the curve version
     history: int = Field(24, ge=1)  # refits kept in the curve history
+
+
+class TopicSettings(BaseModel):
+    """Topic leaderboards and topic curves (#31; docs/scoring.md "Topics", docs/redis.md)."""
+
+    leaderboard_size: int = Field(1000, ge=1)  # users kept per topic leaderboard shard
+    retention_days: float = Field(7.0, gt=0)  # a topic no card listed for this long is removed
+    min_population: int = Field(200, ge=1)  # fewer users on its board: the global curve
+    max_curves: int = Field(100, ge=0)  # most topics with their own curve (the most populous)
 
 
 class AlertSettings(BaseModel):
@@ -229,6 +240,7 @@ class Settings(BaseSettings):
 
     scoring: ScoringSettings = ScoringSettings()
     curve: CurveSettings = CurveSettings()
+    topics: TopicSettings = TopicSettings()
     alerts: AlertSettings = AlertSettings()
 
     @field_validator("feed_thresholds")
@@ -297,6 +309,8 @@ class Settings(BaseSettings):
             actor_weight_cap=s.actor_weight_cap,
             repeat_half_life_ms=s.repeat_half_life_days * day,
             top_actors=s.top_actors,
+            top_topics=s.top_topics,
+            influential_share=s.influential_share,
             burst_half_life_ms=s.burst_half_life_hours * hour,
             burst_tolerance=s.burst_tolerance,
             trusted_actor_score=s.trusted_actor_score,

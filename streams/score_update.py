@@ -16,13 +16,15 @@ from functools import lru_cache
 import clout_kernel
 
 from app.scoring import curve as curves
-from app.scoring.card import ActorContribution, ScoreCard
+from app.scoring.card import ActorContribution, ScoreCard, TopicInfluence
 from app.scoring.model import (
     EXPLAIN_TOP_ACTORS,
     MAX_REFRESH_MS,
     MODEL_VERSION,
+    NO_TOPIC_CURVES,
     Curve,
     ModelParams,
+    TopicCurves,
     next_refresh_ms,
     score_card,
 )
@@ -45,11 +47,14 @@ def score_update(
     now_ms: int,
     params: ModelParams,
     curve: Curve,
+    topic_curves: TopicCurves = NO_TOPIC_CURVES,
 ) -> ScoreUpdate:
-    """Cards and schedule entries for (partition, user id, signals) triples, scored at `now_ms`."""
+    """Cards and schedule entries for (partition, user id, signals) triples, scored at `now_ms`
+    on `curve` (topic scores on `topic_curves` where a topic has its own)."""
     users = list(users)
     compiled = [(u, s) for _, u, s in users if isinstance(s, clout_kernel.Signals)]
-    scored = iter(_scorer(curve).score(compiled, now_ms, params) if compiled else ())
+    scorer = _scorer(curve, topic_curves)
+    scored = iter(scorer.score(compiled, now_ms, params) if compiled else ())
     update = ScoreUpdate()
     for partition, user_id, signals in users:
         if signals is None:
@@ -58,7 +63,7 @@ def score_update(
         if isinstance(signals, clout_kernel.Signals):
             card, due = next(scored)
         else:
-            card = score_card(user_id, signals, now_ms, params, curve)
+            card = score_card(user_id, signals, now_ms, params, curve, topic_curves)
             due = next_refresh_ms(signals, now_ms, params, curve)
         update.cards.append(card)
         update.schedule.append((partition, user_id, due))
@@ -66,10 +71,11 @@ def score_update(
 
 
 @lru_cache(maxsize=4)
-def _scorer(curve: Curve) -> clout_kernel.Scorer:
-    """The kernel's scorer for `curve` (a batch and the sweep score on the same few curves)."""
+def _scorer(curve: Curve, topic_curves: TopicCurves) -> clout_kernel.Scorer:
+    """The kernel's scorer for these curves (a batch and the sweep score on the same few)."""
     return clout_kernel.Scorer(
         scores=list(curve.scores),
+        topic_curves={topic: list(c.scores) for topic, c in topic_curves.curves.items()},
         x0=math.log(curves.RAW_MIN),  # the grid's first point, in ln(raw), as curve.py has it
         step=curves.GRID_STEP,
         raw_min=curves.RAW_MIN,
@@ -83,4 +89,5 @@ def _scorer(curve: Curve) -> clout_kernel.Scorer:
         max_refresh_ms=MAX_REFRESH_MS,
         card_type=ScoreCard,
         contribution_type=ActorContribution,
+        topic_type=TopicInfluence,
     )

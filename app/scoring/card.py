@@ -15,11 +15,36 @@ class ActorContribution:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicInfluence:
+    """One topic a user is influential about: its share of the user's topic-tagged influence,
+    the topic raw (decayed weighted engagement about it), and that raw graded 1..100 on the
+    topic's own curve (`curve` "topic") or, for a topic without one, the global curve."""
+
+    topic: str
+    share: float
+    raw: float
+    score: float
+    curve: str
+
+    def to_json_dict(self) -> dict[str, str | float]:
+        """The form stored in the user hash's `influential_about` (docs/redis.md)."""
+        return {
+            "topic": self.topic,
+            "share": self.share,
+            "raw": self.raw,
+            "score": self.score,
+            "curve": self.curve,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ScoreCard:
     """A user's score at `updated_at_ms` with everything needed to explain it.
 
     `components[kind][network]` are decayed contributions that sum to `raw`; `curve_version`
-    names the score curve that graded it (0: the default curve).
+    names the score curve that graded it (0: the default curve). `influential_about` lists the
+    topics holding at least `influential_share` of the user's topic-tagged influence, largest
+    share first.
     """
 
     user_id: str
@@ -32,6 +57,7 @@ class ScoreCard:
     updated_at_ms: int
     model_version: str
     curve_version: int
+    influential_about: tuple[TopicInfluence, ...] = ()
 
     def kind_totals(self) -> dict[str, float]:
         """Sum of the components of each kind."""

@@ -197,6 +197,24 @@ class Curve:
             raise ValueError(f"malformed curve: {exc!r}") from exc
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class TopicCurves:
+    """The topics that have their own curve (fitted to the users influential about them), one
+    version of them; a topic without one is graded on the global curve. Compared and hashed by
+    identity: a set is built once per refit and cached by it."""
+
+    version: int
+    curves: Mapping[str, Curve]
+
+    def get(self, topic: str) -> Curve | None:
+        """The topic's own curve, or None."""
+        return self.curves.get(topic)
+
+
+NO_TOPIC_CURVES = TopicCurves(0, {})
+"""No topic has its own curve: every topic score is graded on the global curve."""
+
+
 def _log_logistic_scores(mid_raw: float, exponent: float) -> tuple[float, ...]:
     x_mid = math.log(mid_raw)
     return tuple(_from_logit(exponent * (_X0 + i * GRID_STEP - x_mid)) for i in range(GRID_SIZE))

@@ -26,6 +26,9 @@ class EngagementEvent:
     target_id: str
     post_id: str | None
     ts_ms: int
+    topics: tuple[str, ...] = ()
+    """What the engagement was about: distinct topic slugs in first-seen order (at most
+    `MAX_TOPICS`); empty when the event says nothing about it."""
 
 
 class InvalidEvent(ValueError):
@@ -69,7 +72,11 @@ def envelope_item_kind(obj: object, topic_kind: Kind) -> None:
 
 
 NETWORK_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-"""A network slug: lowercase, so `Twitter` and `twitter` can never split one user's signals."""
+"""A network slug: lowercase, so `Twitter` and `twitter` can never split one user's signals.
+Topic slugs follow the same rule (`topic_slug` maps a hashtag or a category to one)."""
+
+MAX_TOPICS = 5
+"""Most distinct topics one event may name."""
 
 _ID_FIELDS = ("event_id", "actor_id", "target_id")
 
@@ -91,6 +98,7 @@ def validate_event(obj: object, kind: Kind, now_ms: int, rules: EventRules) -> E
         raise InvalidEvent("wrong type: network")
     if NETWORK_PATTERN.fullmatch(network) is None:
         raise InvalidEvent("invalid network")
+    topics = _topics(obj.get("topics"))
     actor_id = _id_field(obj, "actor_id", rules.max_id_len)
     target_id = _id_field(obj, "target_id", rules.max_id_len)
     if "post_id" not in obj:
@@ -123,12 +131,18 @@ def validate_event(obj: object, kind: Kind, now_ms: int, rules: EventRules) -> E
         target_id=target_id,
         post_id=post_id,
         ts_ms=ts,
+        topics=topics,
     )
 
 
-def event_to_json_dict(event: EngagementEvent) -> dict[str, str | int | None]:
-    """The wire form of `event` (the kind travels as the topic, so it is not in the payload)."""
-    return {
+WireValue = str | int | list[str] | None
+"""A value of an event's wire form."""
+
+
+def event_to_json_dict(event: EngagementEvent) -> dict[str, WireValue]:
+    """The wire form of `event` (the kind travels as the topic, so it is not in the payload;
+    `topics` only when the event has some, so untagged events keep their old form)."""
+    out: dict[str, WireValue] = {
         "event_id": event.event_id,
         "network": event.network,
         "actor_id": event.actor_id,
@@ -136,14 +150,48 @@ def event_to_json_dict(event: EngagementEvent) -> dict[str, str | int | None]:
         "post_id": event.post_id,
         "ts": event.ts_ms,
     }
+    if event.topics:
+        out["topics"] = list(event.topics)
+    return out
 
 
-def envelope_item(event: EngagementEvent) -> dict[str, str | int | None]:
+def topic_slug(label: str) -> str:
+    """A hashtag (`#ColdBrew`) or a category (`Food & Drink`) as a topic slug (`coldbrew`,
+    `food-drink`): lowercased, without a leading `#`, runs of other characters made one `-`.
+
+    For producers; the worker never rewrites a topic, it refuses one that is not a slug. Raises
+    `InvalidEvent("invalid topic")` when nothing of a slug is left.
+    """
+    slug = re.sub(r"[^a-z0-9_]+", "-", label.strip().lstrip("#").lower()).strip("-_")[:32]
+    if NETWORK_PATTERN.fullmatch(slug) is None:
+        raise InvalidEvent("invalid topic")
+    return slug
+
+
+def envelope_item(event: EngagementEvent) -> dict[str, WireValue]:
     """The wire form of `event` inside an envelope, where every event names its kind."""
     return {**event_to_json_dict(event), "kind": event.kind.value}
 
 
 _MISSING = object()
+
+
+def _topics(value: object) -> tuple[str, ...]:
+    """The `topics` field: absent, null or a list of slugs (duplicates ignored, at most
+    `MAX_TOPICS` distinct ones); every item is checked before the count."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidEvent("wrong type: topics")
+    for topic in value:
+        if not isinstance(topic, str):
+            raise InvalidEvent("wrong type: topics")
+        if NETWORK_PATTERN.fullmatch(topic) is None:
+            raise InvalidEvent("invalid topic")
+    topics = tuple(dict.fromkeys(value))
+    if len(topics) > MAX_TOPICS:
+        raise InvalidEvent("too many topics")
+    return topics
 
 
 def _id_field(obj: dict[object, object], name: str, max_len: int) -> str:

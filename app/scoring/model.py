@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from app.scoring.card import ActorContribution, ScoreCard
-from app.scoring.curve import DEFAULT_CURVE, MIN_SCORE, Curve
+from app.scoring.card import ActorContribution, ScoreCard, TopicInfluence
+from app.scoring.curve import DEFAULT_CURVE, MIN_SCORE, NO_TOPIC_CURVES, Curve, TopicCurves
 from app.scoring.decay import MS_PER_DAY
 from app.scoring.params import (
     CODE_KIND,
@@ -30,11 +30,14 @@ __all__ = [
     "KIND_CODE",
     "MAX_REFRESH_MS",
     "MODEL_VERSION",
+    "NO_TOPIC_CURVES",
     "STYLES",
     "Curve",
     "ModelParams",
+    "TopicCurves",
     "actor_weight",
     "current_score",
+    "influential_about",
     "is_unproven",
     "next_refresh_ms",
     "raw_for_score",
@@ -72,14 +75,20 @@ def current_score(
     return score_from_raw(state.raw_at(now_ms, params), curve)
 
 
-def style(score: float, components: Mapping[str, Mapping[str, float]], params: ModelParams) -> str:
+def style(
+    score: float,
+    components: Mapping[str, Mapping[str, float]],
+    params: ModelParams,
+    top_topic_raw: float = 0.0,
+) -> str:
     """The user's style label from the signal mix; rules are tried in order, first match wins.
 
     1. `celebrity`: score >= `celebrity_score` (calibrated to the reference population's top 0.1%).
     2. `broadcaster`: shares are at least `style_dominance` of raw (people pass their posts on).
     3. `conversationalist`: mentions are at least `style_dominance` of raw (people talk to them).
-    4. `specialist`: one network holds at least `specialist_share` of raw (influence concentrated
-       on one platform).
+    4. `specialist`: one topic (`top_topic_raw`, the heaviest topic's decayed engagement) or one
+       network holds at least `specialist_share` of raw: influence concentrated on one subject
+       or one platform.
     5. `explorer`: everything else (a balanced mix, or no signal yet).
     """
     if score >= params.celebrity_score:
@@ -97,19 +106,55 @@ def style(score: float, components: Mapping[str, Mapping[str, float]], params: M
         return "broadcaster"
     if by_kind.get("mention", 0.0) >= params.style_dominance * total:
         return "conversationalist"
-    if max(by_network.values()) >= params.specialist_share * total:
+    if max(max(by_network.values()), top_topic_raw) >= params.specialist_share * total:
         return "specialist"
     return "explorer"
 
 
+def influential_about(
+    tagged: float,
+    topics: Mapping[str, float],
+    params: ModelParams,
+    curve: Curve,
+    topic_curves: TopicCurves,
+) -> tuple[TopicInfluence, ...]:
+    """The topics holding at least `influential_share` of `tagged` (the user's decayed
+    topic-tagged influence), largest share first (then by slug).
+
+    Each topic's raw is its decayed engagement (6 decimals), graded on its own curve in
+    `topic_curves` when it has one, else on `curve`; the share has 4 decimals.
+    """
+    if not tagged > 0.0:
+        return ()
+    found: list[TopicInfluence] = []
+    for topic, value in topics.items():
+        share = value / tagged
+        if share >= params.influential_share:
+            raw = round(value, 6)
+            own = topic_curves.get(topic)
+            graded = curve if own is None else own
+            kind = "global" if own is None else "topic"
+            found.append(
+                TopicInfluence(topic, round(share, 4), raw, score_from_raw(raw, graded), kind)
+            )
+    found.sort(key=lambda t: (-t.share, t.topic))
+    return tuple(found)
+
+
 def score_card(
-    user_id: str, state: SignalsView, now_ms: int, params: ModelParams, curve: Curve
+    user_id: str,
+    state: SignalsView,
+    now_ms: int,
+    params: ModelParams,
+    curve: Curve,
+    topic_curves: TopicCurves = NO_TOPIC_CURVES,
 ) -> ScoreCard:
     """The user's explained score at `now_ms`: every value decayed to `now_ms`.
 
     `components[kind][network]` (rounded to 6 decimals) sum to `raw`; the score is `curve` of
     that raw, and the card records the curve's version. `top_actors` are the heaviest tracked
-    engagers with their decayed contributions.
+    engagers with their decayed contributions; `influential_about` grades topic raws on
+    `topic_curves` where a topic has one, else on `curve`.
     """
     components = state.components_at(now_ms, params)
     raw = 0.0
@@ -119,12 +164,13 @@ def score_card(
             networks[network] = rounded
             raw += rounded
     score = score_from_raw(raw, curve)
+    tagged, topics = state.topics_at(now_ms, params)
     return ScoreCard(
         user_id=user_id,
         score=score,
         raw=raw,
         components=components,
-        style=style(score, components, params),
+        style=style(score, components, params, max(topics.values(), default=0.0)),
         engagers=state.engagers_at(now_ms, params),
         top_actors=tuple(
             ActorContribution(actor, round(value, 6))
@@ -133,6 +179,7 @@ def score_card(
         updated_at_ms=now_ms,
         model_version=MODEL_VERSION,
         curve_version=curve.version,
+        influential_about=influential_about(tagged, topics, params, curve, topic_curves),
     )
 
 

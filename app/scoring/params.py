@@ -43,6 +43,10 @@ class ModelParams:
     # Repeat damping: the n-th (decayed) engagement of one actor on one target counts 1/n.
     repeat_half_life_ms: float = 30 * MS_PER_DAY
     top_actors: int = 32
+    # Topics: the heaviest ones tracked per user, and the share of topic-tagged influence that
+    # makes a user influential about one (`influential_about` on the card).
+    top_topics: int = 16
+    influential_share: float = 0.2
     # Burst damping of unproven actors (unscored, or scored below `trusted_actor_score`).
     burst_half_life_ms: float = 6 * MS_PER_HOUR
     burst_tolerance: float = 2.0
@@ -76,6 +80,10 @@ class ModelParams:
             raise ValueError("need 0 < actor_weight_floor <= actor_weight_cap")
         if self.top_actors < 1:
             raise ValueError("top_actors must be at least 1")
+        if self.top_topics < 1:
+            raise ValueError("top_topics must be at least 1")
+        if not 0 < self.influential_share <= 1:
+            raise ValueError("need 0 < influential_share <= 1")
         # Lookup tables keyed by one-letter kind code: the hot path avoids attribute chains.
         object.__setattr__(
             self,

@@ -7,7 +7,10 @@ For each target user, `UserSignals` holds:
   decayed engagement count (for repeat damping) and a decayed contribution (for the explanation);
 * a small HyperLogLog (64 registers, two rotating epochs of half the horizon) for distinct
   engagers;
-* a short-half-life counter of engagements from unproven actors (burst damping).
+* a short-half-life counter of engagements from unproven actors (burst damping);
+* a bounded map of the heaviest topics the user was engaged about (at most
+  `ModelParams.top_topics`), each with its decayed weighted engagement per kind, and the decayed
+  total of all topic-tagged engagement (so a share survives the eviction of light topics).
 
 Sums and actor entries use *forward decay*: values are stored relative to a landmark time `L`
 (`g = S * 2 ** ((t - L) / H)`), so an event only touches its own entry (one `2 ** x` per
@@ -45,6 +48,7 @@ HLL_REGISTERS = 64
 
 _HLL_ALPHA = 0.709  # bias correction for m = 64 (Flajolet et al.)
 _CODE_NAME = {code: kind.value for code, kind in CODE_KIND.items()}
+_CODE_INDEX = {code: i for i, code in enumerate(CODE_KIND)}  # l, s, m: a topic entry's slots
 _INV_POW2 = tuple(2.0**-r for r in range(64))
 _HLL_SPARSE_MAX = 8  # at most this many non-zero registers are stored as a short list
 _B64 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
@@ -68,6 +72,8 @@ class SignalsView(Protocol):
 
     def engagers_at(self, now_ms: int, params: ModelParams) -> int: ...
 
+    def topics_at(self, now_ms: int, params: ModelParams) -> tuple[float, dict[str, float]]: ...
+
 
 class UserSignals:
     """One target user's decayed signals; mutable, compact, and serializable to JSON primitives.
@@ -76,7 +82,18 @@ class UserSignals:
     `landmark_ms` is the reference time of the forward-decayed values, `t_ms` the latest event time.
     """
 
-    __slots__ = ("actors", "burst", "epoch", "hll", "hll_prev", "landmark_ms", "sums", "t_ms")
+    __slots__ = (
+        "actors",
+        "burst",
+        "epoch",
+        "hll",
+        "hll_prev",
+        "landmark_ms",
+        "sums",
+        "t_ms",
+        "tagged",
+        "topics",
+    )
 
     def __init__(self, landmark_ms: int, horizon_ms: float) -> None:
         self.landmark_ms = landmark_ms
@@ -90,6 +107,10 @@ class UserSignals:
         self.epoch = landmark_ms // _epoch_ms(horizon_ms)
         self.hll = bytearray(HLL_REGISTERS)
         self.hll_prev: bytearray | None = None
+        # topic -> forward-decayed weighted engagement per kind [like, share, mention].
+        self.topics: dict[str, list[float]] = {}
+        # every topic-tagged engagement, per kind, including that of topics evicted since.
+        self.tagged = [0.0, 0.0, 0.0]
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -139,6 +160,20 @@ class UserSignals:
         registers = live[0] if len(live) == 1 else bytes(map(max, live[0], live[1]))
         return _hll_estimate(registers)
 
+    def topics_at(self, now_ms: int, params: ModelParams) -> tuple[float, dict[str, float]]:
+        """(decayed total of topic-tagged engagement, {topic: its decayed engagement}) at
+        `now_ms`, topics in insertion order."""
+        if not self.topics:
+            return 0.0, {}
+        dt = now_ms - self.landmark_ms
+        factors = [decay_factor(dt, params.half_lives[code]) for code in _CODE_INDEX]
+        values = {
+            topic: g[0] * factors[0] + g[1] * factors[1] + g[2] * factors[2]
+            for topic, g in self.topics.items()
+        }
+        tagged = self.tagged
+        return tagged[0] * factors[0] + tagged[1] * factors[1] + tagged[2] * factors[2], values
+
     def copy(self) -> UserSignals:
         """An independent copy (apply_event mutates in place; what-if simulations need this)."""
         clone = UserSignals.__new__(UserSignals)
@@ -150,6 +185,8 @@ class UserSignals:
         clone.epoch = self.epoch
         clone.hll = bytearray(self.hll)
         clone.hll_prev = None if self.hll_prev is None else bytearray(self.hll_prev)
+        clone.topics = {topic: list(entry) for topic, entry in self.topics.items()}
+        clone.tagged = list(self.tagged)
         return clone
 
     # -- serialization -----------------------------------------------------------------------
@@ -175,6 +212,9 @@ class UserSignals:
             out["b"] = self.burst
         if self.hll_prev is not None:
             out["p"] = _encode_registers(self.hll_prev)
+        if self.topics:
+            out["T"] = self.topics
+            out["W"] = self.tagged
         return out
 
     @classmethod
@@ -197,6 +237,11 @@ class UserSignals:
             state.hll = _decode_registers(data["h"])
             prev = data.get("p")
             state.hll_prev = None if prev is None else _decode_registers(prev)
+            topics = data.get("T", {})
+            if not isinstance(topics, dict):
+                raise TypeError("T")
+            state.topics = {str(t): _kind_triple(entry) for t, entry in topics.items()}
+            state.tagged = _kind_triple(data.get("W", [0.0, 0.0, 0.0])) if topics else [0.0] * 3
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"malformed UserSignals: {exc!r}") from exc
         return state
@@ -261,7 +306,10 @@ def apply_event(
 
     key = code + event.network
     sums = state.sums
-    sums[key] = sums.get(key, 0.0) + weight * 2.0 ** ((ts - landmark) / params.half_lives[code])
+    forward_weight = weight * 2.0 ** ((ts - landmark) / params.half_lives[code])
+    sums[key] = sums.get(key, 0.0) + forward_weight
+    if event.topics:
+        _add_topics(state, event.topics, _CODE_INDEX[code], forward_weight, params.top_topics)
 
     _hll_add(state, event.actor_id, ts, params.horizon_ms)
 
@@ -270,6 +318,35 @@ def apply_event(
         if ts - landmark > REBASE_AFTER_MS:
             _rebase(state, ts, params)
     return state
+
+
+def _add_topics(
+    state: UserSignals, topics: tuple[str, ...], slot: int, forward_weight: float, limit: int
+) -> None:
+    """Share one event's weight evenly among its topics, in the bounded topic map.
+
+    A new topic finding the map full replaces the lightest one (the smallest total at the
+    landmark, the first of equals), as the actor map does; `tagged` keeps the evicted weight, so
+    the shares of the topics that stay are not inflated.
+    """
+    state.tagged[slot] += forward_weight
+    part = forward_weight / len(topics)
+    entries = state.topics
+    for topic in topics:
+        entry = entries.get(topic)
+        if entry is None:
+            if len(entries) >= limit:
+                totals = [e[0] + e[1] + e[2] for e in entries.values()]
+                del entries[next(islice(entries, totals.index(min(totals)), None))]
+            entry = entries[topic] = [0.0, 0.0, 0.0]
+        entry[slot] += part
+
+
+def _kind_triple(value: object) -> list[float]:
+    """A stored [like, share, mention] triple."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise ValueError("a topic entry is [like, share, mention]")
+    return [float(value[0]), float(value[1]), float(value[2])]
 
 
 def _rebase(state: UserSignals, landmark_ms: int, params: ModelParams) -> None:
@@ -290,6 +367,20 @@ def _rebase(state: UserSignals, landmark_ms: int, params: ModelParams) -> None:
         if count >= 0.01 or contribution >= PRUNE_BELOW:
             actors[actor] = [count, contribution]
     state.actors = actors
+    if state.topics:
+        kinds = [factors[code] for code in _CODE_INDEX]
+        topics: dict[str, list[float]] = {}
+        for topic, entry in state.topics.items():
+            scaled = [entry[0] * kinds[0], entry[1] * kinds[1], entry[2] * kinds[2]]
+            if scaled[0] + scaled[1] + scaled[2] >= PRUNE_BELOW:
+                topics[topic] = scaled
+        state.topics = topics
+        tagged = state.tagged
+        state.tagged = (
+            [tagged[0] * kinds[0], tagged[1] * kinds[1], tagged[2] * kinds[2]]
+            if topics
+            else [0.0, 0.0, 0.0]
+        )
     state.landmark_ms = landmark_ms
 
 

@@ -37,6 +37,7 @@ class RedisKeys:
     curve_versions: str = field(init=False)
     curve_history: str = field(init=False)
     curve_lock: str = field(init=False)
+    topic_curves: str = field(init=False)
     topics: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
@@ -58,6 +59,9 @@ class RedisKeys:
         object.__setattr__(self, "curve_versions", f"{self.prefix}:{{curve}}:versions")
         object.__setattr__(self, "curve_history", f"{self.prefix}:{{curve}}:history")
         object.__setattr__(self, "curve_lock", f"{self.prefix}:{{curve}}:lock")
+        # The topics' own curves (#31): field <topic> -> curve JSON, `_version` (no slug starts
+        # with `_`); in the {curve} slot, so a topic refit writes them in one MULTI.
+        object.__setattr__(self, "topic_curves", f"{self.prefix}:{{curve}}:topics")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
         # API keys share the hash tag {apikeys}: creating one is a transaction over the names

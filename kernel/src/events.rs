@@ -9,10 +9,12 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use crate::json::{Doc, Field, Fields};
+use crate::json::{Doc, Field, Fields, Topics};
 use crate::signals::Kind;
 
 pub const ENVELOPE_MAX_EVENTS: usize = 500;
+/// Most distinct topics one event may name (`MAX_TOPICS`).
+pub const MAX_TOPICS: usize = 5;
 
 /// What makes an event acceptable (`EventRules`).
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub struct Event<'a> {
     pub target_id: Cow<'a, str>,
     pub post_id: Option<Cow<'a, str>>,
     pub ts_ms: i64,
+    /// Distinct topic slugs in first-seen order.
+    pub topics: Vec<Cow<'a, str>>,
 }
 
 /// The judgement on one event.
@@ -69,6 +73,7 @@ fn check<'a>(
     if !is_network(&network) {
         return Err("invalid network".into());
     }
+    let topics = topics_field(fields.topics)?;
     let actor_id = id_field(fields.actor_id, "actor_id", rules.max_id_len)?;
     let target_id = id_field(fields.target_id, "target_id", rules.max_id_len)?;
     let post_id = match fields.post_id {
@@ -105,7 +110,36 @@ fn check<'a>(
         target_id,
         post_id,
         ts_ms: i64::try_from(ts).expect("ts lies within the horizon of an i64 now"),
+        topics,
     }))
+}
+
+/// `_topics`: absent or null is none; a list of slugs, every item checked before the count of
+/// distinct ones.
+fn topics_field(field: Topics<'_>) -> Result<Vec<Cow<'_, str>>, String> {
+    let items = match field {
+        Topics::Missing | Topics::Other(Field::Null) => return Ok(Vec::new()),
+        Topics::Other(_) => return Err("wrong type: topics".into()),
+        Topics::List(items) => items,
+    };
+    let mut topics: Vec<Cow<'_, str>> = Vec::new();
+    let mut slugs = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Field::Str(topic) if is_network(&topic) => slugs.push(topic),
+            Field::Str(_) => return Err("invalid topic".into()),
+            _ => return Err("wrong type: topics".into()),
+        }
+    }
+    for topic in slugs {
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
+    if topics.len() > MAX_TOPICS {
+        return Err("too many topics".into());
+    }
+    Ok(topics)
 }
 
 fn id_field<'a>(field: Field<'a>, name: &str, max_len: usize) -> Result<Cow<'a, str>, String> {
@@ -118,7 +152,7 @@ fn id_field<'a>(field: Field<'a>, name: &str, max_len: usize) -> Result<Cow<'a, 
     }
 }
 
-/// `NETWORK_PATTERN.fullmatch`: `[a-z0-9][a-z0-9_-]{0,31}`.
+/// `NETWORK_PATTERN.fullmatch`: `[a-z0-9][a-z0-9_-]{0,31}` (network and topic slugs).
 fn is_network(network: &str) -> bool {
     let bytes = network.as_bytes();
     let slug = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -346,6 +380,7 @@ mod tests {
         assert_eq!(event.actor_id, "bob");
         assert_eq!(event.post_id, None);
         assert_eq!(event.ts_ms, NOW);
+        assert!(event.topics.is_empty());
     }
 
     #[test]
@@ -389,6 +424,40 @@ mod tests {
             "ts older than horizon"
         );
         assert_eq!(reason(&VALID.replace("alice", "bob")), "self-engagement");
+    }
+
+    fn with_topics(topics: &str) -> String {
+        VALID.replace(r#""ts":"#, &format!(r#""topics":{topics},"ts":"#))
+    }
+
+    #[test]
+    fn topics_are_distinct_slugs_and_at_most_five() {
+        let topics = |json: &str| -> Vec<String> {
+            match judge(json) {
+                Verdict::Valid(event) => event.topics.iter().map(|t| t.to_string()).collect(),
+                other => panic!("{json} was not accepted: {other:?}"),
+            }
+        };
+        assert!(topics(VALID).is_empty());
+        assert!(topics(&with_topics("null")).is_empty());
+        assert!(topics(&with_topics("[]")).is_empty());
+        assert_eq!(
+            topics(&with_topics(r#"["coffee","tea","coffee","a","b","c"]"#)),
+            ["coffee", "tea", "a", "b", "c"]
+        );
+        assert_eq!(reason(&with_topics(r#""coffee""#)), "wrong type: topics");
+        assert_eq!(reason(&with_topics(r#"{"a":1}"#)), "wrong type: topics");
+        assert_eq!(reason(&with_topics(r#"["coffee",1]"#)), "wrong type: topics");
+        assert_eq!(reason(&with_topics(r#"["Coffee"]"#)), "invalid topic");
+        assert_eq!(reason(&with_topics(r##"["#coffee",7]"##)), "invalid topic");
+        assert_eq!(
+            reason(&with_topics(r#"["a","b","c","d","e","f"]"#)),
+            "too many topics"
+        );
+        assert_eq!(
+            reason(&with_topics(r#"["Twitter"]"#).replace("twitter", "T")),
+            "invalid network"
+        );
     }
 
     #[test]

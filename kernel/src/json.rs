@@ -1,4 +1,4 @@
-//! An event object as validation reads it: the seven fields it checks, each as the JSON type
+//! An event object as validation reads it: the eight fields it checks, each as the JSON type
 //! orjson would have given Python, strings borrowed from the record where they have no escapes.
 //!
 //! Everything else in the document is still parsed (not skipped) so that what serde refuses
@@ -37,6 +37,60 @@ pub struct Fields<'a> {
     pub post_id: Field<'a>,
     pub ts: Field<'a>,
     pub kind: Field<'a>,
+    pub topics: Topics<'a>,
+}
+
+/// The `topics` field: an array keeps its items (as `Field`s), anything else only its type.
+#[derive(Debug, Default, PartialEq)]
+pub enum Topics<'a> {
+    #[default]
+    Missing,
+    List(Vec<Field<'a>>),
+    Other(Field<'a>),
+}
+
+struct TopicsVisitor;
+
+impl<'de> Visitor<'de> for TopicsVisitor {
+    type Value = Topics<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Topics<'de>, E> {
+        Ok(Topics::Other(Field::Null))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Topics<'de>, E> {
+        Ok(Topics::Other(Field::Bool))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Topics<'de>, E> {
+        Ok(Topics::Other(Field::Int(i128::from(v))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Topics<'de>, E> {
+        Ok(Topics::Other(Field::Int(i128::from(v))))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Topics<'de>, E> {
+        Ok(Topics::Other(Field::Float))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Topics<'de>, E> {
+        Ok(Topics::Other(Field::Str(Cow::Borrowed(""))))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Topics<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Field<'de>>()? {
+            items.push(item);
+        }
+        Ok(Topics::List(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Topics<'de>, A::Error> {
+        FieldVisitor.visit_map(map).map(Topics::Other)
+    }
+}
+
+impl<'de> Deserialize<'de> for Topics<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopicsVisitor)
+    }
 }
 
 /// A decoded document: an object's fields, or any other value.
@@ -142,6 +196,10 @@ impl<'de> Visitor<'de> for DocVisitor {
                 "post_id" => &mut fields.post_id,
                 "ts" => &mut fields.ts,
                 "kind" => &mut fields.kind,
+                "topics" => {
+                    fields.topics = map.next_value()?;
+                    continue;
+                }
                 _ => {
                     map.next_value::<Field<'de>>()?;
                     continue;

@@ -13,6 +13,7 @@ use pyo3::{ffi, intern};
 
 use crate::events::{Event, Outcome, Rules, Triaged, triage_value};
 use crate::scoring::{Curve, StyleRules, card, next_refresh_ms};
+use indexmap::IndexMap;
 use crate::signals::{EncodedRegisters, Engagement, Kind, Params, Signals};
 use crate::signals::{decode_dense_registers, decode_sparse_registers, encode_registers};
 
@@ -286,6 +287,11 @@ impl Triager {
                     intern!(py, "ts_ms"),
                     event.ts_ms.into_pyobject(py)?.into_any(),
                 ),
+                (
+                    intern!(py, "topics"),
+                    PyTuple::new(py, event.topics.iter().map(|t| PyString::new(py, t)))?
+                        .into_any(),
+                ),
             ],
         )
     }
@@ -363,6 +369,7 @@ fn model_params(params: &Bound<'_, PyAny>) -> PyResult<Params> {
         actor_weight_cap: get(intern!(py, "actor_weight_cap"))?,
         repeat_half_life_ms: get(intern!(py, "repeat_half_life_ms"))?,
         top_actors: params.getattr(intern!(py, "top_actors"))?.extract()?,
+        top_topics: params.getattr(intern!(py, "top_topics"))?.extract()?,
         burst_half_life_ms: get(intern!(py, "burst_half_life_ms"))?,
         burst_tolerance: get(intern!(py, "burst_tolerance"))?,
         trusted_actor_score: get(intern!(py, "trusted_actor_score"))?,
@@ -439,6 +446,21 @@ impl PySignals {
             .collect())
     }
 
+    /// (decayed topic-tagged total, `{topic: decayed engagement}`) at `now_ms`.
+    fn topics_at<'py>(
+        &self,
+        py: Python<'py>,
+        now_ms: i64,
+        params: &Bound<'py, PyAny>,
+    ) -> PyResult<(f64, Bound<'py, PyDict>)> {
+        let (tagged, topics) = self.inner.topics_at(now_ms, &half_lives(params)?);
+        let out = PyDict::new(py);
+        for (topic, value) in topics {
+            out.set_item(topic, value)?;
+        }
+        Ok((tagged, out))
+    }
+
     /// Estimated distinct engagers in the current and previous epoch.
     fn engagers_at(&self, now_ms: i64, params: &Bound<'_, PyAny>) -> PyResult<i64> {
         Ok(self.inner.engagers_at(now_ms, &horizon_params(params)?))
@@ -469,6 +491,14 @@ impl PySignals {
         }
         if let Some(prev) = &state.hll_prev {
             out.set_item("p", registers_object(py, prev)?)?;
+        }
+        if !state.topics.is_empty() {
+            let topics = PyDict::new(py);
+            for (topic, entry) in &state.topics {
+                topics.set_item(topic, PyList::new(py, entry)?)?;
+            }
+            out.set_item("T", topics)?;
+            out.set_item("W", PyList::new(py, state.tagged)?)?;
         }
         Ok(out)
     }
@@ -542,6 +572,17 @@ fn signals_from_dict(data: &Bound<'_, PyAny>) -> Result<Signals, String> {
         Some(value) if !value.is_none() => Some(registers_from(&value)?),
         _ => None,
     };
+    let mut topics = IndexMap::new();
+    if let Some(value) = data.get_item("T").map_err(extract)? {
+        for (topic, entry) in value.cast::<PyDict>().map_err(|_| "T".to_owned())?.iter() {
+            let entry: [f64; 3] = entry.extract().map_err(extract)?;
+            topics.insert(topic.extract::<String>().map_err(extract)?, entry);
+        }
+    }
+    let tagged = match data.get_item("W").map_err(extract)? {
+        Some(value) if !topics.is_empty() => value.extract().map_err(extract)?,
+        _ => [0.0; 3],
+    };
     Ok(Signals {
         landmark_ms: field("L")?.extract().map_err(extract)?,
         t_ms: field("t")?.extract().map_err(extract)?,
@@ -551,6 +592,8 @@ fn signals_from_dict(data: &Bound<'_, PyAny>) -> Result<Signals, String> {
         epoch: field("e")?.extract().map_err(extract)?,
         hll: registers_from(&field("h")?)?,
         hll_prev,
+        topics,
+        tagged,
     })
 }
 
@@ -600,6 +643,16 @@ fn fold(
         let network = event
             .getattr(intern!(py, "network"))?
             .cast_into::<PyString>()?;
+        let topic_items = event.getattr(intern!(py, "topics"))?;
+        let topic_items = topic_items.cast::<PyTuple>()?;
+        let topic_names: Vec<Bound<'_, PyString>> = topic_items
+            .iter()
+            .map(|t| t.cast_into::<PyString>().map_err(PyErr::from))
+            .collect::<PyResult<_>>()?;
+        let topics = topic_names
+            .iter()
+            .map(|t| t.to_str())
+            .collect::<PyResult<Vec<&str>>>()?;
         let engagement = Engagement {
             kind: kind_named(
                 event
@@ -610,6 +663,7 @@ fn fold(
             network: network.to_str()?,
             actor_id: actor.to_str()?,
             ts_ms: event.getattr(intern!(py, "ts_ms"))?.extract()?,
+            topics,
         };
         let current = stored.getattr(intern!(py, "signals"))?;
         let signals = if current.is_none() {
@@ -642,21 +696,25 @@ fn fold(
 #[pyclass(module = "clout_kernel", name = "Scorer", frozen)]
 struct Scorer {
     curve: Curve,
+    topic_curves: HashMap<String, Curve>,
     curve_version: i64,
     model_version: Py<PyString>,
     explain_top_actors: usize,
     max_refresh_ms: i64,
     card_type: Py<PyType>,
     contribution_type: Py<PyType>,
+    topic_type: Py<PyType>,
 }
 
 #[pymethods]
 impl Scorer {
+    /// `topic_curves` maps a topic to its own curve's grid scores (same grid and tails).
     #[new]
-    #[pyo3(signature = (*, scores, x0, step, raw_min, raw_max, tail, min_score, max_score, curve_version, model_version, explain_top_actors, max_refresh_ms, card_type, contribution_type))]
+    #[pyo3(signature = (*, scores, topic_curves, x0, step, raw_min, raw_max, tail, min_score, max_score, curve_version, model_version, explain_top_actors, max_refresh_ms, card_type, contribution_type, topic_type))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         scores: Vec<f64>,
+        topic_curves: HashMap<String, Vec<f64>>,
         x0: f64,
         step: f64,
         raw_min: f64,
@@ -670,14 +728,15 @@ impl Scorer {
         max_refresh_ms: i64,
         card_type: Py<PyType>,
         contribution_type: Py<PyType>,
+        topic_type: Py<PyType>,
     ) -> PyResult<Self> {
-        if scores.len() < 2 {
-            return Err(PyValueError::new_err(
-                "a curve has at least two grid scores",
-            ));
-        }
-        Ok(Scorer {
-            curve: Curve {
+        let curve = |scores: Vec<f64>| -> PyResult<Curve> {
+            if scores.len() < 2 {
+                return Err(PyValueError::new_err(
+                    "a curve has at least two grid scores",
+                ));
+            }
+            Ok(Curve {
                 scores,
                 x0,
                 step,
@@ -686,13 +745,21 @@ impl Scorer {
                 tail,
                 min_score,
                 max_score,
-            },
+            })
+        };
+        Ok(Scorer {
+            curve: curve(scores)?,
+            topic_curves: topic_curves
+                .into_iter()
+                .map(|(topic, scores)| Ok((topic, curve(scores)?)))
+                .collect::<PyResult<_>>()?,
             curve_version,
             model_version,
             explain_top_actors,
             max_refresh_ms,
             card_type,
             contribution_type,
+            topic_type,
         })
     }
 
@@ -710,6 +777,7 @@ impl Scorer {
             celebrity_score: get(intern!(py, "celebrity_score"))?,
             style_dominance: get(intern!(py, "style_dominance"))?,
             specialist_share: get(intern!(py, "specialist_share"))?,
+            influential_share: get(intern!(py, "influential_share"))?,
         };
         let out = PyList::empty(py);
         for item in users.iter() {
@@ -722,6 +790,7 @@ impl Scorer {
                 &model,
                 &rules,
                 &self.curve,
+                &self.topic_curves,
                 self.explain_top_actors,
             );
             let components = PyDict::new(py);
@@ -743,6 +812,21 @@ impl Scorer {
                             intern!(py, "contribution"),
                             value.into_pyobject(py)?.into_any(),
                         ),
+                    ],
+                )?);
+            }
+            let mut about = Vec::with_capacity(scored.influential_about.len());
+            for topic in &scored.influential_about {
+                let curve = if topic.own_curve { "topic" } else { "global" };
+                about.push(instance(
+                    py,
+                    &self.topic_type,
+                    &[
+                        (intern!(py, "topic"), PyString::new(py, topic.topic).into_any()),
+                        (intern!(py, "share"), topic.share.into_pyobject(py)?.into_any()),
+                        (intern!(py, "raw"), topic.raw.into_pyobject(py)?.into_any()),
+                        (intern!(py, "score"), topic.score.into_pyobject(py)?.into_any()),
+                        (intern!(py, "curve"), PyString::new(py, curve).into_any()),
                     ],
                 )?);
             }
@@ -777,6 +861,10 @@ impl Scorer {
                     (
                         intern!(py, "curve_version"),
                         self.curve_version.into_pyobject(py)?.into_any(),
+                    ),
+                    (
+                        intern!(py, "influential_about"),
+                        PyTuple::new(py, about)?.into_any(),
                     ),
                 ],
             )?;

@@ -3,6 +3,8 @@
 //! Same operations in the same order as the Python model; Python's `round(x, n)` (correctly
 //! rounded decimal, ties to even) is Rust's exact decimal formatting parsed back.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 
 use crate::signals::{Kind, Params, Signals, pow2};
@@ -87,6 +89,18 @@ pub struct StyleRules {
     pub celebrity_score: f64,
     pub style_dominance: f64,
     pub specialist_share: f64,
+    pub influential_share: f64,
+}
+
+/// One entry of `influential_about` (`TopicInfluence`).
+#[derive(Debug, PartialEq)]
+pub struct TopicInfluence<'a> {
+    pub topic: &'a str,
+    pub share: f64,
+    pub raw: f64,
+    pub score: f64,
+    /// Graded on the topic's own curve (else the global one).
+    pub own_curve: bool,
 }
 
 /// `score_card`, without its identity fields: what the card says at `now_ms`.
@@ -99,6 +113,7 @@ pub struct Card<'a> {
     pub style: &'static str,
     pub engagers: i64,
     pub top_actors: Vec<(&'a str, f64)>,
+    pub influential_about: Vec<TopicInfluence<'a>>,
 }
 
 pub fn card<'a>(
@@ -107,6 +122,7 @@ pub fn card<'a>(
     params: &Params,
     rules: &StyleRules,
     curve: &Curve,
+    topic_curves: &HashMap<String, Curve>,
     top_actors: usize,
 ) -> Card<'a> {
     let mut components = state.components_at(now_ms, &params.half_lives);
@@ -119,10 +135,14 @@ pub fn card<'a>(
     }
     let score = curve.shown(raw);
     let top = state.top_actors_at(now_ms, params.repeat_half_life_ms, top_actors);
+    let (tagged, topics) = state.topics_at(now_ms, &params.half_lives);
+    // Python's max(..., default=0.0); topic values are never negative.
+    let top_topic = topics.iter().fold(0.0, |best: f64, (_, v)| best.max(*v));
     Card {
         score,
         raw,
-        style: style(score, &components, rules),
+        style: style(score, &components, rules, top_topic),
+        influential_about: influential_about(tagged, &topics, rules, curve, topic_curves),
         components,
         engagers: state.engagers_at(now_ms, params),
         top_actors: top
@@ -132,8 +152,44 @@ pub fn card<'a>(
     }
 }
 
+/// `influential_about`: topics holding at least `influential_share` of the tagged total,
+/// largest (rounded) share first, then by slug.
+fn influential_about<'a>(
+    tagged: f64,
+    topics: &[(&'a str, f64)],
+    rules: &StyleRules,
+    curve: &Curve,
+    topic_curves: &HashMap<String, Curve>,
+) -> Vec<TopicInfluence<'a>> {
+    if !(tagged > 0.0) {
+        return Vec::new();
+    }
+    let mut found: Vec<TopicInfluence<'a>> = Vec::new();
+    for (topic, value) in topics {
+        let share = value / tagged;
+        if share >= rules.influential_share {
+            let raw = round_to(*value, 6);
+            let own = topic_curves.get(*topic);
+            found.push(TopicInfluence {
+                topic,
+                share: round_to(share, 4),
+                raw,
+                score: own.unwrap_or(curve).shown(raw),
+                own_curve: own.is_some(),
+            });
+        }
+    }
+    found.sort_by(|a, b| b.share.total_cmp(&a.share).then_with(|| a.topic.cmp(b.topic)));
+    found
+}
+
 /// `style`: the first rule that matches.
-fn style(score: f64, components: &[Vec<(&str, f64)>; 3], rules: &StyleRules) -> &'static str {
+fn style(
+    score: f64,
+    components: &[Vec<(&str, f64)>; 3],
+    rules: &StyleRules,
+    top_topic_raw: f64,
+) -> &'static str {
     if score >= rules.celebrity_score {
         return "celebrity";
     }
@@ -160,7 +216,7 @@ fn style(score: f64, components: &[Vec<(&str, f64)>; 3], rules: &StyleRules) -> 
         .values()
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
-    if heaviest >= rules.specialist_share * total {
+    if heaviest.max(top_topic_raw) >= rules.specialist_share * total {
         return "specialist";
     }
     "explorer"

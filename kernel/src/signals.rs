@@ -76,6 +76,7 @@ pub struct Params {
     pub actor_weight_cap: f64,
     pub repeat_half_life_ms: f64,
     pub top_actors: usize,
+    pub top_topics: usize,
     pub burst_half_life_ms: f64,
     pub burst_tolerance: f64,
     pub trusted_actor_score: f64,
@@ -98,6 +99,7 @@ impl Default for Params {
             actor_weight_cap: 4.0,
             repeat_half_life_ms: 30.0 * 86_400_000.0,
             top_actors: 32,
+            top_topics: 16,
             burst_half_life_ms: 6.0 * 3_600_000.0,
             burst_tolerance: 2.0,
             trusted_actor_score: 30.0,
@@ -141,6 +143,8 @@ pub struct Engagement<'a> {
     pub network: &'a str,
     pub actor_id: &'a str,
     pub ts_ms: i64,
+    /// Distinct topic slugs (empty: the event is about no topic).
+    pub topics: Vec<&'a str>,
 }
 
 /// One user's decayed signals (`UserSignals`).
@@ -156,6 +160,10 @@ pub struct Signals {
     pub epoch: i64,
     pub hll: [u8; HLL_REGISTERS],
     pub hll_prev: Option<[u8; HLL_REGISTERS]>,
+    /// topic -> forward-decayed weighted engagement per kind, in insertion order.
+    pub topics: IndexMap<String, [f64; 3]>,
+    /// Every topic-tagged engagement per kind, evicted topics' included.
+    pub tagged: [f64; 3],
 }
 
 impl Signals {
@@ -169,6 +177,8 @@ impl Signals {
             epoch: landmark_ms.div_euclid(params.epoch_ms()),
             hll: [0; HLL_REGISTERS],
             hll_prev: None,
+            topics: IndexMap::new(),
+            tagged: [0.0; 3],
         }
     }
 
@@ -222,6 +232,9 @@ impl Signals {
         let added = weight * pow2(((ts - landmark) as f64) / params.half_lives[code]);
         let sum = self.sums.entry(key).or_insert(0.0);
         *sum += added;
+        if !event.topics.is_empty() {
+            self.add_topics(&event.topics, code, added, params.top_topics);
+        }
 
         self.hll_add(event.actor_id, ts, params);
 
@@ -230,6 +243,34 @@ impl Signals {
             if ts - landmark > REBASE_AFTER_MS {
                 self.rebase(ts, params);
             }
+        }
+    }
+
+    /// `_add_topics`: the event's weight shared evenly among its topics in the bounded map; a
+    /// new topic finding it full replaces the lightest (smallest total, the first of equals).
+    fn add_topics(&mut self, topics: &[&str], slot: usize, added: f64, limit: usize) {
+        self.tagged[slot] += added;
+        let part = added / topics.len() as f64;
+        for topic in topics {
+            if let Some(entry) = self.topics.get_mut(*topic) {
+                entry[slot] += part;
+                continue;
+            }
+            if self.topics.len() >= limit {
+                let mut lightest = 0;
+                let mut least = f64::INFINITY;
+                for (i, entry) in self.topics.values().enumerate() {
+                    let total = entry[0] + entry[1] + entry[2];
+                    if i == 0 || total < least {
+                        lightest = i;
+                        least = total;
+                    }
+                }
+                self.topics.shift_remove_index(lightest);
+            }
+            let mut entry = [0.0; 3];
+            entry[slot] += part;
+            self.topics.insert((*topic).to_owned(), entry);
         }
     }
 
@@ -254,6 +295,22 @@ impl Signals {
                     .then_some((actor, [count, contribution]))
             })
             .collect();
+        if !self.topics.is_empty() {
+            let scale = |e: [f64; 3]| [e[0] * factors[0], e[1] * factors[1], e[2] * factors[2]];
+            self.topics = self
+                .topics
+                .drain(..)
+                .filter_map(|(topic, entry)| {
+                    let scaled = scale(entry);
+                    (scaled[0] + scaled[1] + scaled[2] >= PRUNE_BELOW).then_some((topic, scaled))
+                })
+                .collect();
+            self.tagged = if self.topics.is_empty() {
+                [0.0; 3]
+            } else {
+                scale(self.tagged)
+            };
+        }
         self.landmark_ms = landmark_ms;
     }
 
@@ -311,6 +368,23 @@ impl Signals {
             out[kind.index()].push((&key[1..], g * factors[kind.index()]));
         }
         out
+    }
+
+    /// `topics_at`: (decayed total of topic-tagged engagement, (topic, decayed engagement) in
+    /// insertion order) at `now_ms`.
+    pub fn topics_at(&self, now_ms: i64, half_lives: &[f64; 3]) -> (f64, Vec<(&str, f64)>) {
+        if self.topics.is_empty() {
+            return (0.0, Vec::new());
+        }
+        let dt = (now_ms - self.landmark_ms) as f64;
+        let f = half_lives.map(|h| decay_factor(dt, h));
+        let at = |g: &[f64; 3]| g[0] * f[0] + g[1] * f[1] + g[2] * f[2];
+        let values = self
+            .topics
+            .iter()
+            .map(|(topic, g)| (topic.as_str(), at(g)))
+            .collect();
+        (at(&self.tagged), values)
     }
 
     /// `top_actors_at`: the `limit` heaviest actors, by contribution then id, decayed to `now_ms`.
@@ -453,6 +527,7 @@ mod tests {
             network: "twitter",
             actor_id: actor,
             ts_ms: ts,
+            topics: Vec::new(),
         }
     }
 
@@ -508,6 +583,27 @@ mod tests {
         assert!(
             (state.components_at(T0 + 40 * DAY, &params.half_lives)[0][0].1 - before).abs() < 1e-15
         );
+    }
+
+    #[test]
+    fn topics_share_the_weight_and_the_lightest_is_evicted() {
+        let params = Params {
+            top_topics: 2,
+            ..Params::default()
+        };
+        let mut state = Signals::new(T0, &params);
+        let about = |topics: Vec<&'static str>, actor: &'static str| Engagement {
+            topics,
+            ..like(actor, T0)
+        };
+        state.apply(&about(vec!["coffee", "tea"], "a"), Some(50.0), &params);
+        state.apply(&about(vec!["coffee"], "b"), Some(50.0), &params);
+        state.apply(&about(vec!["cocoa"], "c"), Some(50.0), &params);
+        let (tagged, topics) = state.topics_at(T0, &params.half_lives);
+        assert_eq!(tagged, 3.0);
+        assert_eq!(topics, [("coffee", 1.5), ("cocoa", 1.0)]);
+        let (_, later) = state.topics_at(T0 + 14 * DAY, &params.half_lives);
+        assert_eq!(later[0], ("coffee", 0.75));
     }
 
     #[test]

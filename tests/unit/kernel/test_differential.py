@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from app.kafka_topics import partition_for
-from app.scoring.curve import Curve, Population, fit_curve
+from app.scoring.curve import Curve, Population, TopicCurves, fit_curve
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams
@@ -27,7 +27,7 @@ from tests.unit.scoring.helpers import DAY, T0
 PARTITIONS = 4
 TOPICS = {"likes": Kind.LIKE, "shares": Kind.SHARE, "mentions": Kind.MENTION}
 ROUTING = plan.Routing(TOPICS, "rekeyed", PARTITIONS)
-PARAMS = ModelParams(top_actors=2)  # small, so evictions are common
+PARAMS = ModelParams(top_actors=2, top_topics=2)  # small, so evictions are common
 RULES = PARAMS.event_rules
 USERS = ["bob", "carol", 'd"a\\ve', "é-ünï", "x" * 128, "x" * 129]  # JSON escapes, code points
 ACTORS = [*USERS, "", *(f"a{i}" for i in range(8))]
@@ -80,6 +80,27 @@ def valid_text(values: list[str]) -> st.SearchStrategy[str]:
     return st.sampled_from(values).map(lambda v: orjson.dumps(v).decode())
 
 
+SLUGS = ["coffee", "tea", "a-b_9", "cocoa"]
+topics_text = st.one_of(
+    st.lists(st.sampled_from(SLUGS), max_size=4).map(lambda v: orjson.dumps(v).decode()),
+    st.lists(st.sampled_from(SLUGS), max_size=4).map(lambda v: orjson.dumps(v).decode()),
+    st.sampled_from(
+        [
+            "null",
+            '"coffee"',
+            '["Coffee"]',
+            '["#tea"]',
+            '["tea", 1]',
+            '[["tea"]]',
+            '["a","b","c","d","e","f"]',
+            '["a","b","c","d","e","a"]',
+            '["' + "t" * 33 + '"]',
+            '["tea", "\\ud800"]',
+        ]
+    ),
+)
+
+
 @st.composite
 def event_text(draw: st.DrawFn, kind: str | None, target: str) -> str:
     """One event object as JSON text: mostly valid fields, some hostile, missing or doubled."""
@@ -98,6 +119,8 @@ def event_text(draw: st.DrawFn, kind: str | None, target: str) -> str:
         ("post_id", value(st.sampled_from(["null", '"p1"'] * 6 + ['""', '"' + "p" * 129 + '"']))),
         ("ts", value(timestamp())),
     ]
+    if draw(st.sampled_from([False, True, True])):
+        fields.insert(draw(st.integers(0, len(fields))), ("topics", value(topics_text)))
     if kind is not None:
         fields.append(("kind", value(valid_text([kind, kind, kind, "like"]))))
     mutation = draw(st.sampled_from(["none"] * 24 + ["drop", "double", "extra", "shuffle"]))
@@ -230,6 +253,9 @@ FITTED = fit_curve(
 )
 
 
+TOPIC_CURVES = TopicCurves(1, {"coffee": FITTED})  # tea and the others: the global curve
+
+
 def close(a: object, b: object, path: str = "") -> None:
     """`a == b`, floats within 1e-9 (relative) anywhere inside."""
     if isinstance(a, float) or isinstance(b, float):
@@ -279,7 +305,7 @@ def test_the_kernel_and_the_python_model_agree(
         assert got.signals is not None
         close(got.signals.to_dict(), expected.signals.to_dict(), user)
         for now, curve in ((T0, CURVE), (T0 + 3 * DAY, FITTED), (T0 + 200 * DAY, CURVE)):
-            compiled = score_update([(0, user, got.signals)], now, PARAMS, curve)
-            python = score_update([(0, user, expected.signals)], now, PARAMS, curve)
+            compiled = score_update([(0, user, got.signals)], now, PARAMS, curve, TOPIC_CURVES)
+            python = score_update([(0, user, expected.signals)], now, PARAMS, curve, TOPIC_CURVES)
             close(compiled.cards, python.cards, f"{user}@{now}")
             assert compiled.schedule == python.schedule, f"{user}@{now}"

@@ -24,6 +24,7 @@ def event(
     kind: Kind = Kind.LIKE,
     network: str = "twitter",
     target: str = "bob",
+    topics: tuple[str, ...] = (),
 ) -> EngagementEvent:
     return EngagementEvent(
         event_id=f"e{next(_ids)}",
@@ -33,6 +34,7 @@ def event(
         target_id=target,
         post_id=None,
         ts_ms=ts,
+        topics=topics,
     )
 
 

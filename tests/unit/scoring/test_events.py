@@ -12,6 +12,7 @@ from app.scoring.events import (
     InvalidEvent,
     Kind,
     event_to_json_dict,
+    topic_slug,
     validate_event,
 )
 
@@ -142,3 +143,59 @@ def test_wire_form_round_trips(kind: Kind, post_id: str | None) -> None:
     as_json = event_to_json_dict(event)
     assert set(as_json) == {"event_id", "network", "actor_id", "target_id", "post_id", "ts"}
     assert validate_event(as_json, kind, NOW, RULES) == event
+
+
+@pytest.mark.parametrize(
+    ("topics", "expected"),
+    [
+        (None, ()),
+        ([], ()),
+        (["coffee"], ("coffee",)),
+        (["coffee", "tea", "coffee"], ("coffee", "tea")),
+        (["a", "b", "c", "d", "e", "a", "b"], ("a", "b", "c", "d", "e")),
+    ],
+)
+def test_topics_are_optional_distinct_slugs(topics: object, expected: tuple[str, ...]) -> None:
+    event = validate_event(wire(topics=topics), Kind.LIKE, NOW, RULES)
+    assert event.topics == expected
+    assert validate_event(wire(), Kind.LIKE, NOW, RULES).topics == ()
+
+
+@pytest.mark.parametrize(
+    ("topics", "reason"),
+    [
+        ("coffee", "wrong type: topics"),
+        ({"coffee": 1}, "wrong type: topics"),
+        (["coffee", 7], "wrong type: topics"),
+        (["Coffee"], "invalid topic"),
+        (["#coffee"], "invalid topic"),
+        (["t" * 33], "invalid topic"),
+        ([""], "invalid topic"),
+        (["#coffee", 7], "invalid topic"),  # items in order: the first bad one decides
+        (["a", "b", "c", "d", "e", "f"], "too many topics"),
+    ],
+)
+def test_bad_topics_are_refused_with_their_reason(topics: object, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as refused:
+        validate_event(wire(topics=topics), Kind.LIKE, NOW, RULES)
+    assert refused.value.reason == reason
+
+
+def test_topics_travel_on_the_wire_only_when_present() -> None:
+    tagged = validate_event(wire(topics=["tea", "coffee"]), Kind.LIKE, NOW, RULES)
+    assert event_to_json_dict(tagged)["topics"] == ["tea", "coffee"]
+    assert validate_event(event_to_json_dict(tagged), Kind.LIKE, NOW, RULES) == tagged
+    assert "topics" not in event_to_json_dict(validate_event(wire(), Kind.LIKE, NOW, RULES))
+
+
+@pytest.mark.parametrize(
+    ("label", "slug"),
+    [("#ColdBrew", "coldbrew"), ("Food & Drink", "food-drink"), ("  coffee ", "coffee")],
+)
+def test_hashtags_and_categories_map_to_a_topic_slug(label: str, slug: str) -> None:
+    assert topic_slug(label) == slug
+
+
+def test_a_label_with_nothing_of_a_slug_is_refused() -> None:
+    with pytest.raises(InvalidEvent, match="invalid topic"):
+        topic_slug("#☕")

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.scoring.curve import DEFAULT_CURVE, Curve, fit_curve, population_of
-from app.scoring.events import Kind
+from app.scoring.curve import DEFAULT_CURVE, Curve, TopicCurves, fit_curve, population_of
+from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import (
     MAX_REFRESH_MS,
     MODEL_VERSION,
@@ -191,3 +191,73 @@ def test_a_trusted_actor_counts_more_than_many_fresh_ones() -> None:
     fresh = fold([event(f"new{i}") for i in range(30)], P, actor_score=None)
     assert one_star.raw_at(T0, P) > fresh.raw_at(T0, P)
     assert P.trusted_actor_score <= TRUSTED
+
+
+# -- topics (#31) --------------------------------------------------------------------------
+
+
+def test_influential_about_lists_the_topics_above_the_share_largest_first() -> None:
+    params = ModelParams(influential_share=0.2)
+    state = fold(
+        [
+            *(event(f"a{i}", topics=("coffee",)) for i in range(6)),
+            *(event(f"b{i}", topics=("tea",)) for i in range(3)),
+            event("c", topics=("cocoa",)),
+            *(event(f"d{i}") for i in range(10)),  # untagged: not part of the shares
+        ],
+        params,
+    )
+    card = score_card("bob", state, T0, params, DEFAULT_CURVE)
+    about = [(t.topic, t.share, t.raw, t.curve) for t in card.influential_about]
+    assert about == [("coffee", 0.6, 6.0, "global"), ("tea", 0.3, 3.0, "global")]
+    assert card.influential_about[0].score == score_from_raw(6.0, DEFAULT_CURVE)
+
+
+def test_a_topic_with_its_own_curve_is_graded_on_it() -> None:
+    params = ModelParams()
+    state = fold([event("a", topics=("coffee",)), event("b", topics=("tea",))], params)
+    niche = fit_curve(
+        population_of([0.0001 * (i + 1) for i in range(2000)], 0.0),
+        DEFAULT_CURVE,
+        version=3,
+        fitted_at_ms=T0,
+        max_step=100.0,
+        min_population=1000,
+    )
+    card = score_card("bob", state, T0, params, DEFAULT_CURVE, TopicCurves(1, {"coffee": niche}))
+    graded = {t.topic: (t.curve, t.score) for t in card.influential_about}
+    assert graded == {
+        "coffee": ("topic", score_from_raw(1.0, niche)),
+        "tea": ("global", score_from_raw(1.0, DEFAULT_CURVE)),
+    }
+    assert graded["coffee"][1] > graded["tea"][1]
+
+
+def test_no_tagged_engagement_means_no_topic() -> None:
+    state = fold([event("a"), event("b")], ModelParams())
+    assert score_card("bob", state, T0, ModelParams(), DEFAULT_CURVE).influential_about == ()
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # one network, several topics: a network specialist
+        ([event(f"a{i}", topics=(f"t{i}",)) for i in range(5)], "specialist"),
+        # five networks, one topic: a topic specialist
+        ([event(f"a{i}", network=f"n{i}", topics=("coffee",)) for i in range(5)], "specialist"),
+        # five networks, five topics: no concentration
+        ([event(f"a{i}", network=f"n{i}", topics=(f"t{i}",)) for i in range(5)], "explorer"),
+        # five networks, a topic holding 80% < 90%: no concentration
+        (
+            [event(f"a{i}", network=f"n{i}", topics=("coffee",)) for i in range(4)]
+            + [event("z", network="n9")],
+            "explorer",
+        ),
+    ],
+)
+def test_specialist_is_one_topic_or_one_network_holding_most_influence(
+    events: list[EngagementEvent], expected: str
+) -> None:
+    params = ModelParams()
+    state = fold(events, params)
+    assert score_card("bob", state, T0, params, DEFAULT_CURVE).style == expected

@@ -214,3 +214,46 @@ def test_copy_is_independent() -> None:
     apply_event(clone, event("b"), TRUSTED, P)
     assert state.raw_at(T0, P) == pytest.approx(1.0)
     assert clone.raw_at(T0, P) == pytest.approx(2.0)
+
+
+# -- topics (#31) --------------------------------------------------------------------------
+
+
+def test_an_event_shares_its_weight_among_its_topics() -> None:
+    params = ModelParams()
+    state = fold([event("a", topics=("coffee", "tea")), event("b")], params)
+    assert state.topics_at(T0, params) == (1.0, {"coffee": 0.5, "tea": 0.5})
+    assert state.raw_at(T0, params) == 2.0
+
+
+def test_topics_decay_with_their_kinds_half_life() -> None:
+    params = ModelParams()
+    state = fold(
+        [event("a", topics=("coffee",)), event("b", kind=Kind.SHARE, topics=("coffee",))], params
+    )
+    tagged, topics = state.topics_at(T0 + 30 * DAY, params)
+    like, share = 2.0 ** (-30 / 14), 3.0 / 2
+    assert tagged == pytest.approx(like + share, rel=1e-12)
+    assert topics["coffee"] == pytest.approx(like + share, rel=1e-12)
+
+
+def test_a_full_topic_map_evicts_the_lightest_but_keeps_its_weight_in_the_total() -> None:
+    params = ModelParams(top_topics=2)
+    state = fold(
+        [
+            event("a", topics=("coffee",)),
+            event("b", topics=("coffee",)),
+            event("c", topics=("tea",)),
+            event("d", topics=("cocoa",)),
+        ],
+        params,
+    )
+    assert state.topics_at(T0, params) == (4.0, {"coffee": 2.0, "cocoa": 1.0})
+
+
+def test_faded_topics_are_dropped_at_a_rebase() -> None:
+    params = ModelParams()
+    state = fold([event("a", topics=("coffee",))], params)
+    state = fold([event("b", ts=T0 + 400 * DAY)], params, state=state)
+    assert state.topics_at(T0 + 400 * DAY, params) == (0.0, {})
+    assert "T" not in state.to_dict()

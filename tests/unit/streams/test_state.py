@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import orjson
 import pytest
+from clout_kernel import Signals
 
 from app.scoring.params import ModelParams
 from streams.state import FLUSH_YIELD_EVERY, StateCache, StoredUser, generation_of, supersedes
@@ -267,3 +269,32 @@ def test_marking_a_user_never_read_is_a_bug() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity"):
         StateCache(RecordingTable(), capacity=0)
+
+
+# A record of the codec before topics (#31), as the changelog holds it (docs/scoring.md).
+PREVIOUS_VERSION_RECORD = (
+    b'{"p":{"clout.likes":9727,"clout.shares":2050},"s":{"L":1767225600000,"t":1767312000000,'
+    b'"s":{"ltwitter":3.3131253672293752,"sinstagram":0.30701216759903255},"e":454,'
+    b'"h":[833,1538,2626],"b":1.0,"a":{"alice":[1.0,1.0],'
+    b'"carol":[2.0028904315907816,2.30973342409882],'
+    b'"fresh1":[1.023373891996775,0.30701216759903255]}},"g":3}'
+)
+
+
+def test_a_record_of_the_previous_codec_decodes_and_encodes_unchanged() -> None:
+    stored = StoredUser.from_bytes(PREVIOUS_VERSION_RECORD)
+    assert stored.signals is not None
+    assert stored.signals.topics_at(1767312000000, ModelParams()) == (0.0, {})
+    assert orjson.loads(stored.to_bytes()) == orjson.loads(PREVIOUS_VERSION_RECORD)
+
+
+def test_a_tagged_state_round_trips_with_its_topics() -> None:
+    params = ModelParams()
+    stored = StoredUser()
+    python = fold([event("a", topics=("coffee", "tea")), event("b", topics=("coffee",))], params)
+    stored.signals = Signals.from_dict(python.to_dict())
+    again = StoredUser.from_bytes(stored.to_bytes())
+    assert again.signals == stored.signals
+    tagged, topics = again.signals.topics_at(1_767_225_600_000, params)  # type: ignore[union-attr]
+    assert tagged == 2.0
+    assert topics == {"coffee": 1.5, "tea": 0.5}
