@@ -212,6 +212,9 @@ class ExplanationOut(_Out):
     curve_version: int = Field(
         description="Version of the score curve that graded it (0: default)."
     )
+    influential_about: list[TopicInfluenceOut] = Field(
+        description="Topics the user is influential about, largest share first."
+    )
 
     @classmethod
     def of(cls, explanation: ScoreCard) -> ExplanationOut:
@@ -229,6 +232,7 @@ class ExplanationOut(_Out):
             updated_at_ms=e.updated_at_ms,
             model_version=e.model_version,
             curve_version=e.curve_version,
+            influential_about=[TopicInfluenceOut.model_validate(t) for t in e.influential_about],
         )
 
 

@@ -12,27 +12,12 @@ from typing import Any
 
 import orjson
 
-from app.scoring.card import ActorContribution, ScoreCard
+from app.scoring.card import ActorContribution, ScoreCard, TopicInfluence
 from app.store.keys import percentile
 
 
 class CorruptRecord(ValueError):
     """A stored value does not match the key schema (written by something other than Clout)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TopicInfluence:
-    """How influential a user is about one topic: one entry of the card's `influential_about`.
-
-    `share` is the topic's part of the user's raw (0..1), `raw` the topic raw that ranks the
-    topic's leaderboard, `score` its grade (1..100) on the curve `curve` names.
-    """
-
-    topic: str
-    share: float
-    raw: float
-    score: float
-    curve: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +136,7 @@ def parse_explanation(user_id: str, fields: Mapping[str, str]) -> ScoreCard | No
             model_version=fields["model_version"],
             # Cards written before the live curve have no field: the default curve made them.
             curve_version=int(fields.get("curve_version", 0)),
+            influential_about=parse_influential_about(fields.get("influential_about")),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc

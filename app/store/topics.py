@@ -19,12 +19,13 @@ from typing import Any
 
 import orjson
 
+from app.scoring.card import TopicInfluence
 from app.scoring.events import NETWORK_PATTERN
 from app.scoring.model import STYLES
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys, percentile
 from app.store.leaderboard import Leaderboard
-from app.store.models import CorruptRecord, TopicInfluence, parse_influential_about
+from app.store.models import CorruptRecord, parse_influential_about
 
 SCAN_BUDGET = 1000
 """Most board rows one campaign query reads (each costs one row of a page and one HMGET)."""

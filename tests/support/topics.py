@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
+from app.scoring.card import TopicInfluence
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
-from app.store.models import TopicInfluence
 
 
 async def write_topics(
@@ -30,18 +30,7 @@ async def write_topics(
         pipe.hset(
             keys.user(user_id),
             "influential_about",
-            orjson.dumps(
-                [
-                    {
-                        "topic": t.topic,
-                        "share": t.share,
-                        "raw": t.raw,
-                        "score": t.score,
-                        "curve": t.curve,
-                    }
-                    for t in ordered
-                ]
-            ),
+            orjson.dumps([t.to_json_dict() for t in ordered]),
         )
         for t in ordered:
             by_topic.setdefault(t.topic, {})[user_id] = t.raw

@@ -9,13 +9,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.scoring.card import ActorContribution
+from app.scoring.card import ActorContribution, TopicInfluence
 from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
 from app.store import ScoreWriter
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.keys import utc_day
-from app.store.models import TopicInfluence
 from tests.integration.store.helpers import DAY_MS, fill_leaderboard, make_card, now_ms
 from tests.support.topics import write_topics
 

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
-from app.scoring.card import ScoreCard
+from app.scoring.card import ScoreCard, TopicInfluence
 from app.settings import Settings
 from app.store import ScoreClient, ScoreWriter
-from app.store.models import TopicInfluence
 from app.store.topics import (
     SCAN_BUDGET,
     InfluencerQuery,

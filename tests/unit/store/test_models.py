@@ -7,13 +7,12 @@ from datetime import date
 import orjson
 import pytest
 
-from app.scoring.card import ActorContribution
+from app.scoring.card import ActorContribution, TopicInfluence
 from app.store.models import (
     CorruptRecord,
     DailyScore,
     LeaderboardEntry,
     ScoreChange,
-    TopicInfluence,
     leaderboard_entries,
     parse_change,
     parse_explanation,

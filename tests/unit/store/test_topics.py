@@ -6,7 +6,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from app.store.models import CorruptRecord, TopicInfluence
+from app.scoring.card import TopicInfluence
+from app.store.models import CorruptRecord
 from app.store.topics import (
     MAX_FIND_LIMIT,
     Influencer,

@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from app.access import Scope
+from app.scoring.card import TopicInfluence
 from app.settings import Settings
 from app.store import ScoreWriter
-from app.store.models import TopicInfluence
 from app.store.topics import encode_cursor
 from tests.integration.api.conftest import serve
 from tests.integration.store.helpers import make_card, now_ms
