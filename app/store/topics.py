@@ -87,6 +87,8 @@ class InfluencerQuery:
     def __post_init__(self) -> None:
         if self.topic is not None:
             check_topic(self.topic)
+        if self.network is not None and NETWORK_PATTERN.fullmatch(self.network) is None:
+            raise ValueError(f"invalid network {self.network[:40]!r}: not a network slug")
         if self.style is not None and self.style not in STYLES:
             raise ValueError(f"unknown style {self.style[:40]!r}; one of {', '.join(STYLES)}")
         if self.min_score is not None and not 0.0 <= self.min_score <= 100.0:

@@ -101,6 +101,7 @@ def test_with_a_topic_min_score_is_the_topic_score() -> None:
         ({"min_score": -0.1}, "min_score"),
         ({"min_score": 100.5}, "min_score"),
         ({"style": "influencer"}, "unknown style 'influencer'; one of celebrity"),
+        ({"network": "Insta Gram"}, "invalid network 'Insta Gram'"),
         ({"limit": 0}, "limit"),
         ({"limit": MAX_FIND_LIMIT + 1}, "limit"),
     ],
