@@ -4,12 +4,14 @@ ScoreClient."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from app.cli.shared import bounded_int, json_flag, lookup, print_json, when
+from app.scoring.card import TopicInfluence
 from app.scoring.model import STYLES
 from app.store import HISTORY_DAYS, ScoreClient
 from app.store.client import MAX_LEADERBOARD_LIMIT
@@ -89,6 +91,7 @@ def run_score(args: argparse.Namespace) -> int:
         ("raw", f"{score.raw:.4f}"),
         ("style", score.style),
         ("engagers", f"{score.engagers:,}"),
+        ("influential about", _topics(score.influential_about)),
         ("updated", when(score.updated_at_ms)),
         ("model", score.model_version),
     ):
@@ -215,6 +218,7 @@ def run_explain(args: argparse.Namespace) -> int:
             actor.actor_id, f"{actor.contribution:.4f}", _share(actor.contribution, exp.raw)
         )
     console.print(actors if exp.top_actors else "[dim]no individual actors recorded[/dim]")
+    console.print(f"influential about: {_topics(exp.influential_about)}")
     return 0
 
 
@@ -239,6 +243,11 @@ def run_history(args: argparse.Namespace) -> int:
         table.add_row(day.day.isoformat(), f"{day.score:.1f}", "█" * max(1, round(day.score / 5)))
     Console().print(table if history else "[dim]no history in that window[/dim]")
     return 0
+
+
+def _topics(about: Sequence[TopicInfluence]) -> str:
+    """`coffee 71.2 (60%), tea 40.0 (25%)`: topic score and share of topic-tagged influence."""
+    return ", ".join(f"{t.topic} {t.score:.1f} ({100 * t.share:.0f}%)" for t in about) or "-"
 
 
 def _topic(text: str) -> str:

@@ -116,6 +116,15 @@ async def test_top_of_a_topic(topical: Settings) -> None:
     assert "30.0%" in out
 
 
+async def test_score_and_explain_name_the_topics(topical: Settings) -> None:
+    for command in ("score", "explain"):
+        code, out, _ = await clout(topical, command, "alice")
+        assert code == 0
+        assert "coffee 41.5 (60%), tea 20.0 (30%)" in out, command
+    code, out, _ = await clout(topical, "explain", "alice", "--json")
+    assert [t["topic"] for t in orjson.loads(out)["influential_about"]] == ["coffee", "tea"]
+
+
 async def test_find(topical: Settings) -> None:
     code, out, _ = await clout(topical, "find", "--topic", "coffee", "--min-score", "50", "--json")
     assert code == 0
