@@ -61,7 +61,7 @@ async def test_get_score(api: httpx.AsyncClient, board: int) -> None:
     }
 
 
-async def test_get_score_lists_topics_the_user_is_influential_about(
+async def test_scores_and_explain_list_topics_the_user_is_influential_about(
     api: httpx.AsyncClient, board: int, store_redis: Redis, isolated_settings: Settings
 ) -> None:
     about = [
@@ -71,7 +71,8 @@ async def test_get_score_lists_topics_the_user_is_influential_about(
     await write_topics(store_redis, isolated_settings.redis_key_prefix, {"alice": about}, board)
     one = (await api.get("/v1/scores/alice")).json()
     many = (await api.get("/v1/scores", params={"ids": "alice"})).json()
-    for score in (one, many["scores"]["alice"]):
+    explained = (await api.get("/v1/scores/alice/explain")).json()
+    for score in (one, many["scores"]["alice"], explained):
         assert score["influential_about"] == [
             {"topic": "coffee", "share": 0.7, "raw": 1.05, "score": 64.0, "curve": "topic"},
             {"topic": "tea", "share": 0.2, "raw": 0.3, "score": 22.5, "curve": "global"},
@@ -189,6 +190,7 @@ async def test_explain(api: httpx.AsyncClient, board: int) -> None:
         "updated_at_ms": board,
         "model_version": "test-model",
         "curve_version": 0,
+        "influential_about": [],
     }
 
 
