@@ -45,7 +45,7 @@ return {higher, equal, redis.call('ZCARD', KEYS[1])}
 
 class Leaderboard:
     """Ranks, sizes and pages of the leaderboard under `prefix`, split over `shards` sets: the
-    global one, or with `topic` that topic's board (docs/redis.md "Topics"), sharded alike."""
+    global one, or with `topic` that topic's (#31; its shards are trimmed to its top N)."""
 
     def __init__(
         self,
@@ -63,7 +63,6 @@ class Leaderboard:
         self._redis = redis
         self.shards = shards
         keys = RedisKeys(prefix)
-        self.topic = topic
         self.keys: tuple[str, ...] = tuple(
             keys.leaderboard(i, shards)
             if topic is None
