@@ -202,6 +202,8 @@ def test_metrics_read_the_cache_and_never_call_kafka(
     assert statuses[("clout.likes", "0")] == 1.0
     assert families["clout_redis_up"].samples[0].value == 1.0
     assert families["clout_redis_used_memory_bytes"].samples[0].value == 2048.0
+    assert families["clout_topics_live"].samples[0].value == 2.0  # FakePipeline's two topics
+    assert families["clout_topic_memory_bytes"].samples[0].value == 400.0
     assert families["clout_ops_kafka_up"].samples[0].value == 1.0
     assert "clout_pipeline_events_per_second" in families
     assert "clout_pipeline_dead_letters_per_minute" in families
