@@ -40,7 +40,10 @@ class ScoreOut(_Out):
         description="Share of the other ranked users this user outranks, in percent (0..100)."
     )
     ranked: int = Field(description="How many users are on the leaderboard.")
-    style: str = Field(description="Dominant engagement style of the audience.")
+    style: str = Field(
+        description="celebrity, broadcaster, conversationalist, specialist (influence "
+        "concentrated on one topic or one network) or explorer (docs/scoring.md)."
+    )
     engagers: int = Field(description="Distinct actors currently contributing.")
     components: dict[str, dict[str, float]] = Field(
         description="Decayed contribution per kind, then per network; sums to `raw`."
