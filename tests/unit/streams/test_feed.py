@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
 import pytest
 
 from app.kafka_topics import partition_for
-from app.scoring.card import ScoreCard
+from app.scoring.card import ScoreCard, TopicInfluence
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer
 from streams.record_batches import Delivery, Records
@@ -77,7 +78,8 @@ def producer_for(writer: FakeWriter, producer: FakeProducer) -> FeedProducer:
 async def test_a_change_sends_its_crossings_and_its_score_keyed_by_user() -> None:
     writer, producer = FakeWriter(), FakeProducer()
     feed = producer_for(writer, producer)
-    card = make_card("alice", 52.0, 4.0, 1_000)
+    coffee = TopicInfluence("coffee", 0.75, 3.0, 61.5, "topic")
+    card = replace(make_card("alice", 52.0, 4.0, 1_000), influential_about=(coffee,))
     writer.next = [FeedChange(card, 52.0, 38.0, 0, 2)]
     applied = await feed.write([card], "decay", {"alice": 7})
     assert applied.count == 1
@@ -103,6 +105,9 @@ async def test_a_change_sends_its_crossings_and_its_score_keyed_by_user() -> Non
                 "curve_version": card.curve_version,
                 "updated_at": 1_000,
                 "cause": "decay",
+                "influential_about": [
+                    {"topic": "coffee", "share": 0.75, "raw": 3.0, "score": 61.5, "curve": "topic"}
+                ],
             },
         )
     ]
