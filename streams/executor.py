@@ -27,7 +27,7 @@ from faust.types import EventT, Message
 
 from app.kafka_topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
-from app.scoring.model import Curve, ModelParams
+from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
 from app.store.connection import TRANSIENT_STORE_ERRORS, transient_error_backoff
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
@@ -71,6 +71,7 @@ class BatchScorer:
         due: DueIndex,
         params: ModelParams,
         curve: Callable[[], Curve],
+        topic_curves: Callable[[], TopicCurves] = lambda: NO_TOPIC_CURVES,
         rules: EventRules,
         partitions: int,
         max_backoff_s: float,
@@ -90,6 +91,7 @@ class BatchScorer:
         self._due = due
         self._params = params
         self._curve = curve
+        self._topic_curves = topic_curves
         self._rules = rules
         self._routing = plan.Routing(topics.kind_of_topic, topics.rekeyed_name, partitions)
         self._backoff = transient_error_backoff(max_backoff_s)
@@ -248,6 +250,7 @@ class BatchScorer:
                 now_ms,
                 self._params,
                 self._curve(),
+                self._topic_curves(),
             )
         fences = {
             user_id: self._states.generation(partition)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from app.feed import Cause
-from app.scoring.model import Curve, ModelParams
+from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
 from app.store.due import DueIndex
 from streams import metrics
 from streams.feed import FeedProducer
@@ -31,6 +31,7 @@ class DecaySweep:
         due: DueIndex,
         params: ModelParams,
         curve: Callable[[], Curve],
+        topic_curves: Callable[[], TopicCurves] = lambda: NO_TOPIC_CURVES,
         batch_users: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -39,6 +40,7 @@ class DecaySweep:
         self._due = due
         self._params = params
         self._curve = curve
+        self._topic_curves = topic_curves
         self._batch_users = batch_users
         self._clock = clock
 
@@ -78,6 +80,7 @@ class DecaySweep:
             now_ms,
             self._params,
             self._curve(),
+            self._topic_curves(),
         )
         fence = self._states.generation(partition)
         await self._feed.write(update.cards, cause, {card.user_id: fence for card in update.cards})

@@ -25,12 +25,12 @@ from app.kafka_topics import ensure_topics, topic_configs
 from app.redaction import credential_values, install_log_redaction
 from app.settings import Settings, get_settings
 from app.store.connection import STORE_ERRORS, redis_from_settings
-from app.store.curve import CurveStore, RefitPolicy
+from app.store.curve import CurveStore, RefitPolicy, TopicRefitPolicy
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import FeedMarks, ScoreWriter
 from streams.commit import Checkpoint
-from streams.curve_follower import CurveFollower
+from streams.curve_follower import CurveFollower, TopicUpkeep
 from streams.executor import BatchScorer
 from streams.faust_compat import (
     FaustTableAccess,
@@ -219,7 +219,11 @@ def build_app(settings: Settings) -> faust.App:
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(
-        redis, prefix, leaderboard_shards=settings.leaderboard_shards, feed=feed_marks(settings)
+        redis,
+        prefix,
+        leaderboard_shards=settings.leaderboard_shards,
+        feed=feed_marks(settings),
+        topic_leaderboard_size=settings.topics.leaderboard_size,
     )
     feed = FeedProducer(
         send=send_records,
@@ -247,6 +251,7 @@ def build_app(settings: Settings) -> faust.App:
         due=due,
         params=params,
         curve=lambda: follower.current(),
+        topic_curves=lambda: follower.topic_curves(),
         rules=params.event_rules,
         partitions=settings.topic_partitions,
         max_backoff_s=settings.redis_retry_max_backoff_s,
@@ -259,9 +264,15 @@ def build_app(settings: Settings) -> faust.App:
         due=due,
         params=params,
         curve=lambda: follower.current(),
+        topic_curves=lambda: follower.topic_curves(),
         batch_users=settings.sweep_batch_users,
     )
     follower = CurveFollower(CurveStore(redis, prefix, settings.leaderboard_shards), sweep.run_all)
+    topic_upkeep = TopicUpkeep(
+        TopicRefitPolicy.of(settings),
+        writer.topic_boards,
+        int(settings.topics.retention_days * 86_400_000),
+    )
 
     def owned_partitions() -> list[int]:
         return sorted(
@@ -340,7 +351,9 @@ def build_app(settings: Settings) -> faust.App:
     @app.timer(interval=settings.curve.refit_interval_s, name="curve-refit")  # type: ignore[untyped-decorator]
     async def curve_refit() -> None:
         try:
-            await follower.refit_if_due(RefitPolicy.of(settings), settings.curve.refit_interval_s)
+            await follower.refit_if_due(
+                RefitPolicy.of(settings), settings.curve.refit_interval_s, topic_upkeep
+            )
         except SWEEP_SKIPPED_ERRORS as exc:
             log.warning("scheduled curve refit skipped: Redis unavailable (%s)", exc)
 

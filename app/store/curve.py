@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 import orjson
 
-from app.scoring.curve import DEFAULT_CURVE, Curve, Population, fit_curve, quantile_ranks
+from app.scoring.curve import (
+    DEFAULT_CURVE,
+    NO_TOPIC_CURVES,
+    Curve,
+    Population,
+    TopicCurves,
+    fit_curve,
+    quantile_ranks,
+)
 from app.settings import Settings
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
@@ -42,6 +50,31 @@ class RefitPolicy:
         """The policy configured by `CLOUT_CURVE__*`."""
         c = settings.curve
         return cls(c.max_step, c.min_population, c.active_floor_raw, c.history)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRefitPolicy:
+    """The settings a topic refit follows (`Settings.topics`, and the curve's step and floor)."""
+
+    max_step: float
+    min_population: int
+    max_curves: int
+    active_floor_raw: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicRefitPolicy:
+        """The policy configured by `CLOUT_TOPICS__*` and `CLOUT_CURVE__*`."""
+        t, c = settings.topics, settings.curve
+        return cls(c.max_step, t.min_population, t.max_curves, c.active_floor_raw)
+
+
+async def board_population(board: Leaderboard, active_floor_raw: float) -> Population:
+    """A board's active users' count and the raw at the median, top 5% and top 0.1% ranks."""
+    (count,) = await board.count_above([active_floor_raw])
+    if count == 0:
+        return Population(0, 0.0, 0.0, 0.0)
+    median, top5, top01 = [(await board.top(rank, 1))[0][0][1] for rank in quantile_ranks(count)]
+    return Population(count, median, top5, top01)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +104,11 @@ class CurveStore:
         self, redis: RedisClient, prefix: str, leaderboard_shards: int | None = None
     ) -> None:
         self._redis = redis
+        self._prefix = prefix
         keys = RedisKeys(prefix)
         self._leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
+        self._topic_curves = keys.topic_curves
+        self._topics = keys.topics
         self._curve = keys.curve
         self._versions = keys.curve_versions
         self._history = keys.curve_history
@@ -95,13 +131,87 @@ class CurveStore:
 
     async def population(self, active_floor_raw: float) -> Population:
         """The active users' count and the raw at the median, top 5% and top 0.1% ranks."""
-        (count,) = await self._leaderboard.count_above([active_floor_raw])
-        if count == 0:
-            return Population(0, 0.0, 0.0, 0.0)
-        median, top5, top01 = [
-            (await self._leaderboard.top(rank, 1))[0][0][1] for rank in quantile_ranks(count)
-        ]
-        return Population(count, median, top5, top01)
+        return await board_population(self._leaderboard, active_floor_raw)
+
+    async def versions(self) -> tuple[int, int]:
+        """(the stored curve's version, the topic curves' version): one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hget(self._curve, "version")
+        pipe.hget(self._topic_curves, "_version")
+        curve, topics = await pipe.execute()
+        return int(curve or 0), int(topics or 0)
+
+    async def load_topics(self) -> TopicCurves:
+        """The topics' own curves (none stored: every topic on the global curve)."""
+        fields = await self._redis.hgetall(self._topic_curves)
+        if not fields:
+            return NO_TOPIC_CURVES
+        version = int(fields.pop("_version", 0))
+        fields.pop("_fitted_at_ms", None)
+        curves = {str(t): Curve.from_dict(orjson.loads(value)) for t, value in fields.items()}
+        return TopicCurves(version, curves)
+
+    async def refit_topics(
+        self, policy: TopicRefitPolicy, *, older_than_ms: int | None = None
+    ) -> TopicCurves | None:
+        """Fit the topics' own curves: the `max_curves` live topics with the most active users
+        on their boards, those with at least `min_population`, each graded on its board like the
+        global curve on the leaderboard and moved at most `max_step` from its previous curve.
+        Topics that no longer qualify lose their curve. None when another process holds the
+        lock or the topic curves are younger than `older_than_ms`."""
+        lock = self._redis.lock(self._lock, timeout=LOCK_TIMEOUT_S, blocking=False)
+        if not await lock.acquire():
+            return None
+        try:
+            now_ms = time.time_ns() // 1_000_000
+            fitted_at = await self._redis.hget(self._topic_curves, "_fitted_at_ms")
+            if older_than_ms is not None and fitted_at and now_ms - int(fitted_at) < older_than_ms:
+                return None
+            previous = await self.load_topics()
+            live = [str(topic) for topic in await self._redis.zrange(self._topics, 0, -1)]
+            shards = self._leaderboard.shards
+            boards = {
+                topic: Leaderboard(self._redis, self._prefix, shards, topic=topic) for topic in live
+            }
+            pipe = self._redis.pipeline(transaction=False)
+            for board in boards.values():
+                for key in board.keys:
+                    pipe.zcount(key, f"({policy.active_floor_raw!r}", "+inf")
+            counts = [int(n) for n in await pipe.execute()]
+            sizes = {
+                topic: sum(counts[i * shards : (i + 1) * shards]) for i, topic in enumerate(live)
+            }
+            chosen = sorted(
+                (t for t, n in sizes.items() if n >= policy.min_population),
+                key=lambda t: (-sizes[t], t),
+            )[: policy.max_curves]
+            curves: dict[str, Curve] = {}
+            for topic in chosen:
+                before = previous.get(topic) or DEFAULT_CURVE
+                curves[topic] = fit_curve(
+                    await board_population(boards[topic], policy.active_floor_raw),
+                    before,
+                    version=before.version + 1,
+                    fitted_at_ms=now_ms,
+                    max_step=policy.max_step,
+                    min_population=policy.min_population,
+                )
+            gone = [topic for topic in previous.curves if topic not in curves]
+            pipe = self._redis.pipeline(transaction=True)
+            if gone:
+                pipe.hdel(self._topic_curves, *gone)
+            if curves:
+                pipe.hset(
+                    self._topic_curves,
+                    mapping={t: orjson.dumps(c.to_dict()) for t, c in curves.items()},
+                )
+            pipe.hset(self._topic_curves, "_fitted_at_ms", now_ms)
+            if curves or gone:  # a new version makes every worker re-score its users
+                pipe.hincrby(self._topic_curves, "_version", 1)
+            *_, version = await pipe.execute()
+            return TopicCurves(int(version) if curves or gone else previous.version, curves)
+        finally:
+            await lock.release()
 
     async def refit(
         self, policy: RefitPolicy, *, full: bool = False, older_than_ms: int | None = None

@@ -30,6 +30,7 @@ from app.scoring.thresholds import band, tenths
 from app.store.connection import RedisClient, ScriptCall, chunks_by_slot, run_script
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
+from app.store.topic_boards import DEFAULT_TOPIC_LEADERBOARD_SIZE, TopicBoards
 
 # Cards per script call. Each call blocks Redis while it runs, so chunks stay small enough to
 # keep other clients' latency low: SLOWLOG showed ~11 ms for a 1,000-card call on the dev machine,
@@ -41,12 +42,16 @@ DEFAULT_CHUNK_SIZE = 250
 # [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
 #  curve_version, fence, band_low, band_high],
 # [4] the score feed as JSON: null (off) or {by: producer id, marks: thresholds in tenths},
-# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim).
+# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim), and after
+# those, for the n cards, [4+2n+i] influential_about JSON (stored verbatim).
 # A card is applied unless the stored fence is higher, or equal with a strictly newer
 # updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
 # publishes nothing). A card stored without a fence has fence 0.
-# Returns one entry per applied card: {position} (1-based), or, when the card needs a feed record,
-# {position, previous score or nil, level before, level after} (app/scoring/thresholds.py).
+# Returns {applied, left}. applied: one entry per applied card: {position} (1-based), or, when the
+# card needs a feed record, {position, previous score or nil, level before, level after}
+# (app/scoring/thresholds.py). left: {position, the stored card's topics, comma-separated} for
+# each applied card whose influential_about names other topics than the stored one did (#31:
+# the writer takes the user off the boards of the topics it left).
 # A card needs a record when its visible score changed, or when the user's last record was made
 # by another producer and never confirmed delivered (`feed_by`): that producer may have died
 # before sending it, so the record is made again from where that one started.
@@ -54,18 +59,27 @@ _WRITE_CARDS_LUA = """
 local channel, ttl = ARGV[1], ARGV[2]
 local cards = cjson.decode(ARGV[3])
 local feed = cjson.decode(ARGV[4])
-local applied = {}
+local applied, left = {}, {}
+local function topics_of(about)
+  local topics = {}
+  for topic in string.gmatch(about or '', '"topic":"([^"]*)"') do topics[#topics + 1] = topic end
+  table.sort(topics)
+  return table.concat(topics, ',')
+end
 for i, c in ipairs(cards) do
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
   local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
+  local about = ARGV[4 + 2 * #cards + i]
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
-    'feed_by', 'feed_previous', 'feed_from_level')
+    'feed_by', 'feed_previous', 'feed_from_level', 'influential_about')
   local fence, stored_fence = tonumber(c[11]), tonumber(stored[3] or '0')
   if (not stored[1]) or fence > stored_fence
       or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
     local fields = {'score', score, 'raw', raw, 'style', c[4], 'engagers', c[5],
       'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10], 'fence', c[11],
-      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i]}
+      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i], 'influential_about', about}
+    local before = topics_of(stored[8])
+    if before ~= '' and before ~= topics_of(about) then left[#left + 1] = {i, before} end
     local entry = {i}
     if feed ~= cjson.null then
       local level = tonumber(stored[4])
@@ -106,7 +120,7 @@ for i, c in ipairs(cards) do
     applied[#applied + 1] = entry
   end
 end
-return applied
+return {applied, left}
 """
 
 # KEYS: user hashes (one slot); ARGV: [1] producer id, [1+i] updated_at of user i's delivered
@@ -207,8 +221,10 @@ class ScoreWriter:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         leaderboard_shards: int | None = None,
         feed: FeedMarks | None = None,
+        topic_leaderboard_size: int = DEFAULT_TOPIC_LEADERBOARD_SIZE,
     ) -> None:
-        """`feed`: keep the score feed's marks (None: no feed records, `changes` stay empty)."""
+        """`feed`: keep the score feed's marks (None: no feed records, `changes` stay empty);
+        `topic_leaderboard_size`: users kept per topic leaderboard shard."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._redis = redis
@@ -219,6 +235,9 @@ class ScoreWriter:
         self._feed = feed
         self._feed_arg = _feed_arg(feed)
         self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
+        self.topic_boards = TopicBoards(
+            redis, prefix, self.leaderboard.shards, topic_leaderboard_size
+        )
         # One write() at a time per writer: the cards a script applied reach the leaderboard in
         # the next round trip, and a second write() in between (the decay sweep beside the
         # agent) could otherwise put an older raw into the ranking after a newer one.
@@ -254,11 +273,17 @@ class ScoreWriter:
             # Replaying a chunk after NOSCRIPT is safe: applying a card is idempotent.
             results = await run_script(self._redis, self._script, [call for _, call in calls])
             raws: dict[str, float] = {}
+            latest: dict[str, ScoreCard] = {}
+            left: dict[str, set[str]] = {}
             for (chunk, _), result in zip(calls, results, strict=True):
-                for entry in cast(list[list[Any]], result):
+                entries, lefts = cast(list[list[list[Any]]], result)
+                for position, topics in lefts:
+                    left.setdefault(chunk[position - 1].user_id, set()).update(topics.split(","))
+                for entry in entries:
                     card = chunk[entry[0] - 1]
                     # Calls run in card order per slot, so a later applied card is newer.
                     raws[card.user_id] = float(card.raw)
+                    latest[card.user_id] = card
                     outcome.count += 1
                     if len(entry) > 1:
                         previous, before, after = entry[1:]
@@ -275,6 +300,7 @@ class ScoreWriter:
             if applied:
                 pipe = self._redis.pipeline(transaction=False)
                 self.leaderboard.queue_set(pipe, raws)
+                self.topic_boards.queue_cards(pipe, latest.values(), left)
                 pipe.hset(self._keys.stats, "last_write_ms", str(time.time_ns() // 1_000_000))
                 pipe.hincrby(self._keys.stats, "cards_applied", applied)
                 await pipe.execute()
@@ -330,6 +356,7 @@ class ScoreWriter:
         key_names: list[str] = []
         rows: list[list[str | int]] = []
         blobs: list[str | bytes] = []
+        abouts: list[bytes] = []
         for card in cards:
             if not (math.isfinite(card.score) and math.isfinite(card.raw)):
                 raise ValueError(f"card for {card.user_id!r} has a non-finite score or raw")
@@ -354,6 +381,7 @@ class ScoreWriter:
             )
             blobs.append(orjson.dumps(card.components))
             blobs.append(orjson.dumps([[a.actor_id, a.contribution] for a in card.top_actors]))
+            abouts.append(orjson.dumps([t.to_json_dict() for t in card.influential_about]))
         args: list[str | bytes] = [
             keys.changes,
             str(HISTORY_TTL_S),
@@ -361,4 +389,5 @@ class ScoreWriter:
             self._feed_arg,
         ]
         args.extend(blobs)
+        args.extend(abouts)
         return cards, (key_names, args)

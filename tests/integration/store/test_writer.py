@@ -52,6 +52,7 @@ async def test_a_card_lands_in_every_structure_of_the_schema(
         b"fence": b"0",
         b"components": orjson.dumps(card.components),
         b"top_actors": b'[["bob",5.5],["carol",1.25]]',
+        b"influential_about": b"[]",
     }
     assert await redis_client.zscore(writer.leaderboard.key_of("alice"), "alice") == 12.5
     day = utc_day(at).isoformat()
