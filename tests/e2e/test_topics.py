@@ -29,12 +29,9 @@ import orjson
 import pytest
 
 from app.devtools.isolation import isolated
-from app.scoring.curve import Curve
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
 from app.settings import Settings
-from app.store import redis_from_settings
 from app.store.client import ScoreClient
-from app.store.keys import RedisKeys
 from app.store.models import UserScore
 from app.store.topics import SCAN_BUDGET
 from tests.support.api import api_process, issue_key
@@ -183,16 +180,13 @@ def as_json(score: UserScore) -> dict[str, Any]:
 
 async def points(settings: Settings, topic: str, about: dict[str, Any]) -> float:
     """The unrounded topic score of a topic entry, on the curve that graded it."""
-    if about["curve"] == "global":
-        async with ScoreClient.from_settings(settings) as client:
+    async with ScoreClient.from_settings(settings) as client:
+        if about["curve"] == "global":
             curve = await client.curves.load()
-    else:
-        redis = redis_from_settings(settings)
-        try:
-            own = await redis.hget(RedisKeys(settings.redis_key_prefix).topic_curves, topic)
-        finally:
-            await redis.aclose()
-        curve = Curve.from_dict(orjson.loads(own))
+        else:
+            own = (await client.curves.load_topics()).get(topic)
+            assert own is not None, f"{topic} is graded on its own curve, which is missing"
+            curve = own
     return curve.score(about["raw"])
 
 
