@@ -262,13 +262,20 @@ async def test_topics_through_the_pipeline(stack: Settings, tmp_path: Path) -> N
         cards = {n: (await http.get(f"/v1/scores/{u}")).json() for n, u in twins.items()}
         await http.aclose()
 
-    topic_points = {}
+    topic_points, global_points = {}, {}
+    async with ScoreClient.from_settings(settings) as client:
+        curve = await client.curves.load()
     for name, card in cards.items():
         about = next(t for t in card["influential_about"] if t["topic"] == gamed)
         topic_points[name] = await points(settings, gamed, about)
+        global_points[name] = curve.score(card["raw"])
     organic_gain = topic_points["organic"] - topic_points["base"]
     bought_gain = topic_points["bought"] - topic_points["base"]
-    global_gain = {n: cards[n]["score"] - cards["base"]["score"] for n in ("organic", "bought")}
-    print(f"{gamed}: organic +{organic_gain:.3f}, bought +{bought_gain:.3f}; global {global_gain}")
+    global_organic = global_points["organic"] - global_points["base"]
+    global_bought = global_points["bought"] - global_points["base"]
+    print(
+        f"{gamed} score: organic +{organic_gain:.3f}, bought +{bought_gain:.3f}; "
+        f"global score: organic +{global_organic:.3f}, bought +{global_bought:.3f}"
+    )
     assert organic_gain > 0.0
     assert bought_gain * GAMING_BAR <= organic_gain
