@@ -9,9 +9,8 @@ from random import Random
 
 from app.publisher import EventPublisher
 from app.scoring.events import Kind
-from app.simulation.population import NETWORKS, generate_events
+from app.simulation.population import NETWORKS, WireEvent, generate_events
 
-WireEvent = dict[str, str | int | None]
 KindEvent = tuple[Kind, WireEvent]
 CHUNK = 5000
 
@@ -41,10 +40,13 @@ class Expectation:
         return self.sent - self.duplicates
 
 
-def population(users: int, events: int, seed: int, end_ms: int | None = None) -> list[KindEvent]:
-    """The synthetic population's engagement (the same generator as `clout simulate`)."""
+def population(
+    users: int, events: int, seed: int, end_ms: int | None = None, *, topics: bool = False
+) -> list[KindEvent]:
+    """The synthetic population's engagement (the same generator as `clout simulate`), untagged
+    unless `topics` (the topic-tagged pipeline rate is measured apart)."""
     end = int(time.time() * 1000) if end_ms is None else end_ms
-    return list(generate_events(users, events, seed, end, span_days=30))
+    return list(generate_events(users, events, seed, end, span_days=30, topics=topics))
 
 
 def fresh_users(

@@ -7,7 +7,8 @@ running sums updated in O(1) per event (`S <- S * 2 ** (-dt / H) + w`) rather th
 
 from __future__ import annotations
 
-MS_PER_DAY = 86_400_000
+S_PER_DAY = 86_400
+MS_PER_DAY = S_PER_DAY * 1000
 MS_PER_HOUR = 3_600_000
 MS_PER_MINUTE = 60_000
 

@@ -6,7 +6,8 @@ the thresholds sorted, the up ones are always the lowest few, so a user's whole 
 one integer, its *level* (how many thresholds are up). A new score allows a `Band` of levels
 (`low`: thresholds it reaches, `high`: thresholds it is within hysteresis of) and the new level is
 the old one clamped into it. The worker's Redis script keeps each user's level and applies that
-clamp atomically with the score (app/store/writer.py); `crossings` turns two levels into records.
+clamp atomically with the score (app/store/write_cards.lua, the clamp's one home); `crossings`
+turns two levels into records.
 
 Work is done in tenths of a point, the visible score's resolution, so no float rounding can put a
 score on the wrong side of a threshold.
@@ -48,11 +49,6 @@ def band(score: float, thresholds: Sequence[float], hysteresis: float) -> Band:
     marks = [tenths(t) for t in thresholds]
     at = tenths(score)
     return Band(low=bisect_right(marks, at), high=bisect_right(marks, at + tenths(hysteresis)))
-
-
-def next_level(level: int, allowed: Band) -> int:
-    """The level after a score with band `allowed`, from `level` (the script's clamp)."""
-    return min(max(level, allowed.low), allowed.high)
 
 
 def crossings(before: int, after: int, thresholds: Sequence[float]) -> list[Crossing]:

@@ -13,7 +13,13 @@ iterates over a hash-ordered collection. The population is shaped like a real on
 * viral posts produce bursts of hundreds of engagements within hours;
 * bot farms (fresh accounts that never receive engagement) hit a customer in one burst within
   minutes;
-* about 0.5% of events are delivered twice with the same `event_id` (producer retries).
+* about 0.5% of events are delivered twice with the same `event_id` (producer retries);
+* with `topics` (the default), users have topic affinities: what their content is about, over a
+  long tail of `TOPIC_COUNT` topics of Zipf-like popularity; `FOCUSED_SHARE` of users are focused
+  (one topic holds most of their content), the others mixed (a few topics with uneven weights),
+  and `TAGGED_SHARE` of engagements say what they were about (one topic, sometimes two). Topics
+  are drawn from a random stream of their own, so the events are otherwise the same with or
+  without them.
 
 Events are yielded in exact `ts` order, all within `[end_ms - span, end_ms]`.
 """
@@ -29,7 +35,7 @@ from itertools import accumulate
 from random import Random
 
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
-from app.scoring.events import Kind
+from app.scoring.events import Kind, WireValue
 
 NETWORKS = ("twitter", "instagram", "tiktok", "youtube", "linkedin", "facebook", "reddit", "twitch")
 NETWORK_SHARES = (30.0, 24.0, 18.0, 10.0, 8.0, 5.0, 3.0, 2.0)
@@ -47,9 +53,21 @@ BOTS_PER_USER = 0.05
 """Bot accounts per real user; bots only ever engage, in bursts."""
 REFERENCE_AUDIENCE_SIGMA = 1.7
 """Log-normal sigma of audience sizes in the reference population (docs/scoring.md)."""
+TOPIC_COUNT = 300
+"""Distinct topics of the synthetic population (`topic000` .. `topic299`, most popular first)."""
+TOPIC_ZIPF = 1.1
+"""Topic popularity falls as rank ** -TOPIC_ZIPF: a few big topics and a long tail."""
+FOCUSED_SHARE = 0.25
+"""Share of users whose content is mostly about one topic."""
+FOCUS_WEIGHT = 0.9
+"""A focused user's share of content about their main topic."""
+TAGGED_SHARE = 0.6
+"""Share of engagements that name what they were about."""
+TWO_TOPICS_SHARE = 0.2
+"""Share of tagged engagements that name two topics."""
 _EVENTS_PER_TRIGGER = 1.36  # rough mean, for pacing; the pacing adapts to what is left anyway
 
-WireEvent = dict[str, str | int | None]
+WireEvent = dict[str, WireValue]
 
 
 @dataclass(slots=True)
@@ -61,6 +79,43 @@ class _Profile:
     posts: int
 
 
+@dataclass(slots=True)
+class TopicAffinity:
+    """What one user's content is about: topics and their cumulative weights."""
+
+    topics: tuple[str, ...]
+    cum: list[float]
+
+    @property
+    def focused(self) -> bool:
+        """Whether one topic holds `FOCUS_WEIGHT` of the content."""
+        return len(self.topics) > 1 and self.cum[0] >= FOCUS_WEIGHT * self.cum[-1]
+
+
+TOPICS = tuple(f"topic{i:03d}" for i in range(TOPIC_COUNT))
+_TOPIC_CUM = list(accumulate((i + 1) ** -TOPIC_ZIPF for i in range(TOPIC_COUNT)))
+
+
+def topic_affinity(rng: Random) -> TopicAffinity:
+    """A user's topics: focused (one main topic, a little of others) or mixed (2..6 topics)."""
+
+    def draw(count: int) -> list[str]:
+        chosen: list[str] = []
+        while len(chosen) < count:
+            topic = TOPICS[min(bisect(_TOPIC_CUM, rng.random() * _TOPIC_CUM[-1]), TOPIC_COUNT - 1)]
+            if topic not in chosen:
+                chosen.append(topic)
+        return chosen
+
+    if rng.random() < FOCUSED_SHARE:
+        topics = draw(3)
+        rest = (1 - FOCUS_WEIGHT) / 2
+        return TopicAffinity(tuple(topics), list(accumulate((FOCUS_WEIGHT, rest, rest))))
+    topics = draw(rng.randint(2, 6))
+    weights = [rng.lognormvariate(0.0, 0.8) for _ in topics]
+    return TopicAffinity(tuple(topics), list(accumulate(weights)))
+
+
 def generate_events(
     users: int,
     events: int,
@@ -68,17 +123,22 @@ def generate_events(
     end_ms: int,
     span_days: float = 30,
     audience_sigma: float = REFERENCE_AUDIENCE_SIGMA,
+    *,
+    topics: bool = True,
 ) -> Iterator[tuple[Kind, WireEvent]]:
     """Yield `events` (kind, wire JSON dict) pairs among `users` users, in `ts` order.
 
     `end_ms` is fixed by the caller (not the clock) so that the same seed gives the same events.
     `audience_sigma` is the tail weight of audience sizes (higher: a few users get more).
+    `topics`: tag engagements with what they were about (False: no event has `topics`).
     """
     if users < 2:
         raise ValueError("need at least two users (nobody may engage with themselves)")
     if events < 0 or span_days <= 0 or audience_sigma <= 0:
         raise ValueError("events must be >= 0, span_days and audience_sigma > 0")
-    return _Generator(users, events, seed, end_ms, span_days, audience_sigma).run()
+    generator = _Generator(users, events, seed, end_ms, span_days, audience_sigma)
+    generator.topic_rng = Random(f"topics-{seed}") if topics else None
+    return generator.run()
 
 
 class _Generator:
@@ -109,6 +169,8 @@ class _Generator:
         n_bots = max(1, int(users * BOTS_PER_USER))
         self.bots = [f"bot{i:0{len(str(n_bots - 1))}d}" for i in range(n_bots)]
         self.fans: dict[int, list[int]] = {}
+        self.topic_rng: Random | None = None
+        self.affinities: dict[str, TopicAffinity] = {}
 
     def _profile(self, user_id: str, popularity: float) -> _Profile:
         rng = self.rng
@@ -176,7 +238,26 @@ class _Generator:
             "post_id": post_id,
             "ts": ts,
         }
+        if self.topic_rng is not None:
+            tagged = self._topics_of(target.user_id, self.topic_rng)
+            if tagged:
+                event["topics"] = tagged
         heapq.heappush(self.heap, (ts, self.serial, kind, event))
+
+    def _topics_of(self, user_id: str, rng: Random) -> list[str]:
+        """What one engagement with `user_id` was about (empty: it does not say)."""
+        affinity = self.affinities.get(user_id)
+        if affinity is None:
+            affinity = self.affinities[user_id] = topic_affinity(rng)
+        if rng.random() >= TAGGED_SHARE:
+            return []
+        cum = affinity.cum
+        first = affinity.topics[min(bisect(cum, rng.random() * cum[-1]), len(cum) - 1)]
+        if rng.random() < TWO_TOPICS_SHARE:
+            second = affinity.topics[min(bisect(cum, rng.random() * cum[-1]), len(cum) - 1)]
+            if second != first:
+                return [first, second]
+        return [first]
 
     # -- triggers ------------------------------------------------------------------------------
 

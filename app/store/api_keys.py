@@ -26,47 +26,10 @@ from app.access import (
     secret_digest,
 )
 from app.lifecycle import AsyncClosing
+from app.scoring.decay import S_PER_DAY
 from app.settings import Settings
-from app.store.connection import RedisClient, redis_from_settings
+from app.store.connection import RedisClient, redis_from_settings, register_lua
 from app.store.keys import RedisKeys
-
-# KEYS[1]: the key's record hash. Replies [verdict, whole tokens left, ms to the next token,
-# ms to a full bucket, requests used today, seconds to UTC midnight]; verdicts as in
-# app.access.Verdict. A refused request charges nothing.
-_ADMIT = """
-local f = redis.call('HMGET', KEYS[1], 'rate', 'daily', 'revoked', 'tokens', 'at_us', 'day', 'used')
-if not f[1] then return {4, 0, 0, 0, 0, 0} end
-if f[3] == '1' then return {3, 0, 0, 0, 0, 0} end
-local rate = tonumber(f[1])
-local daily = tonumber(f[2])
-local t = redis.call('TIME')
-local sec = tonumber(t[1])
-local now = sec * 1000000 + tonumber(t[2])
-local tokens = rate
-if f[4] and f[5] then
-  tokens = math.min(rate, tonumber(f[4]) + (now - tonumber(f[5])) * rate / 1000000)
-end
-local day = math.floor(sec / 86400)
-local used = 0
-if tonumber(f[6]) == day then used = tonumber(f[7]) end
-local verdict = 0
-if used >= daily then
-  verdict = 2
-elseif tokens < 1 then
-  verdict = 1
-else
-  tokens = tokens - 1
-  used = used + 1
-  redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
-    'at_us', string.format('%.0f', now), 'day', tostring(day), 'used', tostring(used))
-end
-local next_ms = 0
-if tokens < 1 then next_ms = math.ceil((1 - tokens) * 1000 / rate) end
-return {verdict, math.floor(tokens), next_ms, math.ceil((rate - tokens) * 1000 / rate), used,
-  (day + 1) * 86400 - sec}
-"""
-
-_DAY_S = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +50,7 @@ class ApiKeyStore(AsyncClosing):
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._keys = RedisKeys(prefix)
-        self._admit = redis.register_script(_ADMIT)
+        self._admit = register_lua(redis, __package__, "admit.lua")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeyStore:
@@ -157,7 +120,7 @@ class ApiKeyStore(AsyncClosing):
     async def admit(self, record: ApiKeyRecord) -> RateDecision:
         """Charge one request to the key's bucket and daily quota (one round trip); the verdict
         also says whether the key was revoked or deleted since `record` was read."""
-        reply = await self._admit(keys=[self._keys.api_key(record.key_id)])
+        reply = await self._admit(keys=[self._keys.api_key(record.key_id)], args=[S_PER_DAY])
         return RateDecision.from_reply(record.rate_per_s, record.daily, [int(v) for v in reply])
 
     async def list(self) -> list[ApiKeyUsage]:
@@ -168,7 +131,7 @@ class ApiKeyStore(AsyncClosing):
             for _, key_id in ordered:
                 pipe.hgetall(self._keys.api_key(key_id))
             replies: list[dict[str, str]] = await pipe.execute()
-        today = int(time.time()) // _DAY_S
+        today = int(time.time()) // S_PER_DAY
         usages = []
         for (_, key_id), fields in zip(ordered, replies, strict=True):
             if fields:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from importlib import resources
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
@@ -120,6 +121,12 @@ def chunks_by_slot(
     for item in items:
         groups[key_slot(key_of(item).encode())].append(item)
     return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
+
+
+def register_lua(redis: RedisClient, package: str, name: str) -> AsyncScript:
+    """The Lua script `name` (a .lua file shipped as package data of `package`, beside the
+    module that runs it), registered with `redis` for `run_script`."""
+    return redis.register_script(resources.files(package).joinpath(name).read_text("utf-8"))
 
 
 ScriptCall = tuple[Sequence[str], Sequence[str | bytes]]

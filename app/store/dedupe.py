@@ -14,24 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from app.store.connection import RedisClient, ScriptCall, chunks_by_slot, run_script
+from app.store.connection import (
+    RedisClient,
+    ScriptCall,
+    chunks_by_slot,
+    register_lua,
+    run_script,
+)
 from app.store.keys import RedisKeys
 
 CHUNK_SIZE = 1000
 """Ids per script call: SETs of ~1 µs each keep one call well under Redis's latency budget."""
-
-# KEYS: the ids' seen keys; ARGV: [1] window in seconds, [1+i] the position of KEYS[i].
-# Returns per key 1 (counts: a first sighting, or the same position again) or 0 (a re-send).
-_FIRST_SIGHTINGS_LUA = """
-local window = ARGV[1]
-local verdicts = {}
-for i, key in ipairs(KEYS) do
-  local position = ARGV[i + 1]
-  local seen = redis.call('SET', key, position, 'NX', 'GET', 'EX', window)
-  if seen and seen ~= position then verdicts[i] = 0 else verdicts[i] = 1 end
-end
-return verdicts
-"""
 
 
 class EventDeduplicator:
@@ -41,7 +34,7 @@ class EventDeduplicator:
         self._redis = redis
         self._keys = RedisKeys(prefix)
         self._window = str(max(1, int(window_s)))
-        self._script = redis.register_script(_FIRST_SIGHTINGS_LUA)
+        self._script = register_lua(redis, __package__, "first_sightings.lua")
 
     async def first_sightings(self, sightings: Sequence[tuple[str, str]]) -> list[bool]:
         """For each (event_id, position): True if it should count, False if it is a duplicate.

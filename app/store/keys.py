@@ -16,13 +16,13 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from app.scoring.decay import MS_PER_DAY, S_PER_DAY
+
 # How many UTC days of daily history are kept per user (today included).
 HISTORY_DAYS = 90
 # TTL of a history hash, refreshed on every write: one day longer than the retention, so a user
 # idle for longer than the whole window loses a key that would only hold trimmed days anyway.
-HISTORY_TTL_S = (HISTORY_DAYS + 1) * 86_400
-
-_MS_PER_DAY = 86_400_000
+HISTORY_TTL_S = (HISTORY_DAYS + 1) * S_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ def percentile(rank: int, total: int) -> float:
 
 def utc_day(ms: int) -> date:
     """The UTC calendar day of an epoch-milliseconds instant."""
-    return datetime.fromtimestamp(ms // _MS_PER_DAY * 86_400, tz=UTC).date()
+    return datetime.fromtimestamp(ms // MS_PER_DAY * S_PER_DAY, tz=UTC).date()
 
 
 def history_window(today: date, days: int = HISTORY_DAYS) -> tuple[str, str]:

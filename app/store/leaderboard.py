@@ -27,20 +27,12 @@ from typing import Any
 from redis.asyncio import RedisCluster
 
 from app.settings import resolve_leaderboard_shards
-from app.store.connection import AnyPipeline, RedisClient, ScriptCall, run_script
+from app.store.connection import AnyPipeline, RedisClient, ScriptCall, register_lua, run_script
 from app.store.keys import RedisKeys, shard_of
 
 # Pages whose end lies within this many rows of the top are merged from every shard's top
 # directly; deeper pages locate their first raw by bisection instead (see `top`).
 DIRECT_MERGE_ROWS = 2000
-
-# KEYS[1]: one shard. ARGV[1]: a raw. Replies [members with a higher raw, members with this raw,
-# members]: what a rank on a sharded board needs from each shard, in one command.
-_COUNT_AROUND_LUA = """
-local higher = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
-local equal = redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1])
-return {higher, equal, redis.call('ZCARD', KEYS[1])}
-"""
 
 
 class Leaderboard:
@@ -69,7 +61,7 @@ class Leaderboard:
             else keys.topic_leaderboard(topic, i, shards)
             for i in range(shards)
         )
-        self._count_around = redis.register_script(_COUNT_AROUND_LUA)
+        self._count_around = register_lua(redis, __package__, "count_around.lua")
 
     def shard(self, user_id: str) -> int:
         """The index of the shard holding `user_id`."""

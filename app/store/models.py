@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import date
-from typing import Any
 
 import orjson
 
-from app.scoring.card import ActorContribution, ScoreCard, TopicInfluence
+from app.scoring.card import ScoreCard, TopicInfluence
+from app.store.card_fields import card_values
 from app.store.keys import percentile
 
 
@@ -73,6 +74,10 @@ class ScoreChange:
     updated_at_ms: int
 
 
+_USER_SCORE_ATTRS = frozenset(f.name for f in dataclass_fields(UserScore))
+"""The card attributes a UserScore carries (parse_user_score decodes only these)."""
+
+
 def parse_user_score(
     user_id: str, fields: Mapping[str, str], rank: int | None, ranked: int
 ) -> UserScore | None:
@@ -83,39 +88,13 @@ def parse_user_score(
     try:
         return UserScore(
             user_id=user_id,
-            score=float(fields["score"]),
-            raw=float(fields["raw"]),
             rank=rank,
             percentile=None if rank is None else percentile(rank, ranked),
             ranked=ranked,
-            style=fields["style"],
-            engagers=int(fields["engagers"]),
-            components=orjson.loads(fields["components"]),
-            updated_at_ms=int(fields["updated_at"]),
-            model_version=fields["model_version"],
-            curve_version=int(fields.get("curve_version", 0)),
-            influential_about=parse_influential_about(fields.get("influential_about")),
+            **card_values(fields, _USER_SCORE_ATTRS),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
-
-
-def parse_influential_about(text: str | bytes | None) -> tuple[TopicInfluence, ...]:
-    """The user hash's `influential_about` JSON, largest share first (docs/redis.md "Topics");
-    empty when absent (cards written before topics) or `[]`."""
-    if not text:
-        return ()
-    entries: list[dict[str, Any]] = orjson.loads(text)
-    return tuple(
-        TopicInfluence(
-            topic=str(e["topic"]),
-            share=float(e["share"]),
-            raw=float(e["raw"]),
-            score=float(e["score"]),
-            curve=str(e["curve"]),
-        )
-        for e in entries
-    )
 
 
 def parse_explanation(user_id: str, fields: Mapping[str, str]) -> ScoreCard | None:
@@ -123,21 +102,7 @@ def parse_explanation(user_id: str, fields: Mapping[str, str]) -> ScoreCard | No
     if not fields:
         return None
     try:
-        actors: list[list[Any]] = orjson.loads(fields["top_actors"])
-        return ScoreCard(
-            user_id=user_id,
-            score=float(fields["score"]),
-            raw=float(fields["raw"]),
-            style=fields["style"],
-            engagers=int(fields["engagers"]),
-            components=orjson.loads(fields["components"]),
-            top_actors=tuple(ActorContribution(str(a), float(c)) for a, c in actors),
-            updated_at_ms=int(fields["updated_at"]),
-            model_version=fields["model_version"],
-            # Cards written before the live curve have no field: the default curve made them.
-            curve_version=int(fields.get("curve_version", 0)),
-            influential_about=parse_influential_about(fields.get("influential_about")),
-        )
+        return ScoreCard(user_id=user_id, **card_values(fields))
     except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
 

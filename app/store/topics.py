@@ -17,15 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from app.scoring.card import TopicInfluence
 from app.scoring.events import NETWORK_PATTERN
 from app.scoring.model import STYLES
+from app.store.card_fields import card_values
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys, percentile
 from app.store.leaderboard import Leaderboard
-from app.store.models import CorruptRecord, parse_influential_about
+from app.store.models import CorruptRecord
 
 SCAN_BUDGET = 1000
 """Most board rows one campaign query reads (each costs one row of a page and one HMGET)."""
@@ -39,7 +38,8 @@ MAX_FIND_LIMIT = 100
 TOPIC_PATTERN = NETWORK_PATTERN
 """A topic slug is shaped like a network slug (the events' one rule, app/scoring/events.py)."""
 
-# The user-hash fields the campaign query filters and reports on.
+# The user-hash fields the campaign query filters and reports on (each names its ScoreCard
+# attribute too, app/store/card_fields.py).
 _FIELDS = ("score", "raw", "style", "components", "influential_about")
 
 
@@ -149,23 +149,26 @@ def candidate(user_id: str, values: Sequence[str | None], topic: str | None) -> 
 
     With `topic`, `Influencer.topic` is the user's entry for it (None if the card lost it).
     """
-    score, raw, style, components, about = values
-    if score is None or raw is None or style is None or components is None:
+    fields = {name: value for name, value in zip(_FIELDS, values, strict=True) if value is not None}
+    if "score" not in fields:
         return None
     try:
-        standing = None
-        if topic is not None:
-            standing = next((t for t in parse_influential_about(about) if t.topic == topic), None)
-        return Influencer(
-            user_id=user_id,
-            score=float(score),
-            raw=float(raw),
-            style=style,
-            main_network=main_network(orjson.loads(components)),
-            topic=standing,
-        )
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        card = card_values(fields, _FIELDS)
+    except (KeyError, ValueError, TypeError) as exc:
         raise CorruptRecord(f"score hash of {user_id!r} is malformed: {exc!r}") from exc
+    return Influencer(
+        user_id=user_id,
+        score=card["score"],
+        raw=card["raw"],
+        style=card["style"],
+        main_network=main_network(card["components"]),
+        topic=None if topic is None else standing(card["influential_about"], topic),
+    )
+
+
+def standing(about: Sequence[TopicInfluence], topic: str) -> TopicInfluence | None:
+    """The entry of `influential_about` for `topic`, if the card lists it."""
+    return next((t for t in about if t.topic == topic), None)
 
 
 def encode_cursor(topic: str | None, offset: int) -> str:
@@ -217,9 +220,11 @@ class TopicReader:
         entries = []
         for i, ((user_id, raw), about) in enumerate(zip(rows, abouts, strict=True)):
             try:
-                mine = next((t for t in parse_influential_about(about) if t.topic == topic), None)
-            except (KeyError, ValueError, TypeError) as exc:
+                stored = {} if about is None else {"influential_about": about}
+                listed = card_values(stored, ("influential_about",))["influential_about"]
+            except (ValueError, TypeError) as exc:
                 raise CorruptRecord(f"influential_about of {user_id!r}: {exc!r}") from exc
+            mine = standing(listed, topic)
             rank = offset + i + 1
             entries.append(
                 TopicEntry(

@@ -1,15 +1,16 @@
 """The worker's Redis writer: score cards in, monotonic and pipelined, on one server or a cluster.
 
-A Lua script applies a chunk of cards whose keys share one hash slot (on a single server: any
-cards) atomically: for each card it compares the card's fencing token (the writer's consumer
-group generation, docs/guarantees.md) and then its `updated_at_ms` with the stored ones, and
-skips the card if the stored one has a higher token, or the same token and a newer update: a
-paused worker's late card cannot replace its successor's, and a replayed or reordered batch
-can never move a score back in time. It returns which cards it applied; only those then reach
-the leaderboard (app/store/leaderboard.py, whose shards live in other slots). With a score feed
-it also says,
-atomically with each card, which applied cards need a feed record (docs/redis.md). A `write()`
-is two pipelined round trips: every script call, then the leaderboard and stats updates.
+A Lua script (write_cards.lua, beside this module) applies a chunk of cards whose keys share one
+hash slot (on a single server: any cards) atomically: for each card it compares the card's
+fencing token (the writer's consumer group generation, docs/guarantees.md) and then its
+`updated_at_ms` with the stored ones, and skips the card if the stored one has a higher token, or
+the same token and a newer update: a paused worker's late card cannot replace its successor's,
+and a replayed or reordered batch can never move a score back in time. It returns which cards it
+applied; only those then reach the leaderboard (app/store/leaderboard.py, whose shards live in
+other slots). With a score feed it also says, atomically with each card, which applied cards
+need a feed record, and keeps each user's threshold level (docs/redis.md). The card's stored
+fields are app/store/card_fields.py's table. A `write()` is two pipelined round trips: every
+script call, then the leaderboard and stats updates.
 """
 
 from __future__ import annotations
@@ -26,8 +27,16 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from app.scoring.card import ScoreCard
+from app.scoring.decay import MS_PER_DAY
 from app.scoring.thresholds import band, tenths
-from app.store.connection import RedisClient, ScriptCall, chunks_by_slot, run_script
+from app.store.card_fields import card_hash, format_score
+from app.store.connection import (
+    RedisClient,
+    ScriptCall,
+    chunks_by_slot,
+    register_lua,
+    run_script,
+)
 from app.store.keys import HISTORY_DAYS, HISTORY_TTL_S, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
 from app.store.topic_boards import DEFAULT_TOPIC_LEADERBOARD_SIZE, TopicBoards
@@ -37,110 +46,11 @@ from app.store.topic_boards import DEFAULT_TOPIC_LEADERBOARD_SIZE, TopicBoards
 # so a 250-card call holds Redis for roughly 3 ms. Larger chunks were not faster (docs/redis.md).
 DEFAULT_CHUNK_SIZE = 250
 
-# KEYS: per card i (1-based): [2i-1] user hash, [2i] history (all in one slot on a cluster).
-# ARGV: [1] changes channel, [2] history TTL s, [3] cards as a JSON array of
-# [user_id, score, raw, style, engagers, updated_at, model_version, day, first_kept_day,
-#  curve_version, fence, band_low, band_high],
-# [4] the score feed as JSON: null (off) or {by: producer id, marks: thresholds in tenths},
-# then per card i: [3+2i] components JSON, [4+2i] top_actors JSON (stored verbatim), and after
-# those, for the n cards, [4+2n+i] influential_about JSON (stored verbatim).
-# A card is applied unless the stored fence is higher, or equal with a strictly newer
-# updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
-# publishes nothing). A card stored without a fence has fence 0.
-# Returns {applied, left}. applied: one entry per applied card: {position} (1-based), or, when the
-# card needs a feed record, {position, previous score or nil, level before, level after}
-# (app/scoring/thresholds.py). left: {position, the stored card's topics, comma-separated} for
-# each applied card whose influential_about names other topics than the stored one did (#31:
-# the writer takes the user off the boards of the topics it left).
-# A card needs a record when its visible score changed, or when the user's last record was made
-# by another producer and never confirmed delivered (`feed_by`): that producer may have died
-# before sending it, so the record is made again from where that one started.
-_WRITE_CARDS_LUA = """
-local channel, ttl = ARGV[1], ARGV[2]
-local cards = cjson.decode(ARGV[3])
-local feed = cjson.decode(ARGV[4])
-local applied, left = {}, {}
-local function topics_of(about)
-  local topics = {}
-  for topic in string.gmatch(about or '', '"topic":"([^"]*)"') do topics[#topics + 1] = topic end
-  table.sort(topics)
-  return table.concat(topics, ',')
-end
-for i, c in ipairs(cards) do
-  local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
-  local user_id, score, raw, updated_at = c[1], c[2], c[3], c[6]
-  local about = ARGV[4 + 2 * #cards + i]
-  local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
-    'feed_by', 'feed_previous', 'feed_from_level', 'influential_about')
-  local fence, stored_fence = tonumber(c[11]), tonumber(stored[3] or '0')
-  if (not stored[1]) or fence > stored_fence
-      or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
-    local fields = {'score', score, 'raw', raw, 'style', c[4], 'engagers', c[5],
-      'updated_at', updated_at, 'model_version', c[7], 'curve_version', c[10], 'fence', c[11],
-      'components', ARGV[3 + 2 * i], 'top_actors', ARGV[4 + 2 * i], 'influential_about', about}
-    local before = topics_of(stored[8])
-    if before ~= '' and before ~= topics_of(about) then left[#left + 1] = {i, before} end
-    local entry = {i}
-    if feed ~= cjson.null then
-      local level = tonumber(stored[4])
-      if not level then  -- scored before the feed: the thresholds its score reaches
-        level = 0
-        for _, mark in ipairs(feed.marks) do
-          if stored[2] and math.floor(tonumber(stored[2]) * 10 + 0.5) >= mark then
-            level = level + 1
-          end
-        end
-      end
-      local lost = stored[5] and stored[5] ~= feed.by
-      if lost or stored[2] ~= score then
-        local previous, from = stored[2], level
-        if lost then previous, from = stored[6], tonumber(stored[7]) end
-        if previous == '' then previous = false end  -- '': the record of a first score
-        local after = math.min(math.max(level, c[12]), c[13])
-        for _, v in ipairs({'feed_level', after, 'feed_from_level', from, 'feed_by', feed.by,
-            'feed_at', updated_at, 'feed_previous', previous or ''}) do
-          fields[#fields + 1] = v
-        end
-        entry = {i, previous, from, after}
-      end
-    end
-    redis.call('HSET', user_key, unpack(fields))
-    if redis.call('HSET', history_key, c[8], score) == 1 then
-      for _, day in ipairs(redis.call('HKEYS', history_key)) do
-        if day < c[9] then redis.call('HDEL', history_key, day) end
-      end
-    end
-    redis.call('EXPIRE', history_key, ttl)
-    if stored[2] ~= score then
-      local previous = cjson.null
-      if stored[2] then previous = tonumber(stored[2]) end
-      redis.call('PUBLISH', channel, cjson.encode({user_id = user_id,
-        score = tonumber(score), previous = previous, updated_at = tonumber(updated_at)}))
-    end
-    applied[#applied + 1] = entry
-  end
-end
-return {applied, left}
-"""
-
-# KEYS: user hashes (one slot); ARGV: [1] producer id, [1+i] updated_at of user i's delivered
-# record. Clears the user's unconfirmed-record mark unless a newer record replaced it.
-_CONFIRM_FEED_LUA = """
-for i, key in ipairs(KEYS) do
-  local mark = redis.call('HMGET', key, 'feed_by', 'feed_at')
-  if mark[1] == ARGV[1] and mark[2] == ARGV[i + 1] then
-    redis.call('HDEL', key, 'feed_by', 'feed_at')
-  end
-end
-return 0
-"""
-
-
 _T = TypeVar("_T")
 
 
 def _feed_arg(feed: FeedMarks | None) -> bytes:
-    """The script's feed argument (ARGV[4]): null without a feed."""
+    """The script's feed argument (ARGV[3]): null without a feed."""
     if feed is None:
         return b"null"
     return orjson.dumps({"by": feed.producer_id, "marks": [tenths(t) for t in feed.thresholds]})
@@ -157,7 +67,7 @@ def _user_of_pair(pair: tuple[str, int]) -> str:
 @lru_cache(maxsize=64)
 def _days(day_number: int) -> tuple[str, str]:
     """(the day, first kept day) for a UTC day number; cached since a batch spans few days."""
-    first, today = history_window(utc_day(day_number * 86_400_000), HISTORY_DAYS)
+    first, today = history_window(utc_day(day_number * MS_PER_DAY), HISTORY_DAYS)
     return today, first
 
 
@@ -167,11 +77,6 @@ def _levels(shown: str, thresholds: tuple[float, ...], hysteresis: float) -> tup
     (1.2% of the single-event pipeline's py-spy samples were this computed per card)."""
     allowed = band(float(shown), thresholds, hysteresis)
     return allowed.low, allowed.high
-
-
-def format_score(score: float) -> str:
-    """The stored form of a visible score: one decimal, so equal strings mean equal scores."""
-    return f"{score:.1f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +135,8 @@ class ScoreWriter:
         self._redis = redis
         self._keys = RedisKeys(prefix)
         self._chunk_size = chunk_size
-        self._script = redis.register_script(_WRITE_CARDS_LUA)
-        self._confirm_script = redis.register_script(_CONFIRM_FEED_LUA)
+        self._script = register_lua(redis, __package__, "write_cards.lua")
+        self._confirm_script = register_lua(redis, __package__, "confirm_feed.lua")
         self._feed = feed
         self._feed_arg = _feed_arg(feed)
         self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
@@ -336,12 +241,6 @@ class ScoreWriter:
         # Replaying a call after NOSCRIPT is safe: clearing a mark is idempotent.
         await run_script(self._redis, self._confirm_script, calls)
 
-    def _band(self, card: ScoreCard) -> tuple[int, int] | tuple[()]:
-        """The threshold levels the card's visible score allows (nothing without a feed)."""
-        if self._feed is None:
-            return ()
-        return _levels(format_score(card.score), self._feed.thresholds, self._feed.hysteresis)
-
     def _chunks(self, items: Sequence[_T], user_of: Callable[[_T], str]) -> list[Sequence[_T]]:
         """Items in script calls: by the hash slot of their user's keys, `chunk_size` at most."""
         keys = self._keys
@@ -352,42 +251,31 @@ class ScoreWriter:
     def _encode_chunk(
         self, cards: Sequence[ScoreCard], fences: Mapping[str, int]
     ) -> tuple[Sequence[ScoreCard], ScriptCall]:
+        """A chunk of cards as one call of write_cards.lua (its header says what each is)."""
         keys = self._keys
         key_names: list[str] = []
-        rows: list[list[str | int]] = []
-        blobs: list[str | bytes] = []
-        abouts: list[bytes] = []
+        encoded: list[dict[str, Any]] = []
         for card in cards:
             if not (math.isfinite(card.score) and math.isfinite(card.raw)):
                 raise ValueError(f"card for {card.user_id!r} has a non-finite score or raw")
-            day, first_kept = _days(card.updated_at_ms // 86_400_000)
+            day, first_kept = _days(card.updated_at_ms // MS_PER_DAY)
             key_names.append(keys.user(card.user_id))
             key_names.append(keys.history(card.user_id))
-            rows.append(
-                [
-                    card.user_id,
-                    format_score(card.score),
-                    repr(float(card.raw)),
-                    card.style,
-                    str(card.engagers),
-                    str(card.updated_at_ms),
-                    card.model_version,
-                    day,
-                    first_kept,
-                    str(card.curve_version),
-                    str(fences.get(card.user_id, 0)),
-                    *self._band(card),
-                ]
-            )
-            blobs.append(orjson.dumps(card.components))
-            blobs.append(orjson.dumps([[a.actor_id, a.contribution] for a in card.top_actors]))
-            abouts.append(orjson.dumps([t.to_json_dict() for t in card.influential_about]))
+            one: dict[str, Any] = {
+                "user_id": card.user_id,
+                "day": day,
+                "first_kept_day": first_kept,
+                "hash": card_hash(card, fences.get(card.user_id, 0)),
+            }
+            if self._feed is not None:
+                one["band"] = _levels(
+                    format_score(card.score), self._feed.thresholds, self._feed.hysteresis
+                )
+            encoded.append(one)
         args: list[str | bytes] = [
             keys.changes,
             str(HISTORY_TTL_S),
-            orjson.dumps(rows),
             self._feed_arg,
+            orjson.dumps(encoded),
         ]
-        args.extend(blobs)
-        args.extend(abouts)
         return cards, (key_names, args)

@@ -7,9 +7,15 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+LUA_SCRIPTS = sorted((ROOT / "app" / "store").glob("*.lua"))
 
 
-def test_the_wheel_leaves_out_bench_and_devtools(tmp_path: Path) -> None:
+def test_the_store_has_its_lua_scripts() -> None:
+    # The wheel check below needs them listed: a glob that found nothing would check nothing.
+    assert {lua.name for lua in LUA_SCRIPTS} >= {"write_cards.lua", "confirm_feed.lua"}
+
+
+def test_the_wheel_holds_what_runs_and_leaves_out_bench_and_devtools(tmp_path: Path) -> None:
     subprocess.run(
         [ROOT / ".tools" / "bin" / "uv", "build", "--wheel", "-q", "-o", tmp_path, ROOT],
         check=True,
@@ -23,6 +29,7 @@ def test_the_wheel_leaves_out_bench_and_devtools(tmp_path: Path) -> None:
         "app/cli/__init__.py",
         "app/api/main.py",
         "app/store/writer.py",
+        *(f"app/store/{lua.name}" for lua in LUA_SCRIPTS),
         "app/ops/static/ops.html",
         "streams/worker.py",
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import statistics
@@ -10,11 +11,16 @@ import time
 import pytest
 from redis.asyncio import Redis
 
+from app.scoring.card import TopicInfluence
 from app.scoring.curve import DEFAULT_CURVE, population_of
+from app.scoring.model import ModelParams, score_card
+from app.scoring.signals import UserSignals
 from app.settings import Settings
-from app.store.curve import CurveStore, RefitPolicy
+from app.store import ScoreWriter
+from app.store.curve import CurveStore, RefitPolicy, TopicRefitPolicy
 from app.store.keys import RedisKeys
-from tests.integration.store.helpers import fill_leaderboard
+from tests.integration.store.helpers import fill_leaderboard, make_card
+from tests.unit.scoring.helpers import T0, event, fold
 
 POLICY = RefitPolicy(max_step=2.0, min_population=1000, active_floor_raw=0.01, history=3)
 
@@ -114,3 +120,71 @@ async def test_one_process_fits_at_a_time_and_young_curves_are_kept(
     assert await store.refit(POLICY, older_than_ms=3_600_000) is None  # an hour has not passed
     assert await store.version() == 1
     assert math.isfinite(first.took_ms)
+
+
+# -- the topics' own curves (#31) ---------------------------------------------------------
+
+
+async def test_topics_with_enough_users_get_their_own_curve_and_small_ones_the_global(
+    store_redis: Redis, isolated_settings: Settings
+) -> None:
+    prefix = isolated_settings.redis_key_prefix
+    writer = ScoreWriter(store_redis, prefix)
+    at = int(time.time() * 1000)
+    niche = lognormal(300, math.log(0.05), 1.0, seed=3)  # a quiet topic: small topic raws
+    cards = [
+        dataclasses.replace(
+            make_card(user, updated_at_ms=at),
+            influential_about=(TopicInfluence("knitting", 1.0, raw, 1.0, "global"),),
+        )
+        for user, raw in niche.items()
+    ]
+    cards += [
+        dataclasses.replace(
+            make_card(f"s{i}", updated_at_ms=at),
+            influential_about=(TopicInfluence("tiny", 1.0, 0.05, 1.0, "global"),),
+        )
+        for i in range(20)
+    ]
+    await writer.write(cards)
+    store = CurveStore(store_redis, prefix, writer.leaderboard.shards)
+    policy = TopicRefitPolicy(
+        max_step=2.0, min_population=100, max_curves=10, active_floor_raw=0.01
+    )
+    fitted = await store.refit_topics(policy)
+    assert fitted is not None
+    assert set(fitted.curves) == {"knitting"}  # tiny has 20 users, below the minimum
+    loaded = await store.load_topics()
+    assert loaded.version == fitted.version == 1
+    assert loaded.curves["knitting"].scores == fitted.curves["knitting"].scores
+    # the knitting median is graded 40 on its own curve (far lower on the global one)
+    median = statistics.median(r for r in niche.values() if r > 0.01)
+    assert loaded.curves["knitting"].score(median) == pytest.approx(40.0, abs=0.5)
+    assert DEFAULT_CURVE.score(median) < 30
+
+    # scored through the model: knitting on its curve, tiny on the global one
+    state = fold_topics({"knitting": 1, "tiny": 1})
+    card = score_card("x", state, T0, ModelParams(), DEFAULT_CURVE, loaded)
+    assert {t.topic: t.curve for t in card.influential_about} == {
+        "knitting": "topic",
+        "tiny": "global",
+    }
+
+    # a young fit is kept; when knitting no longer qualifies, its curve is dropped
+    assert await store.refit_topics(policy, older_than_ms=3_600_000) is None
+    bigger = TopicRefitPolicy(
+        max_step=2.0, min_population=1000, max_curves=10, active_floor_raw=0.01
+    )
+    refitted = await store.refit_topics(bigger)
+    assert refitted is not None
+    assert refitted.curves == {}
+    assert (await store.load_topics()).curves == {}
+    assert refitted.version == 2
+
+
+def fold_topics(counts: dict[str, int]) -> UserSignals:
+    """A user engaged about each topic `count` times by trusted actors."""
+    events = [
+        event(f"{topic}-{i}", topics=(topic,)) for topic, n in counts.items() for i in range(n)
+    ]
+    return fold(events, ModelParams())

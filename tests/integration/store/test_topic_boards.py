@@ -4,13 +4,16 @@ ScoreWriter on the real Redis, single server and cluster."""
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from app.scoring.card import ScoreCard, TopicInfluence
+from app.scoring.model import ModelParams
 from app.settings import Settings
+from app.simulation import generate_events, replay_states
 from app.store import RedisKeys, ScoreWriter
 from app.store.leaderboard import Leaderboard
 from tests.integration.store.helpers import DAY_MS, make_card, now_ms
@@ -168,3 +171,33 @@ async def test_a_topic_listed_again_after_the_cutoff_is_kept(
     shards = writer.leaderboard.shards
     coffee = await board(store_redis, isolated_settings, shards, "coffee")
     assert coffee == {"bob": 2.0, "alice": 1.0}
+
+
+async def test_topic_boards_equal_a_brute_force_ranking_of_the_same_events(
+    store_redis: Redis, isolated_settings: Settings
+) -> None:
+    # a population the topic model was not tuned on, replayed by the model and written as the
+    # worker writes, in batches and sharded; each board against every card's own listing
+    params = ModelParams()
+    end = now_ms()
+    stream = list(generate_events(1500, 15000, 21, end))
+    cards = list(replay_states(stream, params, end).cards(end, params).values())
+    size = 15
+    writer = ScoreWriter(
+        store_redis,
+        isolated_settings.redis_key_prefix,
+        leaderboard_shards=3,
+        topic_leaderboard_size=size,
+    )
+    for start in range(0, len(cards), 400):
+        await writer.write(cards[start : start + 400])
+    brute: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for card in cards:
+        for topic in card.influential_about:
+            brute[topic.topic].append((card.user_id, topic.raw))
+    assert len(brute) >= 50
+    for topic, listed in brute.items():
+        expected = sorted(listed, key=lambda row: (-row[1], row[0]))[:size]
+        top = Leaderboard(store_redis, isolated_settings.redis_key_prefix, 3, topic=topic)
+        rows, _ = await top.top(0, size)
+        assert sorted(rows, key=lambda row: (-row[1], row[0])) == expected, topic

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.scoring.card import ActorContribution, ScoreCard
-from app.store.writer import ScoreWriter, format_score
+from app.store.writer import ScoreWriter
 
 
 def card(**overrides: object) -> ScoreCard:
@@ -26,13 +26,6 @@ def card(**overrides: object) -> ScoreCard:
     }
     fields.update(overrides)
     return ScoreCard(**fields)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("score", "stored"), [(57.25, "57.2"), (57.26, "57.3"), (1.0, "1.0"), (100.0, "100.0")]
-)
-def test_scores_are_stored_with_one_decimal(score: float, stored: str) -> None:
-    assert format_score(score) == stored
 
 
 @pytest.mark.parametrize(
