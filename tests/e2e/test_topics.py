@@ -1,5 +1,6 @@
 """Topics through the real pipeline (#31): `clout simulate` (topic-tagged traffic) -> Kafka ->
-worker -> Redis -> the served API.
+worker -> Redis -> the served API, on the single redis-server and on the private Redis Cluster
+(topic boards in 16 shards each).
 
 - `GET /v1/topics/{topic}/leaderboard`: the top 10 of the three largest topics equal the
   brute-force ranking of every stored card's `influential_about` by topic raw;
@@ -32,8 +33,10 @@ from app.devtools.isolation import isolated
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
 from app.settings import Settings
 from app.store.client import ScoreClient
+from app.store.keys import shard_of
 from app.store.models import UserScore
 from app.store.topics import SCAN_BUDGET
+from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.api import api_process, issue_key
 from tests.support.cli import run_clout
 from tests.support.kafka import encode, make_event, produce
@@ -57,10 +60,19 @@ class Stored:
     def about(self, user: str, topic: str) -> dict[str, Any] | None:
         return next((t for t in self.cards[user]["influential_about"] if t["topic"] == topic), None)
 
-    def topic_ranking(self, topic: str) -> list[tuple[str, float]]:
-        """(user, topic raw) of every card listing `topic`, as one sorted set orders them."""
+    def topic_ranking(self, topic: str, shards: int, kept: int) -> list[tuple[str, float]]:
+        """(user, topic raw) of every card listing `topic` that the topic's board keeps (the
+        top `kept` of each of its `shards` shards), as one sorted set orders them."""
         rows = [(u, t["raw"]) for u in self.cards if (t := self.about(u, topic)) is not None]
-        return sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)
+        ranked = sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)
+        per_shard: Counter[int] = Counter()
+        board = []
+        for user, raw in ranked:
+            shard = shard_of(user, shards)
+            if per_shard[shard] < kept:
+                per_shard[shard] += 1
+                board.append((user, raw))
+        return board
 
     def global_ranking(self) -> list[str]:
         return sorted(self.cards, key=lambda u: (self.cards[u]["raw"], u), reverse=True)
@@ -75,14 +87,13 @@ def main_network(components: Mapping[str, Mapping[str, float]]) -> str | None:
     return ranked[0][0] if ranked and ranked[0][1] > 0 else None
 
 
-def brute_force(stored: Stored, params: Mapping[str, Any], kept_per_topic: int) -> list[str]:
-    """The users `/v1/influencers` must return for `params`, in its board's order; a topic's
-    board keeps its top `kept_per_topic` users (one shard on the single server)."""
+def brute_force(stored: Stored, params: Mapping[str, Any], shards: int, kept: int) -> list[str]:
+    """The users `/v1/influencers` must return for `params`, in its board's order."""
     topic = params.get("topic")
     order = (
         stored.global_ranking()
         if topic is None
-        else [u for u, _ in stored.topic_ranking(str(topic))][:kept_per_topic]
+        else [u for u, _ in stored.topic_ranking(str(topic), shards, kept)]
     )
     kept = []
     for user in order:
@@ -190,8 +201,14 @@ async def points(settings: Settings, topic: str, about: dict[str, Any]) -> float
     return curve.score(about["raw"])
 
 
-async def test_topics_through_the_pipeline(stack: Settings, tmp_path: Path) -> None:
-    settings = isolated(stack, worker_metrics_port=0)
+@pytest.fixture(params=REDIS_VARIANTS)
+def redis_variant_stack(request: pytest.FixtureRequest) -> Settings:
+    """The stack on the single redis-server, then on the private Redis Cluster (16 shards)."""
+    return stack_on(request)
+
+
+async def test_topics_through_the_pipeline(redis_variant_stack: Settings, tmp_path: Path) -> None:
+    settings = isolated(redis_variant_stack, worker_metrics_port=0)
     worker = WorkerProcess(settings, tmp_path)
     worker.start()
     try:
@@ -213,6 +230,9 @@ async def test_topics_through_the_pipeline(stack: Settings, tmp_path: Path) -> N
         sizes = Counter(t["topic"] for c in stored.cards.values() for t in c["influential_about"])
         assert len(sizes) >= 3, f"the simulation tagged too few topics: {sizes}"
         topics = [t for t, _ in sizes.most_common(3)]
+        print(
+            f"{len(stored.cards)} cards, {len(sizes)} topics, the largest: {sizes.most_common(3)}"
+        )
         gamed = topics[0]
         established = sorted(u for u, c in stored.cards.items() if c["score"] >= 30.0)
         assert len(established) > HISTORY + CAMPAIGN
@@ -225,16 +245,18 @@ async def test_topics_through_the_pipeline(stack: Settings, tmp_path: Path) -> N
         worker.stop()
 
     stored = await stored_cards(settings)
-    kept = settings.topics.leaderboard_size  # per shard; the single server has one shard
+    kept = settings.topics.leaderboard_size  # per shard
+    async with ScoreClient.from_settings(settings) as client:
+        shards = client.leaderboard.shards
     key = await issue_key(settings)
     with api_process(settings, tmp_path / "api.log") as base_url:
         http = httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": key}, timeout=30)
         for topic in topics:
             response = await http.get(f"/v1/topics/{topic}/leaderboard", params={"limit": 10})
             board = response.json()
-            expected = stored.topic_ranking(topic)
+            expected = stored.topic_ranking(topic, shards, kept)
             assert [(e["user_id"], e["raw"]) for e in board["entries"]] == expected[:10], topic
-            assert board["total"] == min(len(expected), kept)
+            assert board["total"] == len(expected)
             assert [e["score"] for e in board["entries"]] == [
                 (stored.about(u, topic) or {}).get("score") for u, _ in expected[:10]
             ]
@@ -252,7 +274,8 @@ async def test_topics_through_the_pipeline(stack: Settings, tmp_path: Path) -> N
         ]
         for params in queries:
             got, scanned = await walk(http, params)
-            assert got == brute_force(stored, params, kept), params
+            print(f"{params}: {len(got)} users, {len(scanned)} calls")
+            assert got == brute_force(stored, params, shards, kept), params
             assert max(scanned) <= SCAN_BUDGET
 
         twins = {
