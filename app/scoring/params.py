@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
 from app.scoring.events import EventRules, Kind
 
-MODEL_VERSION = "clout-model-2"
+MODEL_VERSION = "clout-model-3"
 """Changes whenever a formula or a default changes, so stored cards say which model made them."""
 
 KIND_CODE: dict[str, str] = {Kind.LIKE: "l", Kind.SHARE: "s", Kind.MENTION: "m"}

@@ -112,6 +112,38 @@ async def test_invalid_messages_go_to_dead_letters_with_reasons(running: Setting
         assert int(headers["clout-error-partition"]) >= 0
 
 
+async def test_topic_tagged_events_make_influential_about_and_a_topic_board(
+    running: Settings, redis_client: aioredis.Redis
+) -> None:
+    target = f"u-{uuid.uuid4().hex[:8]}"
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    fans = [f"a-{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    await give_standing(redis_client, running, fans, 50.0)  # weight 1, never burst-damped
+    events = [
+        make_event(fans[0], target, topics=[tag, tag]),
+        make_event(fans[1], target, topics=[tag]),
+        make_event(fans[2], target, topics=["other"]),
+        make_event(fans[3], target),  # untagged: outside the shares
+    ]
+    bad = make_event(fans[4], target, topics=["Coffee"])  # refused: it would be a third topic
+    await produce(running, running.topic_likes, [encode(e) for e in [*events, bad]])
+
+    async def about() -> list[dict[str, object]] | None:
+        stored = await redis_client.hget(user_key(running, target), "influential_about")
+        found: list[dict[str, object]] = orjson.loads(stored) if stored else []
+        return found if len(found) == 2 else None
+
+    listed = await eventually(about, what=f"{target} influential about two topics")
+    assert [(t["topic"], t["curve"]) for t in listed] == [(tag, "global"), ("other", "global")]
+    assert listed[0]["share"] == pytest.approx(2 / 3, abs=1e-4)
+    board = Leaderboard(
+        redis_client, running.redis_key_prefix, running.leaderboard_shards, topic=tag
+    )
+    assert await board.raws([target]) == [listed[0]["raw"]]
+    live = await redis_client.zrange(RedisKeys(running.redis_key_prefix).topics, 0, -1)
+    assert tag.encode() in live
+
+
 async def give_standing(
     client: aioredis.Redis, settings: Settings, actors: list[str], score: float
 ) -> None:
