@@ -1,5 +1,5 @@
-"""Reads of topic influence (#31): a topic's leaderboard, the live topics, and the campaign
-query "who are the most influential people about X, score N+, of this style, on this network".
+"""Reads of topic influence (#31): a topic's leaderboard, and the campaign query "who are the
+most influential people about X, score N+, of this style, on this network".
 
 A topic's board is sharded like the global leaderboard (docs/redis.md "Topics"), so both are read
 through `Leaderboard`, the one owner of sharded ranks and pages. The campaign query walks a board
@@ -193,7 +193,7 @@ def decode_cursor(cursor: str, topic: str | None) -> int:
 
 
 class TopicReader:
-    """Topic leaderboards, live topics and the campaign query under one key prefix.
+    """Topic leaderboards and the campaign query under one key prefix.
 
     `board` is the global leaderboard (its shard count is every topic board's).
     """
@@ -237,10 +237,6 @@ class TopicReader:
                 )
             )
         return entries, ranked
-
-    async def count(self) -> int:
-        """How many topics are live."""
-        return int(await self._redis.zcard(self._keys.topics))
 
     async def find(self, query: InfluencerQuery, cursor: str | None = None) -> InfluencerPage:
         """The next matches of `query` in board order, reading at most `SCAN_BUDGET` rows.
