@@ -69,6 +69,10 @@ class ThresholdRecord:
     previous: float | None
     updated_at: int
     cause: Cause
+    # One line saying what drove the crossing, against the card it replaced: "driven by +12.3
+    # raw of new shares on instagram", "decay while quiet", "..., and a curve refit"
+    # (app/scoring/attribution.py, `raw_driver`); "" in records of workers before it.
+    driver: str = ""
 
     def to_json(self) -> bytes:
         """The record's value on the topic (orjson encodes dataclasses natively)."""

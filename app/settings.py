@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(2000, ge=1)
     batch_max_wait_s: float = Field(0.05, gt=0)
     sweep_interval_s: float = Field(60.0, gt=0)
+    # Shifts the worker's scoring clock (negative: the past), so a test or demo can score days
+    # apart in minutes; validation, cards, history days and the sweep all follow it. Keep 0.
+    worker_clock_offset_s: float = 0.0
     sweep_batch_users: int = Field(2000, ge=1)
     redis_retry_max_backoff_s: float = Field(5.0, gt=0)
     # The worker's score feed; off: no feed records (the benchmark measures both)

@@ -24,6 +24,7 @@ class BenchConfig:
     http_lookups: int  # per concurrency, for GET /v1/scores/{id}
     lookup_rounds: int  # the three lookup kinds are interleaved in this many rounds
     memory_stages: tuple[int, ...]  # tracked users at which worker memory is read
+    memory_topics: int  # topics each memory-phase user was engaged about (its state holds them)
     envelope_events: int  # the envelope backlog (100-event messages) read by a second worker
     e2e_envelope_rate: float  # events/s in envelopes during the envelope latency measurement
     e2e_envelope_seconds: float
@@ -53,6 +54,7 @@ FULL = BenchConfig(
     http_lookups=5_000,
     lookup_rounds=4,
     memory_stages=(100_000, 1_000_000),
+    memory_topics=16,
     envelope_events=200_000,
     e2e_envelope_rate=30_000.0,
     e2e_envelope_seconds=20.0,
@@ -71,6 +73,7 @@ QUICK = BenchConfig(
     http_lookups=300,
     lookup_rounds=2,
     memory_stages=(10_000, 20_000),
+    memory_topics=16,
     envelope_events=20_000,
     e2e_envelope_rate=3_000.0,
     e2e_envelope_seconds=5.0,

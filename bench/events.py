@@ -49,27 +49,37 @@ def population(
     return list(generate_events(users, events, seed, end, span_days=30, topics=topics))
 
 
+MEMORY_TOPIC_POOL = 5000
+"""Topics the memory phase's users are engaged about (each user has its own `topics` of them)."""
+TOPICS_PER_EVENT = 4
+
+
 def fresh_users(
-    first: int, stop: int, actors: Sequence[str], seed: int, tag: str
+    first: int, stop: int, actors: Sequence[str], seed: int, tag: str, topics: int = 0
 ) -> Iterator[KindEvent]:
-    """One event for each of the new users `m{first}`..`m{stop-1}`: grows the tracked set."""
+    """Events for the new users `m{first}`..`m{stop-1}`: grows the tracked set. Without
+    `topics` one untagged event each; with it, each user is engaged about `topics` distinct
+    topics of `MEMORY_TOPIC_POOL` (`TOPICS_PER_EVENT` an event), so its state holds them all."""
     rng = Random(seed * 1_000_003 + first)
     now = int(time.time() * 1000)
     kinds = (Kind.LIKE, Kind.SHARE, Kind.MENTION)
     for i in range(first, stop):
-        kind = rng.choices(kinds, weights=(80, 12, 8))[0]
-        network = NETWORKS[rng.randrange(4)]
-        yield (
-            kind,
-            {
-                "event_id": f"{tag}-mem-{i}",
+        own = [f"mt{(i + 131 * j) % MEMORY_TOPIC_POOL}" for j in range(topics)]
+        parts = [own[k : k + TOPICS_PER_EVENT] for k in range(0, topics, TOPICS_PER_EVENT)]
+        for n, part in enumerate(parts or [[]]):
+            kind = rng.choices(kinds, weights=(80, 12, 8))[0]
+            network = NETWORKS[rng.randrange(4)]
+            event: WireEvent = {
+                "event_id": f"{tag}-mem-{i}" if n == 0 else f"{tag}-mem-{i}-{n}",
                 "network": network,
                 "actor_id": actors[rng.randrange(len(actors))],
                 "target_id": f"m{i:07d}",
                 "post_id": None if kind is Kind.MENTION else f"m{i:07d}-{network[:2]}0",
                 "ts": now - rng.randrange(30 * 86_400_000),
-            },
-        )
+            }
+            if part:
+                event["topics"] = part
+            yield kind, event
 
 
 def tracer(index: int, actor: str, prefix: str) -> KindEvent:

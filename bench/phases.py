@@ -526,12 +526,14 @@ async def memory(
     actors: Sequence[str],
     seed: int,
     tag: str,
+    topics: int = 0,
 ) -> list[dict[str, Any]]:
     """Worker RSS and table bytes on disk once it tracks each stage's number of users.
 
-    New users (one event each) are added until the worker's tracked set (every user with a
-    score: the leaderboard's size) reaches the stage; figures are read once every event is
-    counted and the worker is idle.
+    New users are added until the worker's tracked set (every user with a score: the
+    leaderboard's size) reaches the stage: one event each, or with `topics` enough events
+    (sent in envelopes) that each user's state holds that many topics; figures are read once
+    every event is counted and the worker is idle.
     """
     keys = RedisKeys(settings.redis_key_prefix)
     redis = redis_from_settings(settings)
@@ -539,12 +541,12 @@ async def memory(
     results: list[dict[str, Any]] = []
     next_user = 0
     try:
-        async with EventPublisher(settings, envelopes=False) as publisher:
+        async with EventPublisher(settings, envelopes=topics > 0) as publisher:
             for stage in stages:
                 tracked = len(expect.targets)
                 if stage > tracked:
                     fresh = stage - tracked
-                    events = fresh_users(next_user, next_user + fresh, actors, seed, tag)
+                    events = fresh_users(next_user, next_user + fresh, actors, seed, tag, topics)
                     await publish_all(publisher, events, expect)
                     next_user += fresh
                 ledger = Ledger(expect.sent, expect.counted, expect.duplicates)
@@ -558,6 +560,7 @@ async def memory(
                 results.append(
                     {
                         "users": ranked,
+                        "topics_per_user": topics,
                         "rss_bytes": rss,
                         "rss_bytes_per_user": round(rss / ranked, 1),
                         "disk_bytes": disk,

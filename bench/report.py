@@ -220,6 +220,16 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         f"{e2e['backlog_at_end']:,} events queued when producing stopped | p99 ≤ 250 ms "
         f"| {_verdict(results, 'e2e_p99_ms')} |",
     ]
+    if "pipeline_topics_eps" in results:  # results from before #31 have no tagged run
+        rows.append(
+            f"| pipeline throughput, the same backlog topic-tagged (60% of events name 1..2 "
+            f"topics) | {_n(results['pipeline_topics_eps'])} events/s | untagged (the two "
+            f"feed-on runs): "
+            f"{_n((results['pipeline_eps'] + results['pipeline_feed_on_again_eps']) / 2)} "
+            f"events/s; topics_cost "
+            f"**{results['topics_cost']:.1%}** (worker CPU per event "
+            f"{results['topics_cpu_cost']:+.1%}) | - | - |"
+        )
     under = results.get("e2e_below_capacity")
     if under:
         ulat = under["latency_ms"]
@@ -254,8 +264,10 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         last = stage is results["memory"][-1]
         marginal = stage.get("rss_marginal_bytes_per_user")
         extra = f"; each added user {marginal:,.0f} B" if marginal is not None else ""
+        topics = stage.get("topics_per_user")
+        about = f" with {topics} topics each" if topics else ""
         rows.append(
-            f"| worker memory, {stage['users']:,} tracked users | RSS "
+            f"| worker memory, {stage['users']:,} tracked users{about} | RSS "
             f"{_n(stage['rss_bytes_per_user'])} B/user ({stage['rss_bytes'] / 2**20:,.0f} MiB)"
             f"{extra}; table on disk "
             f"{_n(stage['disk_bytes_per_user'])} B/user | Redis keeps "

@@ -148,7 +148,11 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
             f"on again {feed_on_again['eps']:,} events/s"
         )
 
-        log(f"2c  envelopes: {config.envelope_events:,} events in 100-event messages")
+        log("2c  topics: the same backlog, topic-tagged as the simulator tags it")
+        topics = await backlog_pipeline(config, base, workdir, "benchtop", topics=True)
+        log(f"    tagged {topics['eps']:,} events/s (untagged {pipe['eps']:,})")
+
+        log(f"2d  envelopes: {config.envelope_events:,} events in 100-event messages")
         envelopes = await envelope_phases(config, base, workdir)
         log(
             f"    {envelopes['pipeline']['eps']:,} events/s; at "
@@ -238,6 +242,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
             actors=actors,
             seed=config.seed,
             tag=tag,
+            topics=config.memory_topics,
         )
         final_counters = await probe.counters()
     finally:
@@ -266,6 +271,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
         limits,
         envelopes,
         {"off": feed_off, "on_again": feed_on_again},
+        topics,
     )
     results["lookup_cluster"] = lookup_cluster
     results["http_auth"] = http_auth
@@ -300,12 +306,14 @@ async def worker_on_backlog(
     backlog: tuple[int, int, int],
     *,
     envelope_max_events: int = 1,
+    topics: bool = False,
     **updates: Any,
 ) -> AsyncIterator[BacklogRun]:
     """A worker with its own topics, group and Redis prefix (`tag`) and `updates` to its
-    settings, started once `backlog` (population users, events, seed) is in its topics, in
-    messages of up to `envelope_max_events` events (1: single-event messages); its figures and
-    exact ledger stay apart from the other phases'. Topics and keys are removed on the way out.
+    settings, started once `backlog` (population users, events, seed; topic-tagged with
+    `topics`) is in its topics, in messages of up to `envelope_max_events` events (1:
+    single-event messages); its figures and exact ledger stay apart from the other phases'.
+    Topics and keys are removed on the way out.
     """
     settings = isolated(
         base, tag, worker_metrics_port=free_port(), sweep_interval_s=3600.0
@@ -315,7 +323,7 @@ async def worker_on_backlog(
     expect = Expectation()
     try:
         await ensure_topics(settings)
-        events = population(*backlog)
+        events = population(*backlog, topics=topics)
         async with EventPublisher(settings, envelope_max_events=envelope_max_events) as publisher:
             await publish_all(publisher, events, expect)
         del events
@@ -333,13 +341,20 @@ async def worker_on_backlog(
 
 
 async def backlog_pipeline(
-    config: BenchConfig, base: Settings, workdir: Path, tag: str, **updates: Any
+    config: BenchConfig,
+    base: Settings,
+    workdir: Path,
+    tag: str,
+    *,
+    topics: bool = False,
+    **updates: Any,
 ) -> dict[str, Any]:
-    """Pipeline throughput on the main phase's backlog (same events) on a worker of its own with
-    `updates` to its settings: with the score feed off, the figure beside the main pipeline's
-    (feed on) differs only by the feed, its Kafka records and its Redis marks."""
+    """Pipeline throughput on the main phase's backlog (same events; topic-tagged with `topics`)
+    on a worker of its own with `updates` to its settings: with the score feed off, the figure
+    beside the main pipeline's (feed on) differs only by the feed, its Kafka records and its
+    Redis marks; tagged, only by the topics."""
     backlog = (config.population_users, config.events, config.seed)
-    async with worker_on_backlog(base, workdir, tag, backlog, **updates) as run:
+    async with worker_on_backlog(base, workdir, tag, backlog, topics=topics, **updates) as run:
         return await phases.pipeline(
             run.settings, run.probe, run.expect, run.started_wall, deadline_s=_deadline(run)
         )
@@ -388,6 +403,7 @@ def assemble(
     limits: dict[str, Any],
     envelopes: dict[str, Any],
     feed: dict[str, dict[str, Any]],
+    topics: dict[str, Any],
 ) -> dict[str, Any]:
     """The results document: headline keys first, then the details of each measurement.
 
@@ -430,6 +446,11 @@ def assemble(
         "feed_cost": round(1 - feed_on_eps / feed_off["eps"], 3),
         # The same in worker CPU per event, which other processes on the machine disturb less.
         "feed_cpu_cost": round(feed_on_cpu / _cpu_per_event(feed_off) - 1, 3),
+        "pipeline_topics_eps": topics["eps"],
+        # Share of the untagged throughput (the two feed-on runs of the same events) that
+        # topic-tagged traffic costs, and the same in worker CPU per event.
+        "topics_cost": round(1 - topics["eps"] / feed_on_eps, 3),
+        "topics_cpu_cost": round(_cpu_per_event(topics) / feed_on_cpu - 1, 3),
         "e2e_envelope_rate_eps": envelopes["e2e"]["rate_eps"],
         "e2e_envelope_p99_ms": envelopes["e2e"]["latency_ms"]["p99"],
         "lookup_concurrency": max(config.concurrencies),
@@ -441,6 +462,7 @@ def assemble(
         "http_p99_us": at["http"]["p99"],
         "http_ratio": at["http_ratio_p99"],
         "memory_users": last["users"],
+        "memory_topics_per_user": last["topics_per_user"],
         "rss_bytes_per_user": last["rss_bytes_per_user"],
         "rss_marginal_bytes_per_user": last.get("rss_marginal_bytes_per_user"),
         "disk_bytes_per_user": last["disk_bytes_per_user"],
@@ -456,6 +478,7 @@ def assemble(
         "envelopes": envelopes,
         "feed_off": feed_off,
         "feed_on_again": feed["on_again"],
+        "topics": topics,
         "lookup": lookup,
         "memory": mem,
         "config": config.as_dict(),

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 from app.feed import Cause, ScoreRecord, ThresholdRecord
 from app.kafka_topics import partition_for
+from app.scoring.attribution import raw_driver
 from app.scoring.card import ScoreCard
+from app.scoring.params import ModelParams
 from app.scoring.thresholds import crossings
 from app.store.writer import Applied, FeedChange, ScoreWriter
 from streams.record_batches import Delivery, Records, SendRecords
@@ -70,8 +72,11 @@ class FeedProducer:
         thresholds_topic: str,
         thresholds: Sequence[float],
         partitions: int,
+        params: ModelParams,
     ) -> None:
+        """`params`: the model, to say in a threshold record what drove the crossing."""
         self._send = send
+        self._params = params
         self._writer = writer
         self._scores_topic = scores_topic
         self._thresholds_topic = thresholds_topic
@@ -110,7 +115,13 @@ class FeedProducer:
             card = change.card
             key = card.user_id.encode()
             partition = partition_for(card.user_id, self._partitions)
-            for crossing in crossings(change.level_before, change.level_after, self._thresholds):
+            moves = crossings(change.level_before, change.level_after, self._thresholds)
+            driver = (
+                raw_driver(change.replaced, card, self._params, refit=cause == "refit")
+                if moves
+                else ""
+            )
+            for crossing in moves:
                 crossed = ThresholdRecord(
                     card.user_id,
                     crossing.threshold,
@@ -119,6 +130,7 @@ class FeedProducer:
                     change.previous,
                     card.updated_at_ms,
                     cause,
+                    driver,
                 )
                 by_partition[(self._thresholds_topic, partition)].append((key, crossed.to_json()))
             record = ScoreRecord(

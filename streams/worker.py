@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 import uuid
 from pathlib import Path
 from typing import Any, cast
@@ -232,9 +233,16 @@ def build_app(settings: Settings) -> faust.App:
         thresholds_topic=settings.topic_score_thresholds,
         thresholds=settings.feed_thresholds,
         partitions=settings.topic_partitions,
+        params=settings.model_params(),
     )
     due = DueIndex(redis, prefix)
     params = settings.model_params()
+    offset_s = settings.worker_clock_offset_s
+
+    def clock() -> float:
+        """The scoring clock: wall time, shifted by `CLOUT_WORKER_CLOCK_OFFSET_S`."""
+        return time.time() + offset_s
+
     committed_reader = CommittedReader(aiokafka_kwargs(settings))
     gate = InOrderGate(
         lambda: app.consumer,
@@ -257,6 +265,7 @@ def build_app(settings: Settings) -> faust.App:
         max_backoff_s=settings.redis_retry_max_backoff_s,
         part_events=min(settings.batch_max_events, settings.state_cache_users),
         gate=gate,
+        clock=clock,
     )
     sweep = DecaySweep(
         states=states,
@@ -266,6 +275,7 @@ def build_app(settings: Settings) -> faust.App:
         curve=lambda: follower.current(),
         topic_curves=lambda: follower.topic_curves(),
         batch_users=settings.sweep_batch_users,
+        clock=clock,
     )
     follower = CurveFollower(CurveStore(redis, prefix, settings.leaderboard_shards), sweep.run_all)
     topic_upkeep = TopicUpkeep(

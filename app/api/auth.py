@@ -28,9 +28,12 @@ from app.store.api_keys import ApiKeyStore
 
 RECORD_TTL_S = 1.0
 MAX_CACHED_RECORDS = 10_000
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/ops", "/ops/assets/{name}"})
-"""Routes anyone may call: liveness, readiness, and the dashboard's static page and assets (the
-page holds no data; it asks for a key and sends it with every data request)."""
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/ops", "/ops/assets/{name}", "/u/{user_id}", "/u/assets/{name}"}
+)
+"""Routes anyone may call: liveness, readiness, and the static pages and assets of the ops
+dashboard and the user page (they hold no data; they ask for a key and send it with every data
+request)."""
 _STATE_KEY = "clout_rate_limit"
 SCHEME_NAMES = frozenset({"APIKeyHeader", "HTTPBearer"})
 """The OpenAPI names of the two ways to send a key (FastAPI names schemes after their class)."""

@@ -19,7 +19,7 @@ from app.api.auth import (
     check_every_route_guarded,
 )
 from app.api.metrics import ResponseCounter
-from app.api.routes import curve, health, leaderboard, scores, topics
+from app.api.routes import changes, curve, health, leaderboard, scores, topics, user_page
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import (
@@ -62,6 +62,7 @@ def create_api(settings: Settings) -> FastAPI:
             settings.redis_key_prefix,
             owns_redis=False,
             leaderboard_shards=settings.leaderboard_shards,
+            params=settings.model_params(),
         )
         api.state.key_guard = (
             KeyGuard(ApiKeyStore(redis, settings.redis_key_prefix)) if settings.api_auth else None
@@ -80,9 +81,16 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.settings = settings
     api.add_middleware(RateLimitHeaders)
     # Every /v1 router needs scores:read.
-    for v1_router in (scores.router, leaderboard.router, topics.router, curve.router):
+    for v1_router in (
+        scores.router,
+        changes.router,
+        leaderboard.router,
+        topics.router,
+        curve.router,
+    ):
         api.include_router(v1_router, dependencies=[ScoresReader])
     api.include_router(health.router)
+    api.include_router(user_page.router)  # static: its data comes from /v1/scores
     # the ops dashboard, /ops/lag and /metrics live on this process; the data needs ops:read
     install_ops(api, settings, dependencies=[OpsReader])
     # outermost, so it counts the 401s and 429s of the key check too (for the ratio alerts)

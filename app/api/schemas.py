@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.scoring.attribution import Attribution
 from app.scoring.card import ScoreCard
 from app.scoring.curve import Curve
 from app.store import DailyScore, LeaderboardEntry, UserScore
@@ -293,3 +294,54 @@ class ErrorOut(_Out):
     """An error body, as FastAPI's HTTPException renders it."""
 
     detail: str
+
+
+class CellChangeOut(_Out):
+    """One (kind, network) component over the window: `decay + new == now - then`."""
+
+    kind: str
+    network: str = Field(description='"*": the networks the day\'s snapshot summed together.')
+    then: float
+    now: float
+    decay: float = Field(description="What the value then lost to decay by now (<= 0).")
+    new: float = Field(description="New engagement: the value now beyond the decayed one.")
+
+
+class ActorMoveOut(_Out):
+    """A top actor gained, lost or moved (beside the sum, never added to it)."""
+
+    actor_id: str
+    then: float | None = Field(description="Contribution then; null: not a top actor then.")
+    now: float | None = Field(description="Contribution now; null: not a top actor now.")
+    change: float = Field(description="Now minus then decayed to now (30-day repeat half-life).")
+
+
+class ChangesOut(_Out):
+    """Why a score moved over a window, from a daily snapshot to the current card."""
+
+    user_id: str
+    since: str = Field(description="The window as asked (`?since=`).")
+    from_day: date = Field(description="The history day whose snapshot the window starts from.")
+    from_ms: int = Field(description="When that snapshot's card was computed (epoch ms).")
+    to_ms: int = Field(description="When the current card was computed (epoch ms).")
+    score_then: float
+    score_now: float
+    refit_points: float = Field(
+        description="The raw of then graded on today's curve minus the score shown then."
+    )
+    movement_points: float = Field(description="The rest of the change in points.")
+    raw_then: float
+    raw_now: float
+    raw_change: float = Field(description="`decay + new_engagement`.")
+    decay: float
+    new_engagement: float
+    curve_version_then: int
+    curve_version_now: int
+    driver: str = Field(description="One line saying what drove the movement.")
+    cells: list[CellChangeOut] = Field(description="By kind and network, largest change first.")
+    movers: list[ActorMoveOut] = Field(description="Top actors, largest change first.")
+
+    @classmethod
+    def of(cls, user_id: str, since: str, moved: Attribution) -> ChangesOut:
+        """The response body for a client result."""
+        return cls.model_validate({"user_id": user_id, "since": since, **moved.to_dict()})

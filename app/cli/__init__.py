@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
     "app.cli.lag",
     "app.cli.read",
+    "app.cli.changes",
     "app.cli.api",
     "app.cli.follow",
     "app.cli.keys",

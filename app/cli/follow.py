@@ -106,8 +106,9 @@ def describe(record: ScoreRecord | ThresholdRecord) -> str:
     was = "new" if record.previous is None else f"{record.previous:.1f}"
     if isinstance(record, ThresholdRecord):
         arrow = "above" if record.direction == "up" else "below"
+        driver = f"; {record.driver}" if record.driver else ""
         return (
             f"{when}  {record.user_id}  {record.direction} {arrow} {record.threshold:g}"
-            f"  ({was} -> {record.score:.1f}, {record.cause})"
+            f"  ({was} -> {record.score:.1f}, {record.cause}{driver})"
         )
     return f"{when}  {record.user_id}  {was} -> {record.score:.1f}  ({record.cause})"

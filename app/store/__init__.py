@@ -13,12 +13,15 @@ from app.store.connection import (
 from app.store.keys import HISTORY_DAYS, RedisKeys, percentile
 from app.store.models import (
     CorruptRecord,
+    CurveChanging,
     DailyScore,
     LeaderboardEntry,
+    NoSnapshot,
     ScoreChange,
     UserScore,
 )
 from app.store.sync_client import SyncChangeFeed, SyncScoreClient
+from app.store.windows import Since, parse_since
 from app.store.writer import ScoreWriter
 
 __all__ = [
@@ -26,17 +29,21 @@ __all__ = [
     "STORE_ERRORS",
     "ChangeFeed",
     "CorruptRecord",
+    "CurveChanging",
     "DailyScore",
     "LeaderboardEntry",
+    "NoSnapshot",
     "RedisKeys",
     "ScoreChange",
     "ScoreClient",
     "ScoreWriter",
+    "Since",
     "StoreError",
     "SyncChangeFeed",
     "SyncScoreClient",
     "UserScore",
     "discover_topology",
+    "parse_since",
     "percentile",
     "redis_from_settings",
 ]

@@ -12,7 +12,9 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
 from app.lifecycle import AsyncClosing
+from app.scoring.attribution import Attribution, attribute
 from app.scoring.card import ScoreCard
+from app.scoring.params import ModelParams
 from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
 from app.store.curve import CurveStore
@@ -20,17 +22,21 @@ from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, utc_day
 from app.store.leaderboard import Leaderboard
 from app.store.models import (
     CorruptRecord,
+    CurveChanging,
     DailyScore,
     LeaderboardEntry,
+    NoSnapshot,
     ScoreChange,
     UserScore,
     leaderboard_entries,
     parse_change,
     parse_explanation,
     parse_history,
+    parse_snapshots,
     parse_user_score,
 )
 from app.store.topics import InfluencerPage, InfluencerQuery, TopicEntry, TopicReader
+from app.store.windows import Since
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,11 @@ class ScoreClient(AsyncClosing):
         *,
         owns_redis: bool = True,
         leaderboard_shards: int | None = None,
+        params: ModelParams | None = None,
     ) -> None:
+        """`params`: the model the worker scores with (half-lives for `attribution`)."""
         self._redis = redis
+        self._params = params or ModelParams()
         self._keys = RedisKeys(prefix)
         self._owns_redis = owns_redis
         self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
@@ -66,6 +75,7 @@ class ScoreClient(AsyncClosing):
             redis_from_settings(settings),
             settings.redis_key_prefix,
             leaderboard_shards=settings.leaderboard_shards,
+            params=settings.model_params(),
         )
 
     @property
@@ -148,6 +158,31 @@ class ScoreClient(AsyncClosing):
         first, last = history_window(today, days)
         fields = cast(dict[str, str], await self._redis.hgetall(self._keys.history(user_id)))
         return parse_history(fields, first, last)
+
+    async def attribution(
+        self, user_id: str, since: Since, *, now_ms: int | None = None
+    ) -> Attribution | None:
+        """Why the user's score moved since `since` (app/scoring/attribution.py); None for an
+        unknown user. Raises `NoSnapshot` when the history has no snapshot to start from and
+        `CurveChanging` when the card is not on the live curve (a refit being taken up)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(self._keys.user(user_id))
+        pipe.hgetall(self._keys.snapshots(user_id))
+        user_fields, snapshot_fields = cast(list[dict[str, str]], await pipe.execute())
+        card = parse_explanation(user_id, user_fields)
+        if card is None:
+            return None
+        now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        start = since.pick(parse_snapshots(user_id, snapshot_fields), now_ms)
+        if start is None:
+            raise NoSnapshot(f"no daily snapshot of {user_id!r} to start {since.text!r} from")
+        curve = await self.curves.load()
+        if curve.version != card.curve_version:
+            raise CurveChanging(
+                f"the card of {user_id!r} is on curve {card.curve_version}, the live curve is "
+                f"{curve.version}: a refit is being taken up, retry in a few seconds"
+            )
+        return attribute(start[1], card, self._params, curve)
 
     async def explain(self, user_id: str) -> ScoreCard | None:
         """Where the user's score comes from, or None if the user has no score."""

@@ -41,6 +41,7 @@ class RedisKeys:
     topics: str = field(init=False)
     _user: str = field(init=False, repr=False)
     _history: str = field(init=False, repr=False)
+    _snapshots: str = field(init=False, repr=False)
     _api_key: str = field(init=False, repr=False)
     _seen: str = field(init=False, repr=False)
     _due: str = field(init=False, repr=False)
@@ -64,6 +65,7 @@ class RedisKeys:
         object.__setattr__(self, "topic_curves", f"{self.prefix}:{{curve}}:topics")
         object.__setattr__(self, "_user", f"{self.prefix}:user:")
         object.__setattr__(self, "_history", f"{self.prefix}:history:")
+        object.__setattr__(self, "_snapshots", f"{self.prefix}:snapshots:")
         # API keys share the hash tag {apikeys}: creating one is a transaction over the names
         # hash and a record, which a cluster runs only within one slot.
         object.__setattr__(self, "api_key_names", f"{self.prefix}:{{apikeys}}")
@@ -81,6 +83,11 @@ class RedisKeys:
     def history(self, user_id: str) -> str:
         """The user's daily-history hash (day -> last score of that UTC day)."""
         return self._history + user_tag(user_id)
+
+    def snapshots(self, user_id: str) -> str:
+        """The user's daily snapshots (day -> what that day's last score was made of, JSON),
+        kept beside the history and in its slot (app/scoring/attribution.py)."""
+        return self._snapshots + user_tag(user_id)
 
     def api_key(self, key_id: str) -> str:
         """An API key's record hash (digest, scopes, limits and its rate-limit state)."""

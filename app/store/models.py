@@ -12,6 +12,7 @@ from datetime import date
 
 import orjson
 
+from app.scoring.attribution import Snapshot
 from app.scoring.card import ScoreCard, TopicInfluence
 from app.store.card_fields import card_values
 from app.store.keys import percentile
@@ -19,6 +20,14 @@ from app.store.keys import percentile
 
 class CorruptRecord(ValueError):
     """A stored value does not match the key schema (written by something other than Clout)."""
+
+
+class NoSnapshot(LookupError):
+    """The user's history has no daily snapshot to start the asked window from."""
+
+
+class CurveChanging(RuntimeError):
+    """The user's card is not on the live curve yet (a refit is being taken up): retry soon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,14 @@ def parse_history(fields: Mapping[str, str], first_day: str, last_day: str) -> l
         ]
     except ValueError as exc:
         raise CorruptRecord(f"history hash is malformed: {exc!r}") from exc
+
+
+def parse_snapshots(user_id: str, fields: Mapping[str, str]) -> dict[str, Snapshot]:
+    """Day (ISO string) -> Snapshot, from HGETALL of the user's snapshots hash."""
+    try:
+        return {day: Snapshot.from_dict(orjson.loads(text)) for day, text in fields.items()}
+    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+        raise CorruptRecord(f"snapshots of {user_id!r} are malformed: {exc!r}") from exc
 
 
 def parse_change(data: str | bytes) -> ScoreChange:

@@ -12,12 +12,14 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, Self, TypeVar
 
 from app.lifecycle import Closing
+from app.scoring.attribution import Attribution
 from app.scoring.card import ScoreCard
 from app.settings import Settings, get_settings
 from app.store.client import ChangeFeed, ScoreClient
 from app.store.keys import HISTORY_DAYS
 from app.store.models import DailyScore, LeaderboardEntry, ScoreChange, UserScore
 from app.store.topics import InfluencerPage, InfluencerQuery, TopicEntry
+from app.store.windows import Since
 
 T = TypeVar("T")
 
@@ -83,6 +85,10 @@ class SyncScoreClient(Closing):
     def history(self, user_id: str, days: int = HISTORY_DAYS) -> list[DailyScore]:
         """See ScoreClient.history."""
         return self._call(self._client.history(user_id, days))
+
+    def attribution(self, user_id: str, since: Since) -> Attribution | None:
+        """See ScoreClient.attribution."""
+        return self._call(self._client.attribution(user_id, since))
 
     def explain(self, user_id: str) -> ScoreCard | None:
         """See ScoreClient.explain."""

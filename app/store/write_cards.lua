@@ -1,6 +1,7 @@
 -- Applies a chunk of score cards (app/store/writer.py runs it; docs/redis.md "The writer").
 --
--- KEYS: per card i (1-based): [2i-1] its user hash, [2i] its history hash (one slot on a cluster).
+-- KEYS: per card i (1-based): [2i-1] its user hash, [2i] its history hash, then, for n cards,
+--   [2n+i] its daily snapshots hash (one slot on a cluster).
 -- ARGV[1]: the changes channel; ARGV[2]: the history's TTL in seconds;
 -- ARGV[3]: the score feed as JSON: null (off) or {by = producer id, marks = thresholds in tenths};
 -- ARGV[4]: the cards as a JSON array of objects:
@@ -8,17 +9,20 @@
 --   band = {low, high} (with a feed: the levels the card's visible score allows,
 --     app/scoring/thresholds.py), and
 --   hash = the stored fields as HSET-ready {name, value, ...} pairs (app/store/card_fields.py),
---     which include score, updated_at and fence.
+--     which include score, updated_at and fence, and
+--   snapshot = the day's snapshot as JSON text (app/scoring/attribution.py), stored with the
+--     history day, trimmed and expired with it.
 --
 -- A card is applied unless the stored fence is higher, or equal with a strictly newer
 -- updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
 -- publishes nothing). A card stored without a fence has fence 0.
 --
 -- Returns {applied, left}. applied: one entry per applied card: {position} (1-based), or, when
--- the card needs a feed record, {position, previous score or nil, level before, level after}.
--- left (#31): {position, the stored card's topics, comma-separated} for each applied card whose
--- influential_about names other topics than the stored card's did, so the writer can take the
--- user off the boards of the topics it left. A card needs a record
+-- the card needs a feed record, {position, previous score or nil, level before, level after,
+-- then the replaced card's updated_at, score, raw, components and curve_version (nil for a
+-- first score)}. left (#31): {position, the stored card's topics, comma-separated} for each
+-- applied card whose influential_about names other topics than the stored card's did, so the
+-- writer can take the user off the boards of the topics it left. A card needs a record
 -- when its visible score changed, or when the user's last record was made by another producer
 -- and never confirmed delivered (feed_by): that producer may have died before sending it, so
 -- the record is made again from where that one started. The level after is the level before
@@ -37,16 +41,18 @@ local function topics_of(about)
 end
 for i, card in ipairs(cards) do
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local snapshots_key = KEYS[2 * #cards + i]
   local new = {}
   for j = 1, #card.hash, 2 do new[card.hash[j]] = card.hash[j + 1] end
   local score, updated_at = new.score, new.updated_at
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
-    'feed_by', 'feed_previous', 'feed_from_level', 'influential_about')
+    'feed_by', 'feed_previous', 'feed_from_level', 'raw', 'components', 'curve_version',
+    'influential_about')
   local fence, stored_fence = tonumber(new.fence), tonumber(stored[3] or '0')
   if (not stored[1]) or fence > stored_fence
       or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
     local fields = card.hash
-    local before = topics_of(stored[8])
+    local before = topics_of(stored[11])
     if before ~= '' and before ~= topics_of(new.influential_about) then
       left[#left + 1] = {i, before}
     end
@@ -71,16 +77,22 @@ for i, card in ipairs(cards) do
             'feed_at', updated_at, 'feed_previous', previous or ''}) do
           fields[#fields + 1] = v
         end
-        entry = {i, previous, from, after}
+        -- and the card this one replaces, for the record's driver (false: a first score)
+        entry = {i, previous, from, after, stored[1] or false, stored[2] or false,
+          stored[8] or false, stored[9] or false, stored[10] or false}
       end
     end
     redis.call('HSET', user_key, unpack(fields))
+    redis.call('HSET', snapshots_key, card.day, card.snapshot)
     if redis.call('HSET', history_key, card.day, score) == 1 then
-      for _, day in ipairs(redis.call('HKEYS', history_key)) do
-        if day < card.first_kept_day then redis.call('HDEL', history_key, day) end
+      for _, key in ipairs({history_key, snapshots_key}) do
+        for _, day in ipairs(redis.call('HKEYS', key)) do
+          if day < card.first_kept_day then redis.call('HDEL', key, day) end
+        end
       end
     end
     redis.call('EXPIRE', history_key, ttl)
+    redis.call('EXPIRE', snapshots_key, ttl)
     if stored[2] ~= score then
       local previous = cjson.null
       if stored[2] then previous = tonumber(stored[2]) end

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
+from app.scoring.attribution import Snapshot, snapshot_of
 from app.scoring.card import ScoreCard
 from app.scoring.decay import MS_PER_DAY
 from app.scoring.thresholds import band, tenths
@@ -79,6 +80,11 @@ def _levels(shown: str, thresholds: tuple[float, ...], hysteresis: float) -> tup
     return allowed.low, allowed.high
 
 
+def snapshot_json(card: ScoreCard) -> bytes:
+    """The stored form of the card's daily snapshot (docs/redis.md: at most 5 kB)."""
+    return orjson.dumps(snapshot_of(card).to_dict())
+
+
 @dataclass(frozen=True, slots=True)
 class FeedMarks:
     """What the script needs to keep the score feed: who produces it, and the thresholds.
@@ -94,13 +100,31 @@ class FeedMarks:
 
 @dataclass(frozen=True, slots=True)
 class FeedChange:
-    """An applied card that needs a feed record: its visible score and threshold levels."""
+    """An applied card that needs a feed record: its visible score and threshold levels, and
+    the card it replaced (None: a first score), which the record's driver compares it with."""
 
     card: ScoreCard
     score: float
     previous: float | None
     level_before: int
     level_after: int
+    replaced: Snapshot | None = None
+
+
+def _replaced_card(fields: Sequence[Any]) -> Snapshot | None:
+    """The replaced card from the script's reply (updated_at, score, raw, components, curve
+    version; None each for a first score), as a snapshot without its actors."""
+    if fields[0] is None:
+        return None
+    updated_at, score, raw, components, curve_version = fields
+    return Snapshot(
+        int(updated_at),
+        float(score),
+        float(raw),
+        int(curve_version or 0),
+        orjson.loads(components),
+        (),
+    )
 
 
 @dataclass(slots=True)
@@ -191,7 +215,7 @@ class ScoreWriter:
                     latest[card.user_id] = card
                     outcome.count += 1
                     if len(entry) > 1:
-                        previous, before, after = entry[1:]
+                        previous, before, after, *replaced = entry[1:]
                         outcome.changes.append(
                             FeedChange(
                                 card,
@@ -199,6 +223,7 @@ class ScoreWriter:
                                 None if previous is None else float(previous),
                                 int(before),
                                 int(after),
+                                _replaced_card(replaced),
                             )
                         )
             applied = outcome.count
@@ -254,6 +279,7 @@ class ScoreWriter:
         """A chunk of cards as one call of write_cards.lua (its header says what each is)."""
         keys = self._keys
         key_names: list[str] = []
+        snapshot_keys: list[str] = []
         encoded: list[dict[str, Any]] = []
         for card in cards:
             if not (math.isfinite(card.score) and math.isfinite(card.raw)):
@@ -261,11 +287,13 @@ class ScoreWriter:
             day, first_kept = _days(card.updated_at_ms // MS_PER_DAY)
             key_names.append(keys.user(card.user_id))
             key_names.append(keys.history(card.user_id))
+            snapshot_keys.append(keys.snapshots(card.user_id))
             one: dict[str, Any] = {
                 "user_id": card.user_id,
                 "day": day,
                 "first_kept_day": first_kept,
                 "hash": card_hash(card, fences.get(card.user_id, 0)),
+                "snapshot": snapshot_json(card).decode(),
             }
             if self._feed is not None:
                 one["band"] = _levels(
@@ -278,4 +306,4 @@ class ScoreWriter:
             self._feed_arg,
             orjson.dumps(encoded),
         ]
-        return cards, (key_names, args)
+        return cards, (key_names + snapshot_keys, args)

@@ -180,6 +180,7 @@ pub fn envelope_item_kind(doc: &Doc<'_>, topic_kind: Kind) -> Result<(), String>
 }
 
 /// A record value, decoded: one event, or the raw items of an envelope.
+#[allow(clippy::large_enum_variant)] // one per record value, on the stack; as `Doc`
 pub enum Decoded<'a> {
     One(Doc<'a>),
     Envelope(Vec<&'a RawValue>),
@@ -447,7 +448,10 @@ mod tests {
         );
         assert_eq!(reason(&with_topics(r#""coffee""#)), "wrong type: topics");
         assert_eq!(reason(&with_topics(r#"{"a":1}"#)), "wrong type: topics");
-        assert_eq!(reason(&with_topics(r#"["coffee",1]"#)), "wrong type: topics");
+        assert_eq!(
+            reason(&with_topics(r#"["coffee",1]"#)),
+            "wrong type: topics"
+        );
         assert_eq!(reason(&with_topics(r#"["Coffee"]"#)), "invalid topic");
         assert_eq!(reason(&with_topics(r##"["#coffee",7]"##)), "invalid topic");
         assert_eq!(

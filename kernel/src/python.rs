@@ -13,9 +13,9 @@ use pyo3::{ffi, intern};
 
 use crate::events::{Event, Outcome, Rules, Triaged, triage_value};
 use crate::scoring::{Curve, StyleRules, card, next_refresh_ms};
-use indexmap::IndexMap;
 use crate::signals::{EncodedRegisters, Engagement, Kind, Params, Signals};
 use crate::signals::{decode_dense_registers, decode_sparse_registers, encode_registers};
+use indexmap::IndexMap;
 
 /// Validates the record values of a batch against the worker's topics and rules.
 #[pyclass(module = "clout_kernel", name = "Triager", frozen)]
@@ -289,8 +289,7 @@ impl Triager {
                 ),
                 (
                     intern!(py, "topics"),
-                    PyTuple::new(py, event.topics.iter().map(|t| PyString::new(py, t)))?
-                        .into_any(),
+                    PyTuple::new(py, event.topics.iter().map(|t| PyString::new(py, t)))?.into_any(),
                 ),
             ],
         )
@@ -822,10 +821,19 @@ impl Scorer {
                     py,
                     &self.topic_type,
                     &[
-                        (intern!(py, "topic"), PyString::new(py, topic.topic).into_any()),
-                        (intern!(py, "share"), topic.share.into_pyobject(py)?.into_any()),
+                        (
+                            intern!(py, "topic"),
+                            PyString::new(py, topic.topic).into_any(),
+                        ),
+                        (
+                            intern!(py, "share"),
+                            topic.share.into_pyobject(py)?.into_any(),
+                        ),
                         (intern!(py, "raw"), topic.raw.into_pyobject(py)?.into_any()),
-                        (intern!(py, "score"), topic.score.into_pyobject(py)?.into_any()),
+                        (
+                            intern!(py, "score"),
+                            topic.score.into_pyobject(py)?.into_any(),
+                        ),
                         (intern!(py, "curve"), PyString::new(py, curve).into_any()),
                     ],
                 )?);

@@ -161,7 +161,7 @@ fn influential_about<'a>(
     curve: &Curve,
     topic_curves: &HashMap<String, Curve>,
 ) -> Vec<TopicInfluence<'a>> {
-    if !(tagged > 0.0) {
+    if tagged.is_nan() || tagged <= 0.0 {
         return Vec::new();
     }
     let mut found: Vec<TopicInfluence<'a>> = Vec::new();
@@ -179,7 +179,11 @@ fn influential_about<'a>(
             });
         }
     }
-    found.sort_by(|a, b| b.share.total_cmp(&a.share).then_with(|| a.topic.cmp(b.topic)));
+    found.sort_by(|a, b| {
+        b.share
+            .total_cmp(&a.share)
+            .then_with(|| a.topic.cmp(b.topic))
+    });
     found
 }
 

@@ -9,43 +9,26 @@ opens it, and a reload keeps it. A screenshot is saved to test-artifacts/ops-pag
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.access import Scope, mint_key
-from app.api import create_api
-from app.devtools.isolation import free_port
 from app.kafka_config import aiokafka_kwargs
 from app.scoring.card import TopicInfluence
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from tests.support.api import issue_key
+from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_or_skip, served_api
 from tests.support.kafka import encode, make_event, produce
 from tests.support.topics import write_topics
-from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Messages per (topic suffix, partition); the mentions topic is deliberately never created.
 BACKLOG = {("likes", 0): 3, ("likes", 1): 4, ("shares", 0): 5, ("shares", 1): 6}
 TOPICS = ("coffee", "tea", "chess")  # live topics in Redis, for the topics card
@@ -100,37 +83,14 @@ async def ops_key(settings: Settings) -> AsyncIterator[str]:
 @pytest.fixture
 async def base_url(settings: Settings) -> AsyncIterator[str]:
     """The API app (ops routes included, keys required), served by uvicorn on a free port."""
-    app = create_api(settings)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            task.result()  # surfaces a start-up failure
-        return server.started
-
-    await eventually(started, deadline_s=20, interval_s=0.05, what="uvicorn to start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with served_api(settings) as url:
+        yield url
 
 
 @pytest.fixture
 def chromium() -> Path:
-    """Debian's Chromium (scripts/install_browser.sh); missing fails in CI, skips elsewhere."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: run scripts/install_browser.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    ARTIFACTS.mkdir(exist_ok=True)
-    return CHROMIUM
+    """Debian's Chromium; missing fails in CI, skips elsewhere."""
+    return chromium_or_skip()
 
 
 async def test_ops_page_shows_the_backlog_live(

@@ -213,7 +213,7 @@ async def test_topics_through_the_pipeline(redis_variant_stack: Settings, tmp_pa
     worker.start()
     try:
         await wait_until_consuming(settings, [worker])
-        out = run_clout(
+        code, out, err = await run_clout(
             settings,
             "simulate",
             "--users",
@@ -222,7 +222,9 @@ async def test_topics_through_the_pipeline(redis_variant_stack: Settings, tmp_pa
             str(EVENTS),
             "--seed",
             str(SEED),
+            timeout_s=600,
         )
+        assert code == 0, out + err
         assert f"accepted={EVENTS} rejected=0" in out
         inputs = [*settings.input_topics, settings.topic_rekeyed]
         await wait_caught_up(settings, inputs, deadline_s=600, alive=[worker])

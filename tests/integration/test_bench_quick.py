@@ -33,6 +33,7 @@ HEADLINE = (
     "envelope_eps",
     "pipeline_feed_off_eps",
     "pipeline_feed_on_again_eps",
+    "pipeline_topics_eps",
     "e2e_envelope_p99_ms",
     "e2e_p50_ms",
     "e2e_p95_ms",

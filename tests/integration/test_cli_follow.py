@@ -73,7 +73,16 @@ async def test_follow_prints_changes_and_crossings(stack: Settings) -> None:
         ScoreRecord("alice", 41.0, 38.5, 2.0, "liked", "m", 3, 1_795_000_000_000, "event"),
         ScoreRecord("bob", 12.0, None, 0.5, "sharer", "m", 3, 1_795_000_000_500, "decay"),
     ]
-    crossing = ThresholdRecord("alice", 40.0, "up", 41.0, 38.5, 1_795_000_000_000, "event")
+    crossing = ThresholdRecord(
+        "alice",
+        40.0,
+        "up",
+        41.0,
+        38.5,
+        1_795_000_000_000,
+        "event",
+        "driven by +1.2 raw of new likes on twitter",
+    )
     await produce(
         settings, settings.topic_scores, [(r.user_id.encode(), r.to_json()) for r in changes]
     )
@@ -85,4 +94,7 @@ async def test_follow_prints_changes_and_crossings(stack: Settings) -> None:
     printed = sorted((ScoreRecord.from_json(line.encode()) for line in lines), key=str)
     assert printed == changes  # alice before bob
     (line,) = await follow_lines(settings, ["--thresholds", "--from-beginning"], 1, signal.SIGTERM)
-    assert line == "2026-11-18 11:06:40  alice  up above 40  (38.5 -> 41.0, event)"
+    assert line == (
+        "2026-11-18 11:06:40  alice  up above 40"
+        "  (38.5 -> 41.0, event; driven by +1.2 raw of new likes on twitter)"
+    )

@@ -42,7 +42,7 @@ async def topics(isolated_settings: Settings) -> AsyncIterator[Settings]:
 
 
 async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> None:
-    sent = make_event(target="alice", post_id="p-1", extra_field="ignored")
+    sent = make_event(target="alice", post_id="p-1", extra_field="ignored", topics=["tea", "tea"])
     async with EventPublisher(topics) as publisher:
         result = await publisher.publish("share", sent)
     assert result.accepted
@@ -58,6 +58,7 @@ async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> No
         validate_event(sent, Kind.SHARE, sent["ts"], event_rules(topics))
     )
     assert orjson.loads(record.value) == canonical
+    assert canonical["topics"] == ["tea"]
 
 
 async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Settings) -> None:
@@ -67,6 +68,9 @@ async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Setti
         ("like", make_event(ts=int(time.time() * 1000) + 3_600_000)),
         ("like", "not an object"),
         ("poke", make_event()),
+        ("like", make_event(topics="coffee")),
+        ("like", make_event(topics=["#coffee"])),
+        ("like", make_event(topics=["a", "b", "c", "d", "e", "f"])),
     ]
     now = int(time.time() * 1000)
     rules = event_rules(topics)
@@ -77,8 +81,14 @@ async def test_invalid_events_are_rejected_with_the_workers_reason(topics: Setti
         expected.append(caught.value.reason)
     async with EventPublisher(topics) as publisher:
         results = await publisher.publish_many(bad)
-    assert [r.accepted for r in results] == [False] * 5
-    assert [r.reason for r in results] == [*expected, "unknown kind: 'poke'"]
+    assert [r.accepted for r in results] == [False] * 8
+    assert [r.reason for r in results] == [
+        *expected,
+        "unknown kind: 'poke'",
+        "wrong type: topics",
+        "invalid topic",
+        "too many topics",
+    ]
     assert results[0].event_id == bad[0][1]["event_id"]  # type: ignore[index]
     assert await read_all(topics, topics.topic_likes, expected=0, deadline_s=1, drain=True) == []
 

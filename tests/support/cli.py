@@ -1,23 +1,29 @@
-"""Run `clout` subcommands as a child process with a test's settings."""
+"""Run `clout` as a user does: a child process with a test's settings in its environment."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 
 from app.devtools.worker_process import settings_env
 from app.settings import Settings
 
 
-def run_clout(settings: Settings, *args: str) -> str:
-    """Run a `clout` subcommand with these settings; return its output (fails on non-zero exit)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, **settings_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=600,
+async def run_clout(
+    settings: Settings, *args: str, timeout_s: float = 60.0
+) -> tuple[int, str, str]:
+    """`clout ARGS` under `settings`; (exit code, stdout, stderr)."""
+    env = {**os.environ, **settings_env(settings), "COLUMNS": "160"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

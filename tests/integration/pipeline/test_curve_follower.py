@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import time
 from collections.abc import Iterable
 
 import pytest
 from redis.asyncio import Redis
 
+from app.scoring.card import TopicInfluence
 from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
-from app.store.curve import CurveStore, RefitPolicy
-from streams.curve_follower import CurveFollower
-from tests.integration.store.helpers import fill_leaderboard
+from app.store import RedisKeys, ScoreWriter
+from app.store.curve import CurveStore, RefitPolicy, TopicRefitPolicy
+from streams.curve_follower import CurveFollower, TopicUpkeep
+from tests.integration.store.helpers import fill_leaderboard, make_card
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +71,49 @@ async def test_a_new_curve_is_taken_up_and_everyone_rescored_once(
     await restarted.start()
     assert restarted.current() == await store.load()
     assert await restarted.follow([2]) == 0
+
+
+async def test_topic_curves_are_refitted_followed_and_faded_topics_removed(
+    store_redis: Redis, isolated_settings: Settings
+) -> None:
+    prefix = isolated_settings.redis_key_prefix
+    writer = ScoreWriter(store_redis, prefix)
+    store = CurveStore(store_redis, prefix, writer.leaderboard.shards)
+    holder: list[CurveFollower] = []
+    sweep = RecordingSweep(holder)
+    follower = CurveFollower(store, sweep.run_all)
+    holder.append(follower)
+    await follower.start()
+    assert follower.topic_curves().curves == {}
+
+    now = int(time.time() * 1000)
+    rng = random.Random(5)
+    cards = [
+        dataclasses.replace(
+            make_card(f"u{i}", updated_at_ms=now),
+            influential_about=(
+                TopicInfluence("chess", 1.0, rng.lognormvariate(-2, 1), 1, "global"),
+            ),
+        )
+        for i in range(250)
+    ]
+    faded = dataclasses.replace(
+        make_card("old", updated_at_ms=now - 30 * 86_400_000),
+        influential_about=(TopicInfluence("bygone", 1.0, 1.0, 1, "global"),),
+    )
+    await writer.write([*cards, faded])
+    upkeep = TopicUpkeep(
+        TopicRefitPolicy(max_step=2.0, min_population=200, max_curves=5, active_floor_raw=0.01),
+        writer.topic_boards,
+        retention_ms=7 * 86_400_000,
+    )
+    await follower.refit_if_due(POLICY, 3600.0, upkeep)
+    assert await store_redis.zrange(RedisKeys(prefix).topics, 0, -1) == ["chess"]
+    for key in writer.topic_boards.board_keys("bygone"):
+        assert not await store_redis.exists(key)
+
+    assert await follower.follow([0]) == 7  # new topic curves: everyone re-scored
+    assert set(follower.topic_curves().curves) == {"chess"}
+    assert await follower.follow([0]) == 0
+    await follower.refit_if_due(POLICY, 3600.0, upkeep)  # young: nothing refitted
+    assert await follower.follow([0]) == 0

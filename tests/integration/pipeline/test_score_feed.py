@@ -119,6 +119,7 @@ async def test_threshold_records_follow_the_hysteresis_rule(
         thresholds_topic=settings.topic_score_thresholds,
         thresholds=marks.thresholds,
         partitions=settings.topic_partitions,
+        params=settings.model_params(),
     )
     try:
         at = now_ms()
@@ -131,10 +132,10 @@ async def test_threshold_records_follow_the_hysteresis_rule(
         await delete_prefix(redis, settings.redis_key_prefix)
         await redis.aclose()
 
-    crossings = [
-        (r["threshold"], r["direction"], r["previous"], r["score"])
-        for r in await read_to_end(settings, settings.topic_score_thresholds)
-    ]
+    records = await read_to_end(settings, settings.topic_score_thresholds)
+    crossings = [(r["threshold"], r["direction"], r["previous"], r["score"]) for r in records]
+    # each against the card it replaced (read by the script): the same raw a ms later
+    assert {r["driver"] for r in records} == {"decay while quiet"}
     assert crossings == [
         (40.0, "up", 38.0, 40.0),
         (40.0, "down", 41.0, 38.9),  # 39.5 and 39.0 were within the hysteresis: no flapping

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -14,32 +10,10 @@ from app.scoring.card import ActorContribution, TopicInfluence
 from app.settings import Settings
 from app.store import ScoreWriter
 from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from tests.support.cli import run_clout
 from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration
-
-
-async def clout(settings: Settings, *args: str) -> tuple[int, str, str]:
-    """Run `clout ARGS` against `settings`'s Redis prefix; (exit code, stdout, stderr)."""
-    env = {
-        **os.environ,
-        "CLOUT_REDIS_URL": settings.redis_url,
-        "CLOUT_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "CLOUT_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
-        "COLUMNS": "160",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
@@ -63,11 +37,11 @@ async def scored(writer: ScoreWriter, isolated_settings: Settings) -> Settings:
 
 
 async def test_score(scored: Settings) -> None:
-    code, out, _ = await clout(scored, "score", "alice", "--json")
+    code, out, _ = await run_clout(scored, "score", "alice", "--json")
     assert code == 0
     body = orjson.loads(out)
     assert (body["score"], body["rank"], body["ranked"], body["percentile"]) == (45.5, 2, 2, 0.0)
-    code, out, _ = await clout(scored, "score", "alice")
+    code, out, _ = await run_clout(scored, "score", "alice")
     assert code == 0
     assert "45.5" in out
     assert "2 of 2" in out
@@ -75,16 +49,16 @@ async def test_score(scored: Settings) -> None:
 
 async def test_unknown_user_exits_1(scored: Settings) -> None:
     for command in ("score", "explain", "history"):
-        code, _, err = await clout(scored, command, "nobody")
+        code, _, err = await run_clout(scored, command, "nobody")
         assert code == 1, command
         assert "no score for user 'nobody'" in err
 
 
 async def test_top(scored: Settings) -> None:
-    code, out, _ = await clout(scored, "top", "--limit", "1", "--json")
+    code, out, _ = await run_clout(scored, "top", "--limit", "1", "--json")
     assert code == 0
     assert [e["user_id"] for e in orjson.loads(out)] == ["bob"]
-    code, out, _ = await clout(scored, "top")
+    code, out, _ = await run_clout(scored, "top")
     assert code == 0
     assert out.index("bob") < out.index("alice")
 
@@ -104,12 +78,12 @@ async def topical(scored: Settings, store_redis: Redis) -> Settings:
 
 
 async def test_top_of_a_topic(topical: Settings) -> None:
-    code, out, _ = await clout(topical, "top", "--topic", "coffee", "--json")
+    code, out, _ = await run_clout(topical, "top", "--topic", "coffee", "--json")
     assert code == 0
     body = orjson.loads(out)
     assert (body["topic"], body["total"]) == ("coffee", 2)
     assert [(e["user_id"], e["score"]) for e in body["entries"]] == [("bob", 66.0), ("alice", 41.5)]
-    code, out, _ = await clout(topical, "top", "--topic", "tea")
+    code, out, _ = await run_clout(topical, "top", "--topic", "tea")
     assert code == 0
     assert "alice" in out
     assert "bob" not in out
@@ -118,28 +92,30 @@ async def test_top_of_a_topic(topical: Settings) -> None:
 
 async def test_score_and_explain_name_the_topics(topical: Settings) -> None:
     for command in ("score", "explain"):
-        code, out, _ = await clout(topical, command, "alice")
+        code, out, _ = await run_clout(topical, command, "alice")
         assert code == 0
         assert "coffee 41.5 (60%), tea 20.0 (30%)" in out, command
-    code, out, _ = await clout(topical, "explain", "alice", "--json")
+    code, out, _ = await run_clout(topical, "explain", "alice", "--json")
     assert [t["topic"] for t in orjson.loads(out)["influential_about"]] == ["coffee", "tea"]
 
 
 async def test_find(topical: Settings) -> None:
-    code, out, _ = await clout(topical, "find", "--topic", "coffee", "--min-score", "50", "--json")
+    code, out, _ = await run_clout(
+        topical, "find", "--topic", "coffee", "--min-score", "50", "--json"
+    )
     assert code == 0
     page = orjson.loads(out)
     assert [i["user_id"] for i in page["influencers"]] == ["bob"]
     assert page["next_cursor"] is None
-    code, out, _ = await clout(topical, "find", "--network", "mastodon", "--limit", "1")
+    code, out, _ = await run_clout(topical, "find", "--network", "mastodon", "--limit", "1")
     assert code == 0
     assert "alice" in out
     assert "end of the board" in out
-    code, out, _ = await clout(topical, "find", "--limit", "1")
+    code, out, _ = await run_clout(topical, "find", "--limit", "1")
     assert code == 0
     assert "bob" in out
     cursor = out.split("--cursor ")[1].split()[0]
-    code, out, _ = await clout(topical, "find", "--limit", "1", "--cursor", cursor, "--json")
+    code, out, _ = await run_clout(topical, "find", "--limit", "1", "--cursor", cursor, "--json")
     assert [i["user_id"] for i in orjson.loads(out)["influencers"]] == ["alice"]
 
 
@@ -157,27 +133,27 @@ async def test_find(topical: Settings) -> None:
 async def test_bad_find_arguments_exit_2(
     topical: Settings, args: tuple[str, ...], message: str
 ) -> None:
-    code, _, err = await clout(topical, *args)
+    code, _, err = await run_clout(topical, *args)
     assert code == 2
     assert message in " ".join(err.split())
 
 
 async def test_explain_shows_where_the_score_comes_from(scored: Settings) -> None:
-    code, out, _ = await clout(scored, "explain", "alice")
+    code, out, _ = await run_clout(scored, "explain", "alice")
     assert code == 0
     for text in ("share", "mastodon", "66.7%", "like", "twitter", "33.3%", "fan-42", "58.3%"):
         assert text in out, text
     for text in ("model test-model", "curve v0"):
         assert text in out, text
-    code, out, _ = await clout(scored, "explain", "alice", "--json")
+    code, out, _ = await run_clout(scored, "explain", "alice", "--json")
     assert orjson.loads(out)["top_actors"] == [{"actor_id": "fan-42", "contribution": 1.75}]
 
 
 async def test_history(scored: Settings) -> None:
-    code, out, _ = await clout(scored, "history", "alice", "--days", "7", "--json")
+    code, out, _ = await run_clout(scored, "history", "alice", "--days", "7", "--json")
     assert code == 0
     assert [d["score"] for d in orjson.loads(out)] == [35.0, 45.5]
-    code, out, _ = await clout(scored, "history", "alice", "--days", "1", "--json")
+    code, out, _ = await run_clout(scored, "history", "alice", "--days", "1", "--json")
     assert [d["score"] for d in orjson.loads(out)] == [45.5]
 
 
@@ -185,13 +161,16 @@ async def test_history(scored: Settings) -> None:
     "args", [("top", "--limit", "0"), ("top", "--limit", "1001"), ("history", "a", "--days", "91")]
 )
 async def test_out_of_range_arguments_exit_2(scored: Settings, args: tuple[str, ...]) -> None:
-    code, _, err = await clout(scored, *args)
+    code, _, err = await run_clout(scored, *args)
     assert code == 2
     assert "must be within" in err
 
 
 async def test_unreachable_redis_exits_3(isolated_settings: Settings) -> None:
-    broken = isolated_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    code, _, err = await clout(broken, "score", "alice")
+    # no seed nodes either: on the cluster they would find it
+    broken = isolated_settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0", "redis_cluster_nodes": ""}
+    )
+    code, _, err = await run_clout(broken, "score", "alice")
     assert code == 3
     assert "Redis is not usable" in err

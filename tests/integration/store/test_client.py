@@ -8,11 +8,20 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
+from app.scoring.attribution import snapshot_of
 from app.scoring.card import ActorContribution
 from app.settings import Settings
-from app.store import CorruptRecord, RedisKeys, ScoreClient, ScoreWriter, UserScore
+from app.store import (
+    CorruptRecord,
+    NoSnapshot,
+    RedisKeys,
+    ScoreClient,
+    ScoreWriter,
+    UserScore,
+    parse_since,
+)
 from app.store.client import MAX_LEADERBOARD_LIMIT
-from tests.integration.store.helpers import make_card, now_ms
+from tests.integration.store.helpers import DAY_MS, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 
@@ -229,3 +238,30 @@ async def test_ping_and_close(isolated_settings: Settings) -> None:
     reader = ScoreClient.from_settings(isolated_settings)
     assert await reader.ping()
     await reader.aclose()
+
+
+async def test_attribution_reads_the_card_and_the_days_snapshot(
+    writer: ScoreWriter, client: ScoreClient
+) -> None:
+    at = now_ms()
+    then = make_card("alice", score=37.5, raw=1.0, updated_at_ms=at - 14 * DAY_MS)
+    await writer.write([then])
+    now = make_card(
+        "alice",
+        score=44.4,
+        raw=2.5,
+        updated_at_ms=at,
+        components={"like": {"twitter": 0.5}, "share": {"twitter": 2.0}},
+    )
+    await writer.write([now])
+
+    moved = await client.attribution("alice", parse_since("7d"))
+
+    assert moved is not None
+    assert moved.then == snapshot_of(then)
+    assert moved.now == snapshot_of(now)
+    assert moved.decay == -0.5  # a 14-day like, one half-life
+    assert moved.new_engagement == 2.0
+    assert await client.attribution("ghost", parse_since("7d")) is None
+    with pytest.raises(NoSnapshot, match="no daily snapshot of 'alice'"):
+        await client.attribution("alice", parse_since("2000-01-01"))

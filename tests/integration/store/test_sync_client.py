@@ -10,7 +10,7 @@ import pytest
 
 from app.scoring.card import ScoreCard, TopicInfluence
 from app.settings import Settings
-from app.store import ScoreWriter, SyncScoreClient, redis_from_settings
+from app.store import ScoreWriter, SyncScoreClient, parse_since, redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.topics import InfluencerQuery
 from tests.integration.store.helpers import make_card, now_ms
@@ -62,6 +62,9 @@ def test_sync_lookups(sync_client: SyncScoreClient, isolated_settings: Settings)
     explanation = sync_client.explain("alice")
     assert explanation is not None
     assert explanation.components == {"like": {"twitter": 1.0}}
+    moved = sync_client.attribution("bob", parse_since("24h"))  # today's snapshot: no change
+    assert moved is not None
+    assert (moved.raw_change, moved.driver()) == (0.0, "decay while quiet")
 
 
 def test_sync_change_feed(sync_client: SyncScoreClient, isolated_settings: Settings) -> None:

@@ -44,11 +44,16 @@ class CardScript:
             "day": "2026-12-07",
             "first_kept_day": "2026-09-08",
             "hash": hash_pairs,
+            "snapshot": '{"t":1}',
         }
         if allowed is not None:
             card["band"] = allowed
         args: list[str | bytes] = [self.keys.changes, "60", feed, orjson.dumps([card])]
-        keys = [self.keys.user(self.user_id), self.keys.history(self.user_id)]
+        keys = [
+            self.keys.user(self.user_id),
+            self.keys.history(self.user_id),
+            self.keys.snapshots(self.user_id),
+        ]
         (reply,) = await run_script(self.redis, self.script, [(keys, args)])
         applied, self.left = reply
         return list(applied)
@@ -71,7 +76,7 @@ async def follow(
     for score in scores:
         entry = await script.score(score, hysteresis)
         if len(entry) > 1:
-            _, _, before, after = entry
+            _, _, before, after = entry[:4]
             seen += crossings(int(before), int(after), MARKS)
     return seen
 
@@ -89,6 +94,7 @@ async def test_the_hash_is_the_named_pairs_sent(script: CardScript, store_redis:
     stored = await store_redis.hgetall(script.keys.user("hover"))
     assert stored == dict(zip(pairs[::2], pairs[1::2], strict=True))
     assert await store_redis.hgetall(script.keys.history("hover")) == {"2026-12-07": "57.3"}
+    assert await store_redis.hgetall(script.keys.snapshots("hover")) == {"2026-12-07": '{"t":1}'}
 
 
 async def test_a_lower_fence_or_an_older_card_is_skipped(
@@ -159,7 +165,20 @@ async def test_a_score_from_before_the_feed_starts_at_the_thresholds_it_reaches(
 ) -> None:
     await script.write(["score", "55.0", "updated_at", "1", "fence", "0"])  # no feed yet
     entry = await script.score(56.0)
-    assert entry[1:] == ["55.0", 2, 2]
+    assert entry[1:4] == ["55.0", 2, 2]
+
+
+async def test_a_feed_change_returns_the_card_it_replaced(script: CardScript) -> None:
+    # updated_at, score, raw, components and curve_version of the replaced card, for the
+    # record's driver; a first score replaces nothing
+    components = '{"like":{"twitter":2.0}}'
+    first = ["score", "38.0", "updated_at", "1", "fence", "0", "raw", "2.0"]
+    first += ["components", components, "curve_version", "3"]
+    allowed = band(38.0, MARKS, 1.0)
+    (entry,) = await script.write(first, feed=FEED, allowed=(allowed.low, allowed.high))
+    assert entry[4:] == [None] * 5
+    entry = await script.score(52.0)
+    assert entry[4:] == ["1", "38.0", "2.0", components, "3"]
 
 
 async def test_confirming_clears_only_the_producers_latest_mark(

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
+from app.scoring.attribution import Snapshot, snapshot_of
 from app.scoring.card import ActorContribution
 from app.settings import Settings
 from app.store import HISTORY_DAYS, DailyScore, RedisKeys, ScoreChange, ScoreClient, ScoreWriter
@@ -245,3 +246,46 @@ async def test_a_large_batch_spans_many_chunks(writer: ScoreWriter, client: Scor
     assert await writer.write(cards) == 2000
     assert await client.size() == 2000
     assert [e.user_id for e in await client.top(2)] == ["bulk-1999", "bulk-1998"]
+
+
+async def test_each_history_day_keeps_the_snapshot_of_its_last_card(
+    writer: ScoreWriter, isolated_settings: Settings, store_redis: Redis
+) -> None:
+    keys = RedisKeys(isolated_settings.redis_key_prefix)
+    today_ms = now_ms()
+    for age in (100, HISTORY_DAYS - 1, 1, 0):
+        await writer.write(
+            [
+                make_card(
+                    "alice",
+                    score=50.0 - age / 10,
+                    raw=10.0 - age / 100,
+                    updated_at_ms=today_ms - age * DAY_MS,
+                )
+            ]
+        )
+    last = make_card("alice", score=77.0, raw=12.0, updated_at_ms=today_ms + 1)
+    await writer.write([last])
+
+    stored = {
+        str(k): str(v) for k, v in (await store_redis.hgetall(keys.snapshots("alice"))).items()
+    }
+    history = await store_redis.hgetall(keys.history("alice"))
+    assert set(stored) == set(history)  # the same days: written and trimmed together
+    today = utc_day(today_ms).isoformat()
+    assert Snapshot.from_dict(orjson.loads(stored[today])) == snapshot_of(last)
+    yesterday = Snapshot.from_dict(orjson.loads(stored[utc_day(today_ms - DAY_MS).isoformat()]))
+    assert (yesterday.score, yesterday.raw) == (49.9, 9.99)
+    assert 0 < await store_redis.ttl(keys.snapshots("alice")) <= HISTORY_TTL_S
+
+
+async def test_a_stale_card_writes_no_snapshot(
+    writer: ScoreWriter, isolated_settings: Settings, store_redis: Redis
+) -> None:
+    keys = RedisKeys(isolated_settings.redis_key_prefix)
+    at = now_ms()
+    newer = make_card("alice", score=60.0, raw=11.0, updated_at_ms=at)
+    await writer.write([newer, make_card("alice", score=40.0, raw=2.0, updated_at_ms=at - 1)])
+    stored = await store_redis.hget(keys.snapshots("alice"), utc_day(at).isoformat())
+    assert stored is not None
+    assert Snapshot.from_dict(orjson.loads(stored)) == snapshot_of(newer)

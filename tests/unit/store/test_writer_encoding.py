@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.scoring.card import ActorContribution, ScoreCard
-from app.store.writer import ScoreWriter
+from app.store.writer import ScoreWriter, snapshot_json
 
 
 def card(**overrides: object) -> ScoreCard:
@@ -51,3 +51,21 @@ async def test_nothing_to_write_needs_no_server() -> None:
 def test_chunk_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="chunk_size"):
         ScoreWriter(Redis.from_url("redis://127.0.0.1:1/0"), "clout-unit", chunk_size=0)
+
+
+def test_a_snapshot_is_at_most_5_kb_whatever_the_card() -> None:
+    """The bound stated in docs/redis.md: ids of 128 characters that JSON escapes at 6 bytes
+    each, 32-character network slugs on 50 networks per kind, floats of the longest form."""
+    longest = 1.2345678901234567e-05
+    worst = card(
+        raw=longest,
+        score=100.0,
+        components={
+            kind: {f"n{i:02d}".ljust(32, "x"): longest for i in range(50)}
+            for kind in ("like", "share", "mention")
+        },
+        top_actors=tuple(ActorContribution("\x01" * 127 + str(i), longest) for i in range(5)),
+        updated_at_ms=9_999_999_999_999,
+        curve_version=2**31,
+    )
+    assert len(snapshot_json(worst)) <= 5_000

@@ -15,7 +15,10 @@ import orjson
 import pytest
 
 from app.kafka_topics import partition_for
+from app.scoring.attribution import Snapshot
 from app.scoring.card import ScoreCard, TopicInfluence
+from app.scoring.decay import MS_PER_DAY
+from app.scoring.params import ModelParams
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer
 from streams.record_batches import Delivery, Records
@@ -72,6 +75,7 @@ def producer_for(writer: FakeWriter, producer: FakeProducer) -> FeedProducer:
         thresholds_topic="thresholds",
         thresholds=THRESHOLDS,
         partitions=PARTITIONS,
+        params=ModelParams(),
     )
 
 
@@ -165,3 +169,40 @@ async def test_a_write_that_fails_part_way_renews_the_producer_id() -> None:
     writer.fail = None
     await feed.write([make_card("fay", 30.0)], "event")
     assert writer.renewed == 1
+
+
+LIKED = Snapshot(0, 38.0, 2.0, 0, {"like": {"twitter": 2.0}}, ())
+"""The card replaced: 2.0 of twitter likes at time 0."""
+
+
+@pytest.mark.parametrize(
+    ("replaced", "components", "cause", "driver"),
+    [
+        (  # 14 days later the likes are worth 1.0, and 3.0 of instagram shares are new
+            LIKED,
+            {"like": {"twitter": 1.0}, "share": {"instagram": 3.0}},
+            "event",
+            "driven by +3.0 raw of new shares on instagram",
+        ),
+        (LIKED, {"like": {"twitter": 1.0}}, "decay", "decay while quiet"),
+        (LIKED, {"like": {"twitter": 1.0}}, "refit", "decay while quiet, and a curve refit"),
+        (
+            None,
+            {"mention": {"reddit": 4.0}},
+            "event",
+            "driven by +4.0 raw of new mentions on reddit",
+        ),
+    ],
+)
+async def test_a_crossing_says_in_one_line_what_drove_it(
+    replaced: Snapshot | None, components: dict[str, dict[str, float]], cause: Any, driver: str
+) -> None:
+    writer, producer = FakeWriter(), FakeProducer()
+    feed = producer_for(writer, producer)
+    raw = sum(v for networks in components.values() for v in networks.values())
+    card = make_card("erin", 41.0, raw, 14 * MS_PER_DAY, components=components)
+    writer.next = [FeedChange(card, 41.0, 38.0, 0, 1, replaced)]
+    await feed.write([card], cause)
+    crossed, scored = producer.sent
+    assert [record["driver"] for _, record in crossed[2]] == [driver]
+    assert "driver" not in scored[2][0][1]  # score records carry none
