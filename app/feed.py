@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from app.kafka_config import aiokafka_kwargs
 from app.lifecycle import AsyncClosing
+from app.scoring.card import TopicInfluence
 from app.scoring.thresholds import Direction
 from app.settings import Settings
 
@@ -26,7 +27,11 @@ Cause = Literal["event", "decay", "refit"]
 
 @dataclass(frozen=True, slots=True)
 class ScoreRecord:
-    """A user's visible score changed (`previous` None: the user's first score)."""
+    """A user's visible score changed (`previous` None: the user's first score).
+
+    `influential_about` is the card's list of topics (docs/redis.md "Topics"); a record from a
+    worker older than topics has none.
+    """
 
     user_id: str
     score: float
@@ -37,6 +42,7 @@ class ScoreRecord:
     curve_version: int
     updated_at: int  # ms since the epoch, as the Redis card's `updated_at`
     cause: Cause
+    influential_about: tuple[TopicInfluence, ...] = ()
 
     def to_json(self) -> bytes:
         """The record's value on the topic (orjson encodes dataclasses natively)."""
@@ -45,7 +51,11 @@ class ScoreRecord:
     @classmethod
     def from_json(cls, value: bytes) -> ScoreRecord:
         """Decode a value of the scores topic; raises ValueError/TypeError on anything else."""
-        return cls(**_object(value))
+        fields = _object(value)
+        about = fields.pop("influential_about", [])
+        if not isinstance(about, list):
+            raise TypeError("influential_about is a JSON array")
+        return cls(**fields, influential_about=tuple(TopicInfluence(**t) for t in about))
 
 
 @dataclass(frozen=True, slots=True)

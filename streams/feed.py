@@ -143,6 +143,7 @@ class FeedProducer:
                 card.curve_version,
                 card.updated_at_ms,
                 cause,
+                card.influential_about,
             )
             by_partition[(self._scores_topic, partition)].append((key, record.to_json()))
             users.append((card.user_id, card.updated_at_ms))

@@ -19,7 +19,7 @@ from app.api.auth import (
     check_every_route_guarded,
 )
 from app.api.metrics import ResponseCounter
-from app.api.routes import changes, curve, health, leaderboard, scores, user_page
+from app.api.routes import changes, curve, health, leaderboard, scores, topics, user_page
 from app.ops.web import install_ops
 from app.settings import Settings
 from app.store import (
@@ -81,7 +81,13 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.settings = settings
     api.add_middleware(RateLimitHeaders)
     # Every /v1 router needs scores:read.
-    for v1_router in (scores.router, changes.router, leaderboard.router, curve.router):
+    for v1_router in (
+        scores.router,
+        changes.router,
+        leaderboard.router,
+        topics.router,
+        curve.router,
+    ):
         api.include_router(v1_router, dependencies=[ScoresReader])
     api.include_router(health.router)
     api.include_router(user_page.router)  # static: its data comes from /v1/scores

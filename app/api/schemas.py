@@ -11,10 +11,23 @@ from app.scoring.attribution import Attribution
 from app.scoring.card import ScoreCard
 from app.scoring.curve import Curve
 from app.store import DailyScore, LeaderboardEntry, UserScore
+from app.store.topics import InfluencerPage, TopicEntry
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class TopicInfluenceOut(_Out):
+    """How influential a user is about one topic."""
+
+    topic: str = Field(description="The topic slug.")
+    share: float = Field(description="The topic's part of the user's raw influence (0..1).")
+    raw: float = Field(description="Topic raw influence; orders the topic's leaderboard.")
+    score: float = Field(description="Topic score, 1..100 with one decimal.")
+    curve: str = Field(
+        description='Which curve graded `score`: "topic" (the topic\'s own) or "global".'
+    )
 
 
 class ScoreOut(_Out):
@@ -28,13 +41,19 @@ class ScoreOut(_Out):
         description="Share of the other ranked users this user outranks, in percent (0..100)."
     )
     ranked: int = Field(description="How many users are on the leaderboard.")
-    style: str = Field(description="Dominant engagement style of the audience.")
+    style: str = Field(
+        description="celebrity, broadcaster, conversationalist, specialist (influence "
+        "concentrated on one topic or one network) or explorer (docs/scoring.md)."
+    )
     engagers: int = Field(description="Distinct actors currently contributing.")
     components: dict[str, dict[str, float]] = Field(
         description="Decayed contribution per kind, then per network; sums to `raw`."
     )
     updated_at_ms: int = Field(description="When the score was computed (epoch milliseconds).")
     model_version: str
+    influential_about: list[TopicInfluenceOut] = Field(
+        description="Topics the user is influential about, largest share first."
+    )
 
     @classmethod
     def of(cls, score: UserScore) -> ScoreOut:
@@ -77,6 +96,74 @@ class LeaderboardOut(_Out):
             limit=limit,
             offset=offset,
             entries=[LeaderboardEntryOut.model_validate(e) for e in entries],
+        )
+
+
+class TopicEntryOut(_Out):
+    """One row of a topic's leaderboard."""
+
+    rank: int
+    user_id: str
+    raw: float = Field(description="Topic raw influence.")
+    score: float | None = Field(
+        description="Topic score; null only if the user's card no longer lists the topic."
+    )
+    share: float | None = Field(description="The topic's part of the user's raw influence.")
+    percentile: float
+
+
+class TopicLeaderboardOut(_Out):
+    """A page of a topic's leaderboard."""
+
+    topic: str
+    total: int = Field(description="How many users the topic's board ranks.")
+    limit: int
+    offset: int
+    entries: list[TopicEntryOut]
+
+    @classmethod
+    def of(
+        cls, topic: str, entries: list[TopicEntry], total: int, limit: int, offset: int
+    ) -> TopicLeaderboardOut:
+        """The response body for a client result."""
+        return cls(
+            topic=topic,
+            total=total,
+            limit=limit,
+            offset=offset,
+            entries=[TopicEntryOut.model_validate(e) for e in entries],
+        )
+
+
+class InfluencerOut(_Out):
+    """A user the campaign query found."""
+
+    user_id: str
+    score: float = Field(description="Global score, 1..100.")
+    raw: float = Field(description="Global raw influence.")
+    style: str
+    main_network: str | None = Field(description="The network with most of the raw influence.")
+    topic: TopicInfluenceOut | None = Field(
+        description="The user's standing in the queried topic (null without `topic`)."
+    )
+
+
+class InfluencersOut(_Out):
+    """One page of the campaign query, in board order."""
+
+    influencers: list[InfluencerOut]
+    scanned: int = Field(description="Board rows this call read (bounded, see the docs).")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to continue the walk; null when the board is exhausted."
+    )
+
+    @classmethod
+    def of(cls, page: InfluencerPage) -> InfluencersOut:
+        """The response body for a client result."""
+        return cls(
+            influencers=[InfluencerOut.model_validate(i) for i in page.influencers],
+            scanned=page.scanned,
+            next_cursor=page.next_cursor,
         )
 
 
@@ -129,6 +216,9 @@ class ExplanationOut(_Out):
     curve_version: int = Field(
         description="Version of the score curve that graded it (0: default)."
     )
+    influential_about: list[TopicInfluenceOut] = Field(
+        description="Topics the user is influential about, largest share first."
+    )
 
     @classmethod
     def of(cls, explanation: ScoreCard) -> ExplanationOut:
@@ -146,6 +236,7 @@ class ExplanationOut(_Out):
             updated_at_ms=e.updated_at_ms,
             model_version=e.model_version,
             curve_version=e.curve_version,
+            influential_about=[TopicInfluenceOut.model_validate(t) for t in e.influential_about],
         )
 
 

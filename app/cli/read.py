@@ -1,20 +1,31 @@
-"""Read-side commands: `clout score|top|explain|history`, Redis lookups through a ScoreClient."""
+"""Read-side commands: `clout score|top|find|explain|history`, Redis lookups through a
+ScoreClient."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from app.cli.shared import bounded_int, json_flag, lookup, print_json, when
+from app.scoring.card import TopicInfluence
+from app.scoring.model import STYLES
 from app.store import HISTORY_DAYS, ScoreClient
 from app.store.client import MAX_LEADERBOARD_LIMIT
+from app.store.topics import (
+    MAX_FIND_LIMIT,
+    SCAN_BUDGET,
+    InfluencerQuery,
+    InvalidCursor,
+    check_topic,
+)
 
 
 def register(subparsers: Any) -> None:
-    """Add `score`, `top`, `explain` and `history`."""
+    """Add `score`, `top`, `find`, `explain` and `history`."""
     score = subparsers.add_parser("score", help="show a user's score, rank and percentile")
     score.add_argument("user", help="user id")
     json_flag(score)
@@ -23,8 +34,29 @@ def register(subparsers: Any) -> None:
     top = subparsers.add_parser("top", help="show the leaderboard")
     top.add_argument("--limit", type=bounded_int(1, MAX_LEADERBOARD_LIMIT), default=10)
     top.add_argument("--offset", type=bounded_int(0, 100_000_000), default=0)
+    top.add_argument("--topic", type=_topic, help="a topic's leaderboard (by topic influence)")
     json_flag(top)
     top.set_defaults(handler=run_top)
+
+    find = subparsers.add_parser(
+        "find",
+        help="find influencers by topic, minimum score, style and network",
+        description=f"Walks the topic's leaderboard (or the global one without --topic) and "
+        f"prints the users passing every filter; one call reads at most {SCAN_BUDGET:,} rows, "
+        "so pass the printed cursor back with --cursor to continue.",
+    )
+    find.add_argument("--topic", type=_topic, help="only users influential about this topic")
+    find.add_argument(
+        "--min-score",
+        type=_score,
+        help="lowest score: the topic score with --topic, the global score without",
+    )
+    find.add_argument("--style", choices=STYLES, help="only this style")
+    find.add_argument("--network", help="only users whose influence is mostly on this network")
+    find.add_argument("--limit", type=bounded_int(1, MAX_FIND_LIMIT), default=20)
+    find.add_argument("--cursor", help="the cursor a previous `clout find` printed")
+    json_flag(find)
+    find.set_defaults(handler=run_find)
 
     explain = subparsers.add_parser("explain", help="show where a user's score comes from")
     explain.add_argument("user", help="user id")
@@ -59,6 +91,7 @@ def run_score(args: argparse.Namespace) -> int:
         ("raw", f"{score.raw:.4f}"),
         ("style", score.style),
         ("engagers", f"{score.engagers:,}"),
+        ("influential about", _topics(score.influential_about)),
         ("updated", when(score.updated_at_ms)),
         ("model", score.model_version),
     ):
@@ -68,7 +101,9 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_top(args: argparse.Namespace) -> int:
-    """Print a page of the leaderboard."""
+    """Print a page of the leaderboard, or with --topic of that topic's leaderboard."""
+    if args.topic is not None:
+        return _run_topic_top(args)
     entries = lookup(lambda c: c.top(args.limit, args.offset))
     if args.json:
         return print_json(entries)
@@ -79,6 +114,66 @@ def run_top(args: argparse.Namespace) -> int:
         score = "-" if e.score is None else f"{e.score:.1f}"
         table.add_row(f"{e.rank:,}", e.user_id, score, f"{e.raw:.4f}", f"{e.percentile:.2f}")
     Console().print(table if entries else "[dim]nobody is ranked yet[/dim]")
+    return 0
+
+
+def _run_topic_top(args: argparse.Namespace) -> int:
+    entries, total = lookup(lambda c: c.topic_top(args.topic, args.limit, args.offset))
+    if args.json:
+        return print_json({"topic": args.topic, "total": total, "entries": entries})
+    table = Table(title=f"Most influential about {args.topic} ({total:,} ranked)")
+    for name in ("rank", "user", "topic score", "topic raw", "share", "percentile"):
+        table.add_column(name, justify="left" if name == "user" else "right")
+    for e in entries:
+        table.add_row(
+            f"{e.rank:,}",
+            e.user_id,
+            "-" if e.score is None else f"{e.score:.1f}",
+            f"{e.raw:.4f}",
+            "-" if e.share is None else f"{100 * e.share:.1f}%",
+            f"{e.percentile:.2f}",
+        )
+    Console().print(table if entries else f"[dim]nobody is ranked about {args.topic} yet[/dim]")
+    return 0
+
+
+def run_find(args: argparse.Namespace) -> int:
+    """Print one page of the campaign query and the cursor to continue; exit 2 on a bad query."""
+    try:
+        query = InfluencerQuery(
+            topic=args.topic,
+            min_score=args.min_score,
+            style=args.style,
+            network=args.network,
+            limit=args.limit,
+        )
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        return 2
+    try:
+        page = lookup(lambda c: c.find(query, args.cursor))
+    except InvalidCursor as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        return 2
+    if args.json:
+        return print_json(page)
+    table = Table(title=f"Influencers ({page.scanned:,} candidates read)")
+    columns = ["user", "score", "style", "network"]
+    if args.topic is not None:
+        columns += [f"{args.topic} score", "share"]
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("user", "style", "network") else "right")
+    for found in page.influencers:
+        row = [found.user_id, f"{found.score:.1f}", found.style, found.main_network or "-"]
+        if found.topic is not None:
+            row += [f"{found.topic.score:.1f}", f"{100 * found.topic.share:.1f}%"]
+        table.add_row(*row)
+    console = Console()
+    console.print(table if page.influencers else "[dim]no match in this stretch[/dim]")
+    if page.next_cursor is None:
+        console.print("[dim]end of the board[/dim]")
+    else:
+        console.print(f"more: --cursor {page.next_cursor}")
     return 0
 
 
@@ -123,6 +218,7 @@ def run_explain(args: argparse.Namespace) -> int:
             actor.actor_id, f"{actor.contribution:.4f}", _share(actor.contribution, exp.raw)
         )
     console.print(actors if exp.top_actors else "[dim]no individual actors recorded[/dim]")
+    console.print(f"influential about: {_topics(exp.influential_about)}")
     return 0
 
 
@@ -147,6 +243,28 @@ def run_history(args: argparse.Namespace) -> int:
         table.add_row(day.day.isoformat(), f"{day.score:.1f}", "█" * max(1, round(day.score / 5)))
     Console().print(table if history else "[dim]no history in that window[/dim]")
     return 0
+
+
+def _topics(about: Sequence[TopicInfluence]) -> str:
+    """`coffee 71.2 (60%), tea 40.0 (25%)`: topic score and share of topic-tagged influence."""
+    return ", ".join(f"{t.topic} {t.score:.1f} ({100 * t.share:.0f}%)" for t in about) or "-"
+
+
+def _topic(text: str) -> str:
+    try:
+        return check_topic(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError("must be within 0..100")
+    return value
 
 
 def _unknown(user_id: str) -> int:

@@ -141,6 +141,17 @@ class OpsMetricsCollector(Collector):
                 "Seconds since the score writer last wrote to Redis (at the last probe)",
                 redis.last_write_age_s,
             )
+            yield _gauge(
+                "clout_topics_live",
+                "Topics a card listed within the retention ({topics} members)",
+                redis.live_topics,
+            )
+            yield _gauge(
+                "clout_topic_memory_bytes",
+                "Memory of the topic keys: boards, topic curves and {topics} (extrapolated "
+                "beyond the topics one probe measures)",
+                redis.topic_memory_bytes,
+            )
             fitted_at_ms = (redis.last_refit or {}).get("fitted_at_ms")
             if isinstance(fitted_at_ms, int | float):  # no sample before the first refit
                 yield _gauge(

@@ -180,7 +180,11 @@ class OpsMonitor:
             return None
         try:
             async with asyncio.timeout(self.settings.ops_kafka_timeout_s):
-                return await probe_redis(self._redis, self.settings.redis_key_prefix)
+                return await probe_redis(
+                    self._redis,
+                    self.settings.redis_key_prefix,
+                    leaderboard_shards=self.settings.leaderboard_shards,
+                )
         except TimeoutError:
             return RedisHealth(False, None, None, None, "TimeoutError: no answer from Redis")
 

@@ -35,6 +35,7 @@ from app.store.models import (
     parse_snapshots,
     parse_user_score,
 )
+from app.store.topics import InfluencerPage, InfluencerQuery, TopicEntry, TopicReader
 from app.store.windows import Since
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ScoreClient(AsyncClosing):
         self._keys = RedisKeys(prefix)
         self._owns_redis = owns_redis
         self.leaderboard = Leaderboard(redis, prefix, leaderboard_shards)
+        self.topics = TopicReader(redis, prefix, self.leaderboard)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoreClient:
@@ -114,10 +116,7 @@ class ScoreClient(AsyncClosing):
 
     async def top(self, limit: int = 10, offset: int = 0) -> list[LeaderboardEntry]:
         """Leaderboard rows ranked `offset + 1` .. `offset + limit`, highest raw first."""
-        if not 1 <= limit <= MAX_LEADERBOARD_LIMIT:
-            raise ValueError(f"limit must be within 1..{MAX_LEADERBOARD_LIMIT}")
-        if offset < 0:
-            raise ValueError("offset must not be negative")
+        _check_page(limit, offset)
         members, ranked = await self.leaderboard.top(offset, limit)
         if not members:
             return []
@@ -126,6 +125,19 @@ class ScoreClient(AsyncClosing):
             pipe.hget(self._keys.user(user_id), "score")
         scores: list[str | None] = await pipe.execute()
         return leaderboard_entries(members, scores, offset, ranked)
+
+    async def topic_top(
+        self, topic: str, limit: int = 10, offset: int = 0
+    ) -> tuple[list[TopicEntry], int]:
+        """The topic's leaderboard rows ranked `offset + 1` .. `offset + limit` by topic raw,
+        and how many users its board ranks. ValueError for a topic that is not a slug."""
+        _check_page(limit, offset)
+        return await self.topics.top(topic, limit, offset)
+
+    async def find(self, query: InfluencerQuery, cursor: str | None = None) -> InfluencerPage:
+        """The campaign query: the next users passing every filter of `query`, in board order,
+        after reading at most `topics.SCAN_BUDGET` candidates; pass `next_cursor` to continue."""
+        return await self.topics.find(query, cursor)
 
     async def size(self) -> int:
         """How many users are ranked."""
@@ -193,6 +205,13 @@ class ScoreClient(AsyncClosing):
         """Release the connection pool (if this client created it)."""
         if self._owns_redis:
             await self._redis.aclose()
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LEADERBOARD_LIMIT:
+        raise ValueError(f"limit must be within 1..{MAX_LEADERBOARD_LIMIT}")
+    if offset < 0:
+        raise ValueError("offset must not be negative")
 
 
 class ChangeFeed(AsyncClosing):

@@ -13,7 +13,7 @@ from datetime import date
 import orjson
 
 from app.scoring.attribution import Snapshot
-from app.scoring.card import ScoreCard
+from app.scoring.card import ScoreCard, TopicInfluence
 from app.store.card_fields import card_values
 from app.store.keys import percentile
 
@@ -51,6 +51,7 @@ class UserScore:
     updated_at_ms: int
     model_version: str
     curve_version: int
+    influential_about: tuple[TopicInfluence, ...]
 
 
 @dataclass(frozen=True, slots=True)

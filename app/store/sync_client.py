@@ -18,6 +18,7 @@ from app.settings import Settings, get_settings
 from app.store.client import ChangeFeed, ScoreClient
 from app.store.keys import HISTORY_DAYS
 from app.store.models import DailyScore, LeaderboardEntry, ScoreChange, UserScore
+from app.store.topics import InfluencerPage, InfluencerQuery, TopicEntry
 from app.store.windows import Since
 
 T = TypeVar("T")
@@ -70,6 +71,16 @@ class SyncScoreClient(Closing):
     def top(self, limit: int = 10, offset: int = 0) -> list[LeaderboardEntry]:
         """See ScoreClient.top."""
         return self._call(self._client.top(limit, offset))
+
+    def topic_top(
+        self, topic: str, limit: int = 10, offset: int = 0
+    ) -> tuple[list[TopicEntry], int]:
+        """See ScoreClient.topic_top."""
+        return self._call(self._client.topic_top(topic, limit, offset))
+
+    def find(self, query: InfluencerQuery, cursor: str | None = None) -> InfluencerPage:
+        """See ScoreClient.find."""
+        return self._call(self._client.find(query, cursor))
 
     def history(self, user_id: str, days: int = HISTORY_DAYS) -> list[DailyScore]:
         """See ScoreClient.history."""

@@ -18,17 +18,20 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.access import Scope, mint_key
 from app.kafka_config import aiokafka_kwargs
+from app.scoring.card import TopicInfluence
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from tests.support.api import issue_key
 from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_or_skip, served_api
 from tests.support.kafka import encode, make_event, produce
+from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.e2e
 
 # Messages per (topic suffix, partition); the mentions topic is deliberately never created.
 BACKLOG = {("likes", 0): 3, ("likes", 1): 4, ("shares", 0): 5, ("shares", 1): 6}
+TOPICS = ("coffee", "tea", "chess")  # live topics in Redis, for the topics card
 
 
 @pytest.fixture
@@ -62,12 +65,18 @@ async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
 
 @pytest.fixture
 async def ops_key(settings: Settings) -> AsyncIterator[str]:
-    """A key with only the ops:read scope; the test's Redis prefix is dropped afterwards."""
-    yield await issue_key(settings, "dashboard", (Scope.OPS_READ,))
+    """A key with only the ops:read scope, and three live topics in Redis; the test's Redis
+    prefix is dropped afterwards."""
     redis = redis_from_settings(settings)
     try:
-        await delete_prefix(redis, settings.redis_key_prefix)
+        about = {
+            f"user-{i}": [TopicInfluence(TOPICS[i % 3], 0.5, 1.0 + i, 30.0, "global")]
+            for i in range(30)
+        }
+        await write_topics(redis, settings.redis_key_prefix, about, now_ms=1_000)
+        yield await issue_key(settings, "dashboard", (Scope.OPS_READ,))
     finally:
+        await delete_prefix(redis, settings.redis_key_prefix)
         await redis.aclose()
 
 
@@ -120,6 +129,7 @@ async def test_ops_page_shows_the_backlog_live(
                     && document.querySelectorAll('#chart-lag path').length > 0
                     && document.getElementById('group-status').textContent === 'ERR'
                     && document.querySelectorAll('#feed tbody tr').length === 1
+                    && document.getElementById('live-topics').textContent === '3'
                     && [...document.querySelectorAll('#partitions tbody tr')]
                         .every(r => !r.querySelector('.note').textContent.startsWith('warming'))""",
                 arg=backlog,
@@ -139,6 +149,7 @@ async def test_ops_page_shows_the_backlog_live(
             feed = await page.eval_on_selector_all(
                 "#feed tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
             )
+            topic_memory = await page.text_content("#topic-memory")
             await page.screenshot(path=str(ARTIFACTS / "ops-page.png"), full_page=True)
             assert errors == []
         finally:
@@ -167,3 +178,10 @@ async def test_ops_page_shows_the_backlog_live(
     async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ops_key}) as client:
         doc = (await client.get("/ops/lag", params={"history": "false"})).json()
     assert doc["summary"]["total_lag"] == backlog
+    # the topics card: three live topics, and their keys' memory as the probe measured it
+    redis_doc = doc["pipeline"]["redis"]
+    assert (redis_doc["live_topics"], redis_doc["topic_memory_estimated"]) == (3, False)
+    assert redis_doc["topic_memory_bytes"] > 0
+    assert topic_memory is not None
+    assert topic_memory.endswith(" used by topic keys")
+    assert not topic_memory.startswith("≈")

@@ -92,6 +92,10 @@
       setText("redis-memory", redis.reachable ? fmtBytes(redis.used_memory_bytes) : (redis.error || ""));
       setCard("last-write", redis.last_write_age_s === null ? "none yet" : fmtDuration(redis.last_write_age_s));
     }
+    var topics = redis && redis.reachable ? redis.live_topics : null;
+    setText("live-topics", fmtInt(topics));
+    setText("topic-memory", topics === null || topics === undefined ? ""
+      : (redis.topic_memory_estimated ? "≈ " : "") + fmtBytes(redis.topic_memory_bytes) + " by topic keys");
     var refit = redis && redis.last_refit;
     setText("curve-version", refit ? "v" + refit.version : "default");
     setText("curve-refit", refit

@@ -9,13 +9,14 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.scoring.card import ActorContribution
+from app.scoring.card import ActorContribution, TopicInfluence
 from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
 from app.store import ScoreWriter
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.keys import utc_day
 from tests.integration.store.helpers import DAY_MS, fill_leaderboard, make_card, now_ms
+from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,26 @@ async def test_get_score(api: httpx.AsyncClient, board: int) -> None:
         "components": {"like": {"twitter": 1.0}, "mention": {"bsky": 0.5}},
         "updated_at_ms": board,
         "model_version": "test-model",
+        "influential_about": [],
     }
+
+
+async def test_scores_and_explain_list_topics_the_user_is_influential_about(
+    api: httpx.AsyncClient, board: int, store_redis: Redis, isolated_settings: Settings
+) -> None:
+    about = [
+        TopicInfluence("tea", 0.2, 0.3, 22.5, "global"),
+        TopicInfluence("coffee", 0.7, 1.05, 64.0, "topic"),
+    ]
+    await write_topics(store_redis, isolated_settings.redis_key_prefix, {"alice": about}, board)
+    one = (await api.get("/v1/scores/alice")).json()
+    many = (await api.get("/v1/scores", params={"ids": "alice"})).json()
+    explained = (await api.get("/v1/scores/alice/explain")).json()
+    for score in (one, many["scores"]["alice"], explained):
+        assert score["influential_about"] == [
+            {"topic": "coffee", "share": 0.7, "raw": 1.05, "score": 64.0, "curve": "topic"},
+            {"topic": "tea", "share": 0.2, "raw": 0.3, "score": 22.5, "curve": "global"},
+        ]
 
 
 async def test_unknown_user_is_404_with_a_message(api: httpx.AsyncClient, board: int) -> None:
@@ -170,6 +190,7 @@ async def test_explain(api: httpx.AsyncClient, board: int) -> None:
         "updated_at_ms": board,
         "model_version": "test-model",
         "curve_version": 0,
+        "influential_about": [],
     }
 
 

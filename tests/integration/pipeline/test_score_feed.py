@@ -48,6 +48,11 @@ def worker(
     process.stop()
 
 
+def tagged(i: int) -> dict[str, list[str]]:
+    """Even users' events are about coffee; odd users' say nothing about a topic."""
+    return {"topics": ["coffee"]} if i % 2 == 0 else {}
+
+
 async def test_a_plain_consumer_rebuilds_every_score_redis_has(
     worker: WorkerProcess, feed_settings: Settings
 ) -> None:
@@ -57,7 +62,7 @@ async def test_a_plain_consumer_rebuilds_every_score_redis_has(
     # Several rounds, so most users' scores change more than once (separate batches).
     for round_ in range(4):
         events = [
-            encode(make_event(f"fan-{round_}-{j}", user))
+            encode(make_event(f"fan-{round_}-{j}", user, **tagged(i)))
             for i, user in enumerate(users)
             for j in range(1 + (i + round_) % 3)
         ]
@@ -81,6 +86,9 @@ async def test_a_plain_consumer_rebuilds_every_score_redis_has(
             assert after["previous"] == before["score"], (user, history)
             assert after["updated_at"] >= before["updated_at"], (user, history)
         assert {r["cause"] for r in history} <= {"event", "decay"}
+        # Every engagement of an even user was about coffee: the card, so the record, says so.
+        about = [t["topic"] for t in history[-1]["influential_about"]]
+        assert about == (["coffee"] if users.index(user) % 2 == 0 else []), (user, history[-1])
 
     # The Python helper reads the same records from the beginning, decoded.
     followed: dict[str, float] = {}

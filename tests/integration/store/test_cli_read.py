@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from redis.asyncio import Redis
 
-from app.scoring.card import ActorContribution
+from app.scoring.card import ActorContribution, TopicInfluence
 from app.settings import Settings
 from app.store import ScoreWriter
 from tests.integration.store.helpers import DAY_MS, make_card, now_ms
 from tests.support.cli import run_clout
+from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +61,81 @@ async def test_top(scored: Settings) -> None:
     code, out, _ = await run_clout(scored, "top")
     assert code == 0
     assert out.index("bob") < out.index("alice")
+
+
+@pytest.fixture
+async def topical(scored: Settings, store_redis: Redis) -> Settings:
+    """alice and bob are both influential about coffee (bob more), alice also about tea."""
+    about = {
+        "alice": [
+            TopicInfluence("coffee", 0.6, 1.8, 41.5, "topic"),
+            TopicInfluence("tea", 0.3, 0.9, 20.0, "global"),
+        ],
+        "bob": [TopicInfluence("coffee", 0.5, 4.0, 66.0, "topic")],
+    }
+    await write_topics(store_redis, scored.redis_key_prefix, about, now_ms())
+    return scored
+
+
+async def test_top_of_a_topic(topical: Settings) -> None:
+    code, out, _ = await run_clout(topical, "top", "--topic", "coffee", "--json")
+    assert code == 0
+    body = orjson.loads(out)
+    assert (body["topic"], body["total"]) == ("coffee", 2)
+    assert [(e["user_id"], e["score"]) for e in body["entries"]] == [("bob", 66.0), ("alice", 41.5)]
+    code, out, _ = await run_clout(topical, "top", "--topic", "tea")
+    assert code == 0
+    assert "alice" in out
+    assert "bob" not in out
+    assert "30.0%" in out
+
+
+async def test_score_and_explain_name_the_topics(topical: Settings) -> None:
+    for command in ("score", "explain"):
+        code, out, _ = await run_clout(topical, command, "alice")
+        assert code == 0
+        assert "coffee 41.5 (60%), tea 20.0 (30%)" in out, command
+    code, out, _ = await run_clout(topical, "explain", "alice", "--json")
+    assert [t["topic"] for t in orjson.loads(out)["influential_about"]] == ["coffee", "tea"]
+
+
+async def test_find(topical: Settings) -> None:
+    code, out, _ = await run_clout(
+        topical, "find", "--topic", "coffee", "--min-score", "50", "--json"
+    )
+    assert code == 0
+    page = orjson.loads(out)
+    assert [i["user_id"] for i in page["influencers"]] == ["bob"]
+    assert page["next_cursor"] is None
+    code, out, _ = await run_clout(topical, "find", "--network", "mastodon", "--limit", "1")
+    assert code == 0
+    assert "alice" in out
+    assert "end of the board" in out
+    code, out, _ = await run_clout(topical, "find", "--limit", "1")
+    assert code == 0
+    assert "bob" in out
+    cursor = out.split("--cursor ")[1].split()[0]
+    code, out, _ = await run_clout(topical, "find", "--limit", "1", "--cursor", cursor, "--json")
+    assert [i["user_id"] for i in orjson.loads(out)["influencers"]] == ["alice"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("find", "--topic", "Coffee"), "invalid topic"),
+        (("top", "--topic", "cold brew"), "invalid topic"),
+        (("find", "--min-score", "101"), "must be within 0..100"),
+        (("find", "--style", "famous"), "invalid choice"),
+        (("find", "--network", "Mast odon"), "invalid network"),
+        (("find", "--topic", "tea", "--cursor", "bm9wZQ"), "malformed cursor"),
+    ],
+)
+async def test_bad_find_arguments_exit_2(
+    topical: Settings, args: tuple[str, ...], message: str
+) -> None:
+    code, _, err = await run_clout(topical, *args)
+    assert code == 2
+    assert message in " ".join(err.split())
 
 
 async def test_explain_shows_where_the_score_comes_from(scored: Settings) -> None:

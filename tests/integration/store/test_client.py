@@ -90,6 +90,7 @@ async def test_get_returns_score_rank_and_percentile(client: ScoreClient, board:
         updated_at_ms=board,
         model_version="test-model",
         curve_version=0,
+        influential_about=(),
     )
     bob = await client.get("bob")
     assert bob is not None

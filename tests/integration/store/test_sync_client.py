@@ -8,11 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.scoring.card import ScoreCard
+from app.scoring.card import ScoreCard, TopicInfluence
 from app.settings import Settings
 from app.store import ScoreWriter, SyncScoreClient, parse_since, redis_from_settings
 from app.store.cleanup import delete_prefix
+from app.store.topics import InfluencerQuery
 from tests.integration.store.helpers import make_card, now_ms
+from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +81,26 @@ def test_a_closed_client_refuses_calls(isolated_settings: Settings) -> None:
     reader.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         reader.get("alice")
+
+
+def test_sync_topic_reads(sync_client: SyncScoreClient, isolated_settings: Settings) -> None:
+    at = now_ms()
+    write(isolated_settings, [make_card("alice", 30.0, 1.0, at), make_card("bob", 60.0, 5.0, at)])
+
+    async def tag() -> None:
+        redis = redis_from_settings(isolated_settings)
+        try:
+            about = {
+                "alice": [TopicInfluence("coffee", 0.8, 0.8, 35.0, "global")],
+                "bob": [TopicInfluence("coffee", 0.2, 1.0, 40.0, "global")],
+            }
+            await write_topics(redis, isolated_settings.redis_key_prefix, about, at)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(tag())
+    entries, total = sync_client.topic_top("coffee", 10)
+    assert ([e.user_id for e in entries], total) == (["bob", "alice"], 2)
+    page = sync_client.find(InfluencerQuery(topic="coffee", min_score=36.0))
+    assert [i.user_id for i in page.influencers] == ["bob"]
+    assert page.next_cursor is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.api import create_api
 from app.settings import Settings
+from app.store.topics import MAX_FIND_LIMIT, SCAN_BUDGET
 
 
 def test_every_route_is_documented_and_read_only() -> None:
@@ -18,6 +19,8 @@ def test_every_route_is_documented_and_read_only() -> None:
         "/u/{user_id}",
         "/u/assets/{name}",
         "/v1/leaderboard",
+        "/v1/topics/{topic}/leaderboard",
+        "/v1/influencers",
         "/v1/curve",
         "/healthz",
         "/readyz",
@@ -41,3 +44,13 @@ def test_bounds_appear_in_the_schema() -> None:
     assert history["days"]["maximum"] == 90
     assert history["user_id"]["maxLength"] == 128
     assert "404" in paths["/v1/scores/{user_id}"]["get"]["responses"]
+
+
+def test_the_campaign_query_states_its_bounds() -> None:
+    find = create_api(Settings()).openapi()["paths"]["/v1/influencers"]["get"]
+    params = {p["name"]: p["schema"] for p in find["parameters"]}
+    assert set(params) == {"topic", "min_score", "style", "network", "limit", "cursor"}
+    assert params["limit"]["maximum"] == MAX_FIND_LIMIT
+    score = params["min_score"]["anyOf"][0]
+    assert (score["minimum"], score["maximum"]) == (0, 100)
+    assert f"at most {SCAN_BUDGET:,} board rows" in find["description"]

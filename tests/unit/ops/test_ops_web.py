@@ -19,7 +19,7 @@ from app.ops.monitor import OpsMonitor
 from app.ops.tracker import MemberInfo, Observation, PartitionObservation
 from app.ops.web import install_ops
 from app.settings import Settings
-from app.store.health import probe_redis
+from app.store.health import TOPIC_MEMORY_SAMPLE, probe_redis
 
 MEMBER = MemberInfo("worker-1-abc", "worker-1", "/10.0.0.1", 2)
 
@@ -72,8 +72,27 @@ class FakePipeline:
     def lindex(self, key: str, index: int) -> None:
         self.calls.append(f"lindex {key} {index}")
 
+    def zcard(self, key: str) -> None:
+        self.calls.append(f"zcard {key}")
+
+    def zrevrange(self, key: str, start: int, end: int) -> None:
+        self.calls.append(f"zrevrange {key} {start} {end}")
+
+    def memory_usage(self, key: str) -> None:
+        self.calls.append(f"memory usage {key}")
+
     async def execute(self) -> list[Any]:
-        return [True, {"used_memory": 2048}, self.stamp, self.refit]
+        """Two live topics, `coffee` and `tea`; each key of theirs takes 100 bytes."""
+        replies = {
+            "ping": True,
+            "info": {"used_memory": 2048},
+            "hget": self.stamp,
+            "lindex": self.refit,
+            "zcard": 2,
+            "zrevrange": ["coffee", "tea"],
+            "memory": 100,
+        }
+        return [replies[call.split()[0]] for call in self.calls]
 
 
 class FakeRedis:
@@ -183,6 +202,8 @@ def test_metrics_read_the_cache_and_never_call_kafka(
     assert statuses[("clout.likes", "0")] == 1.0
     assert families["clout_redis_up"].samples[0].value == 1.0
     assert families["clout_redis_used_memory_bytes"].samples[0].value == 2048.0
+    assert families["clout_topics_live"].samples[0].value == 2.0  # FakePipeline's two topics
+    assert families["clout_topic_memory_bytes"].samples[0].value == 400.0
     assert families["clout_ops_kafka_up"].samples[0].value == 1.0
     assert "clout_pipeline_events_per_second" in families
     assert "clout_pipeline_dead_letters_per_minute" in families
@@ -281,7 +302,18 @@ async def test_probe_redis_reads_memory_and_the_writers_stamp() -> None:
         "info memory",
         "hget clout:v1:stats last_write_ms",
         "lindex clout:v1:{curve}:history 0",
+        "zcard clout:v1:{topics}",
+        f"zrevrange clout:v1:{{topics}} 0 {TOPIC_MEMORY_SAMPLE - 1}",
+        "memory usage clout:v1:{topics}",
+        "memory usage clout:v1:{curve}:topics",
     ]
+    # One shard on a single server: each topic's one board key, in the second round trip.
+    assert redis.pipelines[1].calls == [
+        "memory usage clout:v1:topic-board:{coffee:0of1}",
+        "memory usage clout:v1:topic-board:{tea:0of1}",
+    ]
+    assert (health.live_topics, health.topic_memory_bytes) == (2, 400)
+    assert health.topic_memory_estimated is False
     assert health.last_refit is None
     none_yet = await probe_redis(FakeRedis(stamp=None), "p", now_ms=1)  # type: ignore[arg-type]
     assert (none_yet.last_write_ms, none_yet.last_write_age_s) == (None, None)

@@ -7,7 +7,7 @@ from datetime import date
 import orjson
 import pytest
 
-from app.scoring.card import ActorContribution
+from app.scoring.card import ActorContribution, TopicInfluence
 from app.store.models import (
     CorruptRecord,
     DailyScore,
@@ -134,3 +134,35 @@ def test_leaderboard_rows_are_numbered_from_the_offset() -> None:
         LeaderboardEntry(rank=11, user_id="a", raw=9.0, score=80.0, percentile=47.37),
         LeaderboardEntry(rank=12, user_id="b", raw=7.5, score=None, percentile=42.11),
     ]
+
+
+def test_influential_about_is_parsed_in_stored_order() -> None:
+    about = [
+        {"topic": "coffee", "share": 0.6, "raw": 7.5, "score": 71.2, "curve": "topic"},
+        {"topic": "tea", "share": 0.25, "raw": 3.1, "score": 40.0, "curve": "global"},
+    ]
+    score = parse_user_score(
+        "alice", {**STORED, "influential_about": orjson.dumps(about).decode()}, 1, 1
+    )
+    assert score is not None
+    assert score.influential_about == (
+        TopicInfluence("coffee", 0.6, 7.5, 71.2, "topic"),
+        TopicInfluence("tea", 0.25, 3.1, 40.0, "global"),
+    )
+
+
+@pytest.mark.parametrize("stored", [None, "[]"])
+def test_no_influential_about_is_no_topics(stored: str | None) -> None:
+    fields = STORED if stored is None else {**STORED, "influential_about": stored}
+    score = parse_user_score("alice", fields, 1, 1)
+    assert score is not None
+    assert score.influential_about == ()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["{", '{"topic": "coffee"}', '[{"topic": "coffee"}]', '[{"topic": "x", "share": "a"}]'],
+)
+def test_a_malformed_influential_about_is_a_corrupt_record(stored: str) -> None:
+    with pytest.raises(CorruptRecord, match="alice"):
+        parse_user_score("alice", {**STORED, "influential_about": stored}, 1, 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ import pytest
 
 from app.kafka_topics import partition_for
 from app.scoring.attribution import Snapshot
-from app.scoring.card import ScoreCard
+from app.scoring.card import ScoreCard, TopicInfluence
 from app.scoring.decay import MS_PER_DAY
 from app.scoring.params import ModelParams
 from app.store.writer import Applied, FeedChange
@@ -81,7 +82,8 @@ def producer_for(writer: FakeWriter, producer: FakeProducer) -> FeedProducer:
 async def test_a_change_sends_its_crossings_and_its_score_keyed_by_user() -> None:
     writer, producer = FakeWriter(), FakeProducer()
     feed = producer_for(writer, producer)
-    card = make_card("alice", 52.0, 4.0, 1_000)
+    coffee = TopicInfluence("coffee", 0.75, 3.0, 61.5, "topic")
+    card = replace(make_card("alice", 52.0, 4.0, 1_000), influential_about=(coffee,))
     writer.next = [FeedChange(card, 52.0, 38.0, 0, 2)]
     applied = await feed.write([card], "decay", {"alice": 7})
     assert applied.count == 1
@@ -107,6 +109,9 @@ async def test_a_change_sends_its_crossings_and_its_score_keyed_by_user() -> Non
                 "curve_version": card.curve_version,
                 "updated_at": 1_000,
                 "cause": "decay",
+                "influential_about": [
+                    {"topic": "coffee", "share": 0.75, "raw": 3.0, "score": 61.5, "curve": "topic"}
+                ],
             },
         )
     ]
