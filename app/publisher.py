@@ -32,6 +32,7 @@ from app.kafka_topics import partition_for
 from app.lifecycle import AsyncClosing
 from app.scoring.events import (
     ENVELOPE_MAX_EVENTS,
+    MAX_ID_LEN,
     EngagementEvent,
     EventRules,
     InvalidEvent,
@@ -228,7 +229,7 @@ def _event_id_of(raw: object) -> str | None:
     if isinstance(raw, Mapping):
         value = raw.get("event_id")
         if isinstance(value, str):
-            return value[:128]
+            return value[:MAX_ID_LEN]
     return None
 
 

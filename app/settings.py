@@ -6,11 +6,12 @@ e.g. ``CLOUT_SCORING__LIKE_HALF_LIFE_DAYS=7``.
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, JsonValue, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
@@ -18,33 +19,53 @@ from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 
 _MODEL = ModelParams()  # the model's defaults have one owner: app/scoring/params.py
+_INT_PARAMS = frozenset(f.name for f in dataclass_fields(ModelParams) if f.type == "int")
+
+
+def _model_param(
+    param: str,
+    unit: float = 1,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+) -> Any:
+    """A ScoringSettings field for ModelParams' `param`, in operator units of `unit` model units
+    (e.g. days of `MS_PER_DAY` ms): its default is the model's own, converted, and
+    `Settings.model_params()` converts it back by the same `unit`."""
+    extra: dict[str, JsonValue] = {"model_param": param, "unit": unit}
+    default = getattr(_MODEL, param)
+    if unit != 1:
+        default /= unit
+    return Field(default, json_schema_extra=extra, gt=gt, ge=ge, le=le)
 
 
 class ScoringSettings(BaseModel):
     """Tunables of the influence model in operator units (days, hours, seconds); documented in
-    docs/scoring.md. Every default is `ModelParams`' own, converted; only the bounds live here."""
+    docs/scoring.md. Each names its ModelParams field and unit once (`_model_param`); only the
+    bounds live here."""
 
-    like_half_life_days: float = Field(_MODEL.like_half_life_ms / MS_PER_DAY, gt=0)
-    share_half_life_days: float = Field(_MODEL.share_half_life_ms / MS_PER_DAY, gt=0)
-    mention_half_life_days: float = Field(_MODEL.mention_half_life_ms / MS_PER_DAY, gt=0)
-    like_weight: float = Field(_MODEL.like_weight, gt=0)
-    mention_weight: float = Field(_MODEL.mention_weight, gt=0)
-    share_weight: float = Field(_MODEL.share_weight, gt=0)
-    actor_weight_floor: float = Field(_MODEL.actor_weight_floor, gt=0, le=1)
-    horizon_days: float = Field(_MODEL.horizon_ms / MS_PER_DAY, gt=0)
-    max_future_skew_s: float = Field(_MODEL.max_future_ms / 1000, ge=0)
+    like_half_life_days: float = _model_param("like_half_life_ms", MS_PER_DAY, gt=0)
+    share_half_life_days: float = _model_param("share_half_life_ms", MS_PER_DAY, gt=0)
+    mention_half_life_days: float = _model_param("mention_half_life_ms", MS_PER_DAY, gt=0)
+    like_weight: float = _model_param("like_weight", gt=0)
+    mention_weight: float = _model_param("mention_weight", gt=0)
+    share_weight: float = _model_param("share_weight", gt=0)
+    actor_weight_floor: float = _model_param("actor_weight_floor", gt=0, le=1)
+    horizon_days: float = _model_param("horizon_ms", MS_PER_DAY, gt=0)
+    max_future_skew_s: float = _model_param("max_future_ms", 1000, ge=0)
     dedupe_window_hours: float = Field(24.0, gt=0)  # the deduplicator's, not the model's
-    actor_weight_pivot: float = Field(_MODEL.actor_weight_pivot, gt=0)
-    actor_weight_exponent: float = Field(_MODEL.actor_weight_exponent, ge=0)
-    actor_weight_cap: float = Field(_MODEL.actor_weight_cap, gt=0)
-    repeat_half_life_days: float = Field(_MODEL.repeat_half_life_ms / MS_PER_DAY, gt=0)
-    top_actors: int = Field(_MODEL.top_actors, ge=1)
-    burst_half_life_hours: float = Field(_MODEL.burst_half_life_ms / MS_PER_HOUR, gt=0)
-    burst_tolerance: float = Field(_MODEL.burst_tolerance, gt=0)
-    trusted_actor_score: float = Field(_MODEL.trusted_actor_score, ge=0)
-    celebrity_score: float = Field(_MODEL.celebrity_score, ge=1, le=100)
-    style_dominance: float = Field(_MODEL.style_dominance, gt=0, le=1)
-    specialist_share: float = Field(_MODEL.specialist_share, gt=0, le=1)
+    actor_weight_pivot: float = _model_param("actor_weight_pivot", gt=0)
+    actor_weight_exponent: float = _model_param("actor_weight_exponent", ge=0)
+    actor_weight_cap: float = _model_param("actor_weight_cap", gt=0)
+    repeat_half_life_days: float = _model_param("repeat_half_life_ms", MS_PER_DAY, gt=0)
+    top_actors: int = _model_param("top_actors", ge=1)
+    burst_half_life_hours: float = _model_param("burst_half_life_ms", MS_PER_HOUR, gt=0)
+    burst_tolerance: float = _model_param("burst_tolerance", gt=0)
+    trusted_actor_score: float = _model_param("trusted_actor_score", ge=0)
+    celebrity_score: float = _model_param("celebrity_score", ge=1, le=100)
+    style_dominance: float = _model_param("style_dominance", gt=0, le=1)
+    specialist_share: float = _model_param("specialist_share", gt=0, le=1)
 
 
 class CurveSettings(BaseModel):
@@ -266,6 +287,15 @@ class Settings(BaseSettings):
         """How many sorted sets hold the leaderboard (`redis_leaderboard_shards`, resolved)."""
         return resolve_leaderboard_shards(self.redis_leaderboard_shards, cluster=self.redis_cluster)
 
+    @classmethod
+    def topic_settings(cls) -> tuple[str, ...]:
+        """The settings that name a Kafka topic: the `topic_*` strings (not the counts)."""
+        return tuple(
+            name
+            for name, info in cls.model_fields.items()
+            if name.startswith("topic_") and info.annotation is str
+        )
+
     @property
     def input_topics(self) -> tuple[str, str, str]:
         """The three engagement topics, in signal-kind order (likes, shares, mentions)."""
@@ -281,31 +311,16 @@ class Settings(BaseSettings):
         }
 
     def model_params(self) -> ModelParams:
-        """The influence model's parameters (app/scoring) from the `scoring` group, in ms units."""
-        s = self.scoring
-        day, hour = MS_PER_DAY, MS_PER_HOUR
-        return ModelParams(
-            like_half_life_ms=s.like_half_life_days * day,
-            share_half_life_ms=s.share_half_life_days * day,
-            mention_half_life_ms=s.mention_half_life_days * day,
-            like_weight=s.like_weight,
-            share_weight=s.share_weight,
-            mention_weight=s.mention_weight,
-            actor_weight_floor=s.actor_weight_floor,
-            actor_weight_pivot=s.actor_weight_pivot,
-            actor_weight_exponent=s.actor_weight_exponent,
-            actor_weight_cap=s.actor_weight_cap,
-            repeat_half_life_ms=s.repeat_half_life_days * day,
-            top_actors=s.top_actors,
-            burst_half_life_ms=s.burst_half_life_hours * hour,
-            burst_tolerance=s.burst_tolerance,
-            trusted_actor_score=s.trusted_actor_score,
-            horizon_ms=int(s.horizon_days * day),
-            max_future_ms=int(s.max_future_skew_s * 1000),
-            celebrity_score=s.celebrity_score,
-            style_dominance=s.style_dominance,
-            specialist_share=s.specialist_share,
-        )
+        """The influence model's parameters (app/scoring) from the `scoring` group, in model
+        units: each setting named by `_model_param`, times its unit."""
+        values: dict[str, Any] = {}
+        for name, info in ScoringSettings.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict):
+                param, unit = str(extra["model_param"]), cast(float, extra["unit"])
+                value = getattr(self.scoring, name) * unit
+                values[param] = int(value) if param in _INT_PARAMS else float(value)
+        return ModelParams(**values)
 
 
 def resolve_leaderboard_shards(configured: int | None, *, cluster: bool) -> int:

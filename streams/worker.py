@@ -50,8 +50,9 @@ from streams.sweep import DecaySweep
 from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
-# A sweep tick that meets these is skipped (the next tick catches up).
-SWEEP_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
+# A timer tick (decay sweep, curve follow, curve refit) that meets these is skipped: the next
+# tick catches up, and an exception escaping a Faust timer would crash the whole worker.
+TIMER_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 PRODUCER_LINGER_S = 0.01
 """How long the worker's producer gathers record batches (changelog, score feed) and dead letters
@@ -320,7 +321,7 @@ def build_app(settings: Settings) -> faust.App:
             return  # tables may be incomplete; the next tick catches up
         try:
             rescored = await sweep.run_once(owned_partitions())
-        except SWEEP_SKIPPED_ERRORS as exc:
+        except TIMER_SKIPPED_ERRORS as exc:
             # An exception escaping a Faust timer crashes the whole worker; the sweep is
             # best-effort (the schedule stays in Redis), so skip this tick and try the next.
             log.warning("decay sweep skipped: Redis unavailable (%s)", exc)
@@ -334,14 +335,14 @@ def build_app(settings: Settings) -> faust.App:
             return  # tables may be incomplete; the next tick re-scores
         try:
             await follower.follow(owned_partitions())
-        except SWEEP_SKIPPED_ERRORS as exc:
+        except TIMER_SKIPPED_ERRORS as exc:
             log.warning("curve follow skipped: Redis unavailable (%s)", exc)
 
     @app.timer(interval=settings.curve.refit_interval_s, name="curve-refit")  # type: ignore[untyped-decorator]
     async def curve_refit() -> None:
         try:
             await follower.refit_if_due(RefitPolicy.of(settings), settings.curve.refit_interval_s)
-        except SWEEP_SKIPPED_ERRORS as exc:
+        except TIMER_SKIPPED_ERRORS as exc:
             log.warning("scheduled curve refit skipped: Redis unavailable (%s)", exc)
 
     return app

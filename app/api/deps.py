@@ -11,10 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from app.scoring.events import MAX_ID_LEN
 from app.settings import Settings
 from app.store import ScoreClient
-
-MAX_USER_ID_LEN = 128
 
 
 async def get_score_client(request: Request) -> ScoreClient:
@@ -33,5 +32,5 @@ ClientDep = Annotated[ScoreClient, Depends(get_score_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
 UserIdPath = Annotated[
     str,
-    Path(min_length=1, max_length=MAX_USER_ID_LEN, description="The user id, as in the events."),
+    Path(min_length=1, max_length=MAX_ID_LEN, description="The user id, as in the events."),
 ]

@@ -36,6 +36,11 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
+MAX_ID_LEN = 128
+"""The longest event, actor, target or post id accepted, in characters (the API's user id path
+parameter takes the same)."""
+
+
 @dataclass(frozen=True, slots=True)
 class EventRules:
     """What makes an event acceptable; built from the model parameters (`ModelParams.event_rules`).
@@ -46,7 +51,7 @@ class EventRules:
 
     horizon_ms: int
     max_future_ms: int
-    max_id_len: int = 128
+    max_id_len: int = MAX_ID_LEN
 
 
 ENVELOPE_MAX_EVENTS = 500
@@ -70,8 +75,6 @@ def envelope_item_kind(obj: object, topic_kind: Kind) -> None:
 
 NETWORK_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 """A network slug: lowercase, so `Twitter` and `twitter` can never split one user's signals."""
-
-_ID_FIELDS = ("event_id", "actor_id", "target_id")
 
 
 def validate_event(obj: object, kind: Kind, now_ms: int, rules: EventRules) -> EngagementEvent:

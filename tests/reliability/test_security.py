@@ -24,9 +24,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from app.access import Scope, mint_key, parse_key
 from app.api import create_api
-from app.api.deps import MAX_USER_ID_LEN
 from app.api.routes.scores import MAX_IDS_PER_CALL
 from app.devtools.isolation import free_port, isolated
+from app.scoring.events import MAX_ID_LEN
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.api_keys import ApiKeyStore
@@ -323,7 +323,7 @@ async def test_api_refuses_oversized_inputs(stack: Settings) -> None:
     settings = isolated(stack)
     app = create_api(settings)
     key = await issue_key(settings)
-    long_id = "x" * (MAX_USER_ID_LEN + 1)
+    long_id = "x" * (MAX_ID_LEN + 1)
     too_many = ",".join(f"u{n}" for n in range(MAX_IDS_PER_CALL + 1))
     requests = [
         f"/v1/scores/{long_id}",
