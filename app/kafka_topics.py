@@ -33,7 +33,7 @@ def partition_for(user_id: str, partitions: int) -> int:
 
     Producers key events by target user; the publisher groups envelopes and the worker checks
     partitions with this one function, so both agree with every Kafka client. Cached: aiokafka's
-    murmur2 is pure Python (~10 µs a key), and the worker asks again for every event of a user.
+    murmur2 is pure Python, and the worker asks again for every event of a user.
     """
     return (int(murmur2(user_id.encode())) & 0x7FFFFFFF) % partitions
 

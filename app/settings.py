@@ -149,9 +149,9 @@ class Settings(BaseSettings):
     # Hand each fetched message to its stream inline rather than through Faust's per-message
     # race of four futures (streams/faust_compat.py `InlineDeliveryConsumer`).
     worker_inline_delivery: bool = True
-    # The broker holds a fetch until it has this many bytes or this long has passed. Faust asks
-    # for 1 byte, so at 1,000 events/s fetches of a few records each kept the worker at 65% of a
-    # core; with 64 KiB / 20 ms (well inside the 50 ms batch wait) it used 40%.
+    # The broker holds a fetch until it has this many bytes or this long has passed (well inside
+    # the batch wait). Faust asks for 1 byte, so a fetch returns a few records each, at a high
+    # CPU cost per event (README's settings table has the measurement).
     worker_fetch_min_bytes: int = Field(65_536, ge=1)
     worker_fetch_max_wait_ms: int = Field(20, ge=0)
     # Python's cyclic garbage collector (streams/worker.py `tune_garbage_collector`): freeze the
@@ -161,8 +161,7 @@ class Settings(BaseSettings):
     state_cache_users: int = Field(20_000, ge=1)
     # Offsets commit this often, and every commit first flushes the write-behind state (one table
     # write and changelog record per user changed since the last). Longer coalesces more writes
-    # per user but stalls the agent longer at each flush: 10 s raised a backlog's rate ~20%, and
-    # took the p99 at 800 events/s from 292 ms to 1,539 ms (CHANGELOG.md). Faust's default.
+    # per user but stalls the agent longer at each flush (CHANGELOG.md). Faust's default.
     worker_commit_interval_s: float = Field(2.8, gt=0)
     batch_max_events: int = Field(2000, ge=1)
     batch_max_wait_s: float = Field(0.05, gt=0)

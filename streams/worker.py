@@ -56,12 +56,9 @@ TIMER_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 PRODUCER_LINGER_S = 0.01
 """How long the worker's producer gathers record batches (changelog, score feed) and dead letters
-into one request.
-
-Measured when each table write was still its own Faust send: with Faust's default (0) each went
-in its own request, and 10 ms raised the pipeline from 3,656 to 4,135 events/s in `clout bench
---events 100000` on this 2-core machine. Durability is unchanged: the flush awaits the changelog's
-delivery, and Faust flushes the producer before every offset commit.
+into one request: with Faust's default (0) each goes in its own request (CHANGELOG.md has the
+measurement). Durability is unchanged: the flush awaits the changelog's delivery, and Faust
+flushes the producer before every offset commit.
 """
 COMMIT_EVERY_MESSAGES = 200_000
 """Faust's other commit trigger (default 10,000 messages), raised so that the interval
@@ -198,10 +195,9 @@ def tune_garbage_collector(settings: Settings) -> None:
 
     The worker holds many small long-lived objects (Faust, aiokafka and the other libraries it
     imports, then every cached user's state), and Python's default schedule re-scans them over
-    and over: instrumented, collections took 1.4 s of a 15 s single-event run, the full ones
-    75-250 ms each. Frozen objects are never scanned again; with these thresholds collections
-    took 0.16 s, and alternating ad-hoc runs drained ~18% more events/s (CHANGELOG.md). Call
-    it last at start, so what is frozen is the start-up heap.
+    and over. Frozen objects are never scanned again, and these thresholds space the rest out
+    (CHANGELOG.md has the measurements). Call it last at start, so what is frozen is the
+    start-up heap.
     """
     if settings.worker_gc_tuned:
         gc.collect()

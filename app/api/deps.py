@@ -1,8 +1,7 @@
 """Request dependencies as `Annotated` aliases, so routes declare what they need by type.
 
 Every dependency is `async def`, even one that never awaits: FastAPI runs a plain `def`
-dependency in its threadpool, a thread hop per request (4-5% of `clout api`'s py-spy samples
-were in `run_in_threadpool`).
+dependency in its threadpool, a thread hop per request.
 """
 
 from __future__ import annotations

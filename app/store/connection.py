@@ -112,8 +112,7 @@ def chunks_by_slot(
     within a group, cut into chunks of at most `size`: the calls of a multi-key script.
 
     Keys of one script call must share a slot on a cluster. A single server has no such rule,
-    so its items are not hashed at all (a slot per key was 1.6% of the envelope pipeline's
-    py-spy samples, for one group).
+    so its items are not hashed at all (hashing is a per-event cost on the hot path).
     """
     if not isinstance(redis, RedisCluster):
         return [items[i : i + size] for i in range(0, len(items), size)]
