@@ -81,17 +81,6 @@ def cluster_stack(stack: Settings, redis_cluster: LocalRedisCluster) -> Settings
     return stack.model_copy(update=redis_cluster.settings())
 
 
-REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
-"""Fixture params that run a test on the shared single server and on the private cluster."""
-
-
-def stack_on(request: pytest.FixtureRequest) -> Settings:
-    """The stack settings for a fixture parametrized with REDIS_VARIANTS."""
-    fixture = "cluster_stack" if request.param == "cluster" else "stack"
-    settings: Settings = request.getfixturevalue(fixture)
-    return settings
-
-
 REAL_STACK_MARKERS = ("integration", "e2e", "reliability", "redis_cluster")
 
 

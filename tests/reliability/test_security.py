@@ -33,11 +33,16 @@ from app.store.api_keys import ApiKeyStore
 from app.store.cleanup import delete_prefix
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
-from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
-from tests.reliability.outcome import read_cards
-from tests.reliability.private_servers import PrivateKafka, PrivateRedis
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.api import api_process, issue_key, issue_key_sync
+from tests.support.outcome import read_cards
+from tests.support.private_servers import (
+    SASL_PASSWORD,
+    SASL_USER,
+    PrivateKafka,
+    PrivateRedis,
+    on_sasl_kafka,
+)
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 

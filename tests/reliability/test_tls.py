@@ -36,11 +36,11 @@ from app.settings import Settings
 from app.store import ScoreClient, discover_topology, redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.tls import TlsRefused, api_client_tls, client_ssl_context
-from tests.reliability.outcome import read_cards
-from tests.reliability.private_servers import PrivateKafka, PrivateRedis
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.api import api_process, issue_key
 from tests.support.kafka import make_event
+from tests.support.outcome import read_cards
+from tests.support.private_servers import PrivateKafka, PrivateRedis
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 

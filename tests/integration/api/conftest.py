@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.api import create_api
 from app.devtools.isolation import isolated
 from app.settings import Settings
-from tests.conftest import REDIS_VARIANTS, stack_on
-from tests.support.api import issue_key
-
-
-@asynccontextmanager
-async def serve(settings: Settings, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for `create_api(settings)`, inside the app's lifespan (as uvicorn runs it),
-    sending `key` as X-API-Key on every request."""
-    app = create_api(settings)
-    headers = {} if key is None else {"X-API-Key": key}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://clout.test", headers=headers
-        ) as http:
-            yield http
+from tests.support.api import issue_key, serve
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from redis.asyncio import Redis
 from app.access import Scope, mint_key, parse_key
 from app.settings import Settings
 from app.store.api_keys import ApiKeyStore
-from tests.integration.api.conftest import serve
-from tests.support.api import issue_key
+from tests.support.api import issue_key, serve
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import app.api.main
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.connection import RedisClient
-from tests.integration.api.conftest import serve
+from tests.support.api import serve
 
 pytestmark = pytest.mark.integration
 

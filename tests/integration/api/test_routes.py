@@ -15,7 +15,7 @@ from app.settings import Settings
 from app.store import ScoreWriter
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.keys import utc_day
-from tests.integration.store.helpers import DAY_MS, fill_leaderboard, make_card, now_ms
+from tests.support.cards import DAY_MS, fill_leaderboard, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,9 @@ from app.devtools.alerting import ALERTMANAGER_BINARY, PROMETHEUS_BINARY, Alerti
 from app.devtools.isolation import free_ports, isolated
 from app.kafka_config import aiokafka_kwargs
 from app.settings import AlertSettings, Settings
-from tests.integration.ops.test_ops_kafka import FAST
 from tests.support.api import api_process, issue_key
 from tests.support.kafka import encode, make_event
+from tests.support.ops import FAST
 from tests.support.promql import dashboard_exprs, installed
 from tests.support.webhook import WebhookReceiver, webhook_receiver
 from tests.support.worker import WorkerProcess, wait_until_consuming

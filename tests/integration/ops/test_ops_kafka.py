@@ -11,10 +11,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka_config import aiokafka_kwargs
@@ -23,17 +23,12 @@ from app.ops.status import Status
 from app.ops.tracker import Snapshot
 from app.settings import Settings
 from tests.support.kafka import encode, make_event, produce
+from tests.support.ops import FAST, independent_offsets, snapshot_where
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
-FAST = {
-    "ops_poll_interval_s": 0.2,
-    "ops_status_window_s": 1.5,
-    "ops_rate_window_s": 1.0,
-    "ops_kafka_timeout_s": 5.0,
-}
 
 
 @pytest.fixture
@@ -87,18 +82,6 @@ async def produce_backlog(settings: Settings, per_partition: int) -> int:
     return per_partition * PARTITIONS * len(settings.input_topics)
 
 
-async def snapshot_where(
-    monitor: OpsMonitor, check: Callable[[Snapshot], bool], what: str, deadline_s: float = 30.0
-) -> Snapshot:
-    """The first snapshot for which check(snapshot) holds, polled with a deadline."""
-
-    async def probe() -> Snapshot | None:
-        snap = monitor.snapshot
-        return snap if check(snap) else None
-
-    return await eventually(probe, deadline_s=deadline_s, interval_s=0.05, what=what)
-
-
 def judged(snap: Snapshot) -> bool:
     """Every input partition is known, error-free and past its warm-up window."""
     rows = snap.partitions
@@ -107,22 +90,6 @@ def judged(snap: Snapshot) -> bool:
         and all(row.error is None and not row.warming_up for row in rows)
         and snap.poll_error is None
     )
-
-
-async def independent_offsets(
-    settings: Settings,
-) -> dict[tuple[str, int], tuple[int | None, int]]:
-    """(committed, end) per input partition, read by a separate consumer that joins nothing."""
-    reader = AIOKafkaConsumer(
-        **aiokafka_kwargs(settings), group_id=settings.app_id, enable_auto_commit=False
-    )
-    await reader.start()
-    try:
-        tps = [TopicPartition(t, p) for t in settings.input_topics for p in range(PARTITIONS)]
-        ends = await reader.end_offsets(tps)
-        return {(tp.topic, tp.partition): (await reader.committed(tp), ends[tp]) for tp in tps}
-    finally:
-        await reader.stop()
 
 
 async def test_stopped_worker_shows_its_backlog_and_recovers(
@@ -154,7 +121,7 @@ async def test_stopped_worker_shows_its_backlog_and_recovers(
     assert all(row.lag_seconds is not None and row.lag_seconds > 0 for row in snap.partitions)
 
     # the figures match committed and end offsets read independently
-    truth = await independent_offsets(settings)
+    truth = await independent_offsets(settings, PARTITIONS)
     shown = {(row.topic, row.partition): (row.committed, row.end) for row in snap.partitions}
     assert shown == truth
     assert snap.total_lag == sum(end - (committed or 0) for committed, end in truth.values())
@@ -239,6 +206,6 @@ async def test_clout_lag_prints_the_same_figures(settings: Settings) -> None:
     assert doc["group"] == settings.app_id
     assert doc["summary"]["total_lag"] == backlog
     assert doc["poll"]["polls"] >= 2
-    truth = await independent_offsets(settings)
+    truth = await independent_offsets(settings, PARTITIONS)
     shown = {(r["topic"], r["partition"]): (r["committed"], r["end"]) for r in doc["partitions"]}
     assert shown == truth

@@ -12,7 +12,7 @@ from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
 from streams.curve_follower import CurveFollower
-from tests.integration.store.helpers import fill_leaderboard
+from tests.support.cards import fill_leaderboard
 
 pytestmark = pytest.mark.integration
 

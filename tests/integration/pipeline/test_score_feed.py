@@ -23,10 +23,10 @@ from app.store.cleanup import delete_prefix
 from app.store.writer import FeedMarks, ScoreWriter
 from streams.feed import FeedProducer
 from streams.record_batches import record_batches
-from tests.conftest import REDIS_VARIANTS, stack_on
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 from tests.support.feed import last_per_user, read_to_end, redis_scores
 from tests.support.kafka import encode, make_event, produce
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 

@@ -21,8 +21,8 @@ from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
 from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
-from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.kafka import encode, make_event, produce, read_all
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 

@@ -10,7 +10,7 @@ from app.devtools.isolation import isolated
 from app.settings import Settings
 from app.store import ScoreClient, redis_from_settings
 from app.store.connection import RedisClient
-from tests.conftest import REDIS_VARIANTS, stack_on
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 
 
 @pytest.fixture

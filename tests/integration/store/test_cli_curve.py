@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 
 from app.scoring.curve import DEFAULT_CURVE
 from app.settings import Settings
-from tests.integration.store.helpers import fill_leaderboard
-from tests.integration.store.test_cli_read import clout
+from tests.support.cards import fill_leaderboard
+from tests.support.cli import clout
 
 pytestmark = pytest.mark.integration
 

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import orjson
 import pytest
 
 from app.scoring.card import ActorContribution
 from app.settings import Settings
 from app.store import ScoreWriter
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from tests.support.cards import DAY_MS, make_card, now_ms
+from tests.support.cli import clout
 
 pytestmark = pytest.mark.integration
-
-
-async def clout(settings: Settings, *args: str) -> tuple[int, str, str]:
-    """Run `clout ARGS` against `settings`'s Redis prefix; (exit code, stdout, stderr)."""
-    env = {
-        **os.environ,
-        "CLOUT_REDIS_URL": settings.redis_url,
-        "CLOUT_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "CLOUT_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
-        "COLUMNS": "160",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture

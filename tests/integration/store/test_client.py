@@ -12,7 +12,7 @@ from app.scoring.card import ActorContribution
 from app.settings import Settings
 from app.store import CorruptRecord, RedisKeys, ScoreClient, ScoreWriter, UserScore
 from app.store.client import MAX_LEADERBOARD_LIMIT
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

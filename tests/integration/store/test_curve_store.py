@@ -14,7 +14,7 @@ from app.scoring.curve import DEFAULT_CURVE, population_of
 from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.keys import RedisKeys
-from tests.integration.store.helpers import fill_leaderboard
+from tests.support.cards import fill_leaderboard
 
 POLICY = RefitPolicy(max_step=2.0, min_population=1000, active_floor_raw=0.01, history=3)
 

@@ -15,7 +15,7 @@ from app.store import redis_from_settings
 from app.store.connection import RedisClient
 from app.store.keys import percentile
 from app.store.leaderboard import DIRECT_MERGE_ROWS, Leaderboard
-from tests.conftest import REDIS_VARIANTS, stack_on
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from app.scoring.card import ScoreCard
 from app.settings import Settings
 from app.store import ScoreWriter, SyncScoreClient, redis_from_settings
 from app.store.cleanup import delete_prefix
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from app.settings import Settings
 from app.store.writer import FeedChange, FeedMarks, ScoreWriter
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from app.scoring.model import (
 )
 from app.scoring.signals import UserSignals, apply_event
 from app.settings import Settings
-from tests.unit.scoring.helpers import DAY, T0, TRUSTED, event, fold
+from tests.support.scoring import DAY, T0, TRUSTED, event, fold
 
 P = ModelParams()
 C = DEFAULT_CURVE

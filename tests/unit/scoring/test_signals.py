@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams, actor_weight
 from app.scoring.signals import REBASE_AFTER_MS, UserSignals, apply_event
-from tests.unit.scoring.helpers import DAY, T0, TRUSTED, event, fold
+from tests.support.scoring import DAY, T0, TRUSTED, event, fold
 
 P = ModelParams()
 

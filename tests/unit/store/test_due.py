@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.store.due import DueIndex
-from tests.unit.store.fake_redis import FakeRedis
+from tests.support.fake_redis import FakeRedis
 
 
 def redis() -> Any:

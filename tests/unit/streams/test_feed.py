@@ -18,7 +18,7 @@ from app.scoring.card import ScoreCard
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer
 from streams.record_batches import Delivery, Records
-from tests.integration.store.helpers import make_card
+from tests.support.cards import make_card
 
 THRESHOLDS = (40.0, 50.0)
 PARTITIONS = 8

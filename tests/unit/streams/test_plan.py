@@ -15,7 +15,7 @@ from app.scoring.params import ModelParams
 from streams import plan
 from streams.plan import Position
 from streams.state import StoredUser
-from tests.unit.scoring.helpers import T0
+from tests.support.scoring import T0
 
 PARTITIONS = 8
 ROUTING = plan.Routing({"likes": Kind.LIKE, "shares": Kind.SHARE}, "rekeyed", PARTITIONS)

@@ -21,8 +21,8 @@ from app.scoring.model import (
 from app.scoring.signals import UserSignals
 from app.settings import Settings
 from app.store.keys import RedisKeys
-from tests.reliability.traffic import Traffic
 from tests.support.feed import feed_ends_on_cards
+from tests.support.traffic import Traffic
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, committed_and_ends
 

@@ -2,7 +2,7 @@
 
 By then Faust has run the write-behind flush (state of every acknowledged event written to the
 table and its changelog) and flushed its producer; only the offset commit itself is missing. Run
-as `python -m tests.reliability.worker_killed_before_commit worker ...` with
+as `python -m tests.support.worker_killed_before_commit worker ...` with
 CLOUT_TEST_KILL_AT_COMMIT=N (a test-only fault, read here, never by Clout).
 """
 

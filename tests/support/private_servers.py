@@ -1,9 +1,10 @@
 """Private Redis and Kafka servers of a test's own, on free ports, for tests that break them
-(never the shared stack's)."""
+(never the shared stack's), and the credentials of the private SASL broker."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import signal
 import socket
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from app.devtools import local_kafka, local_tls
 from app.devtools.isolation import free_port, free_ports
 from app.devtools.processes import stop_child
+from app.settings import Settings
 
 
 def _wait_port(port: int, up: bool, deadline_s: float) -> bool:
@@ -354,3 +357,22 @@ class PrivateKafkaCluster:
                 node.proc.send_signal(signal.SIGTERM)
         for node in self.nodes:
             node.stop(timeout_s=30)
+
+
+SASL_USER = f"clout-sasl-user-{secrets.token_hex(4)}"
+
+
+SASL_PASSWORD = f"sasl-pw-{secrets.token_hex(12)}"
+
+
+def on_sasl_kafka(settings: Settings, kafka: PrivateKafka) -> Settings:
+    """`settings` pointed at the private broker with the SASL credentials (a secret)."""
+    return settings.model_copy(
+        update={
+            "kafka_bootstrap": kafka.bootstrap,
+            "kafka_security_protocol": "SASL_PLAINTEXT",
+            "kafka_sasl_mechanism": "PLAIN",
+            "kafka_sasl_username": SecretStr(SASL_USER),
+            "kafka_sasl_password": SecretStr(SASL_PASSWORD),
+        }
+    )

@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 from app.devtools.isolation import isolated
 from app.settings import Settings
 from app.store.cleanup import delete_prefix
-from tests.reliability.outcome import group_members
-from tests.reliability.traffic import Traffic, give_standing, make_traffic
+from tests.support.outcome import group_members
+from tests.support.traffic import Traffic, give_standing, make_traffic
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
 CRASH_TEST_MARKS = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(420)]

@@ -1,0 +1,17 @@
+"""Running a test on the shared single Redis server and on the private Redis Cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.settings import Settings
+
+REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
+"""Fixture params that run a test on the shared single server and on the private cluster."""
+
+
+def stack_on(request: pytest.FixtureRequest) -> Settings:
+    """The stack settings for a fixture parametrized with REDIS_VARIANTS."""
+    fixture = "cluster_stack" if request.param == "cluster" else "stack"
+    settings: Settings = request.getfixturevalue(fixture)
+    return settings
