@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 from app.scoring.card import ActorContribution, ScoreCard
+from app.scoring.decay import MS_PER_DAY
 from app.store.connection import RedisClient
 from app.store.leaderboard import Leaderboard
 
-DAY_MS = 86_400_000
+DAY_MS = MS_PER_DAY
 
 
 def now_ms() -> int:

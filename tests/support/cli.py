@@ -32,10 +32,17 @@ async def clout(settings: Settings, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-def run_clout(settings: Settings, *args: str, timeout_s: float = 600) -> str:
-    """Run `clout ARGS` with `settings` to its end; its output (the test fails on non-zero exit)."""
-    result = subprocess.run(
+def clout_process(
+    settings: Settings, *args: str, timeout_s: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run `clout ARGS` with `settings` to its end (any exit code)."""
+    return subprocess.run(
         [*COMMAND, *args], env=cli_env(settings), capture_output=True, text=True, timeout=timeout_s
     )
+
+
+def run_clout(settings: Settings, *args: str, timeout_s: float = 600) -> str:
+    """Run `clout ARGS` with `settings` to its end; its output (the test fails on non-zero exit)."""
+    result = clout_process(settings, *args, timeout_s=timeout_s)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout

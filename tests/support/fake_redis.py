@@ -1,7 +1,7 @@
 """An in-memory stand-in for the few redis-py asyncio calls the due index makes.
 
 Unit tests use it in addition to the integration tests against the real redis-server
-(tests/integration/store/test_dedupe_due.py), which check the same behaviour on the wire.
+(tests/integration/store/test_due.py), which check the same behaviour on the wire.
 """
 
 from __future__ import annotations

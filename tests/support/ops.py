@@ -1,5 +1,5 @@
-"""The ops monitor's tests' tooling: fast polling settings, waiting for a snapshot, and the
-group's offsets read independently of the monitor."""
+"""The ops monitor's tests' tooling: fast polling settings, waiting for a snapshot, the group's
+offsets read independently of the monitor, and a snapshot built from two polls."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.kafka_config import aiokafka_kwargs
 from app.ops.monitor import OpsMonitor
-from app.ops.tracker import Snapshot
+from app.ops.tracker import (
+    FeedLag,
+    LagTracker,
+    MemberInfo,
+    Observation,
+    PartitionObservation,
+    Snapshot,
+)
 from app.settings import Settings
+from app.store.health import RedisHealth
 from tests.support.waiting import eventually
 
 FAST = {  # a verdict in about two seconds
@@ -48,3 +56,31 @@ async def independent_offsets(
         return {(tp.topic, tp.partition): (await reader.committed(tp), ends[tp]) for tp in tps}
     finally:
         await reader.stop()
+
+
+def two_polls() -> Snapshot:
+    """The snapshot after two polls of a two-partition input topic (one partition in error),
+    with the score feed's lag and a healthy Redis."""
+    tracker = LagTracker(group="clout-scorer", input_topics=("clout.likes",), dead_letter_topic="d")
+    member = MemberInfo("worker-1-abc", "worker-1", "/10.0.0.1", 1)
+    for ts, committed in ((0, 1000), (2_000, 1010)):
+        snap = tracker.observe(
+            Observation(
+                ts_ms=ts,
+                group="clout-scorer",
+                group_state="Stable",
+                members=(member,),
+                partitions=(
+                    PartitionObservation(
+                        "clout.likes", 0, 0, 1234, committed, owner="worker-1-abc"
+                    ),
+                    PartitionObservation("clout.likes", 1, error="LeaderNotAvailableError"),
+                ),
+                feed=(
+                    FeedLag("clout.scores", 8, 5_120, "perks", 17),
+                    FeedLag("clout.score-thresholds", 8, 40),
+                ),
+            ),
+            RedisHealth(True, 3 * 1048576, 0, 4.0),
+        )
+    return snap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.devtools.isolation import isolated
 from app.settings import Settings
 
 REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
@@ -15,3 +16,12 @@ def stack_on(request: pytest.FixtureRequest) -> Settings:
     fixture = "cluster_stack" if request.param == "cluster" else "stack"
     settings: Settings = request.getfixturevalue(fixture)
     return settings
+
+
+@pytest.fixture(params=REDIS_VARIANTS, name="isolated_settings")
+def isolated_on_each_redis(request: pytest.FixtureRequest) -> Settings:
+    """Settings unique to this test, on the single server and (a second run) on the cluster.
+
+    A conftest that imports it runs its folder's tests on both (it overrides the session-wide
+    `isolated_settings` of tests/conftest.py)."""
+    return isolated(stack_on(request))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
+from app.scoring.decay import MS_PER_DAY
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals, apply_event
 
 T0 = 1_767_225_600_000
-DAY = 86_400_000
+DAY = MS_PER_DAY
 TRUSTED = 50.0
 """An actor score at the default pivot: weight exactly 1.0 and never burst-damped."""
 

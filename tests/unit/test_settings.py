@@ -6,14 +6,15 @@ import dataclasses
 
 import pytest
 
-from app.scoring.decay import MS_PER_DAY
+from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
+from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 from app.settings import ScoringSettings, Settings
 
 
 def test_every_model_parameter_has_exactly_one_setting() -> None:
     named = [
-        extra["model_param"]
+        str(extra["model_param"])
         for info in ScoringSettings.model_fields.values()
         if isinstance(extra := info.json_schema_extra, dict)
     ]
@@ -54,3 +55,20 @@ def test_cluster_seed_nodes_parse_with_loopback_as_the_default_host(
     nodes: str, seeds: list[tuple[str, int]]
 ) -> None:
     assert Settings(redis_cluster_nodes=nodes).redis_cluster_seeds == seeds
+
+
+def test_default_settings_convert_back_to_the_model_defaults() -> None:
+    assert Settings().model_params() == ModelParams()
+
+
+def test_settings_tunables_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUT_SCORING__LIKE_HALF_LIFE_DAYS", "7")
+    monkeypatch.setenv("CLOUT_SCORING__BURST_HALF_LIFE_HOURS", "2")
+    monkeypatch.setenv("CLOUT_SCORING__TOP_ACTORS", "16")
+    params = Settings().model_params()
+    assert params.like_half_life_ms == 7 * MS_PER_DAY
+    assert params.half_life_ms(Kind.LIKE) == 7 * MS_PER_DAY
+    assert params.burst_half_life_ms == 2 * MS_PER_HOUR
+    assert params.top_actors == 16
+    assert params.event_rules.horizon_ms == 90 * MS_PER_DAY
+    assert params.event_rules.max_future_ms == 300_000

@@ -3,29 +3,17 @@ never the key password, and `clout api`'s refusal to send keys in clear text off
 
 from __future__ import annotations
 
-import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from app.cli.api import check_transport
-from app.devtools.local_tls import Pki, make_pki
-from app.errors import ConfigurationError
+from app.devtools.local_tls import Pki
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from app.store import redis_from_settings
 from app.tls import TlsRefused, client_ssl_context, kafka_tls, redis_ssl_kwargs, redis_tls
-
-KEY_PASSWORD = "client-key-pw-7f3e"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"), KEY_PASSWORD)
+from tests.support.pki import KEY_PASSWORD
 
 
 def test_plain_connections_have_no_tls() -> None:
@@ -103,40 +91,3 @@ def test_redis_gets_the_same_files_and_a_cluster_no_key_password(pki: Pki) -> No
     assert kwargs["ssl_check_hostname"] is True
     with pytest.raises(TlsRefused, match="CLOUT_REDIS_SSL_KEY_PASSWORD cannot be used"):
         redis_ssl_kwargs(tls, cluster=True)
-
-
-def test_api_off_loopback_without_tls_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="CLOUT_API_SSL_CERTFILE"):
-        check_transport(Settings(api_host="0.0.0.0"))
-
-
-def test_api_off_loopback_with_tls_or_on_loopback_is_allowed(pki: Pki) -> None:
-    check_transport(
-        Settings(
-            api_host="0.0.0.0",
-            api_ssl_certfile=str(pki.server.cert),
-            api_ssl_keyfile=str(pki.server.key),
-        )
-    )
-    check_transport(Settings(api_host="127.0.0.1"))
-
-
-def test_api_plaintext_override_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="clout.api"):
-        check_transport(Settings(api_host="10.0.0.5", api_allow_plaintext=True))
-    assert "serving API keys over plain HTTP on 10.0.0.5" in caplog.text
-
-
-def test_clout_api_refuses_plain_http_with_keys_off_loopback() -> None:
-    env = {**os.environ, "CLOUT_API_HOST": "0.0.0.0", "CLOUT_API_AUTH": "on"}
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "api"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert "API keys travel in clear text" in done.stderr
-    assert "CLOUT_API_ALLOW_PLAINTEXT=true" in done.stderr
-    assert "Traceback" not in done.stderr

@@ -8,10 +8,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.devtools.isolation import isolated
 from app.settings import Settings
 from tests.support.api import issue_key, serve
-from tests.support.redis_variants import REDIS_VARIANTS, stack_on
+from tests.support.redis_variants import isolated_on_each_redis  # noqa: F401  (isolated_settings)
 
 
 @pytest.fixture
@@ -25,9 +24,3 @@ async def api(isolated_settings: Settings, api_key: str) -> AsyncIterator[httpx.
     """The app, called with `api_key`."""
     async with serve(isolated_settings, api_key) as http:
         yield http
-
-
-@pytest.fixture(params=REDIS_VARIANTS)
-def isolated_settings(request: pytest.FixtureRequest) -> Settings:
-    """Settings unique to this test, on the single server and (a second run) on the cluster."""
-    return isolated(stack_on(request))

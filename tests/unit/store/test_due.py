@@ -1,5 +1,5 @@
 """The sweep's due index, on an in-memory Redis stand-in (the deduplicator is a Lua script,
-tested on the real server and cluster: tests/integration/store/test_dedupe_due.py)."""
+tested on the real server and cluster: tests/integration/store/test_dedupe.py)."""
 
 from __future__ import annotations
 

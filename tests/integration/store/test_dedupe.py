@@ -1,4 +1,4 @@
-"""The deduplicator and the due index on the real redis-server (the unit tests use a fake)."""
+"""The deduplicator on the real Redis and the cluster: first sightings, replays and re-sends."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import redis.asyncio as aioredis
 
 from app.settings import Settings
 from app.store.dedupe import CHUNK_SIZE, EventDeduplicator
-from app.store.due import DueIndex
 
 pytestmark = pytest.mark.integration
 
@@ -55,17 +54,3 @@ async def test_an_empty_batch_has_no_verdicts(
 ) -> None:
     dedupe = EventDeduplicator(redis_client, isolated_settings.redis_key_prefix, window_s=60)
     assert await dedupe.first_sightings([]) == []
-
-
-async def test_due_users_come_per_partition_in_due_order(
-    isolated_settings: Settings, redis_client: aioredis.Redis
-) -> None:
-    due = DueIndex(redis_client, isolated_settings.redis_key_prefix)
-    try:
-        await due.schedule([(0, "b", 300), (0, "a", 100), (1, "c", 50), (0, "z", 10)])
-        await due.schedule([(0, "z", None)])
-        assert await due.due(0, now_ms=400, limit=10) == ["a", "b"]
-        assert await due.due(0, now_ms=200, limit=10) == ["a"]
-        assert await due.due(1, now_ms=400, limit=10) == ["c"]
-    finally:
-        await redis_client.delete(due.key(0), due.key(1))

@@ -90,7 +90,8 @@ async def test_out_of_range_arguments_exit_2(scored: Settings, args: tuple[str, 
 
 
 async def test_unreachable_redis_exits_3(isolated_settings: Settings) -> None:
-    broken = isolated_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    nowhere = {"redis_url": "redis://127.0.0.1:1/0", "redis_cluster_nodes": ""}  # no seed either
+    broken = isolated_settings.model_copy(update=nowhere)
     code, _, err = await clout(broken, "score", "alice")
     assert code == 3
     assert "Redis is not usable" in err

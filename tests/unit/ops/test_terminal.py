@@ -5,42 +5,12 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from app.cli import build_parser
 from app.ops.terminal import fmt_duration, fmt_int, fmt_rate, render
-from app.ops.tracker import (
-    FeedLag,
-    LagTracker,
-    MemberInfo,
-    Observation,
-    PartitionObservation,
-)
-from app.store.health import RedisHealth
+from tests.support.ops import two_polls
 
 
 def document() -> dict[str, object]:
-    tracker = LagTracker(group="clout-scorer", input_topics=("clout.likes",), dead_letter_topic="d")
-    member = MemberInfo("worker-1-abc", "worker-1", "/10.0.0.1", 1)
-    for ts, committed in ((0, 1000), (2_000, 1010)):
-        snap = tracker.observe(
-            Observation(
-                ts_ms=ts,
-                group="clout-scorer",
-                group_state="Stable",
-                members=(member,),
-                partitions=(
-                    PartitionObservation(
-                        "clout.likes", 0, 0, 1234, committed, owner="worker-1-abc"
-                    ),
-                    PartitionObservation("clout.likes", 1, error="LeaderNotAvailableError"),
-                ),
-                feed=(
-                    FeedLag("clout.scores", 8, 5_120, "perks", 17),
-                    FeedLag("clout.score-thresholds", 8, 40),
-                ),
-            ),
-            RedisHealth(True, 3 * 1048576, 0, 4.0),
-        )
-    return snap.to_dict()
+    return two_polls().to_dict()
 
 
 def test_render_shows_rows_statuses_and_health() -> None:
@@ -77,10 +47,3 @@ def test_number_formats() -> None:
     assert fmt_rate(1234.4) == "1,234"
     assert fmt_rate(12.34) == "12.3"
     assert fmt_rate(1.234) == "1.23"
-
-
-def test_lag_subcommand_is_registered() -> None:
-    args = build_parser().parse_args(["lag", "--watch", "--samples", "2"])
-    assert args.watch is True
-    assert args.samples == 2
-    assert callable(args.handler)
