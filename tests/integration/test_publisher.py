@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from app.kafka_topics import partition_for
 from app.publisher import EventPublisher, event_rules
 from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
 from app.settings import Settings
+from tests.support.cli import clout
 from tests.support.kafka import make_event, read_all
 
 pytestmark = pytest.mark.integration
@@ -115,31 +113,6 @@ async def test_a_publisher_must_be_started(isolated_settings: Settings) -> None:
         await publisher.publish("like", make_event())
 
 
-async def clout_publish(settings: Settings, *args: str) -> tuple[int, str, str]:
-    """Run `clout publish ARGS` as a child process; (exit code, stdout, stderr)."""
-    env = {
-        **os.environ,
-        "CLOUT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "CLOUT_TOPIC_LIKES": settings.topic_likes,
-        "CLOUT_TOPIC_SHARES": settings.topic_shares,
-        "CLOUT_TOPIC_MENTIONS": settings.topic_mentions,
-        "COLUMNS": "200",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))",
-        "publish",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 def rejected_rows(out: str) -> dict[int, str]:
     """{line number: reason} from the summary's "Rejected lines" table."""
     return {
@@ -173,7 +146,7 @@ async def test_clout_publish_sends_good_lines_and_reports_bad_ones(
     path = tmp_path / "events.ndjson"
     path.write_bytes(b"\n".join(lines) + b"\n")
 
-    code, out, err = await clout_publish(topics, str(path))
+    code, out, err = await clout(topics, "publish", str(path))
 
     assert code == 1, err
     assert "accepted 4, rejected 4" in out
@@ -208,7 +181,7 @@ async def test_clout_publish_with_a_forced_kind(topics: Settings, tmp_path: Path
         orjson.dumps(ok) + b"\n" + orjson.dumps({"kind": "share", **make_event()}) + b"\n"
     )
 
-    code, out, _ = await clout_publish(topics, "--kind", "like", str(path))
+    code, out, _ = await clout(topics, "publish", "--kind", "like", str(path))
 
     assert code == 1
     assert "accepted 1, rejected 1" in out
@@ -222,7 +195,7 @@ async def test_clout_publish_of_a_clean_file_exits_0(topics: Settings, tmp_path:
     path.write_bytes(
         b"".join(orjson.dumps({"kind": "like", **make_event()}) + b"\n" for _ in range(3))
     )
-    code, out, _ = await clout_publish(topics, str(path))
+    code, out, _ = await clout(topics, "publish", str(path))
     assert code == 0
     assert "accepted 3, rejected 0" in out
 
@@ -230,7 +203,7 @@ async def test_clout_publish_of_a_clean_file_exits_0(topics: Settings, tmp_path:
 async def test_clout_publish_of_a_missing_file_exits_2(
     isolated_settings: Settings, tmp_path: Path
 ) -> None:
-    code, _, err = await clout_publish(isolated_settings, str(tmp_path / "nope.ndjson"))
+    code, _, err = await clout(isolated_settings, "publish", str(tmp_path / "nope.ndjson"))
     assert code == 2
     assert "cannot read" in err
 

@@ -15,10 +15,10 @@ COMMAND = (sys.executable, "-m", "app.cli")
 
 def cli_env(settings: Settings) -> dict[str, str]:
     """This process's environment with `settings` as CLOUT_* and a wide terminal for tables."""
-    return {**os.environ, **settings_env(settings), "COLUMNS": "160"}
+    return {**os.environ, **settings_env(settings), "COLUMNS": "200"}
 
 
-async def clout(settings: Settings, *args: str) -> tuple[int, str, str]:
+async def clout(settings: Settings, *args: str, timeout_s: float = 120) -> tuple[int, str, str]:
     """Run `clout ARGS` with `settings`; (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
         *COMMAND,
@@ -27,7 +27,7 @@ async def clout(settings: Settings, *args: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

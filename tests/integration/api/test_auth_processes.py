@@ -157,12 +157,6 @@ def test_keys_cli_creates_lists_and_revokes(
     assert clout_process(isolated_settings, "keys", "revoke", "grafana").returncode == 0
     assert "revoked" in clout_process(isolated_settings, "keys", "list").stdout
     assert httpx.get(f"{base}/metrics", headers=bearer).status_code == 401
-    unknown = clout_process(isolated_settings, "keys", "revoke", "nobody")
-    assert unknown.returncode == 1
-    assert "no key named 'nobody'" in unknown.stderr
-    bad = clout_process(isolated_settings, "keys", "create", "x", "--scope", "scores:write")
-    assert bad.returncode == 2
-    assert "invalid choice" in bad.stderr
 
 
 def test_the_live_stream_needs_ops_read(

@@ -7,10 +7,7 @@ poll with a deadline.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,6 +19,7 @@ from app.ops.monitor import OpsMonitor
 from app.ops.status import Status
 from app.ops.tracker import Snapshot
 from app.settings import Settings
+from tests.support.cli import clout
 from tests.support.kafka import encode, make_event, produce
 from tests.support.ops import FAST, independent_offsets, snapshot_where
 from tests.support.waiting import eventually
@@ -178,30 +176,8 @@ async def test_live_worker_that_stops_committing_is_stall(
 
 async def test_clout_lag_prints_the_same_figures(settings: Settings) -> None:
     backlog = await produce_backlog(settings, per_partition=1)
-    env = {
-        **os.environ,
-        "CLOUT_APP_ID": settings.app_id,
-        "CLOUT_TOPIC_LIKES": settings.topic_likes,
-        "CLOUT_TOPIC_SHARES": settings.topic_shares,
-        "CLOUT_TOPIC_MENTIONS": settings.topic_mentions,
-        "CLOUT_TOPIC_DEAD_LETTERS": settings.topic_dead_letters,
-        "CLOUT_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "CLOUT_OPS_POLL_INTERVAL_S": "0.2",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        "lag",
-        "--json",
-        "--samples",
-        "2",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, stderr.decode()
+    code, stdout, stderr = await clout(settings, "lag", "--json", "--samples", "2")
+    assert code == 0, stderr
     doc = json.loads(stdout)
     assert doc["group"] == settings.app_id
     assert doc["summary"]["total_lag"] == backlog

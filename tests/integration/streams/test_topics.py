@@ -7,18 +7,14 @@ were re-keyed, and re-keyed again, without end (5,000 copies per second).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.devtools.isolation import isolated
-from app.devtools.worker_process import settings_env
 from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import TopicLayoutError, ensure_topics
 from app.settings import Settings
+from tests.support.cli import clout_process
 
 pytestmark = pytest.mark.integration
 
@@ -51,14 +47,7 @@ async def test_ensure_topics_refuses_topics_with_another_partition_count(
 def test_the_worker_exits_2_with_the_reason_and_no_traceback(
     two_partition_topics: Settings,
 ) -> None:
-    env = {**os.environ, **settings_env(two_partition_topics)}
-    worker = subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    worker = clout_process(two_partition_topics, "worker", timeout_s=120)
 
     assert worker.returncode == 2, worker.stderr[-2000:]
     assert "CLOUT_TOPIC_PARTITIONS=8" in worker.stderr

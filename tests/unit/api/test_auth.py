@@ -3,10 +3,6 @@ OpenAPI security declaration, and the record cache's one-second bound."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from fastapi import APIRouter, FastAPI
 
@@ -23,6 +19,7 @@ from app.api.auth import (
 )
 from app.errors import ConfigurationError
 from app.settings import Settings
+from tests.support.cli import clout_process
 
 
 @pytest.mark.parametrize(
@@ -55,14 +52,7 @@ def test_the_setting_reads_on_and_off(
 
 
 def test_clout_api_refuses_to_start_with_auth_off_on_a_public_address() -> None:
-    env = {**os.environ, "CLOUT_API_AUTH": "off", "CLOUT_API_HOST": "0.0.0.0"}
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "api"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = clout_process(Settings(api_host="0.0.0.0", api_auth=False), "api", timeout_s=60)
     assert done.returncode == 2
     assert "CLOUT_API_AUTH=off is only allowed" in done.stderr
     assert "Traceback" not in done.stderr

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +10,7 @@ from app.cli.api import check_transport
 from app.devtools.local_tls import Pki
 from app.errors import ConfigurationError
 from app.settings import Settings
+from tests.support.cli import clout_process
 
 
 def test_api_off_loopback_without_tls_is_refused() -> None:
@@ -38,14 +36,7 @@ def test_api_plaintext_override_warns_loudly(caplog: pytest.LogCaptureFixture) -
 
 
 def test_clout_api_refuses_plain_http_with_keys_off_loopback() -> None:
-    env = {**os.environ, "CLOUT_API_HOST": "0.0.0.0", "CLOUT_API_AUTH": "on"}
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "api"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = clout_process(Settings(api_host="0.0.0.0", api_auth=True), "api", timeout_s=60)
     assert done.returncode == 2
     assert "API keys travel in clear text" in done.stderr
     assert "CLOUT_API_ALLOW_PLAINTEXT=true" in done.stderr
