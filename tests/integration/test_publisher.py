@@ -10,15 +10,13 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.kafka_config import aiokafka_kwargs
 from app.kafka_topics import partition_for
 from app.publisher import EventPublisher, event_rules
 from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
 from app.settings import Settings
 from tests.support.cli import clout
-from tests.support.kafka import make_event, read_all
+from tests.support.kafka import created_topics, make_event, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +26,8 @@ PARTITIONS = 3
 @pytest.fixture
 async def topics(isolated_settings: Settings) -> AsyncIterator[Settings]:
     """The test's three input topics, created up front and deleted afterwards."""
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(isolated_settings))
-    await admin.start()
-    names = list(isolated_settings.input_topics)
-    try:
-        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    async with created_topics(isolated_settings, isolated_settings.input_topics, PARTITIONS):
         yield isolated_settings
-    finally:
-        await admin.delete_topics(names)
-        await admin.close()
 
 
 async def test_a_valid_event_is_sent_keyed_by_its_target(topics: Settings) -> None:

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from app.kafka_config import aiokafka_kwargs
 from app.ops.collector import KafkaLagCollector
 from app.settings import Settings
-from tests.support.kafka import encode, make_event, produce
+from tests.support.kafka import created_topics, encode, make_event, produce
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +22,8 @@ PARTITIONS = 2
 @pytest.fixture
 async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
     """Isolated settings whose likes topic exists with two partitions (the others do not)."""
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(isolated_settings))
-    await admin.start()
-    try:
-        topic = isolated_settings.topic_likes
-        await admin.create_topics([NewTopic(topic, PARTITIONS, replication_factor=1)])
+    async with created_topics(isolated_settings, [isolated_settings.topic_likes], PARTITIONS):
         yield isolated_settings
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 async def commit(settings: Settings, offsets: dict[int, int]) -> None:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka_config import aiokafka_kwargs
 from app.ops.monitor import OpsMonitor
@@ -20,7 +19,7 @@ from app.ops.status import Status
 from app.ops.tracker import Snapshot
 from app.settings import Settings
 from tests.support.cli import clout
-from tests.support.kafka import encode, make_event, produce
+from tests.support.kafka import created_topics, encode, make_event, produce
 from tests.support.ops import FAST, independent_offsets, snapshot_where
 from tests.support.waiting import eventually
 
@@ -34,16 +33,8 @@ async def settings(isolated_settings: Settings) -> AsyncIterator[Settings]:
     """Isolated settings with fast ops polling and the four topics created (2 partitions)."""
     settings = isolated_settings.model_copy(update=FAST)
     topics = [*settings.input_topics, settings.topic_dead_letters]
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in topics]
-        )
+    async with created_topics(settings, topics, PARTITIONS):
         yield settings
-        await admin.delete_topics(topics)
-    finally:
-        await admin.close()
 
 
 def standin_worker(settings: Settings) -> AIOKafkaConsumer:

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka_config import aiokafka_kwargs
 from app.settings import Settings
 from streams.record_batches import record_batches
-from tests.support.kafka import records_to_end
+from tests.support.kafka import created_topics, records_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +20,8 @@ BATCH_BYTES = 1024
 
 @pytest.fixture
 async def topic(isolated_settings: Settings) -> AsyncIterator[str]:
-    name = isolated_settings.topic_scores
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(isolated_settings))
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-        yield name
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
+    async with created_topics(isolated_settings, [isolated_settings.topic_scores], 1) as names:
+        yield names[0]
 
 
 @pytest.fixture
