@@ -20,10 +20,10 @@ from faust.sensors.monitor import Monitor
 from faust.types import TP, EventT, Message, StreamT
 from prometheus_client import start_http_server
 
-from app.kafka_config import aiokafka_kwargs, kafka_security
-from app.kafka_topics import ensure_topics, topic_configs
-from app.redaction import credential_values, install_log_redaction
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
+from app.kafka.config import aiokafka_kwargs, kafka_security
+from app.kafka.topics import ensure_topics, topic_configs
+from app.security.redaction import credential_values, install_log_redaction
 from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.dedupe import EventDeduplicator

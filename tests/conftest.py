@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.devtools.redis_cluster import LocalRedisCluster
-from app.settings import Settings
 
 
 def _reachable(host: str, port: int) -> bool:

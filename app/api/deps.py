@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from app.core.settings import Settings
 from app.scoring.events import MAX_ID_LEN
-from app.settings import Settings
 from app.store import ScoreClient
 
 

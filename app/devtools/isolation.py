@@ -7,7 +7,7 @@ import socket
 import uuid
 from typing import Any
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def isolated(settings: Settings, label: str = "t", **overrides: Any) -> Settings:

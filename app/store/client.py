@@ -11,9 +11,9 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
-from app.lifecycle import AsyncClosing
+from app.core.lifecycle import AsyncClosing
+from app.core.settings import Settings
 from app.scoring.card import ScoreCard
-from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
 from app.store.curve import CurveStore
 from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, utc_day

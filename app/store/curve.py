@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from app.core.settings import Settings
 from app.scoring.curve import DEFAULT_CURVE, Curve, Population, fit_curve, quantile_ranks
-from app.settings import Settings
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.simulation import population_stats
 from app.simulation.population import generate_events
 from app.store.client import ScoreClient

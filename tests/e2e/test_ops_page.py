@@ -19,11 +19,11 @@ import pytest
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.access import Scope, mint_key
 from app.api import create_api
+from app.core.settings import Settings
 from app.devtools.isolation import free_port
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.security.access import Scope, mint_key
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from tests.support.api import issue_key

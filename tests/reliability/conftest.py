@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support.private_servers import SASL_PASSWORD, SASL_USER, PrivateKafka
 
 

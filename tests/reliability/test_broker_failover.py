@@ -20,9 +20,9 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.store.cleanup import delete_prefix
 from tests.support.outcome import (
     card_mismatches,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from tests.support.outcome import card_mismatches, read_cards, seen_positions
 from tests.support.private_servers import PrivateKafka, on_sasl_kafka

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from app.kafka_topics import partition_for
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.topics import partition_for
 from streams.executor import DUPLICATE_REASON
 from tests.support.crash_scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.support.kafka import read_all

@@ -17,10 +17,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import Kind
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from streams.executor import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES
 from tests.support.kafka import read_all

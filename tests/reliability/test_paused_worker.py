@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from streams.state import StoredUser
 from tests.support.crash_scenario import start_two_owners

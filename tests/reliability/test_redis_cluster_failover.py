@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.devtools.redis_cluster import LocalRedisCluster
-from app.settings import Settings
 from app.store import ScoreClient, redis_from_settings
 from tests.support.outcome import card_mismatches, read_cards
 from tests.support.traffic import give_standing, make_traffic, produce_all

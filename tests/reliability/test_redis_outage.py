@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.ops.metrics import ops_registry
 from app.ops.monitor import OpsMonitor
-from app.settings import Settings
 from tests.support.outcome import (
     assert_counted_once_and_feed_on_cards,
     card_mismatches,

@@ -15,7 +15,7 @@ import signal
 import time
 from pathlib import Path
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support.crash_scenario import CRASH_TEST_MARKS, crash_scenario, start_two_owners
 from tests.support.outcome import (
     assert_counted_once_and_feed_on_cards,

@@ -22,12 +22,12 @@ from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from starlette.routing import BaseRoute, Mount, Route
 
-from app.access import Scope, mint_key, parse_key
 from app.api import create_api
 from app.api.routes.scores import MAX_IDS_PER_CALL
+from app.core.settings import Settings
 from app.devtools.isolation import free_port, isolated
 from app.scoring.events import MAX_ID_LEN
-from app.settings import Settings
+from app.security.access import Scope, mint_key, parse_key
 from app.store import redis_from_settings
 from app.store.api_keys import ApiKeyStore
 from app.store.cleanup import delete_prefix

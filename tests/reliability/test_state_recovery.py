@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from tests.support.outcome import card_mismatches, read_cards, seen_positions
 from tests.support.traffic import give_standing, make_traffic, produce_all

@@ -24,11 +24,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
+from app.kafka.config import aiokafka_kwargs
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from tests.support.outcome import (
     assert_faust_lost_no_delivery,

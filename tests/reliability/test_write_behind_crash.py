@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support.crash_scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.support.outcome import (
     assert_counted_once_and_feed_on_cards,

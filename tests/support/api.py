@@ -14,13 +14,13 @@ from pathlib import Path
 
 import httpx
 
-from app.access import MAX_DAILY, MAX_RATE_PER_S, Scope
 from app.api.main import create_api
+from app.core.settings import Settings
 from app.devtools.isolation import free_port
 from app.devtools.worker_process import settings_env
-from app.settings import Settings
+from app.security.access import MAX_DAILY, MAX_RATE_PER_S, Scope
+from app.security.tls import api_client_tls, client_ssl_context
 from app.store.api_keys import ApiKeyStore
-from app.tls import api_client_tls, client_ssl_context
 
 ALL_SCOPES = tuple(Scope)
 

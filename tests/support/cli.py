@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from app.core.settings import Settings
 from app.devtools.worker_process import settings_env
-from app.settings import Settings
 
 COMMAND = (sys.executable, "-m", "app.cli")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from tests.support.outcome import group_members
 from tests.support.traffic import Traffic, give_standing, make_traffic

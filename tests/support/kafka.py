@@ -13,8 +13,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 
 
 def make_event(actor: str = "fan-1", target: str = "alice", **overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.kafka_config import aiokafka_kwargs
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.ops.monitor import OpsMonitor
 from app.ops.tracker import (
     FeedLag,
@@ -17,7 +18,6 @@ from app.ops.tracker import (
     PartitionObservation,
     Snapshot,
 )
-from app.settings import Settings
 from app.store.health import RedisHealth
 from tests.support.waiting import eventually
 

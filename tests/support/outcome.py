@@ -12,14 +12,14 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from app.kafka_config import aiokafka_kwargs
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.scoring.model import (
     DEFAULT_CURVE,
     ModelParams,
     score_card,
 )
 from app.scoring.signals import UserSignals
-from app.settings import Settings
 from app.store.keys import RedisKeys
 from tests.support.feed import feed_ends_on_cards
 from tests.support.traffic import Traffic

@@ -16,10 +16,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from app.core.settings import Settings
 from app.devtools import local_kafka, local_tls
 from app.devtools.isolation import free_port, free_ports
 from app.devtools.processes import stop_child
-from app.settings import Settings
 
 
 def _wait_port(port: int, up: bool, deadline_s: float) -> bool:

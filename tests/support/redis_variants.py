@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 
 REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
 """Fixture params that run a test on the shared single server and on the private cluster."""

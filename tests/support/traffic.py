@@ -22,8 +22,9 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import partition_for
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.topics import partition_for
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import (
     DEFAULT_CURVE,
@@ -32,7 +33,6 @@ from app.scoring.model import (
     score_from_raw,
 )
 from app.scoring.signals import UserSignals, apply_event
-from app.settings import Settings
 from app.store.leaderboard import Leaderboard
 
 NETWORKS = ("twitter", "instagram", "tiktok")

@@ -20,7 +20,7 @@ WITHOUT_A_TEST_FILE: dict[str, str] = {
     # Entry points and declarations: nothing to test apart from what they start or declare.
     "app/cli/__main__.py": "`python -m app.cli` calls `main`; tests run the CLI this way",
     "app/cli/worker.py": "`clout worker`: starts streams.worker.run_worker (tests/support/worker)",
-    "app/errors.py": "one exception class; tests of its raisers check it",
+    "app/core/errors.py": "one exception class; tests of its raisers check it",
     "app/api/deps.py": "Annotated aliases FastAPI resolves; every route test goes through them",
     "app/api/schemas.py": "response models; the route tests and the OpenAPI test check them",
     # Development tooling (`make stack-up`, `make run`, the bench and the tests' fixtures): every
@@ -58,7 +58,7 @@ def test_the_mirror_of_a_module() -> None:
         ROOT / "tests/integration/store/test_topics.py",
     ]
     assert mirrored(Path("streams/plan.py"))[0] == ROOT / "tests/unit/streams/test_plan.py"
-    assert mirrored(Path("app/settings.py"))[0] == ROOT / "tests/unit/test_settings.py"
+    assert mirrored(Path("app/core/settings.py"))[0] == ROOT / "tests/unit/core/test_settings.py"
 
 
 def test_every_module_with_logic_has_a_mirrored_test() -> None:

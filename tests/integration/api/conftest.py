@@ -8,7 +8,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support.api import issue_key, serve
 from tests.support.redis_variants import isolated_on_each_redis  # noqa: F401  (isolated_settings)
 

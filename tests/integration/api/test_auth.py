@@ -11,8 +11,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.access import Scope, mint_key, parse_key
-from app.settings import Settings
+from app.core.settings import Settings
+from app.security.access import Scope, mint_key, parse_key
 from app.store.api_keys import ApiKeyStore
 from tests.support.api import issue_key, serve
 

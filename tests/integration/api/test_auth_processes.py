@@ -15,8 +15,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.access import Scope, parse_key
-from app.settings import Settings
+from app.core.settings import Settings
+from app.security.access import Scope, parse_key
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from tests.support.api import api_process, issue_key

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.worker_process import settings_env
-from app.settings import Settings
 from streams import metrics
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.curve import DEFAULT_CURVE
-from app.settings import Settings
 from tests.support.cards import fill_leaderboard
 from tests.support.cli import clout
 

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.devtools.worker_process import settings_env
-from app.feed import ScoreRecord, ThresholdRecord
-from app.kafka_topics import ensure_topics
-from app.settings import Settings
+from app.kafka.score_feed import ScoreRecord, ThresholdRecord
+from app.kafka.topics import ensure_topics
 from tests.support.kafka import produce
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from app.access import Scope, parse_key
-from app.settings import Settings
+from app.core.settings import Settings
+from app.security.access import Scope, parse_key
 from app.store.api_keys import ApiKeyStore
 from tests.support.cli import clout_process
 

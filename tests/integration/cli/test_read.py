@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from app.core.settings import Settings
 from app.scoring.card import ActorContribution
-from app.settings import Settings
 from app.store import ScoreWriter
 from tests.support.cards import DAY_MS, make_card, now_ms
 from tests.support.cli import clout

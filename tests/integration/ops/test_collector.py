@@ -9,9 +9,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from app.kafka_config import aiokafka_kwargs
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.ops.collector import KafkaLagCollector
-from app.settings import Settings
 from tests.support.kafka import created_topics, encode, make_event, produce
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from app.kafka_config import aiokafka_kwargs
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.ops.monitor import OpsMonitor
 from app.ops.status import Status
 from app.ops.tracker import Snapshot
-from app.settings import Settings
 from tests.support.cli import clout
 from tests.support.kafka import created_topics, encode, make_event, produce
 from tests.support.ops import FAST, independent_offsets, snapshot_where

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.ops.monitor import OpsMonitor
 from app.ops.status import Status
-from app.settings import Settings
 from tests.support.kafka import encode, make_event, produce
 from tests.support.ops import FAST, independent_offsets, snapshot_where
 from tests.support.worker import WorkerProcess, wait_until_consuming

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.feed import ScoreFeed, ScoreRecord
-from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import ensure_topics
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.score_feed import ScoreFeed, ScoreRecord
+from app.kafka.topics import ensure_topics
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.writer import FeedMarks, ScoreWriter

@@ -12,11 +12,11 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import partition_for
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.topics import partition_for
 from app.scoring.model import DEFAULT_CURVE, raw_for_score
-from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store import ScoreClient, redis_from_settings
 from app.store.connection import RedisClient
 from tests.support.redis_variants import isolated_on_each_redis  # noqa: F401  (isolated_settings)

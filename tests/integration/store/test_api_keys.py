@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from app.access import Scope, Verdict
-from app.settings import Settings
+from app.core.settings import Settings
+from app.security.access import Scope, Verdict
 from app.store.api_keys import ApiKeyStore, KeyNameTaken
 
 pytestmark = pytest.mark.integration

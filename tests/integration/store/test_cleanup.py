@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.cleanup import delete_prefix
 
 pytestmark = pytest.mark.integration

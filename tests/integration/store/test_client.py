@@ -8,8 +8,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
+from app.core.settings import Settings
 from app.scoring.card import ActorContribution
-from app.settings import Settings
 from app.store import CorruptRecord, RedisKeys, ScoreClient, ScoreWriter, UserScore
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from tests.support.cards import make_card, now_ms

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.connection import chunks_by_slot, register_lua, run_script
 from app.store.keys import RedisKeys
 

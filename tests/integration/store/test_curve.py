@@ -10,8 +10,8 @@ import time
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.curve import DEFAULT_CURVE, population_of
-from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
 from app.store.keys import RedisKeys
 from tests.support.cards import fill_leaderboard

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.dedupe import CHUNK_SIZE, EventDeduplicator
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.due import DueIndex
 
 pytestmark = pytest.mark.integration

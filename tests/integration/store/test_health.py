@@ -6,7 +6,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.connection import redis_from_settings
 from app.store.health import probe_redis
 from app.store.keys import RedisKeys

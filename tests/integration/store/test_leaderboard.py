@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.connection import RedisClient
 from app.store.keys import percentile

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app.core.settings import Settings
 from app.scoring.card import ScoreCard
-from app.settings import Settings
 from app.store import ScoreWriter, SyncScoreClient, redis_from_settings
 from app.store.cleanup import delete_prefix
 from tests.support.cards import make_card, now_ms

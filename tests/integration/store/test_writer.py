@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.card import ActorContribution
-from app.settings import Settings
 from app.store import HISTORY_DAYS, DailyScore, RedisKeys, ScoreChange, ScoreClient, ScoreWriter
 from app.store.keys import HISTORY_TTL_S, utc_day
 from tests.support.cards import DAY_MS, make_card, now_ms

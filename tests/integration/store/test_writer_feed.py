@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.writer import FeedChange, FeedMarks, ScoreWriter
 from tests.support.cards import make_card, now_ms
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.curve import DEFAULT_CURVE
-from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
 from streams.curve_follower import CurveFollower
 from tests.support.cards import fill_leaderboard

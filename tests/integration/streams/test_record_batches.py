@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from streams.record_batches import record_batches
 from tests.support.kafka import created_topics, records_to_end
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import TopicLayoutError, ensure_topics
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.topics import TopicLayoutError, ensure_topics
 from tests.support.cli import clout_process
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from fastapi import APIRouter, FastAPI
 
-from app.access import ApiKeyRecord, Scope, mint_key, secret_digest
 from app.api import create_api
 from app.api.auth import (
     OPEN_PATHS,
@@ -17,8 +16,9 @@ from app.api.auth import (
     check_every_route_guarded,
     is_loopback,
 )
-from app.errors import ConfigurationError
-from app.settings import Settings
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings
+from app.security.access import ApiKeyRecord, Scope, mint_key, secret_digest
 from tests.support.cli import clout_process
 
 

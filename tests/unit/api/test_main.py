@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.api import create_api
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def test_every_route_is_documented_and_read_only() -> None:

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from app.api.main import create_api
 from app.api.metrics import ResponseCounter
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def counted(registry: CollectorRegistry, code: str, method: str = "GET") -> float:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.settings import get_settings
+from app.core.settings import get_settings
 
 
 @pytest.fixture(autouse=True)

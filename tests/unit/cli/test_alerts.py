@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from app.cli import main
+from app.core.settings import Settings
 from app.ops.alerts import rules_yaml
-from app.settings import Settings
 
 
 def test_the_rules_follow_the_settings(

@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from app.cli.api import check_transport
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings
 from app.devtools.local_tls import Pki
-from app.errors import ConfigurationError
-from app.settings import Settings
 from tests.support.cli import clout_process
 
 

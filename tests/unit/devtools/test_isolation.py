@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.core.settings import Settings
 from app.devtools.isolation import free_ports, isolated
-from app.settings import Settings
 
 
 def test_every_topic_the_settings_name_is_the_runs_own() -> None:

@@ -13,7 +13,7 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.curve import Curve
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 from streams import plan

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.core.settings import AlertSettings, Settings
 from app.ops.alerts import alerting_rules, duration, recording_rules, rules_yaml
-from app.settings import AlertSettings, Settings
 from tests.support.promql import (
     PENDING_ELSEWHERE,
     ROOT,

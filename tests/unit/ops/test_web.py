@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.core.settings import Settings
 from app.ops.monitor import OpsMonitor
 from app.ops.tracker import MemberInfo, Observation, PartitionObservation
 from app.ops.web import install_ops
-from app.settings import Settings
 from app.store.health import probe_redis
 
 MEMBER = MemberInfo("worker-1-abc", "worker-1", "/10.0.0.1", 2)

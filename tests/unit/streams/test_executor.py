@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import orjson
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.card import ScoreCard
 from streams.executor import BatchScorer
 from streams.state import StateCache

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.card import ScoreCard
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import ENVELOPE_MAX_EVENTS, Kind
 from app.scoring.model import DEFAULT_CURVE, score_from_raw
 from app.scoring.params import ModelParams

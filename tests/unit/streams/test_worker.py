@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from app.settings import Settings
+from app.core.settings import Settings
 from streams.worker import (
     COMMIT_EVERY_MESSAGES,
     GC_THRESHOLDS,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.curve import DEFAULT_CURVE
-from app.settings import Settings
 from app.store.curve import CurveStore, RefitPolicy
 from tests.support.cards import fill_leaderboard
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 import app.api.main
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store import redis_from_settings
 from app.store.connection import RedisClient
 from tests.support.api import serve

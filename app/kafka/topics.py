@@ -20,9 +20,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 from aiokafka.partitioner import murmur2
 
-from app.errors import ConfigurationError
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 
 log = logging.getLogger(__name__)
 

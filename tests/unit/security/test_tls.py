@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from app.core.settings import Settings
 from app.devtools.local_tls import Pki
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.security.tls import TlsRefused, client_ssl_context, kafka_tls, redis_ssl_kwargs, redis_tls
 from app.store import redis_from_settings
-from app.tls import TlsRefused, client_ssl_context, kafka_tls, redis_ssl_kwargs, redis_tls
 from tests.support.pki import KEY_PASSWORD
 
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from app.access import mint_key
-from app.redaction import MASK, credential_values, install_log_redaction, redact
-from app.settings import Settings
+from app.core.settings import Settings
+from app.security.access import mint_key
+from app.security.redaction import MASK, credential_values, install_log_redaction, redact
 
 
 @pytest.fixture

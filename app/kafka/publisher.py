@@ -8,7 +8,7 @@ Sends go through one idempotent producer (``enable_idempotence=True``, ``acks="a
 retries never duplicate a message, and ``linger_ms`` lets concurrent sends share batches.
 
 By default the valid events of one `publish_many` call travel in envelopes: per topic and target
-partition (the murmur2 partitioner every Kafka client uses, `app.kafka_topics.partition_for`),
+partition (the murmur2 partitioner every Kafka client uses, `app.kafka.topics.partition_for`),
 up to `envelope_max_events` events in one message, a JSON array of event objects that each carry
 their `kind`. A group of one event is sent as a plain event object keyed by `target_id`, as
 is everything with ``envelopes=False``. The worker judges each event of an envelope on its own.
@@ -27,9 +27,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from app.kafka_config import aiokafka_kwargs, raise_if_tls_refused
-from app.kafka_topics import partition_for
-from app.lifecycle import AsyncClosing
+from app.core.lifecycle import AsyncClosing
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs, raise_if_tls_refused
+from app.kafka.topics import partition_for
 from app.scoring.events import (
     ENVELOPE_MAX_EVENTS,
     MAX_ID_LEN,
@@ -41,7 +42,6 @@ from app.scoring.events import (
     event_to_json_dict,
     validate_event,
 )
-from app.settings import Settings
 
 DEFAULT_LINGER_MS = 10
 
@@ -105,7 +105,7 @@ class EventPublisher(AsyncClosing):
 
     async def start(self) -> None:
         """Connect the producer (fetches cluster metadata; raises if Kafka is unreachable, and
-        `app.tls.TlsRefused` if the brokers' certificate is refused)."""
+        `app.security.tls.TlsRefused` if the brokers' certificate is refused)."""
         if self._producer is not None:
             return
         producer = AIOKafkaProducer(

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError
-from app.settings import Settings, reveal
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings, reveal
 
 KAFKA_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 KAFKA_API_VERSIONS_V0 = struct.pack(">ihhih", 10, 18, 0, 1, -1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.lifecycle import AsyncClosing, Closing
+from app.core.lifecycle import AsyncClosing, Closing
 
 
 class Held(Closing):

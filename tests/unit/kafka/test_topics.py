@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ConfigurationError
-from app.kafka_topics import TopicLayoutError, check_partition_counts
-from app.settings import Settings
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings
+from app.kafka.topics import TopicLayoutError, check_partition_counts
 
 
 def counts(settings: Settings, default: int, **overrides: int) -> dict[str, int]:

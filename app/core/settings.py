@@ -114,8 +114,9 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: SecretStr | None = None  # secrets: never shown by repr or dumps
     kafka_sasl_password: SecretStr | None = None
-    # TLS (SSL, SASL_SSL; app/tls.py): the CA that signed the brokers (unset: the system's),
-    # a client certificate and key for mutual TLS, and the key's password if it is encrypted.
+    # TLS (SSL, SASL_SSL; app/security/tls.py): the CA that signed the brokers (unset: the
+    # system's), a client certificate and key for mutual TLS, and the key's password if it is
+    # encrypted.
     kafka_ssl_cafile: str | None = None
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
@@ -183,7 +184,7 @@ class Settings(BaseSettings):
     redis_username: SecretStr | None = None
     redis_password: SecretStr | None = None
     redis_key_prefix: str = "clout:v2"
-    # TLS when `redis_url` is rediss:// (app/tls.py), as for Kafka above.
+    # TLS when `redis_url` is rediss:// (app/security/tls.py), as for Kafka above.
     redis_ssl_cafile: str | None = None
     redis_ssl_certfile: str | None = None
     redis_ssl_keyfile: str | None = None

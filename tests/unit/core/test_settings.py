@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
+from app.core.settings import ScoringSettings, Settings
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams
-from app.settings import ScoringSettings, Settings
 
 
 def test_every_model_parameter_has_exactly_one_setting() -> None:

@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from app.kafka_topics import partition_for
-from app.publisher import EventPublisher, event_rules
+from app.core.settings import Settings
+from app.kafka.publisher import EventPublisher, event_rules
+from app.kafka.topics import partition_for
 from app.scoring.events import InvalidEvent, Kind, event_to_json_dict, validate_event
-from app.settings import Settings
 from tests.support.cli import clout
 from tests.support.kafka import created_topics, make_event, read_all
 

@@ -8,8 +8,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from app.settings import Settings, reveal
-from app.tls import check_endpoint, client_ssl_context, kafka_tls
+from app.core.settings import Settings, reveal
+from app.security.tls import check_endpoint, client_ssl_context, kafka_tls
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,8 @@ class KafkaSecurity:
 
 
 def kafka_security(settings: Settings) -> KafkaSecurity:
-    """The TLS context (`CLOUT_KAFKA_SSL_*`, app/tls.py) and the revealed SASL credentials."""
+    """The TLS context (`CLOUT_KAFKA_SSL_*`, app/security/tls.py) and the revealed SASL
+    credentials."""
     tls = kafka_tls(settings)
     return KafkaSecurity(
         ssl_context=None if tls is None else client_ssl_context(tls),

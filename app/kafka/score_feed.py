@@ -15,10 +15,10 @@ from typing import Any, Literal, Self
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from app.kafka_config import aiokafka_kwargs
-from app.lifecycle import AsyncClosing
+from app.core.lifecycle import AsyncClosing
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.scoring.thresholds import Direction
-from app.settings import Settings
 
 Cause = Literal["event", "decay", "refit"]
 """Why a score was rewritten: new engagement, the decay sweep, or a curve refit."""

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.access import redact_keys
-from app.settings import Settings, reveal
+from app.core.settings import Settings, reveal
+from app.security.access import redact_keys
 
 MASK = "***"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import faust
 from pydantic import SecretStr
 
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from streams.worker import broker_credentials
 
 

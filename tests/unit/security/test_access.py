@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.access import (
+from app.security.access import (
     MAX_PRESENTED_LEN,
     ApiKeyRecord,
     PresentedKey,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from app.feed import ScoreFeed, ScoreRecord, ThresholdRecord
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.score_feed import ScoreFeed, ScoreRecord, ThresholdRecord
 
 RECORD = ScoreRecord(
     user_id="alice",
