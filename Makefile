@@ -69,6 +69,7 @@ lint-tools:
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_docstrings.py app streams
 
 browser:
 	bash scripts/install_browser.sh

@@ -16,9 +16,9 @@ from urllib.parse import quote
 
 import aiohttp
 
-from app.access import MAX_DAILY, MAX_RATE_PER_S, Scope
+from app.core.settings import Settings
 from app.devtools.isolation import free_port
-from app.settings import Settings
+from app.security.access import MAX_DAILY, MAX_RATE_PER_S, Scope
 from app.store.api_keys import ApiKeyStore
 from bench.phases import ApiProcess, Lookup, timed_lookups
 from bench.stats import summarize

@@ -18,10 +18,10 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.devtools.redis_cluster import LocalRedisCluster, LocalRedisServer
 from app.scoring.card import ActorContribution, ScoreCard
-from app.settings import Settings
 from app.store import ScoreClient, ScoreWriter, redis_from_settings
 from app.store.connection import RedisClient
 from app.store.dedupe import EventDeduplicator
@@ -204,7 +204,7 @@ def main() -> None:
     import tempfile
     from datetime import UTC, datetime
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--users", type=int, default=100_000)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from random import Random
 
-from app.publisher import EventPublisher
+from app.kafka.publisher import EventPublisher
 from app.scoring.events import Kind
 from app.simulation.population import NETWORKS, WireEvent, generate_events
 

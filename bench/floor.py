@@ -20,7 +20,7 @@ from typing import cast
 import faust
 import orjson
 
-from app.settings import get_settings
+from app.core.settings import get_settings
 from streams.topics import declare_topics
 from streams.worker import faust_app, tune_garbage_collector, use_event_loop
 

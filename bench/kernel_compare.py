@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import clout_kernel
 import orjson
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams

@@ -26,16 +26,16 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from app.core.settings import Settings
 from app.devtools.processes import stop_child
 from app.devtools.worker_process import settings_env, wait_caught_up
-from app.kafka_config import aiokafka_kwargs
-from app.publisher import EventPublisher
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.publisher import EventPublisher
+from app.security.tls import api_client_tls, client_ssl_context
 from app.store import ScoreClient
 from app.store.connection import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
-from app.tls import api_client_tls, client_ssl_context
 from bench.events import Expectation, KindEvent, fresh_users, population, publish_all, tracer
 from bench.probe import (
     BATCH_SECONDS,

@@ -20,11 +20,11 @@ from typing import Any
 
 import psutil
 
+from app.core.settings import Settings
 from app.devtools.isolation import free_port, isolated
 from app.devtools.worker_process import WorkerProcess
-from app.kafka_topics import ensure_topics
-from app.publisher import DEFAULT_LINGER_MS, EventPublisher
-from app.settings import Settings
+from app.kafka.publisher import DEFAULT_LINGER_MS, EventPublisher
+from app.kafka.topics import ensure_topics
 from app.store.connection import redis_from_settings
 from bench import auth_cost, phases
 from bench.cluster import cluster_lookups

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.store.cleanup import delete_prefix
 from app.store.connection import redis_from_settings
 

@@ -19,10 +19,10 @@ from typing import NoReturn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.access import Scope  # noqa: E402
-from app.errors import ConfigurationError  # noqa: E402
-from app.kafka_topics import ensure_topics  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.core.errors import ConfigurationError  # noqa: E402
+from app.core.settings import Settings  # noqa: E402
+from app.kafka.topics import ensure_topics  # noqa: E402
+from app.security.access import Scope  # noqa: E402
 from app.store.api_keys import ApiKeyStore  # noqa: E402
 
 CLOUT = [sys.executable, "-m", "app.cli"]

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.core.settings import Settings  # noqa: E402
 from app.devtools import local_tls  # noqa: E402
 from app.devtools.alerting import (  # noqa: E402
     AlertingError,
@@ -47,7 +48,6 @@ from app.devtools.processes import (  # noqa: E402
     spawn,
 )
 from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
-from app.settings import Settings  # noqa: E402
 
 STACK = ROOT / ".stack"
 KAFKA_CLUSTER = STACK / "kafka-cluster"

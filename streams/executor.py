@@ -25,7 +25,7 @@ from typing import TypeVar
 import orjson
 from faust.types import EventT, Message
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
 from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
 from app.store.connection import TRANSIENT_STORE_ERRORS, transient_error_backoff

@@ -250,8 +250,8 @@ class FaustTableAccess:
     A write stores the value in the partition's database at once and queues its changelog
     record; `deliver` sends every queued record, one or a few record batches per changelog
     partition, and waits until the broker has them. Faust's own `table[key] = value` would also
-    send each record alone (a `FutureMessage` through its producer buffer): at 700 events/s,
-    draining that buffer held each commit for 250-2,300 ms.
+    send each record alone (a `FutureMessage` through its producer buffer), and draining that
+    buffer held each commit for seconds (CHANGELOG.md).
     """
 
     def __init__(self, table: FencedTable, send: SendRecords) -> None:
@@ -291,8 +291,8 @@ def partition_data(store: Any, partition: int) -> MutableMapping[bytes, bytes]:
     memory store's one dict (keys are raw bytes in both, as the table's serializers are raw).
 
     Faust's own `table[key]` routes through the current event, the key and value serializers
-    and a locked LRU key index: ~15 µs more per write than the database's put (a cost, no
-    upstream report found).
+    and a locked LRU key index: a cost per write the database's put does not have (no upstream
+    report found).
     """
     if isinstance(store, faust_rocksdb.Store):
         db: MutableMapping[bytes, bytes] = store._db_for_partition(partition)
@@ -552,9 +552,9 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         looks for records. Recovery empties the set while a fetch waits (it pauses the
         changelog partitions once they are read): the fetch then returned records of the stream
         partitions, which `getmany` skips as inactive while aiokafka's position has passed them
-        (crash test: 6,000 records of 36 partitions skipped just after recovery's seek, three
-        partitions found by the stall rule 10 s later). robinhood/faust PR #69 fixed both (the
-        empty set, the live reference) in 2018; faust-streaming 0.15.3 has neither fix.
+        (records lost until the stall rule found their partitions). robinhood/faust PR #69
+        fixed both (the empty set, the live reference) in 2018; faust-streaming 0.15.3 has
+        neither fix.
         """
         if active_partitions is None:  # a client-only app fetches everything
             return await super()._getmany(None, timeout)
@@ -589,15 +589,14 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         """Faust's `getmany`, without the records a seek made stale, giving back the ones it
         skips, and counting both, and what the fetch loop will drop.
 
-        A: records fetched before a seek of their partition are discarded (aiokafka fetches
-        them again from the offset sought): delivered, they raised the read offset past the
-        offset sought, and the loop then dropped the records the seek fetched
-        (`offset=2 r_offset=418` in a crash test). C: Faust skips, silently, fresh records of a
-        partition that is neither active nor buffered, while aiokafka's position has passed
-        them: a fetch begun before a rebalance can return, after recovery's seek, records of
-        stream partitions still held (B). Such a partition is sought back to its first skipped
-        record, which undoes the fetch (crash test: 9 partitions stalled until the stall rule
-        found them).
+        A: records fetched before a seek of their partition are discarded (aiokafka fetches them
+        again from the offset sought): delivered, they raised the read offset past the offset
+        sought, and the loop then dropped the records the seek fetched. C: Faust skips, silently,
+        fresh records of a partition that is neither active nor buffered, while aiokafka's position
+        has passed them: a fetch begun before a rebalance can return, after recovery's seek, records
+        of stream partitions still held (B). Such a partition is sought back to its first skipped
+        record, which undoes the fetch (otherwise the partition stalls until the stall rule finds
+        it).
         """
         seeks, read_offset = self._clout_seeks, self._read_offset
         buffered = self._buffered_partitions
@@ -670,8 +669,8 @@ class InlineDeliveryConsumer(WorkerConsumer):
 
     Faust's fetch loop (`Consumer._drain_messages`) hands every message to the conductor as
     `wait_first(callback(message), suspend_flow.wait())`: a race of four futures and an
-    `asyncio.wait`, ~40 µs a message in a micro-benchmark, a third of what a Faust agent that
-    only counts spends per message. The callback almost never waits (it decodes and puts the
+    `asyncio.wait` per message, a large share of what a Faust agent spends per message
+    (CHANGELOG.md). The callback almost never waits (it decodes and puts the
     event in a stream's buffer), so it is run here up to its first suspension. Only if it
     suspends (flow control during a rebalance, a full buffer) does the race happen, as Faust's,
     with the rest of the callback; with the flow suspended or the consumer stopping, Faust's

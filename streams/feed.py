@@ -23,8 +23,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from app.feed import Cause, ScoreRecord, ThresholdRecord
-from app.kafka_topics import partition_for
+from app.kafka.score_feed import Cause, ScoreRecord, ThresholdRecord
+from app.kafka.topics import partition_for
 from app.scoring.attribution import raw_driver
 from app.scoring.card import ScoreCard
 from app.scoring.params import ModelParams

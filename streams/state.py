@@ -35,7 +35,8 @@ _WHOLE_MESSAGE = SLOTS_PER_MESSAGE - 1
 assert ENVELOPE_MAX_EVENTS < _WHOLE_MESSAGE
 
 FLUSH_YIELD_EVERY = 256
-"""Users a flush writes between two yields to the event loop (~5 ms of encoding and writes)."""
+"""Users a flush writes between two yields to the event loop, so batches never wait out a whole
+flush."""
 
 
 def _sequence(offset: int, index: int | None) -> int:
@@ -212,9 +213,9 @@ class StateCache:
         """Write every changed user to the table once and deliver the changelog records of all
         writes so far (evictions' too); returns how many changed users were written.
 
-        The writes yield to the event loop every `FLUSH_YIELD_EVERY` users: a flush of
-        1,400-1,900 users took 90-190 ms at 1,000 events/s, which batches waited out (the tail
-        of the end-to-end latency). A batch that runs meanwhile may change a user this flush
+        The writes yield to the event loop every `FLUSH_YIELD_EVERY` users: a whole flush of
+        thousands of users would otherwise hold every batch (the tail of the end-to-end
+        latency). A batch that runs meanwhile may change a user this flush
         has not written yet (it is written with that change) or has written (it is marked for
         the next flush); either way every change made before the flush began is written.
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from app.feed import Cause
+from app.kafka.score_feed import Cause
 from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
 from app.store.due import DueIndex
 from streams import metrics

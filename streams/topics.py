@@ -7,8 +7,8 @@ from typing import Any
 
 import faust
 
+from app.core.settings import Settings
 from app.scoring.events import Kind
-from app.settings import Settings
 
 
 @dataclass(frozen=True)

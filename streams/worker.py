@@ -21,10 +21,10 @@ from faust.sensors.monitor import Monitor
 from faust.types import TP, EventT, Message, StreamT
 from prometheus_client import start_http_server
 
-from app.kafka_config import aiokafka_kwargs, kafka_security
-from app.kafka_topics import ensure_topics, topic_configs
-from app.redaction import credential_values, install_log_redaction
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
+from app.kafka.config import aiokafka_kwargs, kafka_security
+from app.kafka.topics import ensure_topics, topic_configs
+from app.security.redaction import credential_values, install_log_redaction
 from app.store.connection import STORE_ERRORS, redis_from_settings
 from app.store.curve import CurveStore, RefitPolicy, TopicRefitPolicy
 from app.store.dedupe import EventDeduplicator
@@ -51,17 +51,15 @@ from streams.sweep import DecaySweep
 from streams.topics import declare_topics
 
 log = logging.getLogger(__name__)
-# A sweep tick that meets these is skipped (the next tick catches up).
-SWEEP_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
+# A timer tick (decay sweep, curve follow, curve refit) that meets these is skipped: the next
+# tick catches up, and an exception escaping a Faust timer would crash the whole worker.
+TIMER_SKIPPED_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 PRODUCER_LINGER_S = 0.01
 """How long the worker's producer gathers record batches (changelog, score feed) and dead letters
-into one request.
-
-Measured when each table write was still its own Faust send: with Faust's default (0) each went
-in its own request, and 10 ms raised the pipeline from 3,656 to 4,135 events/s in `clout bench
---events 100000` on this 2-core machine. Durability is unchanged: the flush awaits the changelog's
-delivery, and Faust flushes the producer before every offset commit.
+into one request: with Faust's default (0) each goes in its own request (CHANGELOG.md has the
+measurement). Durability is unchanged: the flush awaits the changelog's delivery, and Faust
+flushes the producer before every offset commit.
 """
 COMMIT_EVERY_MESSAGES = 200_000
 """Faust's other commit trigger (default 10,000 messages), raised so that the interval
@@ -198,10 +196,9 @@ def tune_garbage_collector(settings: Settings) -> None:
 
     The worker holds many small long-lived objects (Faust, aiokafka and the other libraries it
     imports, then every cached user's state), and Python's default schedule re-scans them over
-    and over: instrumented, collections took 1.4 s of a 15 s single-event run, the full ones
-    75-250 ms each. Frozen objects are never scanned again; with these thresholds collections
-    took 0.16 s, and alternating ad-hoc runs drained ~18% more events/s (CHANGELOG.md). Call
-    it last at start, so what is frozen is the start-up heap.
+    and over. Frozen objects are never scanned again, and these thresholds space the rest out
+    (CHANGELOG.md has the measurements). Call it last at start, so what is frozen is the
+    start-up heap.
     """
     if settings.worker_gc_tuned:
         gc.collect()
@@ -341,7 +338,7 @@ def build_app(settings: Settings) -> faust.App:
             return  # tables may be incomplete; the next tick catches up
         try:
             rescored = await sweep.run_once(owned_partitions())
-        except SWEEP_SKIPPED_ERRORS as exc:
+        except TIMER_SKIPPED_ERRORS as exc:
             # An exception escaping a Faust timer crashes the whole worker; the sweep is
             # best-effort (the schedule stays in Redis), so skip this tick and try the next.
             log.warning("decay sweep skipped: Redis unavailable (%s)", exc)
@@ -355,7 +352,7 @@ def build_app(settings: Settings) -> faust.App:
             return  # tables may be incomplete; the next tick re-scores
         try:
             await follower.follow(owned_partitions())
-        except SWEEP_SKIPPED_ERRORS as exc:
+        except TIMER_SKIPPED_ERRORS as exc:
             log.warning("curve follow skipped: Redis unavailable (%s)", exc)
 
     @app.timer(interval=settings.curve.refit_interval_s, name="curve-refit")  # type: ignore[untyped-decorator]
@@ -364,7 +361,7 @@ def build_app(settings: Settings) -> faust.App:
             await follower.refit_if_due(
                 RefitPolicy.of(settings), settings.curve.refit_interval_s, topic_upkeep
             )
-        except SWEEP_SKIPPED_ERRORS as exc:
+        except TIMER_SKIPPED_ERRORS as exc:
             log.warning("scheduled curve refit skipped: Redis unavailable (%s)", exc)
 
     return app

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.devtools.redis_cluster import LocalRedisCluster
-from app.settings import Settings
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -79,17 +79,6 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRed
 def cluster_stack(stack: Settings, redis_cluster: LocalRedisCluster) -> Settings:
     """The stack's settings with Redis pointed at the private cluster."""
     return stack.model_copy(update=redis_cluster.settings())
-
-
-REDIS_VARIANTS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
-"""Fixture params that run a test on the shared single server and on the private cluster."""
-
-
-def stack_on(request: pytest.FixtureRequest) -> Settings:
-    """The stack settings for a fixture parametrized with REDIS_VARIANTS."""
-    fixture = "cluster_stack" if request.param == "cluster" else "stack"
-    settings: Settings = request.getfixturevalue(fixture)
-    return settings
 
 
 REAL_STACK_MARKERS = ("integration", "e2e", "reliability", "redis_cluster")

@@ -20,10 +20,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.access import ApiKeyRecord, RateDecision, Verdict, parse_key
-from app.access import Scope as KeyScope
-from app.errors import ConfigurationError
-from app.settings import Settings
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings
+from app.security.access import ApiKeyRecord, RateDecision, Verdict, parse_key
+from app.security.access import Scope as KeyScope
 from app.store.api_keys import ApiKeyStore
 
 RECORD_TTL_S = 1.0

@@ -1,8 +1,7 @@
 """Request dependencies as `Annotated` aliases, so routes declare what they need by type.
 
 Every dependency is `async def`, even one that never awaits: FastAPI runs a plain `def`
-dependency in its threadpool, a thread hop per request (4-5% of `clout api`'s py-spy samples
-were in `run_in_threadpool`).
+dependency in its threadpool, a thread hop per request.
 """
 
 from __future__ import annotations
@@ -11,10 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from app.settings import Settings
+from app.core.settings import Settings
+from app.scoring.events import MAX_ID_LEN
 from app.store import ScoreClient
-
-MAX_USER_ID_LEN = 128
 
 
 async def get_score_client(request: Request) -> ScoreClient:
@@ -33,5 +31,5 @@ ClientDep = Annotated[ScoreClient, Depends(get_score_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
 UserIdPath = Annotated[
     str,
-    Path(min_length=1, max_length=MAX_USER_ID_LEN, description="The user id, as in the events."),
+    Path(min_length=1, max_length=MAX_ID_LEN, description="The user id, as in the events."),
 ]

@@ -20,8 +20,8 @@ from app.api.auth import (
 )
 from app.api.metrics import ResponseCounter
 from app.api.routes import changes, curve, health, leaderboard, scores, topics, user_page
+from app.core.settings import Settings
 from app.ops.web import install_ops
-from app.settings import Settings
 from app.store import (
     STORE_ERRORS,
     CorruptRecord,

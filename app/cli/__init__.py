@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from app.errors import ConfigurationError
+from app.core.errors import ConfigurationError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
@@ -60,8 +60,8 @@ def check_tls_first() -> None:
     its certificate (one connection per service, only when TLS is configured): otherwise the
     worker would retry "Unable to bootstrap" forever and Redis commands fail with a bare
     "certificate verify failed"."""
-    from app.settings import get_settings
-    from app.tls import check_tls, endpoints
+    from app.core.settings import get_settings
+    from app.security.tls import check_tls, endpoints
 
     settings = get_settings()
     if endpoints(settings):

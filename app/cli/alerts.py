@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from app.core.settings import get_settings
 from app.ops.alerts import rules_yaml
-from app.settings import get_settings
 
 
 def register(subparsers: Any) -> None:

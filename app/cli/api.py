@@ -9,8 +9,8 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from app.cli.shared import bounded_int
-from app.errors import ConfigurationError
-from app.settings import Settings, get_settings, reveal
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings, get_settings, reveal
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api import create_api
-    from app.redaction import credential_values, install_log_redaction
+    from app.security.redaction import credential_values, install_log_redaction
 
     # After its graceful shutdown uvicorn raises the signal again for the handler that was there
     # before it started; Python's default for SIGTERM would end a cleanly stopped API "killed by

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.settings import get_settings
+from app.core.settings import get_settings
 
 
 def register(subparsers: Any) -> None:

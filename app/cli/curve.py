@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.shared import lookup, print_json, when
+from app.core.settings import get_settings
 from app.scoring.curve import Curve
-from app.settings import get_settings
 from app.store.curve import Refit, RefitPolicy
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from app.feed import ScoreFeed, ScoreRecord, ThresholdRecord
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
+from app.kafka.score_feed import ScoreFeed, ScoreRecord, ThresholdRecord
 
 
 def register(subparsers: Any) -> None:

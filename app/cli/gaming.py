@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; the pure simulation does the work."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from app.simulation.gaming import gaming_report
 
     if args.users < 2 or args.events < 1 or args.engagements < 1:

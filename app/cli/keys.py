@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from app.access import (
+from app.cli.shared import bounded_int, with_store
+from app.security.access import (
     DEFAULT_DAILY,
     DEFAULT_RATE_PER_S,
     MAX_DAILY,
@@ -19,7 +20,6 @@ from app.access import (
     Scope,
     check_name,
 )
-from app.cli.shared import bounded_int, with_store
 from app.store.api_keys import ApiKeyStore, KeyNameTaken
 
 T = TypeVar("T")

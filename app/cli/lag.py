@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     except urllib.error.URLError as failed:
         if not isinstance(failed.reason, ssl.SSLCertVerificationError):
             raise
-        from app.settings import get_settings
-        from app.tls import api_client_tls, explain_refusal
+        from app.core.settings import get_settings
+        from app.security.tls import api_client_tls, explain_refusal
 
         url = urllib.parse.urlsplit(args.url)
         tls = api_client_tls(get_settings())
@@ -90,8 +90,8 @@ def _show(doc: dict[str, Any], args: argparse.Namespace, console: Any) -> None:
 def _run_remote(args: argparse.Namespace, console: Any) -> int:
     import time
 
-    from app.settings import get_settings, reveal
-    from app.tls import api_client_tls, client_ssl_context
+    from app.core.settings import get_settings, reveal
+    from app.security.tls import api_client_tls, client_ssl_context
 
     settings = get_settings()
     key = reveal(settings.api_key)
@@ -130,8 +130,8 @@ def _run_remote(args: argparse.Namespace, console: Any) -> int:
 
 
 async def _run_local(args: argparse.Namespace, console: Any) -> int:
+    from app.core.settings import get_settings
     from app.ops.monitor import OpsMonitor
-    from app.settings import get_settings
 
     settings = get_settings()
     monitor = OpsMonitor(settings)

@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.publisher import EventPublisher, parse_kind
+from app.core.settings import get_settings
+from app.kafka.publisher import EventPublisher, parse_kind
 from app.scoring.events import InvalidEvent, Kind
-from app.settings import get_settings
 
 CHUNK_LINES = 1000
 """Lines validated and sent per `publish_many` call: bounds memory and paces the progress bar."""

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from rich.console import Console
 
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
 from app.store import STORE_ERRORS, ScoreClient
 
 T = TypeVar("T")

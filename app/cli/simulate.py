@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from app.kafka_topics import ensure_topics
-from app.publisher import EventPublisher
+from app.core.settings import get_settings
+from app.kafka.publisher import EventPublisher
+from app.kafka.topics import ensure_topics
 from app.scoring.events import Kind
-from app.settings import get_settings
 from app.simulation.population import REFERENCE_AUDIENCE_SIGMA, generate_events
 
 CHUNK = 5000

@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from app.access import Scope
+from app.core.settings import Settings
 from app.devtools.processes import live_pid, log_tail, spawn, wait_gone
 from app.ops.alerts import API_JOB, WORKER_JOB, duration, rules_yaml
-from app.settings import Settings
+from app.security.access import Scope
 from app.store.api_keys import ApiKeyStore
 
 PROMETHEUS_BINARY = "prometheus"

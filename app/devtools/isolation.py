@@ -7,21 +7,19 @@ import socket
 import uuid
 from typing import Any
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def isolated(settings: Settings, label: str = "t", **overrides: Any) -> Settings:
     """A copy of settings with topics, consumer group and Redis prefix unique to this run."""
     tag = f"{label}{uuid.uuid4().hex[:10]}"
+    topics = {  # topic_dead_letters -> <tag>.dead-letters
+        name: f"{tag}.{name.removeprefix('topic_').replace('_', '-')}"
+        for name in Settings.topic_settings()
+    }
     return settings.model_copy(
         update={
-            "topic_likes": f"{tag}.likes",
-            "topic_shares": f"{tag}.shares",
-            "topic_mentions": f"{tag}.mentions",
-            "topic_dead_letters": f"{tag}.dead-letters",
-            "topic_rekeyed": f"{tag}.rekeyed",
-            "topic_scores": f"{tag}.scores",
-            "topic_score_thresholds": f"{tag}.score-thresholds",
+            **topics,
             "app_id": f"clout-{tag}",
             "redis_key_prefix": f"clout-{tag}",
             **overrides,

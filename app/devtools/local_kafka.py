@@ -2,7 +2,7 @@
 storage format arguments, java command line and a readiness probe.
 
 Shared by the local stack (`make stack-up`, scripts/stack.py) and the tests' private brokers
-(tests/reliability/private_servers.py), so both run the same broker the same way. The jars come from
+(tests/support/private_servers.py), so both run the same broker the same way. The jars come from
 `$KAFKA_HOME/libs`, or once from Maven Central (scripts/kafka/pom.xml) into .stack/kafka-libs.
 """
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.tls import TlsRefused, TlsSettings, client_ssl_context
+from app.security.tls import TlsRefused, TlsSettings, client_ssl_context
 
 SERVER_NAMES = "IP:127.0.0.1,DNS:localhost"
 WRONG_HOST_NAMES = "DNS:wrong-host.invalid"

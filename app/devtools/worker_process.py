@@ -20,9 +20,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.core.settings import Settings
 from app.devtools.processes import stop_child
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

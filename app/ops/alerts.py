@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from app.core.settings import Settings
 from app.ops.status import Status
-from app.settings import Settings
 
 WORKER_JOB = "clout-worker"
 """The Prometheus job that scrapes the worker's metrics port (ops/prometheus/prometheus.yml)."""

@@ -26,11 +26,11 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import for_code
 from aiokafka.protocol.offset import OffsetRequest
 
-from app.kafka_config import aiokafka_kwargs, raise_if_tls_refused
-from app.kafka_topics import feed_topics
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs, raise_if_tls_refused
+from app.kafka.topics import feed_topics
 from app.ops.lag import partition_lag
 from app.ops.tracker import FeedLag, MemberInfo, Observation, PartitionObservation
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import logging
 import time
 from typing import Any, Protocol
 
+from app.core.settings import Settings
 from app.ops.tracker import HistoryPoint, LagTracker, Observation, Snapshot
-from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
 from app.store.health import RedisHealth, probe_redis
 

@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from app.core.settings import Settings
 from app.ops.metrics import ops_registry
 from app.ops.monitor import ObservationSource, OpsMonitor
-from app.settings import Settings
 
 __all__ = ["ObservationSource", "OpsMonitor", "install_ops", "page_router", "router"]
 

@@ -39,6 +39,11 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
+MAX_ID_LEN = 128
+"""The longest event, actor, target or post id accepted, in characters (the API's user id path
+parameter takes the same)."""
+
+
 @dataclass(frozen=True, slots=True)
 class EventRules:
     """What makes an event acceptable; built from the model parameters (`ModelParams.event_rules`).
@@ -49,7 +54,7 @@ class EventRules:
 
     horizon_ms: int
     max_future_ms: int
-    max_id_len: int = 128
+    max_id_len: int = MAX_ID_LEN
 
 
 ENVELOPE_MAX_EVENTS = 500
@@ -77,8 +82,6 @@ Topic slugs follow the same rule (`topic_slug` maps a hashtag or a category to o
 
 MAX_TOPICS = 5
 """Most distinct topics one event may name."""
-
-_ID_FIELDS = ("event_id", "actor_id", "target_id")
 
 
 def validate_event(obj: object, kind: Kind, now_ms: int, rules: EventRules) -> EngagementEvent:

@@ -3,7 +3,7 @@
 `ModelParams` lives apart from `model.py` so that `signals.py` (which applies events) and
 `model.py` (which reads state into a score) can both use it without importing each other;
 `app.scoring.model` re-exports everything here. These defaults are the only ones:
-`app.settings.ScoringSettings` takes its own from them (in days, hours and seconds), and
+`app.core.settings.ScoringSettings` takes its own from them (in days, hours and seconds), and
 `Settings.model_params()` builds one from the environment.
 """
 

@@ -194,10 +194,9 @@ class UserSignals:
     def to_dict(self) -> dict[str, object]:
         """JSON-compatible form for the worker's table: short keys, every float exact.
 
-        Floats are not rounded: the table is rewritten whenever a user changes, so rounding made
-        a user's state depend on where writes fell, and a crash and replay moved them (the
-        reliability tests measured drifts of up to 6e-4 in a component). The result shares the
-        state's dicts: serialize it, do not keep or change it.
+        Floats are not rounded: the table is rewritten whenever a user changes, so rounding would
+        make a user's state depend on where writes fell, and a crash and replay would move it.
+        The result shares the state's dicts: serialize it, do not keep or change it.
         """
         out: dict[str, object] = {
             "L": self.landmark_ms,

@@ -15,7 +15,10 @@ from typing import cast
 
 from redis.exceptions import WatchError
 
-from app.access import (
+from app.core.lifecycle import AsyncClosing
+from app.core.settings import Settings
+from app.scoring.decay import S_PER_DAY
+from app.security.access import (
     MAX_DAILY,
     MAX_RATE_PER_S,
     ApiKeyRecord,
@@ -25,9 +28,6 @@ from app.access import (
     mint_key,
     secret_digest,
 )
-from app.lifecycle import AsyncClosing
-from app.scoring.decay import S_PER_DAY
-from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings, register_lua
 from app.store.keys import RedisKeys
 

@@ -11,11 +11,11 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
-from app.lifecycle import AsyncClosing
+from app.core.lifecycle import AsyncClosing
+from app.core.settings import Settings
 from app.scoring.attribution import Attribution, attribute
 from app.scoring.card import ScoreCard
 from app.scoring.params import ModelParams
-from app.settings import Settings
 from app.store.connection import RedisClient, redis_from_settings
 from app.store.curve import CurveStore
 from app.store.keys import HISTORY_DAYS, RedisKeys, history_window, utc_day

@@ -29,8 +29,8 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.settings import Settings, reveal
-from app.tls import redis_ssl_kwargs, redis_tls
+from app.core.settings import Settings, reveal
+from app.security.tls import redis_ssl_kwargs, redis_tls
 
 StoreError = RedisError
 """What the store's clients raise when Redis fails (unreachable, timeout, error reply), so
@@ -71,7 +71,7 @@ def redis_from_settings(settings: Settings, **overrides: Any) -> RedisClient:
     strings, JSON documents), and hiredis decodes in C, which is cheaper than decoding bytes
     in Python on each read. Code sharing this client must therefore expect `str`, not `bytes`.
     `overrides` go to `from_url` last (e.g. a different ``max_connections`` for tests).
-    A rediss:// URL connects over TLS with `CLOUT_REDIS_SSL_*` (app/tls.py).
+    A rediss:// URL connects over TLS with `CLOUT_REDIS_SSL_*` (app/security/tls.py).
     """
     kwargs: dict[str, Any] = {"decode_responses": True}
     tls = redis_tls(settings)
@@ -112,8 +112,7 @@ def chunks_by_slot(
     within a group, cut into chunks of at most `size`: the calls of a multi-key script.
 
     Keys of one script call must share a slot on a cluster. A single server has no such rule,
-    so its items are not hashed at all (a slot per key was 1.6% of the envelope pipeline's
-    py-spy samples, for one group).
+    so its items are not hashed at all (hashing is a per-event cost on the hot path).
     """
     if not isinstance(redis, RedisCluster):
         return [items[i : i + size] for i in range(0, len(items), size)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from app.core.settings import Settings
 from app.scoring.curve import (
     DEFAULT_CURVE,
     NO_TOPIC_CURVES,
@@ -27,7 +28,6 @@ from app.scoring.curve import (
     fit_curve,
     quantile_ranks,
 )
-from app.settings import Settings
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard

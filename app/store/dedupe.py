@@ -6,7 +6,7 @@ re-send); the same message seen again at the same position is a replay after a c
 effect was committed, and must count. A Lua script runs the SETs for a chunk of ids and answers
 one verdict per id: one command per chunk instead of one per event, because packing and parsing a
 command per event in redis-py cost the worker more than the rest of its Redis traffic together
-(py-spy of the envelope pipeline). On a cluster a chunk holds the ids of one hash slot.
+(docs/guarantees.md). On a cluster a chunk holds the ids of one hash slot.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from app.store.connection import (
 from app.store.keys import RedisKeys
 
 CHUNK_SIZE = 1000
-"""Ids per script call: SETs of ~1 µs each keep one call well under Redis's latency budget."""
+"""Ids per script call: small enough that one call keeps well under Redis's latency budget."""
 
 
 class EventDeduplicator:

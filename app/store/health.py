@@ -16,7 +16,7 @@ import orjson
 from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
-from app.settings import resolve_leaderboard_shards
+from app.core.settings import resolve_leaderboard_shards
 from app.store.connection import RedisClient
 from app.store.keys import RedisKeys
 

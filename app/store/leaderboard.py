@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.asyncio import RedisCluster
 
-from app.settings import resolve_leaderboard_shards
+from app.core.settings import resolve_leaderboard_shards
 from app.store.connection import AnyPipeline, RedisClient, ScriptCall, register_lua, run_script
 from app.store.keys import RedisKeys, shard_of
 

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, Self, TypeVar
 
-from app.lifecycle import Closing
+from app.core.lifecycle import Closing
+from app.core.settings import Settings, get_settings
 from app.scoring.attribution import Attribution
 from app.scoring.card import ScoreCard
-from app.settings import Settings, get_settings
 from app.store.client import ChangeFeed, ScoreClient
 from app.store.keys import HISTORY_DAYS
 from app.store.models import DailyScore, LeaderboardEntry, ScoreChange, UserScore

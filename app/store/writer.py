@@ -43,8 +43,7 @@ from app.store.leaderboard import Leaderboard
 from app.store.topic_boards import DEFAULT_TOPIC_LEADERBOARD_SIZE, TopicBoards
 
 # Cards per script call. Each call blocks Redis while it runs, so chunks stay small enough to
-# keep other clients' latency low: SLOWLOG showed ~11 ms for a 1,000-card call on the dev machine,
-# so a 250-card call holds Redis for roughly 3 ms. Larger chunks were not faster (docs/redis.md).
+# keep other clients' latency low; larger chunks were not faster (docs/redis.md, "The writer").
 DEFAULT_CHUNK_SIZE = 250
 
 _T = TypeVar("_T")
@@ -74,8 +73,8 @@ def _days(day_number: int) -> tuple[str, str]:
 
 @lru_cache(maxsize=2048)
 def _levels(shown: str, thresholds: tuple[float, ...], hysteresis: float) -> tuple[int, int]:
-    """(low, high) of the band a stored score allows; cached, as there are only 1,000 scores
-    (1.2% of the single-event pipeline's py-spy samples were this computed per card)."""
+    """(low, high) of the band a stored score allows; cached, as there are only 1,000 visible
+    scores and the writer asks for every card."""
     allowed = band(float(shown), thresholds, hysteresis)
     return allowed.low, allowed.high
 

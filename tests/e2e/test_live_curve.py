@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.simulation import population_stats
 from app.simulation.population import generate_events
 from app.store.client import ScoreClient
-from tests.e2e.test_population_scores import run_clout
+from tests.support.cli import run_clout
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = pytest.mark.e2e

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.access import Scope, mint_key
-from app.kafka_config import aiokafka_kwargs
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.scoring.card import TopicInfluence
-from app.settings import Settings
+from app.security.access import Scope, mint_key
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from tests.support.api import issue_key

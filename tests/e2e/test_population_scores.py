@@ -9,23 +9,20 @@ says bought engagement is worth a tenth of organic.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.simulation import population_stats
 from app.simulation.population import generate_events
 from app.store.client import ScoreClient
-from tests.conftest import REDIS_VARIANTS, stack_on
+from tests.support.cli import run_clout
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.worker import (
     WorkerProcess,
-    settings_env,
     wait_caught_up,
     wait_until_consuming,
 )
@@ -33,19 +30,6 @@ from tests.support.worker import (
 pytestmark = pytest.mark.e2e
 
 USERS, EVENTS, SEED = 20_000, 200_000, 7
-
-
-def run_clout(settings: Settings, *args: str) -> str:
-    """Run a `clout` subcommand with these settings; return its output (fails on non-zero exit)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, **settings_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 @pytest.fixture(params=REDIS_VARIANTS)

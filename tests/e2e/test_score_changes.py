@@ -29,19 +29,19 @@ import orjson
 import pytest
 
 from app.api import create_api
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.scoring.curve import Curve
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals, apply_event
-from app.settings import Settings
 from app.store import ScoreClient, redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.keys import utc_day
 from tests.support.api import issue_key
 from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_or_skip, served_api
-from tests.support.cli import run_clout
+from tests.support.cli import clout
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
@@ -213,7 +213,7 @@ async def card_at(client: ScoreClient, after_ms: int, version: int = 0) -> int:
 async def refit_now(settings: Settings) -> None:
     """`clout curve fit --now` for this small population (min population 1)."""
     curve = settings.curve.model_copy(update={"min_population": 1})
-    code, out, err = await run_clout(
+    code, out, err = await clout(
         settings.model_copy(update={"curve": curve}), "curve", "fit", "--now"
     )
     assert code == 0, out + err

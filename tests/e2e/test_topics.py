@@ -29,17 +29,17 @@ import httpx
 import orjson
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
-from app.settings import Settings
 from app.store.client import ScoreClient
 from app.store.keys import shard_of
 from app.store.models import UserScore
 from app.store.topics import SCAN_BUDGET
-from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.api import api_process, issue_key
-from tests.support.cli import run_clout
+from tests.support.cli import clout
 from tests.support.kafka import encode, make_event, produce
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = pytest.mark.e2e
@@ -213,7 +213,7 @@ async def test_topics_through_the_pipeline(redis_variant_stack: Settings, tmp_pa
     worker.start()
     try:
         await wait_until_consuming(settings, [worker])
-        code, out, err = await run_clout(
+        code, out, err = await clout(
             settings,
             "simulate",
             "--users",

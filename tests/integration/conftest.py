@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store import ScoreWriter, redis_from_settings
 from app.store.cleanup import delete_prefix
 

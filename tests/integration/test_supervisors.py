@@ -15,8 +15,8 @@ import psutil
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import free_port, isolated
-from app.settings import Settings
 from app.store import ScoreClient
 from app.store.cleanup import delete_prefix
 from tests.support.waiting import eventually

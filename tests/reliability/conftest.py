@@ -4,17 +4,12 @@ need one (starting a JVM broker costs seconds of both cores, so it is started on
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 
-from app.settings import Settings
-from tests.reliability.private_servers import PrivateKafka
-
-SASL_USER = f"clout-sasl-user-{secrets.token_hex(4)}"
-SASL_PASSWORD = f"sasl-pw-{secrets.token_hex(12)}"
+from app.core.settings import Settings
+from tests.support.private_servers import SASL_PASSWORD, SASL_USER, PrivateKafka
 
 
 @pytest.fixture(scope="session")
@@ -30,16 +25,3 @@ def sasl_kafka(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield kafka
     finally:
         kafka.stop()
-
-
-def on_sasl_kafka(settings: Settings, kafka: PrivateKafka) -> Settings:
-    """`settings` pointed at the private broker with the SASL credentials (a secret)."""
-    return settings.model_copy(
-        update={
-            "kafka_bootstrap": kafka.bootstrap,
-            "kafka_security_protocol": "SASL_PLAINTEXT",
-            "kafka_sasl_mechanism": "PLAIN",
-            "kafka_sasl_username": SecretStr(SASL_USER),
-            "kafka_sasl_password": SecretStr(SASL_PASSWORD),
-        }
-    )

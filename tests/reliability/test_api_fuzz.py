@@ -19,11 +19,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from app.api import create_api
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
 from app.scoring.signals import UserSignals, apply_event
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from app.store.connection import redis_from_settings
 from app.store.writer import ScoreWriter

@@ -20,18 +20,18 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.store.cleanup import delete_prefix
-from tests.reliability.outcome import (
+from tests.support.outcome import (
     card_mismatches,
     read_cards,
     seen_positions,
     wait_for_exact_cards,
 )
-from tests.reliability.private_servers import PrivateKafkaCluster
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
+from tests.support.private_servers import PrivateKafkaCluster
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 

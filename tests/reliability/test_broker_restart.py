@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
-from tests.reliability.conftest import on_sasl_kafka
-from tests.reliability.outcome import card_mismatches, read_cards, seen_positions
-from tests.reliability.private_servers import PrivateKafka
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
+from tests.support.outcome import card_mismatches, read_cards, seen_positions
+from tests.support.private_servers import PrivateKafka, on_sasl_kafka
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,

@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
-from app.kafka_topics import partition_for
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.topics import partition_for
 from streams.executor import DUPLICATE_REASON
-from tests.reliability.outcome import seen_positions, wait_for_exact_cards
-from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
-from tests.reliability.traffic import Outgoing, produce_all
+from tests.support.crash_scenario import CRASH_TEST_MARKS, crash_scenario
 from tests.support.kafka import read_all
+from tests.support.outcome import seen_positions, wait_for_exact_cards
+from tests.support.traffic import Outgoing, produce_all
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = CRASH_TEST_MARKS

@@ -17,15 +17,15 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import Kind
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from streams.executor import DEAD_LETTER_MAX_KEY_BYTES, DEAD_LETTER_MAX_VALUE_BYTES
-from tests.reliability.outcome import card_mismatches, read_cards, seen_positions
-from tests.reliability.traffic import Outgoing, Traffic, give_standing, make_traffic, produce_all
 from tests.support.kafka import read_all
+from tests.support.outcome import card_mismatches, read_cards, seen_positions
+from tests.support.traffic import Outgoing, Traffic, give_standing, make_traffic, produce_all
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(400)]

@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
 from streams.state import StoredUser
-from tests.reliability.outcome import group_members, in_flight, seen_positions, wait_for_exact_cards
-from tests.reliability.scenario import start_two_owners
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
+from tests.support.crash_scenario import start_two_owners
 from tests.support.kafka import records_to_end
+from tests.support.outcome import group_members, in_flight, seen_positions, wait_for_exact_cards
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,

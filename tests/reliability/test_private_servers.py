@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
-from tests.reliability.private_servers import PrivateKafka, PrivateRedis
+from app.core.settings import Settings
+from tests.support.private_servers import PrivateKafka, PrivateRedis
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.devtools.redis_cluster import LocalRedisCluster
-from app.settings import Settings
 from app.store import ScoreClient, redis_from_settings
-from tests.reliability.outcome import card_mismatches, read_cards
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
+from tests.support.outcome import card_mismatches, read_cards
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 

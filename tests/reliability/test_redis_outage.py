@@ -17,17 +17,17 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.ops.metrics import ops_registry
 from app.ops.monitor import OpsMonitor
-from app.settings import Settings
-from tests.reliability.outcome import (
+from tests.support.outcome import (
     assert_counted_once_and_feed_on_cards,
     card_mismatches,
     read_cards,
 )
-from tests.reliability.private_servers import PrivateRedis
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
+from tests.support.private_servers import PrivateRedis
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import (
     WorkerProcess,

@@ -15,8 +15,9 @@ import signal
 import time
 from pathlib import Path
 
-from app.settings import Settings
-from tests.reliability.outcome import (
+from app.core.settings import Settings
+from tests.support.crash_scenario import CRASH_TEST_MARKS, crash_scenario, start_two_owners
+from tests.support.outcome import (
     assert_counted_once_and_feed_on_cards,
     assert_faust_lost_no_delivery,
     card_mismatches,
@@ -25,8 +26,7 @@ from tests.reliability.outcome import (
     read_cards,
     wait_for_exact_cards,
 )
-from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario, start_two_owners
-from tests.reliability.traffic import produce_all
+from tests.support.traffic import produce_all
 from tests.support.worker import (
     WorkerProcess,
     wait_caught_up,

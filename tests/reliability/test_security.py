@@ -22,22 +22,27 @@ from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from starlette.routing import BaseRoute, Mount, Route
 
-from app.access import Scope, mint_key, parse_key
 from app.api import create_api
-from app.api.deps import MAX_USER_ID_LEN
 from app.api.routes.scores import MAX_IDS_PER_CALL
+from app.core.settings import Settings
 from app.devtools.isolation import free_port, isolated
-from app.settings import Settings
+from app.scoring.events import MAX_ID_LEN
+from app.security.access import Scope, mint_key, parse_key
 from app.store import redis_from_settings
 from app.store.api_keys import ApiKeyStore
 from app.store.cleanup import delete_prefix
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.keys import HISTORY_DAYS
-from tests.reliability.conftest import SASL_PASSWORD, SASL_USER, on_sasl_kafka
-from tests.reliability.outcome import read_cards
-from tests.reliability.private_servers import PrivateKafka, PrivateRedis
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.api import api_process, issue_key, issue_key_sync
+from tests.support.outcome import read_cards
+from tests.support.private_servers import (
+    SASL_PASSWORD,
+    SASL_USER,
+    PrivateKafka,
+    PrivateRedis,
+    on_sasl_kafka,
+)
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
@@ -323,7 +328,7 @@ async def test_api_refuses_oversized_inputs(stack: Settings) -> None:
     settings = isolated(stack)
     app = create_api(settings)
     key = await issue_key(settings)
-    long_id = "x" * (MAX_USER_ID_LEN + 1)
+    long_id = "x" * (MAX_ID_LEN + 1)
     too_many = ",".join(f"u{n}" for n in range(MAX_IDS_PER_CALL + 1))
     requests = [
         f"/v1/scores/{long_id}",

@@ -25,22 +25,22 @@ from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.core.settings import Settings
 from app.devtools.isolation import free_port, isolated
 from app.devtools.local_tls import KeyPair, Pki, make_pki
 from app.devtools.redis_cluster import LocalRedisCluster
 from app.devtools.worker_process import settings_env
-from app.kafka_config import aiokafka_kwargs
-from app.publisher import EventPublisher
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.publisher import EventPublisher
 from app.scoring.events import Kind
-from app.settings import Settings
+from app.security.tls import TlsRefused, api_client_tls, client_ssl_context
 from app.store import ScoreClient, discover_topology, redis_from_settings
 from app.store.cleanup import delete_prefix
-from app.tls import TlsRefused, api_client_tls, client_ssl_context
-from tests.reliability.outcome import read_cards
-from tests.reliability.private_servers import PrivateKafka, PrivateRedis
-from tests.reliability.traffic import give_standing, make_traffic, produce_all
 from tests.support.api import api_process, issue_key
 from tests.support.kafka import make_event
+from tests.support.outcome import read_cards
+from tests.support.private_servers import PrivateKafka, PrivateRedis
+from tests.support.traffic import give_standing, make_traffic, produce_all
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 

@@ -24,19 +24,19 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
+from app.kafka.config import aiokafka_kwargs
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE, score_card
-from app.settings import Settings
 from app.store.cleanup import delete_prefix
-from tests.reliability.outcome import (
+from tests.support.outcome import (
     assert_faust_lost_no_delivery,
     read_cards,
     seen_positions,
     wait_for_exact_cards,
 )
-from tests.reliability.traffic import Outgoing, Traffic, give_standing, make_traffic, produce_all
+from tests.support.traffic import Outgoing, Traffic, give_standing, make_traffic, produce_all
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(300)]

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
-from tests.reliability.outcome import (
+from app.core.settings import Settings
+from tests.support.crash_scenario import CRASH_TEST_MARKS, crash_scenario
+from tests.support.outcome import (
     assert_counted_once_and_feed_on_cards,
     assert_faust_lost_no_delivery,
     seen_positions,
     wait_for_exact_cards,
 )
-from tests.reliability.scenario import CRASH_TEST_MARKS, crash_scenario
-from tests.reliability.traffic import produce_all
+from tests.support.traffic import produce_all
 from tests.support.worker import (
     WorkerProcess,
     committed_and_ends,
@@ -48,7 +48,7 @@ async def test_kill_between_state_flush_and_offset_commit_loses_nothing_counts_n
             tmp_path,
             "doomed",
             loglevel="info",
-            module="tests.reliability.worker_killed_before_commit",
+            module="tests.support.worker_killed_before_commit",
         )
         successor = WorkerProcess(settings, tmp_path, "successor", loglevel="info")
         try:

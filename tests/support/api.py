@@ -1,5 +1,5 @@
-"""Run the real `clout api` as a subprocess for tests that need a served HTTP API, and issue
-the API keys tests call it with."""
+"""The API for tests: the app in-process (`serve`), the real `clout api` as a subprocess for
+tests that need a served HTTP API, and the API keys tests call them with."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
 
-from app.access import MAX_DAILY, MAX_RATE_PER_S, Scope
+from app.api.main import create_api
+from app.core.settings import Settings
 from app.devtools.isolation import free_port
 from app.devtools.worker_process import settings_env
-from app.settings import Settings
+from app.security.access import MAX_DAILY, MAX_RATE_PER_S, Scope
+from app.security.tls import api_client_tls, client_ssl_context
 from app.store.api_keys import ApiKeyStore
-from app.tls import api_client_tls, client_ssl_context
 
 ALL_SCOPES = tuple(Scope)
 
@@ -97,3 +98,17 @@ def _since(log_path: Path, offset: int) -> bytes:
     with log_path.open("rb") as log:
         log.seek(offset)
         return log.read()
+
+
+@asynccontextmanager
+async def serve(settings: Settings, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for `create_api(settings)`, inside the app's lifespan (as uvicorn runs it),
+    sending `key` as X-API-Key on every request."""
+    app = create_api(settings)
+    headers = {} if key is None else {"X-API-Key": key}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://clout.test", headers=headers
+        ) as http:
+            yield http

@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 
 from app.api import create_api
+from app.core.settings import Settings
 from app.devtools.isolation import free_port
-from app.settings import Settings
 from tests.support.waiting import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")

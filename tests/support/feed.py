@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from tests.support.kafka import records_to_end

@@ -1,17 +1,20 @@
-"""Plain-client helpers for tests: produce engagement events, read a topic back."""
+"""Plain-client helpers for tests: topics of a test's own, produce engagement events, read a
+topic back."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 
 
 def make_event(actor: str = "fan-1", target: str = "alice", **overrides: Any) -> dict[str, Any]:
@@ -105,3 +108,19 @@ async def records_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[
         return records
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def created_topics(
+    settings: Settings, names: Iterable[str], partitions: int
+) -> AsyncIterator[list[str]]:
+    """`names` created with `partitions` partitions each for the block, deleted afterwards."""
+    topics = list(names)
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(settings))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, partitions, replication_factor=1) for t in topics])
+        yield topics
+        await admin.delete_topics(topics)
+    finally:
+        await admin.close()

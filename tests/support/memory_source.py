@@ -28,7 +28,7 @@ import faust
 import orjson
 from faust.types import TP
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from streams import faust_compat
 from streams.commit import Checkpoint
 from streams.executor import BatchScorer

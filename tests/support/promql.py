@@ -25,7 +25,7 @@ _KEYWORDS |= {"group_left", "group_right", "inf", "nan"}
 
 PENDING_ELSEWHERE: dict[str, str] = {}
 """Names the rules already use that another branch adds; remove one once it is on main
-(tests/unit/ops/test_alert_rules.py fails until it is)."""
+(tests/unit/ops/test_alerts.py fails until it is)."""
 
 
 def metric_names(expr: str) -> set[str]:

@@ -12,8 +12,8 @@ import yaml
 
 from app.api.auth import check_auth_settings
 from app.cli import build_parser
+from app.core.settings import Settings
 from app.ops.alerts import API_JOB, WORKER_JOB
-from app.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

@@ -52,7 +52,7 @@ def test_the_code_as_it_is_keeps_every_contract(tree: Path) -> None:
     ("contract", "module", "source"),
     [
         ("pure-scoring", "app/scoring/violation.py", "import orjson\n"),
-        ("pure-scoring", "app/scoring/violation.py", "from app.settings import Settings\n"),
+        ("pure-scoring", "app/scoring/violation.py", "from app.core.settings import Settings\n"),
         ("redis-behind-store", "app/ops/violation.py", "import redis.asyncio\n"),
         ("redis-behind-store", "streams/violation.py", "from redis.backoff import NoBackoff\n"),
         ("app-below-streams-and-bench", "app/ops/violation.py", "import streams.worker\n"),

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Response, status
 
 from app.api.deps import ClientDep, SettingsDep
 from app.api.schemas import HealthOut, ReadyOut
-from app.kafka_config import aiokafka_kwargs
-from app.settings import Settings
+from app.core.settings import Settings
+from app.kafka.config import aiokafka_kwargs
 from app.store import ScoreClient
 
 router = APIRouter(tags=["health"])

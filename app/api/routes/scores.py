@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
-from app.api.deps import MAX_USER_ID_LEN, ClientDep, UserIdPath
+from app.api.deps import ClientDep, UserIdPath
 from app.api.schemas import ErrorOut, ExplanationOut, HistoryOut, ScoreOut, ScoresOut
+from app.scoring.events import MAX_ID_LEN
 from app.store import HISTORY_DAYS
 
 MAX_IDS_PER_CALL = 100
@@ -30,7 +31,7 @@ async def parse_ids(
         Query(
             description=(
                 f"Comma-separated user ids (the parameter may also repeat); at most "
-                f"{MAX_IDS_PER_CALL} distinct ids, each 1..{MAX_USER_ID_LEN} characters. "
+                f"{MAX_IDS_PER_CALL} distinct ids, each 1..{MAX_ID_LEN} characters. "
                 "An id containing a comma must be looked up with GET /v1/scores/{user_id}."
             ),
             examples=["alice,bob"],
@@ -45,9 +46,9 @@ async def parse_ids(
     elif len(unique) > MAX_IDS_PER_CALL:
         problem = f"at most {MAX_IDS_PER_CALL} ids per call (got {len(unique)})"
     else:
-        too_long = next((u for u in unique if len(u) > MAX_USER_ID_LEN), None)
+        too_long = next((u for u in unique if len(u) > MAX_ID_LEN), None)
         if too_long is not None:
-            problem = f"user id longer than {MAX_USER_ID_LEN} characters: {too_long[:32]!r}..."
+            problem = f"user id longer than {MAX_ID_LEN} characters: {too_long[:32]!r}..."
     if problem is not None:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("query", "ids"), "msg": problem, "input": ids}]

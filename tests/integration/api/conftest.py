@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.api import create_api
-from app.devtools.isolation import isolated
-from app.settings import Settings
-from tests.conftest import REDIS_VARIANTS, stack_on
-from tests.support.api import issue_key
-
-
-@asynccontextmanager
-async def serve(settings: Settings, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for `create_api(settings)`, inside the app's lifespan (as uvicorn runs it),
-    sending `key` as X-API-Key on every request."""
-    app = create_api(settings)
-    headers = {} if key is None else {"X-API-Key": key}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://clout.test", headers=headers
-        ) as http:
-            yield http
+from app.core.settings import Settings
+from tests.support.api import issue_key, serve
+from tests.support.redis_variants import isolated_on_each_redis  # noqa: F401  (isolated_settings)
 
 
 @pytest.fixture
@@ -41,9 +24,3 @@ async def api(isolated_settings: Settings, api_key: str) -> AsyncIterator[httpx.
     """The app, called with `api_key`."""
     async with serve(isolated_settings, api_key) as http:
         yield http
-
-
-@pytest.fixture(params=REDIS_VARIANTS)
-def isolated_settings(request: pytest.FixtureRequest) -> Settings:
-    """Settings unique to this test, on the single server and (a second run) on the cluster."""
-    return isolated(stack_on(request))

@@ -7,14 +7,14 @@ import dataclasses
 import orjson
 import pytest
 
+from app.core.settings import Settings
 from app.scoring.card import ActorContribution
 from app.scoring.curve import DEFAULT_CURVE
 from app.scoring.model import score_from_raw
-from app.settings import Settings
 from app.store import ScoreWriter
 from app.store.keys import utc_day
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
-from tests.support.cli import run_clout
+from tests.support.cards import DAY_MS, make_card, now_ms
+from tests.support.cli import clout
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ async def scored(writer: ScoreWriter, isolated_settings: Settings) -> int:
 async def test_the_table_puts_the_biggest_movers_first(
     isolated_settings: Settings, scored: int
 ) -> None:
-    code, out, err = await run_clout(isolated_settings, "changes", "alice", "--since", "2d")
+    code, out, err = await clout(isolated_settings, "changes", "alice", "--since", "2d")
     assert (code, err) == (0, "")
     assert "driven by +4.0 raw of new mentions on reddit" in out
     rows = [
@@ -56,7 +56,7 @@ async def test_the_table_puts_the_biggest_movers_first(
 
 
 async def test_json_is_the_apis_body(isolated_settings: Settings, scored: int) -> None:
-    code, out, _ = await run_clout(isolated_settings, "changes", "alice", "--since", "2d", "--json")
+    code, out, _ = await clout(isolated_settings, "changes", "alice", "--since", "2d", "--json")
     body = orjson.loads(out)
     assert code == 0
     assert (body["user_id"], body["since"]) == ("alice", "2d")
@@ -66,11 +66,11 @@ async def test_json_is_the_apis_body(isolated_settings: Settings, scored: int) -
 
 
 async def test_errors_are_one_readable_line(isolated_settings: Settings, scored: int) -> None:
-    code, _, err = await run_clout(isolated_settings, "changes", "ghost")
+    code, _, err = await clout(isolated_settings, "changes", "ghost")
     assert (code, err.strip()) == (1, "no score for user 'ghost'")
-    code, _, err = await run_clout(isolated_settings, "changes", "alice", "--since", "2000-01-01")
+    code, _, err = await clout(isolated_settings, "changes", "alice", "--since", "2000-01-01")
     assert code == 1
     assert "no daily snapshot of 'alice' to start '2000-01-01' from" in err
-    code, _, err = await run_clout(isolated_settings, "changes", "alice", "--since", "soon")
+    code, _, err = await clout(isolated_settings, "changes", "alice", "--since", "soon")
     assert code == 2
     assert "is not a day in the history" in err

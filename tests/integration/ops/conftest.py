@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.core.settings import Settings
 from app.ops.monitor import OpsMonitor
-from app.settings import Settings
 
 
 @pytest.fixture

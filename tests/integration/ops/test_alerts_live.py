@@ -22,14 +22,14 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from app.access import Scope
+from app.core.settings import AlertSettings, Settings
 from app.devtools.alerting import ALERTMANAGER_BINARY, PROMETHEUS_BINARY, AlertingStack, Receivers
 from app.devtools.isolation import free_ports, isolated
-from app.kafka_config import aiokafka_kwargs
-from app.settings import AlertSettings, Settings
-from tests.integration.ops.test_ops_kafka import FAST
+from app.kafka.config import aiokafka_kwargs
+from app.security.access import Scope
 from tests.support.api import api_process, issue_key
 from tests.support.kafka import encode, make_event
+from tests.support.ops import FAST
 from tests.support.promql import dashboard_exprs, installed
 from tests.support.webhook import WebhookReceiver, webhook_receiver
 from tests.support.worker import WorkerProcess, wait_until_consuming

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from app.feed import ScoreFeed, ScoreRecord
-from app.kafka_topics import ensure_topics
+from app.core.settings import Settings
+from app.kafka.score_feed import ScoreFeed, ScoreRecord
+from app.kafka.topics import ensure_topics
 from app.ops.monitor import OpsMonitor
 from app.ops.tracker import FeedLag
-from app.settings import Settings
 from tests.support.kafka import produce
 from tests.support.waiting import eventually
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
 from app.ops.monitor import OpsMonitor
 from app.ops.status import Status
-from app.settings import Settings
-from tests.integration.ops.test_ops_kafka import FAST, independent_offsets, snapshot_where
 from tests.support.kafka import encode, make_event, produce
+from tests.support.ops import FAST, independent_offsets, snapshot_where
 from tests.support.worker import WorkerProcess, wait_until_consuming
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ async def test_real_worker_backlog_and_catch_up(
         lambda s: s.total_lag == len(events) and s.status is not Status.OK,
         "the stopped worker's backlog",
     )
-    truth = await independent_offsets(settings)
+    truth = await independent_offsets(settings, PARTITIONS)
     shown = {(r.topic, r.partition): (r.committed, r.end) for r in snap.partitions}
     assert shown == truth
     assert snap.total_lag == sum(end - (committed or 0) for committed, end in truth.values())

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.access import ApiKeyRecord, Scope, parse_key
+from app.core.settings import Settings
 from app.devtools.alerting import (
     ALERTMANAGER_BINARY,
     PROMETHEUS_BINARY,
@@ -21,7 +21,7 @@ from app.devtools.alerting import (
 )
 from app.devtools.isolation import free_ports, isolated
 from app.ops.alerts import alerting_rules, recording_rules
-from app.settings import Settings
+from app.security.access import ApiKeyRecord, Scope, parse_key
 from app.store.api_keys import ApiKeyStore
 from tests.support.promql import installed
 

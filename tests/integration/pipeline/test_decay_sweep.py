@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from app.core.settings import ScoringSettings, Settings
 from app.devtools.isolation import isolated
-from app.settings import ScoringSettings, Settings
 from app.store.keys import RedisKeys
 from tests.support.kafka import encode, make_event, produce
 from tests.support.waiting import eventually

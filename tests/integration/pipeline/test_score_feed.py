@@ -13,20 +13,20 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.feed import ScoreFeed, ScoreRecord
-from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import ensure_topics
-from app.settings import Settings
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.score_feed import ScoreFeed, ScoreRecord
+from app.kafka.topics import ensure_topics
 from app.store import redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.writer import FeedMarks, ScoreWriter
 from streams.feed import FeedProducer
 from streams.record_batches import record_batches
-from tests.conftest import REDIS_VARIANTS, stack_on
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 from tests.support.feed import last_per_user, read_to_end, redis_scores
 from tests.support.kafka import encode, make_event, produce
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_caught_up, wait_until_consuming
 

@@ -12,17 +12,17 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.kafka_config import aiokafka_kwargs
-from app.kafka_topics import partition_for
+from app.kafka.config import aiokafka_kwargs
+from app.kafka.topics import partition_for
 from app.scoring.model import DEFAULT_CURVE, raw_for_score
-from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
 from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
-from tests.conftest import REDIS_VARIANTS, stack_on
 from tests.support.kafka import encode, make_event, produce, read_all
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.waiting import eventually
 from tests.support.worker import WorkerProcess, wait_until_consuming
 

@@ -6,23 +6,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.devtools.isolation import isolated
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store import ScoreClient, redis_from_settings
 from app.store.connection import RedisClient
-from tests.conftest import REDIS_VARIANTS, stack_on
+from tests.support.redis_variants import isolated_on_each_redis  # noqa: F401  (isolated_settings)
 
 
 @pytest.fixture
 async def client(isolated_settings: Settings) -> AsyncIterator[ScoreClient]:
     async with ScoreClient.from_settings(isolated_settings) as reader:
         yield reader
-
-
-@pytest.fixture(params=REDIS_VARIANTS)
-def isolated_settings(request: pytest.FixtureRequest) -> Settings:
-    """Settings unique to this test, on the single server and (a second run) on the cluster."""
-    return isolated(stack_on(request))
 
 
 @pytest.fixture

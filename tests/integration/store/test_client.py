@@ -8,9 +8,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
+from app.core.settings import Settings
 from app.scoring.attribution import snapshot_of
 from app.scoring.card import ActorContribution
-from app.settings import Settings
 from app.store import (
     CorruptRecord,
     NoSnapshot,
@@ -21,7 +21,7 @@ from app.store import (
     parse_since,
 )
 from app.store.client import MAX_LEADERBOARD_LIMIT
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from tests.support.cards import DAY_MS, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

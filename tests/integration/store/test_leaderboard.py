@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from app.core.settings import Settings
 from app.devtools.isolation import isolated
-from app.settings import Settings
 from app.store import redis_from_settings
 from app.store.connection import RedisClient
 from app.store.keys import percentile
 from app.store.leaderboard import DIRECT_MERGE_ROWS, Leaderboard
-from tests.conftest import REDIS_VARIANTS, stack_on
+from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 
 pytestmark = pytest.mark.integration
 

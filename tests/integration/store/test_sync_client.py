@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app.core.settings import Settings
 from app.scoring.card import ScoreCard, TopicInfluence
-from app.settings import Settings
 from app.store import ScoreWriter, SyncScoreClient, parse_since, redis_from_settings
 from app.store.cleanup import delete_prefix
 from app.store.topics import InfluencerQuery
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,13 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.card import ScoreCard, TopicInfluence
 from app.scoring.model import ModelParams
-from app.settings import Settings
 from app.simulation import generate_events, replay_states
 from app.store import RedisKeys, ScoreWriter
 from app.store.leaderboard import Leaderboard
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from tests.support.cards import DAY_MS, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

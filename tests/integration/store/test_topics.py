@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.card import ScoreCard, TopicInfluence
-from app.settings import Settings
 from app.store import ScoreClient, ScoreWriter
 from app.store.topics import (
     SCAN_BUDGET,
@@ -19,7 +19,7 @@ from app.store.topics import (
     encode_cursor,
     main_network,
 )
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.thresholds import Crossing, band, crossings, tenths
-from app.settings import Settings
 from app.store.connection import register_lua, run_script
 from app.store.keys import RedisKeys
 

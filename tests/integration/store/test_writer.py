@@ -12,12 +12,12 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.attribution import Snapshot, snapshot_of
 from app.scoring.card import ActorContribution
-from app.settings import Settings
 from app.store import HISTORY_DAYS, DailyScore, RedisKeys, ScoreChange, ScoreClient, ScoreWriter
 from app.store.keys import HISTORY_TTL_S, utc_day
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from tests.support.cards import DAY_MS, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from app.store.writer import FeedChange, FeedMarks, ScoreWriter
-from tests.integration.store.helpers import make_card, now_ms
+from tests.support.cards import make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

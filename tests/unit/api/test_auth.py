@@ -3,14 +3,9 @@ OpenAPI security declaration, and the record cache's one-second bound."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from fastapi import APIRouter, FastAPI
 
-from app.access import ApiKeyRecord, Scope, mint_key, secret_digest
 from app.api import create_api
 from app.api.auth import (
     OPEN_PATHS,
@@ -21,8 +16,10 @@ from app.api.auth import (
     check_every_route_guarded,
     is_loopback,
 )
-from app.errors import ConfigurationError
-from app.settings import Settings
+from app.core.errors import ConfigurationError
+from app.core.settings import Settings
+from app.security.access import ApiKeyRecord, Scope, mint_key, secret_digest
+from tests.support.cli import clout_process
 
 
 @pytest.mark.parametrize(
@@ -55,14 +52,7 @@ def test_the_setting_reads_on_and_off(
 
 
 def test_clout_api_refuses_to_start_with_auth_off_on_a_public_address() -> None:
-    env = {**os.environ, "CLOUT_API_AUTH": "off", "CLOUT_API_HOST": "0.0.0.0"}
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "api"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = clout_process(Settings(api_host="0.0.0.0", api_auth=False), "api", timeout_s=60)
     assert done.returncode == 2
     assert "CLOUT_API_AUTH=off is only allowed" in done.stderr
     assert "Traceback" not in done.stderr

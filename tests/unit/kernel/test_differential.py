@@ -13,8 +13,8 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from app.kafka_topics import partition_for
-from app.scoring.curve import Curve, Population, TopicCurves, fit_curve
+from app.kafka.topics import partition_for
+from app.scoring.curve import Curve, TopicCurves
 from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams
@@ -22,7 +22,8 @@ from app.scoring.signals import UserSignals, apply_event
 from streams import plan
 from streams.score_update import score_update
 from streams.state import StoredUser
-from tests.unit.scoring.helpers import DAY, T0
+from tests.support.kernel import FITTED, Msg
+from tests.support.scoring import DAY, T0
 
 PARTITIONS = 4
 TOPICS = {"likes": Kind.LIKE, "shares": Kind.SHARE, "mentions": Kind.MENTION}
@@ -31,15 +32,6 @@ PARAMS = ModelParams(top_actors=2, top_topics=2)  # small, so evictions are comm
 RULES = PARAMS.event_rules
 USERS = ["bob", "carol", 'd"a\\ve', "é-ünï", "x" * 128, "x" * 129]  # JSON escapes, code points
 ACTORS = [*USERS, "", *(f"a{i}" for i in range(8))]
-
-
-@dataclass(frozen=True)
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    headers: object = ()
 
 
 # -- hostile JSON text, written by hand so it can hold what orjson never writes ------------------
@@ -56,7 +48,6 @@ scalar = st.one_of(
 hostile = st.one_of(
     scalar, odd_number, st.sampled_from(["[]", "{}", '["bob"]', "NaN", '"\\ud800"'])
 )
-
 
 RARELY = st.sampled_from([False] * 15 + [True])
 """True about once in 16 draws (hypothesis favours small integers: not `integers(0, 15) == 0`)."""
@@ -242,15 +233,6 @@ def run(batches: list[list[Msg]], raws: dict[str, float], kernel: bool, max_even
 
 
 CURVE: Curve = DEFAULT_CURVE
-FITTED = fit_curve(
-    Population(count=5000, raw_median=0.4, raw_top5=3.0, raw_top01=25.0),
-    DEFAULT_CURVE,
-    version=7,
-    fitted_at_ms=T0,
-    max_step=100.0,
-    min_population=1000,
-    full=True,
-)
 
 
 TOPIC_CURVES = TopicCurves(1, {"coffee": FITTED})  # tea and the others: the global curve

@@ -13,8 +13,8 @@ from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals
 from streams.score_update import score_update
 from streams.state import StoredUser
-from tests.unit.kernel.test_differential import FITTED
-from tests.unit.scoring.helpers import DAY, T0, event, fold
+from tests.support.kernel import FITTED
+from tests.support.scoring import DAY, T0, event, fold
 
 PARAMS = ModelParams()
 

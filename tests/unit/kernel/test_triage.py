@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import orjson
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 from streams import plan
-from tests.unit.kernel.test_differential import Msg
-from tests.unit.scoring.helpers import T0
+from tests.support.kernel import Msg
+from tests.support.scoring import T0
 
 ROUTING = plan.Routing({"likes": Kind.LIKE}, "rekeyed", 8)
 RULES = ModelParams().event_rules

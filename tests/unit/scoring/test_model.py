@@ -20,8 +20,7 @@ from app.scoring.model import (
     style,
 )
 from app.scoring.signals import UserSignals, apply_event
-from app.settings import Settings
-from tests.unit.scoring.helpers import DAY, T0, TRUSTED, event, fold
+from tests.support.scoring import DAY, T0, TRUSTED, event, fold
 
 P = ModelParams()
 C = DEFAULT_CURVE
@@ -33,38 +32,6 @@ FITTED = fit_curve(
     max_step=2.0,
     min_population=1000,
 )
-
-
-def test_default_settings_convert_back_to_the_model_defaults() -> None:
-    assert Settings().model_params() == ModelParams()
-
-
-def test_settings_tunables_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOUT_SCORING__LIKE_HALF_LIFE_DAYS", "7")
-    monkeypatch.setenv("CLOUT_SCORING__BURST_HALF_LIFE_HOURS", "2")
-    monkeypatch.setenv("CLOUT_SCORING__TOP_ACTORS", "16")
-    params = Settings().model_params()
-    assert params.like_half_life_ms == 7 * DAY
-    assert params.half_life_ms(Kind.LIKE) == 7 * DAY
-    assert params.burst_half_life_ms == 2 * 3_600_000
-    assert params.top_actors == 16
-    assert params.event_rules.horizon_ms == 90 * DAY
-    assert params.event_rules.max_future_ms == 300_000
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"like_half_life_ms": 0},
-        {"burst_tolerance": -1},
-        {"actor_weight_floor": 0},
-        {"actor_weight_floor": 5.0, "actor_weight_cap": 4.0},
-        {"top_actors": 0},
-    ],
-)
-def test_nonsense_params_are_refused(changes: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=r"must|need"):
-        ModelParams(**changes)  # type: ignore[arg-type]
 
 
 def comps(**by_key: float) -> dict[str, dict[str, float]]:

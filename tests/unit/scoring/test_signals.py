@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams, actor_weight
 from app.scoring.signals import REBASE_AFTER_MS, UserSignals, apply_event
-from tests.unit.scoring.helpers import DAY, T0, TRUSTED, event, fold
+from tests.support.scoring import DAY, T0, TRUSTED, event, fold
 
 P = ModelParams()
 
@@ -30,17 +30,6 @@ def test_first_event_weighs_base_times_actor_weight(
     assert state.components_at(T0, P)[kind.value] == {
         "twitter": pytest.approx(base * actor_weight(score, P))
     }
-
-
-def test_actor_weight_grows_with_score_and_is_clamped() -> None:
-    assert actor_weight(None, P) == P.actor_weight_floor
-    assert actor_weight(1.0, P) == P.actor_weight_floor
-    assert actor_weight(P.actor_weight_pivot, P) == 1.0
-    assert actor_weight(100.0, P) == min(P.actor_weight_cap, (100 / P.actor_weight_pivot) ** 2)
-    scores = [float(s) for s in range(1, 101)]
-    weights = [actor_weight(s, P) for s in scores]
-    assert weights == sorted(weights)
-    assert weights[-1] > 10 * weights[0]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 10])

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from app.cli import main
 from app.scoring.model import ModelParams
 from app.simulation import REFERENCE_END_MS, REFERENCE_SEED, ReplayResult
 from app.simulation.gaming import fitted_curve, gaming_report_from
-
-SUMMARY = re.compile(
-    r"bought_points_per_1000=(\d+\.\d+) organic_points_per_1000=(\d+\.\d+) ratio=(\d+\.\d+|inf)"
-)
+from tests.support.gaming import SUMMARY
 
 
 def test_organic_engagement_gains_ten_times_more_than_bought(
@@ -55,17 +49,3 @@ def test_without_the_defences_buying_would_pay(
     weak = replace(default_params, burst_tolerance=1e9, actor_weight_floor=1.0)
     report = gaming_report_from(reference_replay, weak, end_ms=REFERENCE_END_MS, seed=7)
     assert report.ratio < 3.0
-
-
-def test_cli_prints_the_summary_last(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["gaming-report", "--users", "500", "--events", "5000", "--engagements", "200"])
-    assert code == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 6
-    assert SUMMARY.fullmatch(lines[-1]) is not None
-    assert lines[2].startswith("bought: 200 engagements")
-
-
-def test_cli_refuses_nonsense(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["gaming-report", "--users", "1"]) == 2
-    assert "error" in capsys.readouterr().out

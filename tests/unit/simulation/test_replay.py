@@ -13,7 +13,7 @@ from app.scoring.model import (
     score_from_raw,
 )
 from app.simulation import population_stats, replay, replay_states
-from tests.unit.scoring.helpers import T0
+from tests.support.scoring import T0
 
 P = ModelParams()
 

@@ -1,12 +1,12 @@
 """The sweep's due index, on an in-memory Redis stand-in (the deduplicator is a Lua script,
-tested on the real server and cluster: tests/integration/store/test_dedupe_due.py)."""
+tested on the real server and cluster: tests/integration/store/test_dedupe.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from app.store.due import DueIndex
-from tests.unit.store.fake_redis import FakeRedis
+from tests.support.fake_redis import FakeRedis
 
 
 def redis() -> Any:

@@ -14,13 +14,13 @@ from typing import Any, cast
 
 import orjson
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.card import ScoreCard
 from streams.executor import BatchScorer
 from streams.state import StateCache
 from tests.support.executor import Redis, batch_scorer
-from tests.unit.scoring.helpers import T0
-from tests.unit.streams.test_state import RecordingTable
+from tests.support.scoring import T0
+from tests.support.table import RecordingTable
 
 PARTITIONS = 8
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.attribution import Snapshot
 from app.scoring.card import ScoreCard, TopicInfluence
 from app.scoring.decay import MS_PER_DAY
@@ -22,7 +22,7 @@ from app.scoring.params import ModelParams
 from app.store.writer import Applied, FeedChange
 from streams.feed import FeedProducer
 from streams.record_batches import Delivery, Records
-from tests.integration.store.helpers import make_card
+from tests.support.cards import make_card
 
 THRESHOLDS = (40.0, 50.0)
 PARTITIONS = 8

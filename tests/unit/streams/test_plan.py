@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
 
-from app.kafka_topics import partition_for
+from app.kafka.topics import partition_for
 from app.scoring.events import ENVELOPE_MAX_EVENTS, Kind
 from app.scoring.model import DEFAULT_CURVE, score_from_raw
 from app.scoring.params import ModelParams
 from streams import plan
 from streams.plan import Position
 from streams.state import StoredUser
-from tests.unit.scoring.helpers import T0
+from tests.support.kernel import Msg
+from tests.support.scoring import T0
 
 PARTITIONS = 8
 ROUTING = plan.Routing({"likes": Kind.LIKE, "shares": Kind.SHARE}, "rekeyed", PARTITIONS)
 PARAMS = ModelParams()
 RULES = PARAMS.event_rules
-
-
-@dataclass(frozen=True)
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    headers: object = ()
 
 
 def wire(target: str = "bob", actor: str = "alice", event_id: str = "e1", **extra: Any) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.scoring.model import DEFAULT_CURVE, next_refresh_ms, score_card
 from app.scoring.params import ModelParams
 from streams.score_update import score_update
-from tests.unit.scoring.helpers import DAY, T0, event, fold
+from tests.support.scoring import DAY, T0, event, fold
 
 
 def test_users_with_signals_get_a_card_and_their_next_visible_change() -> None:

@@ -10,9 +10,9 @@ from app.store.due import DueIndex
 from app.store.writer import Applied
 from streams.state import StateCache
 from streams.sweep import DecaySweep
-from tests.unit.scoring.helpers import DAY, T0, event, fold
-from tests.unit.store.fake_redis import FakeRedis
-from tests.unit.streams.test_state import RecordingTable
+from tests.support.fake_redis import FakeRedis
+from tests.support.scoring import DAY, T0, event, fold
+from tests.support.table import RecordingTable
 
 
 class RecordingWriter:

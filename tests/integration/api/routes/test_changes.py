@@ -10,13 +10,13 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from app.core.settings import Settings
 from app.scoring.card import ActorContribution, ScoreCard
 from app.scoring.curve import DEFAULT_CURVE, Curve
 from app.scoring.model import score_from_raw
-from app.settings import Settings
 from app.store import RedisKeys, ScoreWriter
 from app.store.keys import utc_day
-from tests.integration.store.helpers import DAY_MS, make_card, now_ms
+from tests.support.cards import DAY_MS, make_card, now_ms
 
 pytestmark = pytest.mark.integration
 

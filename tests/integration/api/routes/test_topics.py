@@ -7,14 +7,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.access import Scope
+from app.core.settings import Settings
 from app.scoring.card import TopicInfluence
-from app.settings import Settings
+from app.security.access import Scope
 from app.store import ScoreWriter
 from app.store.topics import encode_cursor
-from tests.integration.api.conftest import serve
-from tests.integration.store.helpers import make_card, now_ms
-from tests.support.api import issue_key
+from tests.support.api import issue_key, serve
+from tests.support.cards import make_card, now_ms
 from tests.support.topics import write_topics
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,1 @@
+"""What every room builds on: the settings, operator errors, the closing protocol."""

@@ -1,0 +1,1 @@
+"""Kafka access: client configuration, topics, the event publisher and the score feed."""
