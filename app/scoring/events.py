@@ -76,7 +76,9 @@ def envelope_item_kind(obj: object, topic_kind: Kind) -> None:
         raise InvalidEvent(f"kind is not {topic_kind.value!r} (the topic's kind)")
 
 
-NETWORK_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+SLUG_MAX_LEN = 32
+"""The longest network or topic slug (`NETWORK_PATTERN`)."""
+NETWORK_PATTERN = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{SLUG_MAX_LEN - 1}}}")
 """A network slug: lowercase, so `Twitter` and `twitter` can never split one user's signals.
 Topic slugs follow the same rule (`topic_slug` maps a hashtag or a category to one)."""
 

@@ -319,9 +319,9 @@ def test_every_api_parameter_is_bounded(stack: Settings) -> None:
                     unbounded.append((path, parameter["name"]))
                 if spec.get("type") == "integer" and "maximum" not in spec:
                     unbounded.append((path, parameter["name"]))
-    # The dashboard's asset name is matched against a fixed list of files (404 otherwise,
-    # checked in test_api_refuses_oversized_inputs).
-    assert unbounded == [("/ops/assets/{name}", "name")], unbounded
+    # The dashboard's and the user page's asset names are matched against a fixed list of files
+    # (404 otherwise: test_api_refuses_oversized_inputs, test_only_the_page_script_is_an_asset).
+    assert sorted(unbounded) == [("/ops/assets/{name}", "name"), ("/u/assets/{name}", "name")]
 
 
 async def test_api_refuses_oversized_inputs(stack: Settings) -> None:

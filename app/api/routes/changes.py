@@ -27,7 +27,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 async def since_of(
-    since: Annotated[str, Query(description=f"Start of the window: {SINCE_HELP}.")] = "7d",
+    since: Annotated[
+        str, Query(max_length=32, description=f"Start of the window: {SINCE_HELP}.")
+    ] = "7d",
 ) -> Since:
     """The parsed window; 422 with what is accepted when it is not one."""
     try:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from app.api.deps import ClientDep
 from app.api.routes.leaderboard import MAX_OFFSET
 from app.api.schemas import InfluencersOut, TopicLeaderboardOut
+from app.scoring.events import SLUG_MAX_LEN
 from app.scoring.model import STYLES
 from app.store.client import MAX_LEADERBOARD_LIMIT
 from app.store.topics import (
@@ -26,7 +27,13 @@ _SLUG = TOPIC_PATTERN.pattern
 _SLUG_RULE = "a slug: 1..32 of a-z, 0-9, '_' or '-', starting with a letter or digit"
 
 TopicPath = Annotated[
-    str, Path(pattern=f"^{_SLUG}$", description=f"The topic, {_SLUG_RULE}.", examples=["coffee"])
+    str,
+    Path(
+        pattern=f"^{_SLUG}$",
+        max_length=SLUG_MAX_LEN,
+        description=f"The topic, {_SLUG_RULE}.",
+        examples=["coffee"],
+    ),
 ]
 
 
