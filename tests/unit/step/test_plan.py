@@ -11,9 +11,9 @@ from app.kafka.topics import partition_for
 from app.scoring.events import ENVELOPE_MAX_EVENTS, Kind
 from app.scoring.model import DEFAULT_CURVE, score_from_raw
 from app.scoring.params import ModelParams
-from streams import plan
-from streams.plan import Position
-from streams.state import StoredUser
+from app.step import plan
+from app.step.plan import Position
+from app.step.stored_user import StoredUser
 from tests.support.kernel import Msg
 from tests.support.scoring import T0
 
