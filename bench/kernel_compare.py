@@ -27,10 +27,10 @@ from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals, apply_event
+from app.step import plan
+from app.step.score_update import score_update
+from app.step.stored_user import StoredUser
 from bench.events import population
-from streams import plan
-from streams.score_update import score_update
-from streams.state import StoredUser
 from streams.worker import GC_THRESHOLDS
 
 PARTITIONS = 8

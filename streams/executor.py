@@ -1,15 +1,15 @@
 """Carries a batch's plan out: state from the cache, Redis round trips, dead letters, re-keys.
 
-The decisions are made by the pure functions of streams/plan.py; this module does the I/O in
-between and after, per part of a batch rather than per event (one dedupe call, one
-actor-standing lookup), and per batch: one score card per touched user, however many parts
-changed it, one pipelined Redis write and its score feed records (streams/feed.py). An actor
-whose card the batch has yet to write weighs with the standing its state gives
-(`plan.standings`), not the older one in Redis. User state comes from the write-behind cache
-(streams/state.py), so the table gets one write per changed user per flush and a flush precedes
-every offset commit. Faust acks a batch only after `process` returns, so a crash replays the
-batch; replays are harmless because the state records the positions applied per user and Redis
-writes are monotonic.
+The decisions are made by the pure step (app/step/, which the simulation runs too); this module
+does the I/O in between and after, per part of a batch rather than per event (one dedupe call,
+one actor-standing lookup, around `plan.PartFold`), and per batch: one score card per touched
+user, however many parts changed it, one pipelined Redis write and its score feed records
+(streams/feed.py). An actor whose card the batch has yet to write weighs with the standing its
+state gives (`plan.standings`), not the older one in Redis. User state comes from the
+write-behind cache (streams/state.py), so the table gets one write per changed user per flush and
+a flush precedes every offset commit. Faust acks a batch only after `process` returns, so a
+crash replays the batch; replays are harmless because the state records the positions applied
+per user and Redis writes are monotonic.
 """
 
 from __future__ import annotations
@@ -28,16 +28,18 @@ from faust.types import EventT, Message
 from app.kafka.topics import partition_for
 from app.scoring.events import EventRules, envelope_item, event_to_json_dict
 from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
+from app.step import plan
+from app.step.plan import KIND_HEADER, Accepted, DeadLetter
+from app.step.score_update import score_update
+from app.step.stored_user import StoredUser
 from app.store.connection import TRANSIENT_STORE_ERRORS, transient_error_backoff
 from app.store.dedupe import EventDeduplicator
 from app.store.due import DueIndex
 from app.store.writer import ScoreWriter
-from streams import metrics, plan
+from streams import metrics
 from streams.feed import FeedProducer
 from streams.ordering import InOrderGate
-from streams.plan import KIND_HEADER, Accepted, DeadLetter
-from streams.score_update import score_update
-from streams.state import StateCache, StoredUser
+from streams.state import StateCache
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -161,35 +163,23 @@ class BatchScorer:
         with metrics.stage("fold"):
             states = self._load_states(triage.accepted)
             unscored.add(states, triage.accepted)
-            fresh, replayed = plan.split_replays(triage.accepted, states)
-        if replayed:
-            metrics.REPLAYS_SKIPPED.inc(len(replayed))
+            part = plan.PartFold(triage.accepted, states)
+        if part.replayed:
+            metrics.REPLAYS_SKIPPED.inc(len(part.replayed))
             # A replayed user's state may be in the local store but not yet in the changelog
             # (killed after the store write, before the producer sent it): write it again, so a
             # rebuild from the changelog elsewhere cannot miss what the replay skipped.
-            self._states.mark_changed({a.event.target_id for a in replayed})
+            self._states.mark_changed({a.event.target_id for a in part.replayed})
         first = await self._with_redis_retry(
-            "dedupe",
-            lambda: self._dedupe.first_sightings(
-                [(a.event.event_id, a.position.token()) for a in fresh]
-            ),
+            "dedupe", lambda: self._dedupe.first_sightings(part.sightings())
         )
         with metrics.stage("fold"):
-            actors = sorted({a.event.actor_id for a, ok in zip(fresh, first, strict=True) if ok})
-            stored = plan.stored_standing_needed(actors, unscored.states)
+            stored = part.stored_actors(first, unscored.states)
         raws = await self._with_redis_retry(
             "actor lookup", lambda: self._writer.leaderboard.raws(stored)
         )
         with metrics.stage("fold"):
-            standing = plan.standings(
-                actors,
-                dict(zip(stored, raws, strict=True)),
-                unscored.states,
-                now_ms,
-                self._params,
-                self._curve(),
-            )
-            folded = plan.fold(fresh, first, states, standing, self._params)
+            folded = part.fold(raws, unscored.states, now_ms, self._params, self._curve())
             self._states.mark_changed(folded.changed_users)
         for repeat in folded.duplicates:
             index = repeat.position.index

@@ -56,10 +56,10 @@ from faust.types import TP, EventT, Message
 from faust.utils.functional import consecutive_numbers
 from mode.services import WaitResults
 
+from app.step.stored_user import supersedes
 from streams import metrics
 from streams.commit import Checkpoint
 from streams.record_batches import Records, SendRecords
-from streams.state import supersedes
 
 log = logging.getLogger(__name__)
 

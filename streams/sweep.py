@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 
 from app.kafka.score_feed import Cause
 from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
+from app.step.score_update import score_update
 from app.store.due import DueIndex
 from streams import metrics
 from streams.feed import FeedProducer
-from streams.score_update import score_update
 from streams.state import StateCache
 
 

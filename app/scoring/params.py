@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from app.scoring.decay import MS_PER_DAY, MS_PER_HOUR
 from app.scoring.events import EventRules, Kind
 
-MODEL_VERSION = "clout-model-3"
+MODEL_VERSION = "clout-model-4"
 """Changes whenever a formula or a default changes, so stored cards say which model made them."""
 
 KIND_CODE: dict[str, str] = {Kind.LIKE: "l", Kind.SHARE: "s", Kind.MENTION: "m"}
@@ -55,7 +55,7 @@ class ModelParams:
     horizon_ms: int = 90 * MS_PER_DAY
     max_future_ms: int = 300_000
     # Styles.
-    celebrity_score: float = 86.0
+    celebrity_score: float = 83.4
     style_dominance: float = 0.5
     specialist_share: float = 0.9
 

@@ -1,6 +1,7 @@
 """Synthetic engagement and offline replays: calibrate and test the model without Kafka or Redis.
 
-Pure like `app.scoring` (standard library only). The reference population below is the one the
+A replay runs the worker's own step (app/step) with Kafka and Redis held in memory, so it does no
+I/O (import contract `pure-step`). The reference population below is the one the
 curve constants are calibrated on (docs/scoring.md) and the one `clout gaming-report` uses.
 """
 

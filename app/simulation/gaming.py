@@ -25,7 +25,7 @@ from random import Random
 from app.scoring.curve import DEFAULT_CURVE, Curve, fit_curve, population_of
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
 from app.scoring.events import EngagementEvent, Kind
-from app.scoring.model import ModelParams, score_from_raw
+from app.scoring.model import ModelParams
 from app.scoring.signals import UserSignals, apply_event
 from app.simulation.population import generate_events
 from app.simulation.replay import (
@@ -34,6 +34,7 @@ from app.simulation.replay import (
     population_stats,
     replay_states,
 )
+from app.step.plan import standings
 
 WEEK_MS = 7 * MS_PER_DAY
 BURST_MS = 10 * MS_PER_MINUTE
@@ -145,7 +146,7 @@ def gaming_report_from(
         ((net, value) for nets in card.components.values() for net, value in nets.items()),
         key=lambda item: (item[1], item[0]),
     )[0]
-    baseline = result.states[target_id]
+    baseline = UserSignals.from_dict(result.states[target_id].to_dict())
     week_end = end_ms + WEEK_MS
     before = _points(baseline, week_end, params, curve)
 
@@ -174,11 +175,9 @@ def gaming_report_from(
             state = apply_event(state, event, score, params)
         return Scenario(name, len(actors), _points(state, week_end, params, curve) - before)
 
-    # Each actor's last written score (as in the replay), graded on `curve`.
-    organic_scores = [
-        score_from_raw(result.states[a].raw_at(result.states[a].t_ms, params), curve)
-        for a in organic_actors
-    ]
+    # Each actor's standing as the worker would read it: its stored raw, graded on `curve`.
+    standing = standings(organic_actors, result.raws, {}, end_ms, params, curve)
+    organic_scores = [standing[actor] for actor in organic_actors]
     return GamingReport(
         population=stats,
         target_id=target_id,

@@ -1,4 +1,4 @@
-//! Decoding and validating record values: `app/scoring/events.py` and `streams/plan.py`'s triage.
+//! Decoding and validating record values: `app/scoring/events.py` and `app/step/plan.py`'s triage.
 //!
 //! The reasons are the Python model's strings, checked in the same order. What this parser
 //! cannot judge exactly is `Verdict::Defer`red to the Python reference: JSON that serde refuses

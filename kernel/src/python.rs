@@ -604,7 +604,7 @@ fn registers_from(value: &Bound<'_, PyAny>) -> Result<[u8; 64], String> {
     decode_sparse_registers(&items)
 }
 
-/// Fold each fresh first sighting into its user's state, in order: `streams.plan.fold`'s loop.
+/// Fold each fresh first sighting into its user's state, in order: `app.step.plan.fold`'s loop.
 ///
 /// `states` maps a target to its `StoredUser` (its `signals` is a `Signals`, created here for a
 /// new user); each counted event is recorded with the state's own `mark_applied`.

@@ -25,8 +25,8 @@ import redis.asyncio as aioredis
 
 from app.core.settings import Settings
 from app.devtools.isolation import isolated
+from app.step.stored_user import StoredUser
 from app.store.cleanup import delete_prefix
-from streams.state import StoredUser
 from tests.support.crash_scenario import start_two_owners
 from tests.support.kafka import records_to_end
 from tests.support.outcome import group_members, in_flight, seen_positions, wait_for_exact_cards

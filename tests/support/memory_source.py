@@ -29,6 +29,7 @@ import orjson
 from faust.types import TP
 
 from app.kafka.topics import partition_for
+from app.scoring.events import Kind
 from streams import faust_compat
 from streams.commit import Checkpoint
 from streams.executor import BatchScorer
@@ -294,7 +295,13 @@ async def start_worker(
         lambda: consumer, lambda: generation, cast(Any, broker), input_topics={TOPIC}, clock=clock
     )
     scorer = batch_scorer(
-        states, redis, topic=TOPIC, partitions=PARTITIONS, part_events=100, now_ms=NOW_MS, gate=gate
+        states,
+        redis,
+        kinds={TOPIC: Kind.LIKE},
+        partitions=PARTITIONS,
+        part_events=100,
+        now_ms=NOW_MS,
+        gate=gate,
     )
     return Worker(consumer, gate, scorer, clock)
 

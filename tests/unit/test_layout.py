@@ -57,7 +57,8 @@ def test_the_mirror_of_a_module() -> None:
         ROOT / "tests/unit/store/test_topics.py",
         ROOT / "tests/integration/store/test_topics.py",
     ]
-    assert mirrored(Path("streams/plan.py"))[0] == ROOT / "tests/unit/streams/test_plan.py"
+    assert mirrored(Path("streams/state.py"))[0] == ROOT / "tests/unit/streams/test_state.py"
+    assert mirrored(Path("app/step/plan.py"))[0] == ROOT / "tests/unit/step/test_plan.py"
     assert mirrored(Path("app/core/settings.py"))[0] == ROOT / "tests/unit/core/test_settings.py"
 
 

@@ -17,10 +17,10 @@ from app.devtools.isolation import isolated
 from app.kafka.config import aiokafka_kwargs
 from app.kafka.topics import partition_for
 from app.scoring.model import DEFAULT_CURVE, raw_for_score
+from app.step.plan import KIND_HEADER, REKEY_LOOP_REASON
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
-from streams.plan import KIND_HEADER, REKEY_LOOP_REASON
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.waiting import eventually

@@ -19,9 +19,9 @@ from app.scoring.events import Kind
 from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals, apply_event
-from streams import plan
-from streams.score_update import score_update
-from streams.state import StoredUser
+from app.step import plan
+from app.step.score_update import score_update
+from app.step.stored_user import StoredUser
 from tests.support.kernel import FITTED, Msg
 from tests.support.scoring import DAY, T0
 

@@ -11,8 +11,8 @@ from app.scoring.curve import DEFAULT_CURVE, Curve
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals
-from streams.score_update import score_update
-from streams.state import StoredUser
+from app.step.score_update import score_update
+from app.step.stored_user import StoredUser
 from tests.support.kernel import FITTED
 from tests.support.scoring import DAY, T0, event, fold
 

@@ -8,7 +8,7 @@ import orjson
 from app.kafka.topics import partition_for
 from app.scoring.events import Kind
 from app.scoring.params import ModelParams
-from streams import plan
+from app.step import plan
 from tests.support.kernel import Msg
 from tests.support.scoring import T0
 

@@ -46,8 +46,8 @@ def comps(**by_key: float) -> dict[str, dict[str, float]]:
 @pytest.mark.parametrize(
     ("score", "components", "expected"),
     [
-        (86.0, comps(like_twitter=1.0), "celebrity"),
-        (85.9, comps(like_twitter=1.0), "specialist"),
+        (83.4, comps(like_twitter=1.0), "celebrity"),
+        (83.3, comps(like_twitter=1.0), "specialist"),
         (99.0, comps(share_twitter=9.0, like_tiktok=1.0), "celebrity"),
         (50.0, comps(share_twitter=5.0, like_tiktok=5.0), "broadcaster"),
         (50.0, comps(share_twitter=3.0, share_tiktok=3.0, like_x=4.0), "broadcaster"),

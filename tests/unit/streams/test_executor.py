@@ -16,6 +16,7 @@ import orjson
 
 from app.kafka.topics import partition_for
 from app.scoring.card import ScoreCard
+from app.scoring.events import Kind
 from streams.executor import BatchScorer
 from streams.state import StateCache
 from tests.support.executor import Redis, batch_scorer
@@ -39,7 +40,12 @@ def scorer(redis: Redis, capacity: int, part_events: int) -> BatchScorer:
     states = StateCache(RecordingTable(), capacity)
     states.assign(range(PARTITIONS), 1)
     return batch_scorer(
-        states, redis, topic="likes", partitions=PARTITIONS, part_events=part_events, now_ms=T0
+        states,
+        redis,
+        kinds={"likes": Kind.LIKE},
+        partitions=PARTITIONS,
+        part_events=part_events,
+        now_ms=T0,
     )
 
 

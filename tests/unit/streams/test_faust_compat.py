@@ -21,10 +21,10 @@ from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.types import TP
 from prometheus_client import REGISTRY
 
+from app.step.stored_user import StoredUser
 from streams import faust_compat
 from streams.commit import Checkpoint
 from streams.record_batches import Delivery, Records
-from streams.state import StoredUser
 
 # -- the wall's canary: every private it uses, with the shape it relies on ---------------------
 

@@ -1,16 +1,15 @@
-"""The per-user state: its codec, the write-behind cache's flush and eviction rules, and the
-fencing token that keeps a paused worker's late records from winning a table restore."""
+"""The write-behind cache: its flush and eviction rules, and the generation its writes carry
+(the codec and the restore rule are tested in tests/unit/step/test_stored_user.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import orjson
 import pytest
-from clout_kernel import Signals
 
 from app.scoring.params import ModelParams
-from streams.state import FLUSH_YIELD_EVERY, StateCache, StoredUser, generation_of, supersedes
+from app.step.stored_user import StoredUser, generation_of
+from streams.state import FLUSH_YIELD_EVERY, StateCache
 from tests.support.scoring import event, fold
 from tests.support.table import RecordingTable
 
@@ -38,23 +37,6 @@ def watermark(user: StoredUser, topic: str = "likes") -> int:
 
 def stored(table: RecordingTable, user: str, partition: int) -> StoredUser:
     return StoredUser.from_bytes(table.data.get((partition, user.encode())))
-
-
-def test_the_codec_round_trips_signals_and_offsets_at_full_precision() -> None:
-    user = StoredUser(fold([event(target="bob"), event("carol", target="bob")], ModelParams()))
-    user.mark_applied("likes", 41)
-    again = StoredUser.from_bytes(user.to_bytes())
-    assert again.to_bytes() == user.to_bytes()
-    assert again.applied == user.applied
-    assert again.already_applied("likes", 41)
-    assert not again.already_applied("likes", 42)
-    assert StoredUser.from_bytes(None) == StoredUser()
-
-
-def test_values_written_before_envelopes_read_as_whole_messages() -> None:
-    legacy = StoredUser.from_bytes(b'{"a": {"likes": 41}, "s": null}')
-    assert legacy.already_applied("likes", 41, 499)
-    assert not legacy.already_applied("likes", 42, 0)
 
 
 async def test_many_changes_to_one_user_cost_one_table_write_per_flush() -> None:
@@ -201,27 +183,6 @@ async def test_a_long_flush_lets_batches_run_and_still_writes_every_change() -> 
     assert len(table.writes) == len(users) + FLUSH_YIELD_EVERY
 
 
-def value(generation: int, offset: int) -> bytes:
-    user = StoredUser(generation=generation)
-    user.mark_applied("likes", offset)
-    return user.to_bytes()
-
-
-def test_a_restore_keeps_the_newest_generation_not_the_last_record() -> None:
-    owner, zombie = value(5, 40), value(4, 30)
-    assert not supersedes(zombie, owner)  # the late record of a lost generation
-    assert supersedes(owner, zombie)
-    assert supersedes(value(5, 41), owner)  # same generation: the last record wins
-    assert supersedes(value(5, 39), owner)
-    assert supersedes(zombie, None)  # a key the store does not have yet
-    assert supersedes(None, owner)  # a deletion
-    legacy = b'{"p": {"likes": 100}, "s": null}'  # written before tokens: generation 0
-    assert generation_of(legacy) == 0
-    assert supersedes(zombie, legacy)
-    assert not supersedes(legacy, zombie)
-    assert supersedes(legacy, legacy)
-
-
 def test_peek_serves_the_cached_state_or_the_table_without_caching() -> None:
     table = RecordingTable()
     cache = owned(table, capacity=10)
@@ -240,32 +201,3 @@ def test_marking_a_user_never_read_is_a_bug() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity"):
         StateCache(RecordingTable(), capacity=0)
-
-
-# A record of the codec before topics (#31), as the changelog holds it (docs/scoring.md).
-PREVIOUS_VERSION_RECORD = (
-    b'{"p":{"clout.likes":9727,"clout.shares":2050},"s":{"L":1767225600000,"t":1767312000000,'
-    b'"s":{"ltwitter":3.3131253672293752,"sinstagram":0.30701216759903255},"e":454,'
-    b'"h":[833,1538,2626],"b":1.0,"a":{"alice":[1.0,1.0],'
-    b'"carol":[2.0028904315907816,2.30973342409882],'
-    b'"fresh1":[1.023373891996775,0.30701216759903255]}},"g":3}'
-)
-
-
-def test_a_record_of_the_previous_codec_decodes_and_encodes_unchanged() -> None:
-    stored = StoredUser.from_bytes(PREVIOUS_VERSION_RECORD)
-    assert stored.signals is not None
-    assert stored.signals.topics_at(1767312000000, ModelParams()) == (0.0, {})
-    assert orjson.loads(stored.to_bytes()) == orjson.loads(PREVIOUS_VERSION_RECORD)
-
-
-def test_a_tagged_state_round_trips_with_its_topics() -> None:
-    params = ModelParams()
-    stored = StoredUser()
-    python = fold([event("a", topics=("coffee", "tea")), event("b", topics=("coffee",))], params)
-    stored.signals = Signals.from_dict(python.to_dict())
-    again = StoredUser.from_bytes(stored.to_bytes())
-    assert again.signals == stored.signals
-    tagged, topics = again.signals.topics_at(1_767_225_600_000, params)  # type: ignore[union-attr]
-    assert tagged == 2.0
-    assert topics == {"coffee": 1.5, "tea": 0.5}

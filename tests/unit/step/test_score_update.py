@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.scoring.model import DEFAULT_CURVE, next_refresh_ms, score_card
 from app.scoring.params import ModelParams
-from streams.score_update import score_update
+from app.step.score_update import score_update
 from tests.support.scoring import DAY, T0, event, fold
 
 

@@ -9,11 +9,11 @@ import pytest
 
 from app.kafka.topics import partition_for
 from app.scoring.events import ENVELOPE_MAX_EVENTS, Kind
-from app.scoring.model import DEFAULT_CURVE, score_from_raw
+from app.scoring.model import DEFAULT_CURVE, actor_weight, raw_for_score, score_from_raw
 from app.scoring.params import ModelParams
-from streams import plan
-from streams.plan import Position
-from streams.state import StoredUser
+from app.step import plan
+from app.step.plan import Position
+from app.step.stored_user import StoredUser
 from tests.support.kernel import Msg
 from tests.support.scoring import T0
 
@@ -21,6 +21,8 @@ PARTITIONS = 8
 ROUTING = plan.Routing({"likes": Kind.LIKE, "shares": Kind.SHARE}, "rekeyed", PARTITIONS)
 PARAMS = ModelParams()
 RULES = PARAMS.event_rules
+TRUSTED_RAW = raw_for_score(50.0, DEFAULT_CURVE)
+"""A stored raw that grades at the pivot (score 50: weight 1.0, never burst-damped)."""
 
 
 def wire(target: str = "bob", actor: str = "alice", event_id: str = "e1", **extra: Any) -> dict:
@@ -223,3 +225,43 @@ def test_an_actor_this_batch_changed_is_graded_from_its_state_not_from_redis() -
     graded = standing["carol"]
     assert graded is not None
     assert graded > score_from_raw(0.0, curve)  # the 20 likes it has so far count
+
+
+def test_a_part_fold_asks_for_verdicts_then_the_standings_its_states_cannot_give() -> None:
+    partition = home("bob")
+    items = [
+        wire(event_id="0", kind="like", actor="carol"),
+        wire(event_id="1", kind="like", actor="dave"),
+        wire(event_id="2", kind="like", actor="erin"),
+        wire(event_id="3", kind="like", actor="frank"),
+    ]
+    out = run(Msg("likes", partition, 5, orjson.dumps(items)))
+    bob = StoredUser()
+    bob.mark_applied("likes", 5, 0)  # item 0 was applied before a crash: a replay
+    part = plan.PartFold(out.accepted, {"bob": bob})
+    assert [a.event.event_id for a in part.replayed] == ["0"]
+    assert part.sightings() == [
+        ("1", f"likes:{partition}:5:1"),
+        ("2", f"likes:{partition}:5:2"),
+        ("3", f"likes:{partition}:5:3"),
+    ]
+    erin = StoredUser()
+    plan.fold(
+        run(Msg("likes", home("erin"), 0, orjson.dumps(wire("erin", "x")))).accepted,
+        [True],
+        {"erin": erin},
+        {"x": None},
+        PARAMS,
+    )
+    # dave's event is a re-send (not counted, not weighed); erin's standing is her state's
+    stored = part.stored_actors([False, True, True], {"bob": bob, "erin": erin})
+    assert stored == ["frank"]
+    folded = part.fold([TRUSTED_RAW], {"bob": bob, "erin": erin}, T0, PARAMS, DEFAULT_CURVE)
+    assert [a.event.event_id for a in folded.counted] == ["2", "3"]
+    assert [a.event.event_id for a in folded.duplicates] == ["1"]
+    assert bob.signals is not None
+    weights = dict(bob.signals.top_actors_at(T0, PARAMS, 5))
+    assert set(weights) == {"erin", "frank"}
+    assert weights["frank"] == pytest.approx(
+        actor_weight(score_from_raw(TRUSTED_RAW, DEFAULT_CURVE), PARAMS)
+    )

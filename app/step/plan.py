@@ -1,7 +1,8 @@
 """The scoring step as pure functions: a batch of raw messages in, what to do about it out.
 
-No Faust, no I/O: the executor (streams/executor.py) reads state and Redis, sends and writes;
-these functions decide. Two steps, because two answers need a round trip in between:
+No Faust, no I/O: the worker's executor (streams/executor.py) and the simulation
+(app/simulation/replay.py) read state and stored scores, send and write; these functions decide.
+Two steps, because two answers need a round trip in between:
 
 1. `triage` turns messages into events: each single-event message or envelope item is validated
    on its own and comes out accepted (with its position), dead-lettered (with its reason and,
@@ -11,7 +12,7 @@ these functions decide. Two steps, because two answers need a round trip in betw
 
 A position is (topic, partition, offset, index): `index` is the item's place in an envelope, and
 None for a message that carries one event. Replay detection compares positions per user and
-topic (streams/state.py `StoredUser.applied`), so it works per item of an envelope.
+topic (app/step/stored_user.py `StoredUser.applied`), so it works per item of an envelope.
 
 Both steps run in the compiled kernel (kernel/, `clout_kernel`), one call per batch part; the
 Python model (app/scoring) and `reference_triage` stay the readable reference it is tested
@@ -41,7 +42,7 @@ from app.scoring.events import (
     validate_event,
 )
 from app.scoring.model import Curve, ModelParams, score_from_raw
-from streams.state import StoredUser
+from app.step.stored_user import StoredUser
 
 KIND_HEADER = "clout-kind"
 """Header carrying the kind of a message on the re-key topic (it mixes all kinds)."""
@@ -395,6 +396,55 @@ def fold(
     for item, first in zip(fresh, first_sightings, strict=True):
         (out.counted if first else out.duplicates).append(item)
     return out
+
+
+class PartFold:
+    """The fold of one batch part, between the two lookups it needs: the deduplicator's verdicts,
+    then the stored scores of the actors the part's own states cannot grade.
+
+    The worker answers both from Redis and the simulation from memory; calling the same steps in
+    the same order (`sightings`, `stored_actors`, `fold`) is what keeps the two one model.
+    """
+
+    def __init__(self, accepted: Sequence[Accepted], states: dict[str, StoredUser]) -> None:
+        """`states`: every accepted event's target, as its state stands before this part."""
+        self.states = states
+        self.fresh, self.replayed = split_replays(accepted, states)
+        self._first: list[bool] = []
+        self._actors: list[str] = []
+        self._stored: list[str] = []
+
+    def sightings(self) -> list[tuple[str, str]]:
+        """(event id, position token) of each fresh event: what the deduplicator judges."""
+        return [(a.event.event_id, a.position.token()) for a in self.fresh]
+
+    def stored_actors(self, first: list[bool], unscored: Mapping[str, StoredUser]) -> list[str]:
+        """Given the verdicts on `sightings`, the actors whose stored raw `fold` needs."""
+        self._first = first
+        self._actors = sorted(
+            {a.event.actor_id for a, ok in zip(self.fresh, first, strict=True) if ok}
+        )
+        self._stored = stored_standing_needed(self._actors, unscored)
+        return self._stored
+
+    def fold(
+        self,
+        raws: Sequence[float | None],
+        unscored: Mapping[str, StoredUser],
+        now_ms: int,
+        params: ModelParams,
+        curve: Curve,
+    ) -> Folded:
+        """Apply the part, given the stored raws of `stored_actors` (in its order)."""
+        standing = standings(
+            self._actors,
+            dict(zip(self._stored, raws, strict=True)),
+            unscored,
+            now_ms,
+            params,
+            curve,
+        )
+        return fold(self.fresh, self._first, self.states, standing, params)
 
 
 def once_per_position(batch: Sequence[RawMessage]) -> list[int]:
