@@ -127,13 +127,16 @@ class BatchScorer:
             return
         now_ms = int(self._clock() * 1000)
         unscored = _Unscored()
-        with metrics.stage("decode_validate"):
-            parts = list(
-                plan.triage_in_chunks(
-                    messages, now_ms, self._rules, self._routing, partition_for, self._part_events
-                )
-            )
-        for part in parts:
+        parts = plan.triage_in_chunks(
+            messages, now_ms, self._rules, self._routing, partition_for, self._part_events
+        )
+        # One part at a time: a batch of envelopes may hold far more events than a part, and
+        # only the part being carried out exists as Python objects.
+        while True:
+            with metrics.stage("decode_validate"):
+                part = next(parts, None)
+            if part is None:
+                break
             targets = {a.event.target_id for a in part.accepted}
             if len(unscored.states) + len(targets - unscored.states.keys()) > self._states.capacity:
                 # Unscored users must stay cached (their state objects are the cache's).

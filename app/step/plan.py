@@ -158,9 +158,10 @@ def triage_in_chunks(
     """`triage`, in parts of about `max_events` events (whole messages; None: one part).
 
     A batch of envelopes holds up to 500 times as many events as messages: carried out in parts,
-    each part's Redis calls stay bounded and the event loop gets a turn between them. Message
-    numbers in every part index `batch`. The kernel judges the batch in one call;
-    `partition_for` serves the messages it leaves to the reference.
+    each part's Redis calls stay bounded, the event loop gets a turn between them, and the
+    kernel judges a part only when it is asked for, so one part's events exist as Python
+    objects at a time, not the batch's. Message numbers in every part index `batch`;
+    `partition_for` serves the messages the kernel leaves to the reference.
     """
     reference = _Triager(now_ms, rules, routing, partition_for)
     deferred: dict[int, Triage] = {}

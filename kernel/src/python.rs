@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::events::{Event, Outcome, Rules, Triaged, triage_value};
@@ -130,42 +130,85 @@ impl Triager {
         })
     }
 
-    /// Judge every message of `batch`, in parts of about `max_events` events (whole messages).
+    /// Judge the messages of `batch`, in parts of about `max_events` events (whole messages),
+    /// one part each time the returned iterator is advanced: a batch of envelopes can hold
+    /// hundreds of thousands of events, and only the part being carried out is ever held as
+    /// Python objects.
     ///
     /// Each part is `(accepted, refused, rekeyed, events, deferred)`: `Accepted` objects,
     /// `(message, reason, index, item bytes or None)`, `(message, index, EngagementEvent)`,
     /// events per topic, and the numbers of the messages handed to `defer(number, message)`,
     /// which judges one message the Python way and returns how many events it held.
     #[pyo3(signature = (batch, now_ms, max_events, defer))]
-    fn triage<'py>(
-        &self,
-        py: Python<'py>,
-        batch: &Bound<'py, PyAny>,
+    fn triage(
+        slf: &Bound<'_, Self>,
+        batch: &Bound<'_, PyAny>,
         now_ms: i64,
         max_events: Option<usize>,
-        defer: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let parts = PyList::empty(py);
+        defer: &Bound<'_, PyAny>,
+    ) -> PyResult<Parts> {
+        Ok(Parts {
+            triager: slf.clone().unbind(),
+            messages: batch.try_iter()?.unbind(),
+            next_number: 0,
+            now_ms,
+            max_events,
+            defer: defer.clone().unbind(),
+        })
+    }
+}
+
+/// The parts of one batch, judged as they are asked for (see `Triager.triage`).
+#[pyclass(module = "clout_kernel", name = "Parts")]
+struct Parts {
+    triager: Py<Triager>,
+    messages: Py<PyIterator>,
+    next_number: usize,
+    now_ms: i64,
+    max_events: Option<usize>,
+    defer: Py<PyAny>,
+}
+
+#[pymethods]
+impl Parts {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next part: messages judged until it holds `max_events` events or the batch ends.
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let triager = self.triager.get();
+        let defer = self.defer.bind(py);
+        let mut messages = self.messages.bind(py).clone();
         let mut part = Part::new(py);
-        for (number, message) in batch.try_iter()?.enumerate() {
+        for message in &mut messages {
             let message = message?;
+            let number = self.next_number;
+            self.next_number += 1;
             let topic = message
                 .getattr(intern!(py, "topic"))?
                 .cast_into::<PyString>()?;
-            match self.kinds_by_topic.get(topic.to_str()?) {
-                None => self.defer(&mut part, &topic, number, &message, defer)?,
-                Some(kind) => self.judge(
-                    py, &mut part, &topic, number, &message, *kind, now_ms, defer,
+            match triager.kinds_by_topic.get(topic.to_str()?) {
+                None => triager.defer(&mut part, &topic, number, &message, defer)?,
+                Some(kind) => triager.judge(
+                    py,
+                    &mut part,
+                    &topic,
+                    number,
+                    &message,
+                    *kind,
+                    self.now_ms,
+                    defer,
                 )?,
             }
-            if max_events.is_some_and(|max| part.size >= max) {
-                parts.append(std::mem::replace(&mut part, Part::new(py)).into_tuple(py)?)?;
+            if self.max_events.is_some_and(|max| part.size >= max) {
+                return part.into_tuple(py).map(Some);
             }
         }
         if part.size > 0 {
-            parts.append(part.into_tuple(py)?)?;
+            return part.into_tuple(py).map(Some);
         }
-        Ok(parts)
+        Ok(None)
     }
 }
 
@@ -886,6 +929,7 @@ impl Scorer {
 #[pymodule]
 fn _kernel(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Triager>()?;
+    module.add_class::<Parts>()?;
     module.add_class::<PySignals>()?;
     module.add_class::<Scorer>()?;
     module.add_function(wrap_pyfunction!(fold, module)?)?;

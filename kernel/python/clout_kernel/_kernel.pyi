@@ -1,4 +1,4 @@
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 class Params(Protocol):
@@ -75,7 +75,7 @@ class Triager:
         now_ms: int,
         max_events: int | None,
         defer: Callable[[int, Any], int],
-    ) -> list[Part]: ...
+    ) -> Iterator[Part]: ...
 
 class Signals:
     """One user's decayed signals: `app.scoring.signals.UserSignals`, compiled."""

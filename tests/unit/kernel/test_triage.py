@@ -3,6 +3,8 @@ verdicts come out in batch order either way."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import orjson
 
 from app.kafka.topics import partition_for
@@ -46,3 +48,27 @@ def test_a_refused_envelope_item_is_forwarded_as_orjson_decoded_it() -> None:
     (refused,) = out.dead_letters
     assert refused.item == orjson.loads(item) == {"kind": "like", "actor_id": "bob", "n": 1.5}
     assert refused.reason == "missing field: event_id"
+
+
+class _ReadCounting(list[Msg]):
+    """A batch that records which of its messages were read, and when."""
+
+    read: list[int]
+
+    def __iter__(self) -> Iterator[Msg]:
+        self.read = []
+        for number, message in enumerate(super().__iter__()):
+            self.read.append(number)
+            yield message
+
+
+def test_a_part_is_judged_only_when_it_is_asked_for() -> None:
+    """A batch of envelopes may hold far more events than a part: the messages of later parts
+    are not read (so their events are not built) before the earlier parts are carried out."""
+    batch = _ReadCounting(Msg("likes", HOME, n, EVENT + b'"ts":%d}' % T0) for n in range(6))
+    parts = plan.triage_in_chunks(batch, T0, RULES, ROUTING, partition_for, max_events=2)
+    first = next(parts)
+    assert [a.message for a in first.accepted] == [0, 1]
+    assert batch.read == [0, 1]
+    assert [[a.message for a in part.accepted] for part in parts] == [[2, 3], [4, 5]]
+    assert batch.read == [0, 1, 2, 3, 4, 5]
