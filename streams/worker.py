@@ -95,10 +95,25 @@ def declare_signal_table(app: faust.App, settings: Settings) -> FencedTable:
         value_type=bytes,
         partitions=settings.topic_partitions,
         extra_topic_configs=topic_configs(settings),
+        options=table_options(settings),
     )
     if not isinstance(table, FencedTable):
         raise RuntimeError("the app's Table setting must be FencedTable (see faust_app)")
     return table
+
+
+TABLE_WRITE_BUFFERS = 2
+"""Memtables per table partition: one taking writes while the other is flushed to disk."""
+
+
+def table_options(settings: Settings) -> dict[str, int]:
+    """The table store's options (fields of Faust's `RocksDBOptions`): each partition's memory
+    bounded by settings rather than Faust's defaults, which grow with the users stored."""
+    return {
+        "write_buffer_size": settings.table_write_buffer_bytes,
+        "max_write_buffer_number": TABLE_WRITE_BUFFERS,
+        "block_cache_size": settings.table_block_cache_bytes,
+    }
 
 
 class QuietMonitor(Monitor):

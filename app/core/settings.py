@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     app_id: str = "clout-scorer"
     table_store: str = "rocksdb://"
     data_dir: str = "data/worker"
+    # The table's RocksDB memory, per partition (streams/worker.py `table_options`): memtable
+    # size and block cache. Faust's defaults (three 64 MiB memtables and a 2 GiB cache per
+    # partition) let a worker's RSS grow with its users; state is read through the write-behind
+    # cache, and SST reads the block cache misses come from the OS page cache, outside RSS.
+    table_write_buffer_bytes: int = Field(4 << 20, ge=1 << 20)
+    table_block_cache_bytes: int = Field(8 << 20, ge=1 << 20)
     worker_metrics_port: int = Field(6066, ge=0, le=65535)  # Prometheus; 0 turns it off
     # Faust's per-message cost (README "Performance"): uvloop and Faust's repaired Cython paths.
     worker_event_loop: Literal["asyncio", "uvloop"] = "uvloop"

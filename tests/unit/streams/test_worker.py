@@ -9,6 +9,8 @@ from app.core.settings import Settings
 from streams.worker import (
     COMMIT_EVERY_MESSAGES,
     GC_THRESHOLDS,
+    TABLE_WRITE_BUFFERS,
+    declare_signal_table,
     faust_app,
     tune_garbage_collector,
 )
@@ -38,3 +40,15 @@ def test_the_garbage_collector_is_tuned_only_when_configured() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*default)
+
+
+def test_the_tables_rocksdb_memory_is_bounded_by_settings(tmp_path: Path) -> None:
+    """Faust's defaults would give every partition three 64 MiB memtables and a 2 GiB cache."""
+    settings = Settings(
+        table_write_buffer_bytes=3 << 20, table_block_cache_bytes=5 << 20, data_dir=str(tmp_path)
+    )
+    table = declare_signal_table(faust_app(settings, app_id="table-memory"), settings)
+    options = table.data.rocksdb_options  # type: ignore[attr-defined]
+    assert options.write_buffer_size == 3 << 20
+    assert options.max_write_buffer_number == TABLE_WRITE_BUFFERS
+    assert options.block_cache_size == 5 << 20
