@@ -30,6 +30,9 @@ COPY --from=kernel /srv/wheels /srv/wheels
 RUN uv pip install --python /opt/clout/bin/python --no-deps /srv/wheels/clout_kernel-*.whl
 
 FROM python:3.11-slim
+# The worker's allocator (streams/allocator.py): `clout worker` preloads it.
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/clout /opt/clout
 ENV PATH=/opt/clout/bin:$PATH CLOUT_DATA_DIR=/var/lib/clout
 VOLUME /var/lib/clout

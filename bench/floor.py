@@ -21,6 +21,7 @@ import faust
 import orjson
 
 from app.core.settings import get_settings
+from streams.allocator import use_allocator
 from streams.topics import declare_topics
 from streams.worker import faust_app, tune_garbage_collector, use_event_loop
 
@@ -33,6 +34,7 @@ def main() -> int:
     parser.add_argument("--group", required=True, help="its own consumer group (app id)")
     args = parser.parse_args()
     settings = get_settings()
+    use_allocator(settings.worker_allocator)  # may re-execute this process, as the worker does
     use_event_loop(settings)
     app = faust_app(settings, app_id=args.group)
     topics = declare_topics(app, settings)

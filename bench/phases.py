@@ -50,6 +50,7 @@ from bench.probe import (
     tree_bytes,
 )
 from bench.stats import summarize
+from streams.allocator import loaded_allocator
 
 # ---------------------------------------------------------------------------------------------
 # 1. consume limit
@@ -563,6 +564,7 @@ async def memory(
                         "topics_per_user": topics,
                         "rss_bytes": rss,
                         "rss_bytes_per_user": round(rss / ranked, 1),
+                        "allocator": loaded_allocator(Path(f"/proc/{probe.process.pid}/maps")),
                         "disk_bytes": disk,
                         "disk_bytes_per_user": round(disk / ranked, 1),
                         "redis_bytes_per_user": await _redis_bytes_per_user(

@@ -268,7 +268,8 @@ def table(results: dict[str, Any], folder: str = "bench/results") -> str:
         about = f" with {topics} topics each" if topics else ""
         rows.append(
             f"| worker memory, {stage['users']:,} tracked users{about} | RSS "
-            f"{_n(stage['rss_bytes_per_user'])} B/user ({stage['rss_bytes'] / 2**20:,.0f} MiB)"
+            f"{_n(stage['rss_bytes_per_user'])} B/user ({stage['rss_bytes'] / 2**20:,.0f} MiB"
+            f"{', on ' + stage['allocator'] if 'allocator' in stage else ''})"
             f"{extra}; table on disk "
             f"{_n(stage['disk_bytes_per_user'])} B/user | Redis keeps "
             f"{_n(stage['redis_bytes_per_user'])} B/user (score + history hashes) | "

@@ -109,6 +109,7 @@ async def run_bench(config: BenchConfig, base: Settings, out_dir: Path) -> dict[
                 "worker_cython_optimizations": False,
                 "worker_faust_statistics": True,
                 "worker_gc_tuned": False,
+                "worker_allocator": "system",
                 "worker_inline_delivery": False,
                 "worker_fetch_min_bytes": FAUST_FETCH.min_bytes,
                 "worker_fetch_max_wait_ms": FAUST_FETCH.max_wait_ms,

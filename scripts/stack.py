@@ -4,8 +4,9 @@
 
 Kafka's official jars come from Maven Central (scripts/kafka/pom.xml, fetched with Maven into
 .stack/kafka-libs), or from an unpacked distribution named by KAFKA_HOME. redis-server is the one
-on PATH, else Debian's package. Both listen on loopback at the addresses in Settings. A service
-that already answers at its address is reused; `down` stops only what `up` started (pid files).
+on PATH, else Debian's package; so is libjemalloc2, the worker's allocator. Both servers listen on
+loopback at the addresses in Settings. A service that already answers at its address is reused;
+`down` stops only what `up` started (pid files).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from app.devtools.processes import (  # noqa: E402
     spawn,
 )
 from app.devtools.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
+from streams.allocator import jemalloc_library  # noqa: E402
 
 STACK = ROOT / ".stack"
 KAFKA_CLUSTER = STACK / "kafka-cluster"
@@ -202,18 +204,36 @@ def kafka_up(settings: Settings) -> str:
 # --- Redis ------------------------------------------------------------------------------------
 
 
+def install_debian_package(package: str) -> None:
+    """apt-get install one package (as root, else through sudo)."""
+    print(f"stack: installing Debian's {package} package ...", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package]):
+        result = subprocess.run(sudo + cmd, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise StackError(f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}{result.stderr}")
+
+
+def worker_allocator(settings: Settings) -> str:
+    """The worker's allocator library, installing Debian's libjemalloc2 if it is wanted and
+    missing (streams/allocator.py); return what the worker will run on."""
+    if settings.worker_allocator != "jemalloc":
+        return "system (CLOUT_WORKER_ALLOCATOR=system)"
+    if jemalloc_library() is None:
+        install_debian_package("libjemalloc2")
+    library = jemalloc_library()
+    if library is None:
+        raise StackError("jemalloc is still missing after installing libjemalloc2")
+    return f"jemalloc ({library})"
+
+
 def redis_server_binary() -> str:
     """redis-server from PATH, installing Debian's package if it is missing."""
     found = shutil.which("redis-server")
     if found:
         return found
-    print("stack: installing Debian's redis-server package ...", flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "redis-server"]):
-        result = subprocess.run(sudo + cmd, capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            raise StackError(f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}{result.stderr}")
+    install_debian_package("redis-server")
     found = shutil.which("redis-server") or (
         "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
     )
@@ -441,6 +461,8 @@ def main(argv: list[str]) -> int:
     settings = Settings()
     STACK.mkdir(exist_ok=True)
     try:
+        if command == "up":
+            print(f"worker allocator: {worker_allocator(settings)}", flush=True)
         if command == "up" and settings.stack_tls:
             print(f"tls: up; use {tls_up(settings)}", flush=True)
         if command == "up" and settings.stack_redis == "cluster":

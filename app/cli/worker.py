@@ -16,7 +16,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the worker; imported lazily so other commands never load Faust."""
+    """Start the worker on its allocator; imported lazily so other commands never load Faust."""
+    from app.core.settings import get_settings
+    from streams.allocator import use_allocator
+
+    use_allocator(get_settings().worker_allocator)  # may re-execute this process
     from streams.worker import run_worker
 
     return run_worker(loglevel=args.loglevel)

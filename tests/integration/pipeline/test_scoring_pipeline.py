@@ -21,6 +21,7 @@ from app.step.plan import KIND_HEADER, REKEY_LOOP_REASON
 from app.store import redis_from_settings
 from app.store.keys import RedisKeys
 from app.store.leaderboard import Leaderboard
+from streams.allocator import loaded_allocator
 from tests.support.kafka import encode, make_event, produce, read_all
 from tests.support.redis_variants import REDIS_VARIANTS, stack_on
 from tests.support.waiting import eventually
@@ -260,6 +261,12 @@ async def test_a_rekeyed_message_on_the_wrong_partition_is_dead_lettered_not_rek
     assert headers["clout-error-reason"] == REKEY_LOOP_REASON
     assert headers["clout-error-topic"] == running.topic_rekeyed
     assert headers["clout-error-partition"] == str(wrong)
+
+
+@pytest.mark.usefixtures("running")
+def test_the_worker_runs_on_jemalloc(worker: WorkerProcess) -> None:
+    """`make stack-up` installs jemalloc, and `clout worker` preloads it (streams/allocator.py)."""
+    assert loaded_allocator(Path(f"/proc/{worker.pid}/maps")) == "jemalloc"
 
 
 def test_worker_log_is_clean(worker: WorkerProcess) -> None:
