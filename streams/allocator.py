@@ -20,6 +20,11 @@ from typing import Literal
 log = logging.getLogger(__name__)
 
 Allocator = Literal["jemalloc", "system"]
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000"
+"""jemalloc's settings for the worker, unless `MALLOC_CONF` gives others. By default jemalloc
+returns freed pages only as it allocates again, 10 s after they were freed: an idle worker
+kept the pages of its last batches and flushes (resident 644 MB for 259 MB allocated at 100k
+users). A background thread returning them after 1 s held resident within 10% of allocated."""
 PRELOADED_MARK = "CLOUT_WORKER_ALLOCATOR_PRELOADED"
 """Set in the re-executed process, so a preload the loader refused never re-executes again."""
 
@@ -41,9 +46,10 @@ def loaded_allocator(maps: Path = Path("/proc/self/maps")) -> Allocator:
 
 
 def preloaded_command(library: str, environ: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """This process's own command line, and its environment with `library` preloaded."""
+    """This process's own command line, and its environment with `library` preloaded (and
+    `JEMALLOC_CONF`, unless the environment sets `MALLOC_CONF`)."""
     preload = " ".join(part for part in (library, environ.get("LD_PRELOAD", "")) if part)
-    env = {**environ, "LD_PRELOAD": preload, PRELOADED_MARK: "1"}
+    env = {"MALLOC_CONF": JEMALLOC_CONF, **environ, "LD_PRELOAD": preload, PRELOADED_MARK: "1"}
     return [sys.executable, *sys.orig_argv[1:]], env
 
 

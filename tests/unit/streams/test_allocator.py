@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from streams import allocator
-from streams.allocator import PRELOADED_MARK, jemalloc_library, preloaded_command, use_allocator
+from streams.allocator import (
+    JEMALLOC_CONF,
+    PRELOADED_MARK,
+    jemalloc_library,
+    preloaded_command,
+    use_allocator,
+)
 
 REPORT = """
 import os, sys
@@ -96,4 +102,25 @@ def test_a_refused_preload_is_not_retried(
 def test_a_preload_already_set_is_kept() -> None:
     argv, env = preloaded_command("libjemalloc.so.2", {"LD_PRELOAD": "libother.so", "X": "1"})
     assert argv[0] == sys.executable
-    assert env == {"LD_PRELOAD": "libjemalloc.so.2 libother.so", "X": "1", PRELOADED_MARK: "1"}
+    assert env == {
+        "LD_PRELOAD": "libjemalloc.so.2 libother.so",
+        "X": "1",
+        PRELOADED_MARK: "1",
+        "MALLOC_CONF": JEMALLOC_CONF,
+    }
+
+
+def test_an_operator_s_malloc_conf_wins() -> None:
+    _, env = preloaded_command("libjemalloc.so.2", {"MALLOC_CONF": "narenas:2"})
+    assert env["MALLOC_CONF"] == "narenas:2"
+
+
+@pytest.mark.usefixtures("jemalloc")
+def test_the_re_executed_process_runs_with_jemalloc_s_settings() -> None:
+    report = "import os; print(os.environ['MALLOC_CONF'])"
+    code = f"from streams.allocator import use_allocator; use_allocator('jemalloc'); {report}"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_CONF"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert result.stdout.strip() == JEMALLOC_CONF
