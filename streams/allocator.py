@@ -1,11 +1,11 @@
 """The worker's memory allocator: jemalloc, preloaded by re-executing `clout worker` once.
 
-glibc's malloc keeps what the worker frees (decoded batches, RocksDB's memtables and blocks,
-Python's arenas) fragmented over its per-thread arenas and rarely returns it: at 1M tracked users
-with 16 topics each the worker held 1,718 B/user of RSS on glibc and 968 B/user on jemalloc, the
-same code (CHANGELOG.md). An allocator must be in place before the process allocates anything,
-so the worker's command re-executes itself with jemalloc in `LD_PRELOAD` (Settings
-`worker_allocator`; "system" keeps the C library's malloc).
+glibc's malloc keeps what the worker frees (decoded batches, flushed table values, RocksDB's
+blocks) fragmented over its per-thread arenas and rarely returns it: at 1M tracked users with 16
+topics each the worker held 1,718 B/user of RSS on glibc and 548 B/user on jemalloc with
+`JEMALLOC_CONF` (one `make bench` each; README's settings table). An allocator must be in place
+before the process allocates anything, so the worker's command re-executes itself with jemalloc
+in `LD_PRELOAD` (Settings `worker_allocator`; "system" keeps the C library's malloc).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def use_allocator(wanted: Allocator) -> None:
 
     Call it first thing in the worker's command: the process is replaced, keeping its pid, its
     arguments and its environment. Without jemalloc the worker runs on the system allocator and
-    says so (its memory per user is then about 1.8x).
+    says so.
     """
     if wanted != "jemalloc" or loaded_allocator() == "jemalloc":
         return
@@ -69,7 +69,7 @@ def use_allocator(wanted: Allocator) -> None:
     if library is None:
         log.warning(
             "jemalloc not found (Debian: apt-get install libjemalloc2): the worker runs on the "
-            "system allocator and holds about 1.8x the memory per user; "
+            "system allocator and holds several times the memory per user; "
             "CLOUT_WORKER_ALLOCATOR=system silences this"
         )
         return

@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     # heap built at start and collect generation 0 every 50,000 allocations rather than 700.
     worker_gc_tuned: bool = True
     # The worker's malloc (streams/allocator.py): jemalloc, preloaded by re-executing `clout
-    # worker`, holds about 0.56x glibc's RSS per tracked user; "system" keeps the C library's.
+    # worker` (README's settings table has the measurements); "system" keeps the C library's.
     worker_allocator: Literal["jemalloc", "system"] = "jemalloc"
     # Write-behind per-user state (streams/state.py): users kept decoded in memory, per worker.
     state_cache_users: int = Field(20_000, ge=1)
