@@ -15,11 +15,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+
+from app.core.settings import Allocator
 
 log = logging.getLogger(__name__)
 
-Allocator = Literal["jemalloc", "system"]
 JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000"
 """jemalloc's settings for the worker, unless `MALLOC_CONF` gives others. By default jemalloc
 returns freed pages only as it allocates again, 10 s after they were freed: an idle worker

@@ -112,6 +112,10 @@ class AlertSettings(BaseModel):
     api_for_s: float = Field(300.0, ge=0)
 
 
+Allocator = Literal["jemalloc", "system"]
+"""The worker's malloc choices (streams/allocator.py)."""
+
+
 class Settings(BaseSettings):
     """Everything Clout needs to know about its surroundings, with local-stack defaults."""
 
@@ -177,7 +181,7 @@ class Settings(BaseSettings):
     worker_gc_tuned: bool = True
     # The worker's malloc (streams/allocator.py): jemalloc, preloaded by re-executing `clout
     # worker` (README's settings table has the measurements); "system" keeps the C library's.
-    worker_allocator: Literal["jemalloc", "system"] = "jemalloc"
+    worker_allocator: Allocator = "jemalloc"
     # Write-behind per-user state (streams/state.py): users kept decoded in memory, per worker.
     state_cache_users: int = Field(20_000, ge=1)
     # Offsets commit this often, and every commit first flushes the write-behind state (one table
