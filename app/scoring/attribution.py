@@ -68,23 +68,10 @@ class Snapshot:
     summed: dict[str, int] = dataclasses.field(default_factory=dict)
     """Per kind, how many networks `OTHER_NETWORKS` sums (each rounded: the sum's precision)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """The stored form as JSON primitives, one-letter keys (docs/redis.md)."""
-        stored = {
-            "t": self.updated_at_ms,
-            "s": self.score,
-            "r": self.raw,
-            "v": self.curve_version,
-            "c": self.components,
-            "a": [[a.actor_id, a.contribution] for a in self.top_actors],
-        }
-        if self.summed:
-            stored["n"] = self.summed
-        return stored
-
     @classmethod
     def from_dict(cls, obj: Any) -> Snapshot:
-        """Read the stored form back; ValueError if it is not one."""
+        """Read the stored form back (docs/redis.md; kernel/src/cards.rs writes it); ValueError
+        if it is not one."""
         try:
             return cls(
                 updated_at_ms=int(obj["t"]),
@@ -111,7 +98,10 @@ def snapshot_of(card: ScoreCard) -> Snapshot:
         kept = dict(ranked[:SNAPSHOT_NETWORKS_PER_KIND])
         rest = ranked[SNAPSHOT_NETWORKS_PER_KIND:]
         if rest:
-            kept[OTHER_NETWORKS] = sum(value for _, value in rest)
+            other = 0.0
+            for _, value in rest:  # left to right, as the kernel sums (not Python 3.12's sum)
+                other += value
+            kept[OTHER_NETWORKS] = other
             summed[kind] = len(rest)
         components[kind] = kept
     return Snapshot(

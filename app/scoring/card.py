@@ -26,16 +26,6 @@ class TopicInfluence:
     score: float
     curve: str
 
-    def to_json_dict(self) -> dict[str, str | float]:
-        """The form stored in the user hash's `influential_about` (docs/redis.md)."""
-        return {
-            "topic": self.topic,
-            "share": self.share,
-            "raw": self.raw,
-            "score": self.score,
-            "curve": self.curve,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class ScoreCard:

@@ -1,9 +1,10 @@
-"""The score card's fields in the user hash: one table of their names, their stored form and how
-they read back, shared by the writer (app/store/writer.py and write_cards.lua) and the readers
-(app/store/models.py), so a field's name and format have one home (docs/redis.md lists them).
+"""The score card's fields in the user hash: one table of their names and how they read back
+(app/store/models.py reads with it; docs/redis.md lists them).
 
-Adding a card field is one row in CARD_FIELDS: the writer sends it, the script stores it by its
-name, and `card_values` reads it back into the ScoreCard attribute the row names.
+The kernel writes them (`HASH_FIELDS` in kernel/src/cards.rs, in this table's order, then
+FENCE): encoding a card in Python was a third of the worker's time per score write. Adding a card
+field is a row here and a value there; tests/unit/kernel/test_card_rows.py fails until both agree,
+as it reads random cards back from what the kernel encodes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from app.scoring.card import ActorContribution, ScoreCard, TopicInfluence
+from app.scoring.card import ActorContribution, TopicInfluence
 
 FENCE = "fence"
 """The hash field of the writer's fencing token (not a card attribute: the writer's fences give
@@ -45,56 +46,33 @@ def _influential_about(text: str) -> tuple[TopicInfluence, ...]:
 class CardField:
     """One card attribute in the user hash.
 
-    `name`: the hash field; `attr`: the ScoreCard attribute; `encode`: its stored text;
-    `decode`: the attribute from the stored text; `default`: the value of a hash written before
-    the field existed (None: the field is required, a hash without it is corrupt).
+    `name`: the hash field; `attr`: the ScoreCard attribute; `decode`: the attribute from the
+    stored text; `default`: the value of a hash written before the field existed (None: the
+    field is required, a hash without it is corrupt).
     """
 
     name: str
     attr: str
-    encode: Callable[[ScoreCard], str]
     decode: Callable[[str], Any]
     default: Any = None
 
 
 CARD_FIELDS: tuple[CardField, ...] = (
-    CardField("score", "score", lambda c: format_score(c.score), float),
-    CardField("raw", "raw", lambda c: repr(float(c.raw)), float),
-    CardField("style", "style", lambda c: c.style, str),
-    CardField("engagers", "engagers", lambda c: str(c.engagers), int),
-    CardField("updated_at", "updated_at_ms", lambda c: str(c.updated_at_ms), int),
-    CardField("model_version", "model_version", lambda c: c.model_version, str),
+    CardField("score", "score", float),  # one decimal (`format_score`)
+    CardField("raw", "raw", float),
+    CardField("style", "style", str),
+    CardField("engagers", "engagers", int),
+    CardField("updated_at", "updated_at_ms", int),
+    CardField("model_version", "model_version", str),
     # Cards written before the live curve have no field: the default curve (0) made them.
-    CardField("curve_version", "curve_version", lambda c: str(c.curve_version), int, 0),
-    CardField(
-        "components", "components", lambda c: orjson.dumps(c.components).decode(), orjson.loads
-    ),
-    CardField(
-        "top_actors",
-        "top_actors",
-        lambda c: orjson.dumps([[a.actor_id, a.contribution] for a in c.top_actors]).decode(),
-        _top_actors,
-    ),
+    CardField("curve_version", "curve_version", int, 0),
+    CardField("components", "components", orjson.loads),
+    CardField("top_actors", "top_actors", _top_actors),
     # #31; cards written before topics have no field: influential about nothing.
-    CardField(
-        "influential_about",
-        "influential_about",
-        lambda c: orjson.dumps([t.to_json_dict() for t in c.influential_about]).decode(),
-        _influential_about,
-        (),
-    ),
+    CardField("influential_about", "influential_about", _influential_about, ()),
 )
 """The card's stored fields (the user hash also holds FENCE and the score feed's marks, which
 write_cards.lua keeps)."""
-
-
-def card_hash(card: ScoreCard, fence: int) -> list[str]:
-    """The card as HSET-ready [field, value, ...] pairs: every CARD_FIELDS row, then FENCE."""
-    pairs: list[str] = []
-    for card_field in CARD_FIELDS:
-        pairs += (card_field.name, card_field.encode(card))
-    pairs += (FENCE, str(fence))
-    return pairs
 
 
 def card_values(fields: Mapping[str, str], attrs: Container[str] | None = None) -> dict[str, Any]:

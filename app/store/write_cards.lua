@@ -4,14 +4,14 @@
 --   [2n+i] its daily snapshots hash (one slot on a cluster).
 -- ARGV[1]: the changes channel; ARGV[2]: the history's TTL in seconds;
 -- ARGV[3]: the score feed as JSON: null (off) or {by = producer id, marks = thresholds in tenths};
--- ARGV[4]: the cards as a JSON array of objects:
---   user_id, day (the card's UTC day), first_kept_day (older history days are dropped),
---   band = {low, high} (with a feed: the levels the card's visible score allows,
---     app/scoring/thresholds.py), and
---   hash = the stored fields as HSET-ready {name, value, ...} pairs (app/store/card_fields.py),
---     which include score, updated_at and fence, and
---   snapshot = the day's snapshot as JSON text (app/scoring/attribution.py), stored with the
---     history day, trimmed and expired with it.
+-- ARGV[4]: the cards as a JSON array of rows (kernel/src/cards.rs writes them), each
+--   [user_id, day (the card's UTC day), first_kept_day (older history days are dropped),
+--    band low, band high (with a feed: the levels the card's visible score allows,
+--      app/scoring/thresholds.py; ignored without one),
+--    snapshot (the day's snapshot as JSON text, app/scoring/attribution.py, stored with the
+--      history day, trimmed and expired with it),
+--    hash (the stored fields as HSET-ready {name, value, ...} pairs, app/store/card_fields.py,
+--      which include score, updated_at and fence)].
 --
 -- A card is applied unless the stored fence is higher, or equal with a strictly newer
 -- updated_at; an equal timestamp overwrites (the same card twice rewrites identical values and
@@ -40,10 +40,11 @@ local function topics_of(about)
   return table.concat(topics, ',')
 end
 for i, card in ipairs(cards) do
+  local user_id, day, first_kept_day, low, high, snapshot, fields = unpack(card)
   local user_key, history_key = KEYS[2 * i - 1], KEYS[2 * i]
   local snapshots_key = KEYS[2 * #cards + i]
   local new = {}
-  for j = 1, #card.hash, 2 do new[card.hash[j]] = card.hash[j + 1] end
+  for j = 1, #fields, 2 do new[fields[j]] = fields[j + 1] end
   local score, updated_at = new.score, new.updated_at
   local stored = redis.call('HMGET', user_key, 'updated_at', 'score', 'fence', 'feed_level',
     'feed_by', 'feed_previous', 'feed_from_level', 'raw', 'components', 'curve_version',
@@ -51,7 +52,6 @@ for i, card in ipairs(cards) do
   local fence, stored_fence = tonumber(new.fence), tonumber(stored[3] or '0')
   if (not stored[1]) or fence > stored_fence
       or (fence == stored_fence and tonumber(stored[1]) <= tonumber(updated_at)) then
-    local fields = card.hash
     local before = topics_of(stored[11])
     if before ~= '' and before ~= topics_of(new.influential_about) then
       left[#left + 1] = {i, before}
@@ -72,7 +72,7 @@ for i, card in ipairs(cards) do
         local previous, from = stored[2], level
         if lost then previous, from = stored[6], tonumber(stored[7]) end
         if previous == '' then previous = false end  -- '': the record of a first score
-        local after = math.min(math.max(level, card.band[1]), card.band[2])
+        local after = math.min(math.max(level, low), high)
         for _, v in ipairs({'feed_level', after, 'feed_from_level', from, 'feed_by', feed.by,
             'feed_at', updated_at, 'feed_previous', previous or ''}) do
           fields[#fields + 1] = v
@@ -83,21 +83,20 @@ for i, card in ipairs(cards) do
       end
     end
     redis.call('HSET', user_key, unpack(fields))
-    redis.call('HSET', snapshots_key, card.day, card.snapshot)
-    if redis.call('HSET', history_key, card.day, score) == 1 then
+    redis.call('HSET', snapshots_key, day, snapshot)
+    if redis.call('HSET', history_key, day, score) == 1 then
       for _, key in ipairs({history_key, snapshots_key}) do
-        for _, day in ipairs(redis.call('HKEYS', key)) do
-          if day < card.first_kept_day then redis.call('HDEL', key, day) end
+        for _, kept in ipairs(redis.call('HKEYS', key)) do
+          if kept < first_kept_day then redis.call('HDEL', key, kept) end
         end
       end
     end
     redis.call('EXPIRE', history_key, ttl)
     redis.call('EXPIRE', snapshots_key, ttl)
-    if stored[2] ~= score then
-      local previous = cjson.null
-      if stored[2] then previous = tonumber(stored[2]) end
-      redis.call('PUBLISH', channel, cjson.encode({user_id = card.user_id,
-        score = tonumber(score), previous = previous, updated_at = tonumber(updated_at)}))
+    if stored[2] ~= score then  -- the stored texts are JSON numbers already
+      redis.call('PUBLISH', channel, '{"user_id":' .. cjson.encode(user_id) .. ',"score":'
+        .. score .. ',"previous":' .. (stored[2] or 'null') .. ',"updated_at":' .. updated_at
+        .. '}')
     end
     applied[#applied + 1] = entry
   end

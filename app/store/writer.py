@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
+import clout_kernel
 import orjson
 
-from app.scoring.attribution import Snapshot, snapshot_of
+from app.scoring.attribution import Snapshot
 from app.scoring.card import ScoreCard
 from app.scoring.decay import MS_PER_DAY
 from app.scoring.thresholds import band, tenths
-from app.store.card_fields import card_hash, format_score
+from app.store.card_fields import format_score
 from app.store.connection import (
     RedisClient,
     ScriptCall,
@@ -77,11 +78,6 @@ def _levels(shown: str, thresholds: tuple[float, ...], hysteresis: float) -> tup
     scores and the writer asks for every card."""
     allowed = band(float(shown), thresholds, hysteresis)
     return allowed.low, allowed.high
-
-
-def snapshot_json(card: ScoreCard) -> bytes:
-    """The stored form of the card's daily snapshot (docs/redis.md: at most 5 kB)."""
-    return orjson.dumps(snapshot_of(card).to_dict())
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,11 +271,12 @@ class ScoreWriter:
     def _encode_chunk(
         self, cards: Sequence[ScoreCard], fences: Mapping[str, int]
     ) -> tuple[Sequence[ScoreCard], ScriptCall]:
-        """A chunk of cards as one call of write_cards.lua (its header says what each is)."""
+        """A chunk of cards as one call of write_cards.lua (its header says what each is); the
+        kernel encodes the cards' rows."""
         keys = self._keys
         key_names: list[str] = []
         snapshot_keys: list[str] = []
-        encoded: list[dict[str, Any]] = []
+        rows: list[tuple[ScoreCard, int, str, str, int, int]] = []
         for card in cards:
             if not (math.isfinite(card.score) and math.isfinite(card.raw)):
                 raise ValueError(f"card for {card.user_id!r} has a non-finite score or raw")
@@ -287,22 +284,16 @@ class ScoreWriter:
             key_names.append(keys.user(card.user_id))
             key_names.append(keys.history(card.user_id))
             snapshot_keys.append(keys.snapshots(card.user_id))
-            one: dict[str, Any] = {
-                "user_id": card.user_id,
-                "day": day,
-                "first_kept_day": first_kept,
-                "hash": card_hash(card, fences.get(card.user_id, 0)),
-                "snapshot": snapshot_json(card).decode(),
-            }
-            if self._feed is not None:
-                one["band"] = _levels(
-                    format_score(card.score), self._feed.thresholds, self._feed.hysteresis
-                )
-            encoded.append(one)
+            low, high = (
+                (0, 0)
+                if self._feed is None
+                else _levels(format_score(card.score), self._feed.thresholds, self._feed.hysteresis)
+            )
+            rows.append((card, fences.get(card.user_id, 0), day, first_kept, low, high))
         args: list[str | bytes] = [
             keys.changes,
             str(HISTORY_TTL_S),
             self._feed_arg,
-            orjson.dumps(encoded),
+            clout_kernel.card_rows(rows),
         ]
         return cards, (key_names + snapshot_keys, args)

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
+use crate::cards::{Card, RowHead, Topic, write_row};
 use crate::events::{Event, Outcome, Rules, Triaged, triage_value};
 use crate::scoring::{Curve, StyleRules, card, next_refresh_ms};
 use crate::signals::{EncodedRegisters, Engagement, Kind, Params, Signals};
@@ -926,6 +927,94 @@ impl Scorer {
     }
 }
 
+/// A `ScoreCard` read into the encoder's `Card` (its dictionaries in their order).
+fn card_from<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Card> {
+    let py = obj.py();
+    let get = |name: &Bound<'py, PyString>| obj.getattr(name);
+    let pairs =
+        |items: Bound<'py, PyAny>, name: &Bound<'py, PyString>, value: &Bound<'py, PyString>| {
+            items
+                .try_iter()?
+                .map(|item| {
+                    let item = item?;
+                    Ok((
+                        item.getattr(name)?.extract()?,
+                        item.getattr(value)?.extract()?,
+                    ))
+                })
+                .collect::<PyResult<Vec<(String, f64)>>>()
+        };
+    let components = get(intern!(py, "components"))?;
+    let components = components.cast::<PyDict>()?;
+    let mut kinds = Vec::with_capacity(components.len());
+    for (kind, networks) in components.iter() {
+        let networks = networks.cast_into::<PyDict>()?;
+        let mut values = Vec::with_capacity(networks.len());
+        for (network, value) in networks.iter() {
+            values.push((network.extract()?, value.extract()?));
+        }
+        kinds.push((kind.extract()?, values));
+    }
+    let mut about = Vec::new();
+    for topic in get(intern!(py, "influential_about"))?.try_iter()? {
+        let topic = topic?;
+        about.push(Topic {
+            topic: topic.getattr(intern!(py, "topic"))?.extract()?,
+            share: topic.getattr(intern!(py, "share"))?.extract()?,
+            raw: topic.getattr(intern!(py, "raw"))?.extract()?,
+            score: topic.getattr(intern!(py, "score"))?.extract()?,
+            curve: topic.getattr(intern!(py, "curve"))?.extract()?,
+        });
+    }
+    Ok(Card {
+        user_id: get(intern!(py, "user_id"))?.extract()?,
+        score: get(intern!(py, "score"))?.extract()?,
+        raw: get(intern!(py, "raw"))?.extract()?,
+        components: kinds,
+        style: get(intern!(py, "style"))?.extract()?,
+        engagers: get(intern!(py, "engagers"))?.extract()?,
+        top_actors: pairs(
+            get(intern!(py, "top_actors"))?,
+            intern!(py, "actor_id"),
+            intern!(py, "contribution"),
+        )?,
+        updated_at_ms: get(intern!(py, "updated_at_ms"))?.extract()?,
+        model_version: get(intern!(py, "model_version"))?.extract()?,
+        curve_version: get(intern!(py, "curve_version"))?.extract()?,
+        influential_about: about,
+    })
+}
+
+/// The cards argument of one `write_cards.lua` call: a JSON array with one row per
+/// `(ScoreCard, fence, day, first kept day, band low, band high)` (kernel/src/cards.rs).
+#[pyfunction]
+fn card_rows<'py>(rows: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::with_capacity(rows.len() * 768 + 2);
+    out.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        let (card, fence, day, first_kept_day, low, high): (
+            Bound<'py, PyAny>,
+            i64,
+            Bound<'py, PyString>,
+            Bound<'py, PyString>,
+            i64,
+            i64,
+        ) = row.extract()?;
+        if i > 0 {
+            out.push(b',');
+        }
+        let head = RowHead {
+            fence,
+            day: day.to_str()?,
+            first_kept_day: first_kept_day.to_str()?,
+            band: (low, high),
+        };
+        write_row(&mut out, &card_from(&card)?, &head);
+    }
+    out.push(b']');
+    Ok(PyBytes::new(rows.py(), &out))
+}
+
 #[pymodule]
 fn _kernel(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Triager>()?;
@@ -933,5 +1022,6 @@ fn _kernel(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PySignals>()?;
     module.add_class::<Scorer>()?;
     module.add_function(wrap_pyfunction!(fold, module)?)?;
+    module.add_function(wrap_pyfunction!(card_rows, module)?)?;
     Ok(())
 }

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import clout_kernel
+import orjson
 
 from app.scoring.card import ActorContribution, ScoreCard
 from app.scoring.decay import MS_PER_DAY
@@ -10,6 +14,19 @@ from app.store.connection import RedisClient
 from app.store.leaderboard import Leaderboard
 
 DAY_MS = MS_PER_DAY
+
+
+def stored_row(card: ScoreCard, fence: int = 0) -> list[Any]:
+    """The card as write_cards.lua gets it from the kernel: [user id, day, first kept day, band
+    low, band high, snapshot JSON text, [field, value, ...]]."""
+    row: list[Any] = orjson.loads(clout_kernel.card_rows([(card, fence, "d", "d0", 0, 0)]))[0]
+    return row
+
+
+def stored_snapshot(card: ScoreCard) -> str:
+    """The card's daily snapshot as the writer stores it (JSON text)."""
+    snapshot: str = stored_row(card)[5]
+    return snapshot
 
 
 def now_ms() -> int:

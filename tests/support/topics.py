@@ -3,6 +3,7 @@ for read-side tests that do not run the worker."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import orjson
@@ -30,7 +31,7 @@ async def write_topics(
         pipe.hset(
             keys.user(user_id),
             "influential_about",
-            orjson.dumps([t.to_json_dict() for t in ordered]),
+            orjson.dumps([dataclasses.asdict(t) for t in ordered]),
         )
         for t in ordered:
             by_topic.setdefault(t.topic, {})[user_id] = t.raw

@@ -124,3 +124,6 @@ def fold(
     standing: dict[str, float | None],
     params: Params,
 ) -> None: ...
+def card_rows(rows: list[tuple[Any, int, str, str, int, int]]) -> bytes:
+    """write_cards.lua's cards argument: one JSON row per (ScoreCard, fence, day, first kept
+    day, band low, band high)."""

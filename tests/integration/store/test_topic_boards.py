@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -15,6 +14,7 @@ from app.scoring.card import ScoreCard, TopicInfluence
 from app.scoring.model import ModelParams
 from app.simulation import generate_events, replay_states
 from app.store import RedisKeys, ScoreWriter
+from app.store.card_fields import card_values
 from app.store.leaderboard import Leaderboard
 from tests.support.cards import DAY_MS, make_card, now_ms
 
@@ -58,7 +58,9 @@ async def test_cards_put_users_on_their_topics_boards_and_take_them_off_when_the
     }
     assert await board(store_redis, isolated_settings, shards, "tea") == {"alice": 1.5}
     stored = await store_redis.hget(RedisKeys(prefix).user("alice"), "influential_about")
-    assert orjson.loads(stored) == [t.to_json_dict() for t in cards[0].influential_about]
+    assert card_values({"influential_about": stored}, {"influential_about"}) == {
+        "influential_about": cards[0].influential_about
+    }
     assert await store_redis.zrange(RedisKeys(prefix).topics, 0, -1, withscores=True) == [
         ("coffee", float(at)),
         ("tea", float(at)),

@@ -39,16 +39,9 @@ class CardScript:
         feed: bytes = b"null",
         allowed: tuple[int, int] | None = None,
     ) -> list[Any]:
-        card: dict[str, Any] = {
-            "user_id": self.user_id,
-            "day": "2026-12-07",
-            "first_kept_day": "2026-09-08",
-            "hash": hash_pairs,
-            "snapshot": '{"t":1}',
-        }
-        if allowed is not None:
-            card["band"] = allowed
-        args: list[str | bytes] = [self.keys.changes, "60", feed, orjson.dumps([card])]
+        low, high = allowed if allowed is not None else (0, 0)
+        row = [self.user_id, "2026-12-07", "2026-09-08", low, high, '{"t":1}', hash_pairs]
+        args: list[str | bytes] = [self.keys.changes, "60", feed, orjson.dumps([row])]
         keys = [
             self.keys.user(self.user_id),
             self.keys.history(self.user_id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from app.scoring.events import EngagementEvent, Kind
 from app.scoring.model import score_card
 from app.scoring.params import KIND_CODE, ModelParams
 from app.scoring.signals import UserSignals, apply_event
+from tests.support.cards import stored_snapshot
 
 PARAMS = ModelParams()
 T0 = 1_767_225_600_000
@@ -166,7 +168,7 @@ def test_the_snapshot_names_the_largest_networks_and_sums_the_rest() -> None:
     assert len(likes) == SNAPSHOT_NETWORKS_PER_KIND + 1
     assert "twitter" in likes
     assert abs(sum(likes.values()) - card.raw) <= 1e-12
-    assert Snapshot.from_dict(snap.to_dict()) == snap
+    assert Snapshot.from_dict(orjson.loads(stored_snapshot(card))) == snap
 
 
 def test_networks_the_snapshot_did_not_name_are_compared_as_other_networks() -> None:

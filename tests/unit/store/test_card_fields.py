@@ -1,5 +1,5 @@
 """The card's field table: every ScoreCard attribute has one stored field, and a card read back
-from the pairs the writer sends is the card that was written."""
+from the pairs the writer sends (the kernel encodes them) is the card that was written."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from app.scoring.card import ActorContribution, ScoreCard
-from app.store.card_fields import CARD_FIELDS, FENCE, card_hash, card_values, format_score
+from app.store.card_fields import CARD_FIELDS, FENCE, card_values, format_score
+from tests.support.cards import stored_row
 
 CARD = ScoreCard(
     user_id="alice",
@@ -34,7 +35,8 @@ def test_every_card_attribute_but_the_user_id_has_one_field() -> None:
 
 
 def test_a_card_reads_back_from_the_pairs_it_is_stored_as() -> None:
-    pairs = card_hash(CARD, fence=7)
+    pairs = stored_row(CARD, fence=7)[6]
+    assert pairs[::2] == [f.name for f in CARD_FIELDS] + [FENCE]
     stored = dict(zip(pairs[::2], pairs[1::2], strict=True))
     assert stored[FENCE] == "7"
     assert stored["updated_at"] == "1732233600123"
@@ -43,14 +45,14 @@ def test_a_card_reads_back_from_the_pairs_it_is_stored_as() -> None:
 
 
 def test_a_hash_from_before_the_live_curve_reads_as_the_default_curve() -> None:
-    pairs = card_hash(CARD, fence=0)
+    pairs = stored_row(CARD)[6]
     stored = dict(zip(pairs[::2], pairs[1::2], strict=True))
     del stored["curve_version"]
     assert card_values(stored)["curve_version"] == 0
 
 
 def test_a_required_field_missing_is_a_key_error() -> None:
-    pairs = card_hash(CARD, fence=0)
+    pairs = stored_row(CARD)[6]
     stored = dict(zip(pairs[::2], pairs[1::2], strict=True))
     del stored["raw"]
     with pytest.raises(KeyError, match="raw"):

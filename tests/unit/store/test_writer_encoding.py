@@ -8,7 +8,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.scoring.card import ActorContribution, ScoreCard
-from app.store.writer import ScoreWriter, snapshot_json
+from app.store.writer import ScoreWriter
+from tests.support.cards import stored_snapshot
 
 
 def card(**overrides: object) -> ScoreCard:
@@ -68,4 +69,4 @@ def test_a_snapshot_is_at_most_5_kb_whatever_the_card() -> None:
         updated_at_ms=9_999_999_999_999,
         curve_version=2**31,
     )
-    assert len(snapshot_json(worst)) <= 5_000
+    assert len(stored_snapshot(worst).encode()) <= 5_000
