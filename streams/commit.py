@@ -1,11 +1,11 @@
 """The commit protocol: what must be durable, in which order, before Kafka records an offset.
 
 An offset Kafka records is a promise that every effect of the messages before it is durable: in
-the signal table and its changelog, and in the feed and dead-letter topics. `Checkpoint.commit`
-keeps that promise in one place, the way Quix Streams' `Checkpoint.commit` does; Faust calls it
-whenever it commits (the worker consumer's `_commit_offsets`, streams/faust_compat.py), with the
-offsets its commit guard chose: each was acknowledged, so its effects are among what step 1
-writes.
+Redis, in the signal table and its changelog, and in the feed and dead-letter topics.
+`Checkpoint.commit` keeps that promise in one place, the way Quix Streams' `Checkpoint.commit`
+does; Faust calls it whenever it commits (the worker consumer's `_commit_offsets`,
+streams/faust_compat.py), with the offsets its commit guard chose: each was acknowledged, so its
+effects are among what steps 0 and 1 write.
 """
 
 from __future__ import annotations
@@ -42,19 +42,26 @@ class Checkpoint:
 
     def __init__(
         self,
+        settle_scores: Callable[[], Awaitable[object]],
         flush_state: Callable[[], Awaitable[object]],
         tables: Iterable[ChangelogPositions],
     ) -> None:
+        """`settle_scores`: returns once the acknowledged batches' score writes are in Redis
+        and their feed records handed to the producer (`BatchScorer.settle`)."""
+        self._settle_scores = settle_scores
         self._flush_state = flush_state
         self._tables = list(tables)
 
     async def commit(self, target: CommitTarget, offsets: Mapping[TP, int]) -> bool:
         """Make the effects of `offsets` durable, commit them, then move the changelog position.
 
-        Returns whether Kafka accepted the commit. An exception in steps 1-2 means no commit:
+        Returns whether Kafka accepted the commit. An exception in steps 0-2 means no commit:
         Kafka delivers those messages again and the applied-offset watermark makes the replay
         change nothing.
         """
+        # 0. The score write still in flight behind the agent (streams/executor.py): its cards
+        #    in Redis, its feed records queued with the producer for step 2 to flush.
+        await self._settle_scores()
         # 1. Flush the write-behind state: every changed user into the table, and its changelog
         #    records sent and acknowledged by the broker (`StateCache.flush`).
         await self._flush_state()

@@ -7,9 +7,16 @@ user, however many parts changed it, one pipelined Redis write and its score fee
 (streams/feed.py). An actor whose card the batch has yet to write weighs with the standing its
 state gives (`plan.standings`), not the older one in Redis. User state comes from the
 write-behind cache (streams/state.py), so the table gets one write per changed user per flush and
-a flush precedes every offset commit. Faust acks a batch only after `process` returns, so a
-crash replays the batch; replays are harmless because the state records the positions applied
-per user and Redis writes are monotonic.
+a flush precedes every offset commit.
+
+A batch's score write runs behind the next batch: `process` returns once its cards are made and
+their write has started, so the worker decodes and folds the next batch while Redis applies
+them. One write is in flight at most (the next waits for it), an actor whose card is in flight
+weighs with that card's raw (what Redis holds once it lands, not the older one), and the commit
+protocol waits for it (`settle`, streams/commit.py) before any offset of its batch is committed.
+Faust acks a batch once `process` returns, so a crash before that commit replays the batch;
+replays are harmless because the state records the positions applied per user and Redis writes
+are monotonic.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from app.scoring.events import EventRules, envelope_item, event_to_json_dict
 from app.scoring.model import NO_TOPIC_CURVES, Curve, ModelParams, TopicCurves
 from app.step import plan
 from app.step.plan import KIND_HEADER, Accepted, DeadLetter
-from app.step.score_update import score_update
+from app.step.score_update import ScoreUpdate, score_update
 from app.step.stored_user import StoredUser
 from app.store.connection import TRANSIENT_STORE_ERRORS, transient_error_backoff
 from app.store.dedupe import EventDeduplicator
@@ -57,6 +64,8 @@ lost its batch. The origin headers still point at the full message in its input 
 """
 DEAD_LETTER_MAX_KEY_BYTES = 1024
 DUPLICATE_REASON = "duplicate event_id"
+SCORE_WRITE_TASK = "clout score write"
+"""The name of the task a batch's score write runs in (a crash of the process ends it)."""
 
 
 class BatchScorer:
@@ -100,6 +109,8 @@ class BatchScorer:
         self._clock = clock
         self._gate = gate
         self._batch_started: float | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._writing_raws: dict[str, float] = {}
 
     def busy_for(self) -> float:
         """Seconds the batch in hand has taken so far (0 between batches): a long one means the
@@ -108,12 +119,23 @@ class BatchScorer:
         return 0.0 if started is None else time.perf_counter() - started
 
     async def process(self, batch: Sequence[SourceEvent]) -> None:
-        """Handle one batch end to end; returns once its scores are in Redis."""
+        """Handle one batch; returns once its score write has started (`settle` waits for it)."""
         self._batch_started = time.perf_counter()
         try:
             await self._process(batch, self._batch_started)
         finally:
             self._batch_started = None
+
+    async def settle(self) -> None:
+        """Wait until the score write in flight (if any) is in Redis and its feed records are
+        queued with the producer. A write that failed raises here, and at every later call:
+        no commit may vouch for its batch, and the agent stops at its next batch."""
+        writing = self._writing
+        if writing is None:
+            return
+        await writing
+        if self._writing is writing:
+            self._writing, self._writing_raws = None, {}
 
     async def _process(self, batch: Sequence[SourceEvent], started: float) -> None:
         if self._gate is not None:
@@ -178,9 +200,7 @@ class BatchScorer:
         )
         with metrics.stage("fold"):
             stored = part.stored_actors(first, unscored.states)
-        raws = await self._with_redis_retry(
-            "actor lookup", lambda: self._writer.leaderboard.raws(stored)
-        )
+        raws = await self._stored_raws(stored)
         with metrics.stage("fold"):
             folded = part.fold(raws, unscored.states, now_ms, self._params, self._curve())
             self._states.mark_changed(folded.changed_users)
@@ -231,9 +251,23 @@ class BatchScorer:
         await self._topics.dead_letters.send(key=key, value=value, headers=headers)
         metrics.DEAD_LETTERS.labels(reason=refusal.reason.split(":")[0]).inc()
 
+    async def _stored_raws(self, actors: list[str]) -> list[float | None]:
+        """The raws Redis holds for `actors`, or will once the write in flight lands."""
+        writing = self._writing_raws
+        ask = [actor for actor in actors if actor not in writing]
+        found = dict(zip(ask, await self._lookup(ask), strict=True))
+        return [writing[actor] if actor in writing else found[actor] for actor in actors]
+
+    async def _lookup(self, actors: list[str]) -> list[float | None]:
+        if not actors:
+            return []
+        return await self._with_redis_retry(
+            "actor lookup", lambda: self._writer.leaderboard.raws(actors)
+        )
+
     async def _publish_scores(self, unscored: _Unscored, now_ms: int) -> None:
-        """Score every unscored user (replayed ones too: their last write may be missing), then
-        count their events."""
+        """Score every unscored user (replayed ones too: their last write may be missing) and
+        start writing their cards, once the previous write has landed."""
         with metrics.stage("scoring"):
             update = score_update(
                 (
@@ -249,6 +283,16 @@ class BatchScorer:
             user_id: self._states.generation(partition)
             for user_id, partition in unscored.partitions.items()
         }
+        await self.settle()
+        self._writing_raws = {card.user_id: float(card.raw) for card in update.cards}
+        self._writing = asyncio.create_task(
+            self._write_scores(update, fences, unscored), name=SCORE_WRITE_TASK
+        )
+
+    async def _write_scores(
+        self, update: ScoreUpdate, fences: dict[str, int], unscored: _Unscored
+    ) -> None:
+        """Cards, then the sweep schedule, into Redis; then count the events they scored."""
         await self._with_redis_retry(
             "score write", lambda: self._feed.write(update.cards, "event", fences), "score_write"
         )

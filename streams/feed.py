@@ -3,8 +3,9 @@
 The writer's script decides, atomically with each card, whether the card needs a feed record
 (its visible score changed, or an earlier record may have died with its producer) and returns
 the threshold levels before and after (app/store/writer.py). This module sends those records
-with the worker's producer in the same batch, before `process` returns, so Faust's flush before
-every offset commit delivers them before the events that caused them are acknowledged.
+with the worker's producer as part of the batch's score write, which every offset commit waits
+for (streams/commit.py), so the producer flush that follows delivers them before the offsets of
+the events that caused them are committed.
 
 Records go out as aiokafka record batches (streams/record_batches.py), one or a few per topic
 partition per write, each placed by the partition Kafka's default partitioner gives the user id

@@ -228,7 +228,6 @@ def build_app(settings: Settings) -> faust.App:
     table = declare_signal_table(app, settings)
     send_records = record_batches(lambda: aiokafka_producer(app))
     states = StateCache(FaustTableAccess(table, send_records), settings.state_cache_users)
-    use_checkpoint(app, Checkpoint(states.flush, [table]))
     redis = redis_from_settings(settings)
     prefix = settings.redis_key_prefix
     writer = ScoreWriter(
@@ -279,6 +278,7 @@ def build_app(settings: Settings) -> faust.App:
         gate=gate,
         clock=clock,
     )
+    use_checkpoint(app, Checkpoint(scorer.settle, states.flush, [table]))
     sweep = DecaySweep(
         states=states,
         feed=feed,

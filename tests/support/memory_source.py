@@ -18,6 +18,7 @@ offsets, and the faults the scripts mark:
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from app.kafka.topics import partition_for
 from app.scoring.events import Kind
 from streams import faust_compat
 from streams.commit import Checkpoint
-from streams.executor import BatchScorer
+from streams.executor import SCORE_WRITE_TASK, BatchScorer
 from streams.ordering import STALLED_AFTER_S, InOrderGate
 from streams.state import StateCache
 from tests.support.executor import Redis, batch_scorer
@@ -284,7 +285,6 @@ async def start_worker(
     consumer.highwater = lambda tp: 0  # type: ignore[method-assign]
     states = StateCache(table.process_view(), capacity=1000)
     states.assign(range(PARTITIONS), generation)
-    faust_compat.use_checkpoint(app, Checkpoint(states.flush, []))
     # Recovery, as Faust runs it: pause, resume (held until the flow), seek, resume the flow.
     consumer.pause_partitions(consumer.assignment())
     consumer.resume_partitions(consumer.assignment())
@@ -303,6 +303,7 @@ async def start_worker(
         now_ms=NOW_MS,
         gate=gate,
     )
+    faust_compat.use_checkpoint(app, Checkpoint(scorer.settle, states.flush, []))
     return Worker(consumer, gate, scorer, clock)
 
 
@@ -343,6 +344,9 @@ async def run_to_the_end(
                 raise AssertionError(f"no progress: committed {broker.committed}, ends {ends}")
             except Crashed as crash:
                 crashes.append(str(crash))
+                for task in asyncio.all_tasks():  # the process's score write dies with it
+                    if task.get_name() == SCORE_WRITE_TASK:
+                        task.cancel()
         raise AssertionError(f"still crashing after {crashes}")
     finally:
         undo()

@@ -1,5 +1,6 @@
 """BatchScorer with fakes at its I/O edges: a batch carried out in parts is scored once, its
-actors weigh with the standing the batch gave them, and unscored users always stay cached.
+actors weigh with the standing the batch gave them, unscored users always stay cached, and a
+batch's score write runs behind the next batch.
 
 The real Kafka and Redis path is in tests/integration/pipeline and tests/reliability.
 """
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import orjson
+import pytest
 
 from app.kafka.topics import partition_for
 from app.scoring.card import ScoreCard
@@ -75,7 +77,9 @@ async def test_a_batch_in_parts_writes_one_card_per_user_graded_with_the_batchs_
     redis = Redis()
     redis.raws[bob] = 0.5  # an older card of bob's
     batch = [like(0, bob, "fan1"), like(1, bob, "fan2"), like(2, carol, bob), like(3, bob, "fan3")]
-    await scorer(redis, capacity=10, part_events=1).process(cast(Any, batch))
+    batch_scorer = scorer(redis, capacity=10, part_events=1)
+    await batch_scorer.process(cast(Any, batch))
+    await batch_scorer.settle()
     # four parts, one write: every user's card once, with all of its events
     assert len(redis.writes) == 1
     cards = {card.user_id: card for card in redis.writes[0]}
@@ -90,29 +94,84 @@ async def test_unscored_users_are_written_before_the_cache_would_evict_them() ->
     users = same_partition_users(5)
     redis = Redis()
     batch = [like(offset, user, "fan") for offset, user in enumerate(users)]
-    await scorer(redis, capacity=3, part_events=1).process(cast(Any, batch))
+    batch_scorer = scorer(redis, capacity=3, part_events=1)
+    await batch_scorer.process(cast(Any, batch))
+    await batch_scorer.settle()
     assert [[card.user_id for card in write] for write in redis.writes] == [users[:3], users[3:]]
 
 
-async def test_busy_for_counts_only_while_a_batch_is_in_hand() -> None:
+class HeldWrites:
+    """The fake Redis's card write, held until `release` (Redis busy or away)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.released = asyncio.Event()
+        self._write = redis.write
+        redis.write = self.write  # type: ignore[method-assign]
+
+    async def write(
+        self, cards: Sequence[ScoreCard], cause: str, fences: Mapping[str, int] | None = None
+    ) -> None:
+        await self.released.wait()
+        await self._write(cards, cause, fences)
+
+
+async def test_the_next_batch_is_folded_while_the_last_write_is_in_flight() -> None:
+    bob, carol = same_partition_users(2)
+    redis = Redis()
+    redis.raws[bob] = 0.5  # an older card of bob's
+    held = HeldWrites(redis)
+    batch_scorer = scorer(redis, capacity=10, part_events=10)
+    await batch_scorer.process(cast(Any, [like(0, bob, "fan1"), like(1, bob, "fan2")]))
+    assert redis.writes == []  # the write is in flight
+
+    second = asyncio.create_task(batch_scorer.process(cast(Any, [like(2, carol, bob)])))
+    await asyncio.sleep(0.01)
+    # folded already, bob weighing with his card in flight: never asked of Redis
+    assert not second.done()
+    assert all(bob not in asked for asked in redis.looked_up)
+    assert redis.writes == []  # the second write waits for the first
+
+    held.released.set()
+    await second
+    await batch_scorer.settle()
+    assert [[card.user_id for card in write] for write in redis.writes] == [[bob], [carol]]
+
+
+async def test_busy_for_counts_a_batch_held_up_by_the_write_before_it() -> None:
     """The reseek timer reads it to tell a held-up agent from a stalled partition."""
     (bob,) = same_partition_users(1)
     redis = Redis()
+    held = HeldWrites(redis)
     batch_scorer = scorer(redis, capacity=10, part_events=1)
-    seen_during: list[float] = []
-    write = redis.write
+    await batch_scorer.process(cast(Any, [like(0, bob, "fan1")]))
+    assert batch_scorer.busy_for() == 0.0  # its write is in flight, the agent is not held
 
-    async def timed_write(
+    second = asyncio.create_task(batch_scorer.process(cast(Any, [like(1, bob, "fan2")])))
+    await asyncio.sleep(0.05)
+    assert batch_scorer.busy_for() >= 0.05
+
+    held.released.set()
+    await second
+    await batch_scorer.settle()
+    assert batch_scorer.busy_for() == 0.0
+    assert len(redis.writes) == 2
+
+
+async def test_a_failed_write_fails_every_settle_and_the_next_batch() -> None:
+    """So no commit vouches for its batch once the agent has acknowledged it."""
+    (bob,) = same_partition_users(1)
+    redis = Redis()
+
+    async def refused(
         cards: Sequence[ScoreCard], cause: str, fences: Mapping[str, int] | None = None
     ) -> None:
-        await asyncio.sleep(0.05)
-        seen_during.append(batch_scorer.busy_for())
-        await write(cards, cause, fences)
+        raise ValueError("card for bob has a non-finite score or raw")
 
-    redis.write = timed_write  # type: ignore[method-assign]
-    assert batch_scorer.busy_for() == 0.0
+    redis.write = refused  # type: ignore[method-assign]
+    batch_scorer = scorer(redis, capacity=10, part_events=1)
     await batch_scorer.process(cast(Any, [like(0, bob, "fan1")]))
-
-    assert len(seen_during) == 1
-    assert seen_during[0] >= 0.05
-    assert batch_scorer.busy_for() == 0.0
+    for _ in range(2):
+        with pytest.raises(ValueError, match="non-finite"):
+            await batch_scorer.settle()
+    with pytest.raises(ValueError, match="non-finite"):
+        await batch_scorer.process(cast(Any, [like(1, bob, "fan2")]))

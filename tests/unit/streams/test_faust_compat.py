@@ -398,6 +398,9 @@ async def test_the_commit_protocol_commits_through_faust_and_confirms_the_change
     changelog, likes, shares = TP(CHANGELOG, 1), TP("t.likes", 1), TP("t.shares", 1)
     steps: list[str] = []
 
+    async def settle_scores() -> None:
+        steps.append("scores")
+
     async def flush_state() -> None:
         steps.append("state")
         table.record_sent(changelog, 5)
@@ -410,7 +413,7 @@ async def test_the_commit_protocol_commits_through_faust_and_confirms_the_change
         table.record_sent(changelog, 6)  # acknowledged while the commit was on its way
         return True
 
-    faust_compat.use_checkpoint(app, Checkpoint(flush_state, [table]))
+    faust_compat.use_checkpoint(app, Checkpoint(settle_scores, flush_state, [table]))
     consumer.flush_producer = flush_producer  # type: ignore[method-assign]
     consumer.assignment = lambda: {likes}  # type: ignore[method-assign]
     undo = faust_compat.replace_offset_commit(lambda original: kafka_commit)
@@ -421,7 +424,7 @@ async def test_the_commit_protocol_commits_through_faust_and_confirms_the_change
         assert await consumer.force_commit() is True
     finally:
         undo()
-    assert steps == ["state", "produce", f"commit {{{likes!r}: 1}}"]
+    assert steps == ["scores", "state", "produce", f"commit {{{likes!r}: 1}}"]
     assert faust_compat.committed_offset(consumer, likes) == 1
     assert table.data.persisted_offset(changelog) == 5
     assert table.unconfirmed_offsets() == {changelog: 6}
