@@ -3,9 +3,13 @@
     python scripts/check_lock.py [PROJECT_DIR]
 
 `uv lock --check` only asks whether the lock still satisfies pyproject.toml; a lock with a line
-deleted (a dependency edge, a wheel and its hash) can pass it. So the lock is also resolved afresh
-in a scratch copy of the project's metadata and compared byte for byte: `[tool.uv] exclude-newer`
-fixes the index as it stood when the lock was made, so an intact lock is reproduced exactly.
+deleted (a dependency edge, a wheel and its hash) can pass it. So the lock is also resolved again
+in a scratch copy of the project's metadata and the lock, with `--refresh`: uv keeps every locked
+version and rewrites everything else (edges, wheels, hashes) from the index, and the result is
+compared byte for byte. Starting from the lock's versions matters because the package index this
+machine sees fills in over time: a release from before `[tool.uv] exclude-newer` that was not
+served when the lock was made (hypothesis 6.170.29 on 2026-12-07) made a resolution from nothing
+differ from an intact lock.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ def uv_command() -> str:
 
 
 def copy_metadata(project: Path, scratch: Path) -> None:
-    """What a resolution reads: pyproject.toml and each uv workspace member's directory."""
+    """What a resolution reads: pyproject.toml, the lock and each uv workspace member's
+    directory."""
     shutil.copy2(project / "pyproject.toml", scratch / "pyproject.toml")
+    shutil.copy2(project / "uv.lock", scratch / "uv.lock")
     config = tomllib.loads((project / "pyproject.toml").read_text())
     members = config.get("tool", {}).get("uv", {}).get("workspace", {}).get("members", [])
     for member in members:
@@ -55,16 +61,16 @@ def problems(project: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="clout-lock-") as tmp:
         scratch = Path(tmp)
         copy_metadata(project, scratch)
-        fresh = uv_lock("--quiet", "--directory", str(scratch))
+        fresh = uv_lock("--refresh", "--quiet", "--directory", str(scratch))
         if fresh.returncode != 0:
-            return [f"a fresh resolution failed:\n{fresh.stderr.strip()}"]
+            return [f"resolving the lock again failed:\n{fresh.stderr.strip()}"]
         expected = (scratch / "uv.lock").read_text().splitlines()
     actual = (project / "uv.lock").read_text().splitlines()
     if actual == expected:
         return []
-    diff = difflib.unified_diff(actual, expected, "uv.lock", "fresh resolution", lineterm="", n=1)
+    diff = difflib.unified_diff(actual, expected, "uv.lock", "resolved again", lineterm="", n=1)
     shown = list(diff)[:40]
-    return ["uv.lock differs from a fresh resolution of pyproject.toml:\n" + "\n".join(shown)]
+    return ["uv.lock differs from its resolution again:\n" + "\n".join(shown)]
 
 
 def main() -> int:
