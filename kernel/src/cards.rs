@@ -79,49 +79,59 @@ fn number(value: f64) -> String {
     serde_json::to_string(&value).expect("a float always serializes")
 }
 
-fn pairs_json(out: &mut Vec<u8>, pairs: &[(String, f64)]) {
-    out.push(b'[');
-    for (i, (name, value)) in pairs.iter().enumerate() {
+/// `items` between `open` and `close`, comma-separated, each written by `item`.
+fn joined<T>(
+    out: &mut Vec<u8>,
+    (open, close): (u8, u8),
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(open);
+    for (i, each) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        item(out, each);
+    }
+    out.push(close);
+}
+
+const ARRAY: (u8, u8) = (b'[', b']');
+const OBJECT: (u8, u8) = (b'{', b'}');
+
+/// `"name":value`, an object's entry.
+fn entry(out: &mut Vec<u8>, (name, value): (&str, f64)) {
+    json(out, name);
+    out.push(b':');
+    json(out, &value);
+}
+
+/// `[[name, value], ...]`, as the top actors are stored.
+fn pairs_json(out: &mut Vec<u8>, pairs: &[(String, f64)]) {
+    joined(out, ARRAY, pairs, |out, (name, value)| {
         out.push(b'[');
         json(out, name);
         out.push(b',');
         json(out, value);
         out.push(b']');
-    }
-    out.push(b']');
+    });
 }
 
 fn components_json(out: &mut Vec<u8>, components: &[(String, Vec<(String, f64)>)]) {
-    out.push(b'{');
-    for (i, (kind, networks)) in components.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    joined(out, OBJECT, components, |out, (kind, networks)| {
         json(out, kind);
         out.push(b':');
-        out.push(b'{');
-        for (j, (network, value)) in networks.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            json(out, network);
-            out.push(b':');
-            json(out, value);
-        }
-        out.push(b'}');
-    }
-    out.push(b'}');
+        joined(
+            out,
+            OBJECT,
+            networks.iter().map(|(n, v)| (n.as_str(), *v)),
+            entry,
+        );
+    });
 }
 
 fn topics_json(out: &mut Vec<u8>, topics: &[Topic]) {
-    out.push(b'[');
-    for (i, t) in topics.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    joined(out, ARRAY, topics, |out, t| {
         out.extend_from_slice(b"{\"topic\":");
         json(out, &t.topic);
         out.extend_from_slice(b",\"share\":");
@@ -133,8 +143,7 @@ fn topics_json(out: &mut Vec<u8>, topics: &[Topic]) {
         out.extend_from_slice(b",\"curve\":");
         json(out, &t.curve);
         out.push(b'}');
-    }
-    out.push(b']');
+    });
 }
 
 /// The card's snapshot as `orjson.dumps(snapshot_of(card).to_dict())` writes it: per kind its
@@ -144,7 +153,7 @@ pub fn snapshot_json(card: &Card) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     write!(
         out,
-        "{{\"t\":{},\"s\":{},\"r\":{},\"v\":{},\"c\":{{",
+        "{{\"t\":{},\"s\":{},\"r\":{},\"v\":{},\"c\":",
         card.updated_at_ms,
         number(card.score),
         number(card.raw),
@@ -152,48 +161,41 @@ pub fn snapshot_json(card: &Card) -> Vec<u8> {
     )
     .expect("writing to memory cannot fail");
     let mut summed: Vec<(&str, usize)> = Vec::new();
-    for (i, (kind, networks)) in card.components.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let mut ranked: Vec<&(String, f64)> = networks.iter().collect();
-        // Python's `sorted(key=(-value, name))`: equal values (0.0 and -0.0 too) by name.
-        ranked.sort_by(|a, b| {
-            b.1.partial_cmp(&a.1)
-                .unwrap_or(Ordering::Equal)
-                .then_with(|| a.0.cmp(&b.0))
-        });
-        json(&mut out, kind);
-        out.extend_from_slice(b":{");
-        for (j, (network, value)) in ranked.iter().take(SNAPSHOT_NETWORKS_PER_KIND).enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            json(&mut out, network);
+    joined(
+        &mut out,
+        OBJECT,
+        &card.components,
+        |out, (kind, networks)| {
+            let mut ranked: Vec<(&str, f64)> =
+                networks.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            // Python's `sorted(key=(-value, name))`: equal values (0.0 and -0.0 too) by name.
+            ranked.sort_by(|a, b| {
+                b.1.partial_cmp(&a.1)
+                    .unwrap_or(Ordering::Equal)
+                    .then_with(|| a.0.cmp(b.0))
+            });
+            let rest = &ranked[ranked.len().min(SNAPSHOT_NETWORKS_PER_KIND)..];
+            let other = (!rest.is_empty()).then(|| {
+                summed.push((kind.as_str(), rest.len()));
+                (
+                    OTHER_NETWORKS,
+                    rest.iter().fold(0.0, |total, (_, value)| total + value),
+                )
+            });
+            json(out, kind);
             out.push(b':');
-            json(&mut out, value);
-        }
-        let rest = &ranked[ranked.len().min(SNAPSHOT_NETWORKS_PER_KIND)..];
-        if !rest.is_empty() {
-            let sum = rest.iter().fold(0.0, |total, (_, value)| total + value);
-            out.extend_from_slice(b",\"*\":");
-            json(&mut out, &sum);
-            summed.push((kind, rest.len()));
-        }
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"},\"a\":");
+            let named = ranked.iter().take(SNAPSHOT_NETWORKS_PER_KIND).copied();
+            joined(out, OBJECT, named.chain(other), entry);
+        },
+    );
+    out.extend_from_slice(b",\"a\":");
     pairs_json(&mut out, &card.top_actors);
     if !summed.is_empty() {
-        out.extend_from_slice(b",\"n\":{");
-        for (i, (kind, count)) in summed.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json(&mut out, kind);
+        out.extend_from_slice(b",\"n\":");
+        joined(&mut out, OBJECT, summed, |out, (kind, count)| {
+            json(out, kind);
             write!(out, ":{count}").expect("writing to memory cannot fail");
-        }
-        out.push(b'}');
+        });
     }
     out.push(b'}');
     out
@@ -233,20 +235,14 @@ pub fn write_row(out: &mut Vec<u8>, card: &Card, head: &RowHead<'_>) {
     write!(out, ",{},{},", head.band.0, head.band.1).expect("writing to memory cannot fail");
     let snapshot = String::from_utf8(snapshot_json(card)).expect("JSON of strings is UTF-8");
     json(out, &snapshot);
-    out.extend_from_slice(b",[");
-    for (i, (name, value)) in HASH_FIELDS
-        .iter()
-        .zip(hash_values(card, head.fence))
-        .enumerate()
-    {
-        if i > 0 {
-            out.push(b',');
-        }
+    out.push(b',');
+    let fields = HASH_FIELDS.iter().zip(hash_values(card, head.fence));
+    joined(out, ARRAY, fields, |out, (name, value)| {
         json(out, name);
         out.push(b',');
         json(out, &value);
-    }
-    out.extend_from_slice(b"]]");
+    });
+    out.push(b']');
 }
 
 #[cfg(test)]
