@@ -54,7 +54,10 @@ class Profiler:
 STAGES = (
     ("write-behind flush (encode + RocksDB + changelog enqueue)", "StateCache.flush"),
     ("scoring batch: load states (cache, table get on a miss)", "BatchScorer._load_states"),
-    ("score write, behind the agent: cards into Redis, feed, due index", "_write_scores"),
+    (
+        "score write, behind the agent: cards into Redis, feed, due index",
+        "BatchScorer._write_scores",
+    ),
     ("scoring batch: score cards, wait for the write before", "BatchScorer._publish_scores"),
     ("scoring batch: dedupe + actor lookup (Redis)", "BatchScorer._with_redis_retry"),
     ("scoring batch: dead letters and re-keys", "BatchScorer._dead_letter"),

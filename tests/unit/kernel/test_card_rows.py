@@ -4,6 +4,7 @@ card and snapshot they came from."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import clout_kernel
@@ -56,7 +57,7 @@ def test_a_card_reads_back_from_its_row(card: ScoreCard, fence: int) -> None:
     assert stored["score"] == format_score(card.score)
     assert stored[FENCE] == str(fence)
     read = ScoreCard(user_id=user_id, **card_values(stored))
-    assert read == ScoreCard(**{**_fields(card), "score": float(format_score(card.score))})
+    assert read == dataclasses.replace(card, score=float(format_score(card.score)))
     assert Snapshot.from_dict(orjson.loads(snapshot)) == snapshot_of(card)
 
 
@@ -71,7 +72,3 @@ def test_a_row_head_of_the_wrong_shape_is_refused() -> None:
     card = ScoreCard("a", 1.0, 1.0, {}, "s", 0, (), 5, "m", 0)
     with pytest.raises(ValueError, match="length 6"):
         clout_kernel.card_rows([(card, 0, "d", "k")])  # type: ignore[list-item]
-
-
-def _fields(card: ScoreCard) -> dict[str, Any]:
-    return {name: getattr(card, name) for name in ScoreCard.__dataclass_fields__}
