@@ -19,7 +19,8 @@
 --
 -- Returns {applied, left}. applied: one entry per applied card: {position} (1-based), or, when
 -- the card needs a feed record, {position, previous score or nil, level before, level after,
--- then the replaced card's updated_at, score, raw, components and curve_version (nil for a
+-- and, when the levels differ (the record crosses thresholds and its driver compares the two
+-- cards), the replaced card's updated_at, score, raw, components and curve_version (nil for a
 -- first score)}. left (#31): {position, the stored card's topics, comma-separated} for each
 -- applied card whose influential_about names other topics than the stored card's did, so the
 -- writer can take the user off the boards of the topics it left. A card needs a record
@@ -77,9 +78,15 @@ for i, card in ipairs(cards) do
             'feed_at', updated_at, 'feed_previous', previous or ''}) do
           fields[#fields + 1] = v
         end
-        -- and the card this one replaces, for the record's driver (false: a first score)
-        entry = {i, previous, from, after, stored[1] or false, stored[2] or false,
-          stored[8] or false, stored[9] or false, stored[10] or false}
+        entry = {i, previous, from, after}
+        if after ~= from then
+          -- the card this one replaces, for the driver of the record's crossings (false: a
+          -- first score); a record that crosses no threshold has no driver
+          for _, v in ipairs({stored[1] or false, stored[2] or false, stored[8] or false,
+              stored[9] or false, stored[10] or false}) do
+            entry[#entry + 1] = v
+          end
+        end
       end
     end
     redis.call('HSET', user_key, unpack(fields))

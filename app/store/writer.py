@@ -95,8 +95,11 @@ class FeedMarks:
 
 @dataclass(frozen=True, slots=True)
 class FeedChange:
-    """An applied card that needs a feed record: its visible score and threshold levels, and
-    the card it replaced (None: a first score), which the record's driver compares it with."""
+    """An applied card that needs a feed record: its visible score and threshold levels, and,
+    when the levels differ, the card it replaced (None: a first score), which the driver of the
+    record's crossings compares it with. A record that crosses no threshold has no driver, so
+    the script leaves the replaced card out (`replaced` None; decoding it was a cost per change).
+    """
 
     card: ScoreCard
     score: float
@@ -108,8 +111,9 @@ class FeedChange:
 
 def _replaced_card(fields: Sequence[Any]) -> Snapshot | None:
     """The replaced card from the script's reply (updated_at, score, raw, components, curve
-    version; None each for a first score), as a snapshot without its actors."""
-    if fields[0] is None:
+    version; None each for a first score; none at all for a change without crossings), as a
+    snapshot without its actors."""
+    if not fields or fields[0] is None:
         return None
     updated_at, score, raw, components, curve_version = fields
     return Snapshot(

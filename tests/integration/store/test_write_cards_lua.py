@@ -161,17 +161,28 @@ async def test_a_score_from_before_the_feed_starts_at_the_thresholds_it_reaches(
     assert entry[1:4] == ["55.0", 2, 2]
 
 
-async def test_a_feed_change_returns_the_card_it_replaced(script: CardScript) -> None:
+async def test_a_feed_change_that_crosses_returns_the_card_it_replaced(
+    script: CardScript,
+) -> None:
     # updated_at, score, raw, components and curve_version of the replaced card, for the
-    # record's driver; a first score replaces nothing
+    # driver of the record's crossings; a first score replaces nothing
     components = '{"like":{"twitter":2.0}}'
-    first = ["score", "38.0", "updated_at", "1", "fence", "0", "raw", "2.0"]
+    first = ["score", "42.0", "updated_at", "1", "fence", "0", "raw", "2.0"]
     first += ["components", components, "curve_version", "3"]
-    allowed = band(38.0, MARKS, 1.0)
+    allowed = band(42.0, MARKS, 1.0)
     (entry,) = await script.write(first, feed=FEED, allowed=(allowed.low, allowed.high))
-    assert entry[4:] == [None] * 5
+    assert entry[2:] == [0, 1] + [None] * 5
     entry = await script.score(52.0)
-    assert entry[4:] == ["1", "38.0", "2.0", components, "3"]
+    assert entry[2:] == [1, 2, "1", "42.0", "2.0", components, "3"]
+
+
+async def test_a_feed_change_without_crossings_leaves_the_replaced_card_out(
+    script: CardScript,
+) -> None:
+    # a record that crosses no threshold has no driver, so nothing is read back for one
+    await script.score(52.0)
+    entry = await script.score(53.0)
+    assert entry[1:] == ["52.0", 2, 2]
 
 
 async def test_confirming_clears_only_the_producers_latest_mark(
