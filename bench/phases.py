@@ -534,7 +534,8 @@ async def memory(
     New users are added until the worker's tracked set (every user with a score: the
     leaderboard's size) reaches the stage: one event each, or with `topics` enough events
     (sent in envelopes) that each user's state holds that many topics; figures are read once
-    every event is counted and the worker is idle.
+    every event is counted, the worker is idle and its RSS has settled
+    (`WorkerProbe.settled_rss_bytes`; `rss_at_quiet_bytes` is the reading taken at quiet).
     """
     keys = RedisKeys(settings.redis_key_prefix)
     redis = redis_from_settings(settings)
@@ -556,7 +557,8 @@ async def memory(
                 ranked = await leaderboard.size()
                 if ranked != len(expect.targets):
                     raise RuntimeError(f"{ranked} users scored, {len(expect.targets)} expected")
-                rss = probe.rss_bytes()
+                at_quiet = probe.rss_bytes()
+                rss = await probe.settled_rss_bytes()
                 disk = tree_bytes(data_dir)
                 results.append(
                     {
@@ -564,6 +566,7 @@ async def memory(
                         "topics_per_user": topics,
                         "rss_bytes": rss,
                         "rss_bytes_per_user": round(rss / ranked, 1),
+                        "rss_at_quiet_bytes": at_quiet,
                         "allocator": loaded_allocator(Path(f"/proc/{probe.process.pid}/maps")),
                         "disk_bytes": disk,
                         "disk_bytes_per_user": round(disk / ranked, 1),

@@ -131,6 +131,7 @@ def test_lookups_and_memory_stages_were_measured(quick_run: dict[str, object]) -
     assert isinstance(config, dict)
     assert [stage["users"] for stage in memory] == list(config["memory_stages"])
     assert all(stage["rss_bytes"] > 0 and stage["disk_bytes"] > 0 for stage in memory)
+    assert all(stage["rss_at_quiet_bytes"] > 0 for stage in memory)
 
 
 def test_readme_table_is_generated_from_the_results(
