@@ -42,6 +42,7 @@ from app.scoring.events import (
     validate_event,
 )
 from app.scoring.model import Curve, ModelParams, score_from_raw
+from app.step.score_update import kernel_scorer
 from app.step.stored_user import StoredUser
 
 KIND_HEADER = "clout-kind"
@@ -368,7 +369,8 @@ def standings(
     An actor in `unscored` (a user this batch changed, whose card is not written yet) is graded
     from that state at `now_ms`, which is what its card will say; any other from its raw as
     Redis holds it (`stored_raws`, read for `stored_standing_needed`). Its standing then never
-    lags what the batch has already counted.
+    lags what the batch has already counted. The readable reference: `PartFold` grades in the
+    kernel (`Scorer.standings`, tested equal in tests/unit/kernel/test_differential.py).
     """
     out: dict[str, float | None] = {}
     for actor in actors:
@@ -437,13 +439,8 @@ class PartFold:
         curve: Curve,
     ) -> Folded:
         """Apply the part, given the stored raws of `stored_actors` (in its order)."""
-        standing = standings(
-            self._actors,
-            dict(zip(self._stored, raws, strict=True)),
-            unscored,
-            now_ms,
-            params,
-            curve,
+        standing = kernel_scorer(curve).standings(
+            self._actors, dict(zip(self._stored, raws, strict=True)), unscored, now_ms, params
         )
         return fold(self.fresh, self._first, self.states, standing, params)
 

@@ -53,7 +53,7 @@ def score_update(
     on `curve` (topic scores on `topic_curves` where a topic has its own)."""
     users = list(users)
     compiled = [(u, s) for _, u, s in users if isinstance(s, clout_kernel.Signals)]
-    scorer = _scorer(curve, topic_curves)
+    scorer = kernel_scorer(curve, topic_curves)
     scored = iter(scorer.score(compiled, now_ms, params) if compiled else ())
     update = ScoreUpdate()
     for partition, user_id, signals in users:
@@ -71,8 +71,9 @@ def score_update(
 
 
 @lru_cache(maxsize=4)
-def _scorer(curve: Curve, topic_curves: TopicCurves) -> clout_kernel.Scorer:
-    """The kernel's scorer for these curves (a batch and the sweep score on the same few)."""
+def kernel_scorer(curve: Curve, topic_curves: TopicCurves = NO_TOPIC_CURVES) -> clout_kernel.Scorer:
+    """The kernel's scorer for these curves (a batch, its standings and the sweep score on the
+    same few)."""
     return clout_kernel.Scorer(
         scores=list(curve.scores),
         topic_curves={topic: list(c.scores) for topic, c in topic_curves.curves.items()},

@@ -925,6 +925,43 @@ impl Scorer {
         }
         Ok(out)
     }
+
+    /// `plan.standings` for states holding kernel `Signals`: each actor's displayed score at
+    /// `now_ms` from its state in `unscored` (a `StoredUser`) when that has signals, else from
+    /// its raw in `stored_raws` (None: not scored yet).
+    fn standings<'py>(
+        &self,
+        py: Python<'py>,
+        actors: &Bound<'py, PyList>,
+        stored_raws: &Bound<'py, PyDict>,
+        unscored: &Bound<'py, PyDict>,
+        now_ms: i64,
+        params: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let half_lives = half_lives(params)?;
+        let out = PyDict::new(py);
+        for actor in actors.iter() {
+            let signals = match unscored.get_item(&actor)? {
+                Some(state) => Some(state.getattr(intern!(py, "signals"))?),
+                None => None,
+            };
+            let raw: Option<f64> = match signals {
+                Some(signals) if !signals.is_none() => Some(
+                    signals
+                        .cast::<PySignals>()?
+                        .borrow()
+                        .inner
+                        .raw_at(now_ms, &half_lives),
+                ),
+                _ => match stored_raws.get_item(&actor)? {
+                    Some(raw) => raw.extract()?,
+                    None => None,
+                },
+            };
+            out.set_item(actor, raw.map(|raw| self.curve.shown(raw)))?;
+        }
+        Ok(out)
+    }
 }
 
 /// A `ScoreCard` read into the encoder's `Card` (its dictionaries in their order).

@@ -116,6 +116,15 @@ class Scorer:
     def score(
         self, users: list[tuple[str, Signals]], now_ms: int, params: Params
     ) -> list[tuple[Any, int]]: ...
+    def standings(
+        self,
+        actors: list[str],
+        stored_raws: Mapping[str, float | None],
+        unscored: Mapping[str, Any],
+        now_ms: int,
+        params: Params,
+    ) -> dict[str, float | None]:
+        """`plan.standings` for states holding kernel `Signals`, graded on this curve."""
 
 def fold(
     fresh: list[Any],

@@ -20,7 +20,7 @@ from app.scoring.model import DEFAULT_CURVE
 from app.scoring.params import ModelParams
 from app.scoring.signals import UserSignals, apply_event
 from app.step import plan
-from app.step.score_update import score_update
+from app.step.score_update import kernel_scorer, score_update
 from app.step.stored_user import StoredUser
 from tests.support.kernel import FITTED, Msg
 from tests.support.scoring import DAY, T0
@@ -222,10 +222,11 @@ def run(batches: list[list[Msg]], raws: dict[str, float], kernel: bool, max_even
             ]
             actors = sorted({a.event.actor_id for a in fresh})
             stored = plan.stored_standing_needed(actors, out.states)
-            standing = plan.standings(
-                actors, {a: raws.get(a) for a in stored}, out.states, T0, PARAMS, CURVE
-            )
+            stored_raws = {a: raws.get(a) for a in stored}
+            standing = plan.standings(actors, stored_raws, out.states, T0, PARAMS, CURVE)
             if kernel:
+                graded = kernel_scorer(CURVE).standings(actors, stored_raws, out.states, T0, PARAMS)
+                assert graded == standing  # the kernel's standings, exactly (one decimal)
                 plan.fold(fresh, first, states, standing, PARAMS)
             else:
                 reference_fold(fresh, first, states, standing)
