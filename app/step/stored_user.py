@@ -61,9 +61,11 @@ class StoredUser:
 
     def to_bytes(self) -> bytes:
         """Serialize for the table (floats exact, see `UserSignals.to_dict`, whose form the
-        kernel's `Signals.to_dict` keeps key for key)."""
-        signals = None if self.signals is None else self.signals.to_dict()
-        return orjson.dumps({"p": self.applied, "s": signals, "g": self.generation})
+        kernel's `Signals.to_dict` keeps key for key): the bytes of
+        `orjson.dumps({"p": applied, "s": signals.to_dict(), "g": generation})`, with the
+        signals written by the kernel (`Signals.to_json`) rather than built as dictionaries."""
+        signals = b"null" if self.signals is None else self.signals.to_json()
+        return b'{"p":%b,"s":%b,"g":%d}' % (orjson.dumps(self.applied), signals, self.generation)
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> StoredUser:

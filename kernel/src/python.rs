@@ -546,6 +546,12 @@ impl PySignals {
         Ok(out)
     }
 
+    /// `to_dict()` as JSON bytes, written directly (the table value's `"s"`).
+    fn to_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let json = serde_json::to_vec(&self.inner).expect("a state always serializes");
+        PyBytes::new(py, &json)
+    }
+
     /// Rebuild the state from `to_dict()` output (either codec's); ValueError when malformed.
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyAny>) -> PyResult<Self> {

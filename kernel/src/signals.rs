@@ -7,6 +7,7 @@
 use blake2::Blake2bVar;
 use blake2::digest::{Update, VariableOutput};
 use indexmap::IndexMap;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub const MS_PER_DAY: i64 = 86_400_000;
 pub const REBASE_AFTER_MS: i64 = 28 * MS_PER_DAY;
@@ -514,6 +515,51 @@ pub fn decode_sparse_registers(items: &[i64]) -> Result<[u8; HLL_REGISTERS], Str
     Ok(registers)
 }
 
+/// The table's form of a state (`Signals.to_dict()`, key for key and in its order), written
+/// straight to JSON: what `StoredUser.to_bytes` stores, without building the dictionaries.
+impl Serialize for Signals {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("L", &self.landmark_ms)?;
+        map.serialize_entry("t", &self.t_ms)?;
+        map.serialize_entry("s", &InOrder(&self.sums))?;
+        map.serialize_entry("e", &self.epoch)?;
+        map.serialize_entry("h", &encode_registers(&self.hll))?;
+        if !self.actors.is_empty() {
+            map.serialize_entry("a", &InOrder(&self.actors))?;
+        }
+        if self.burst != 0.0 {
+            map.serialize_entry("b", &self.burst)?;
+        }
+        if let Some(prev) = &self.hll_prev {
+            map.serialize_entry("p", &encode_registers(prev))?;
+        }
+        if !self.topics.is_empty() {
+            map.serialize_entry("T", &InOrder(&self.topics))?;
+            map.serialize_entry("W", &self.tagged)?;
+        }
+        map.end()
+    }
+}
+
+/// An insertion-ordered map as a JSON object in that order.
+struct InOrder<'a, V>(&'a IndexMap<String, V>);
+
+impl<V: Serialize> Serialize for InOrder<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0)
+    }
+}
+
+impl Serialize for EncodedRegisters {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EncodedRegisters::Sparse(items) => items.serialize(serializer),
+            EncodedRegisters::Dense(text) => text.serialize(serializer),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,6 +585,21 @@ mod tests {
         let h = params.half_lives[0];
         assert_eq!(state.raw_at(T0, &params.half_lives), 1.0);
         assert_eq!(state.raw_at(T0 + h as i64, &params.half_lives), 0.5);
+    }
+
+    #[test]
+    fn the_table_form_keeps_to_dicts_keys_and_leaves_empty_parts_out() {
+        let params = Params::default();
+        let mut state = Signals::new(T0, &params);
+        let fresh = serde_json::to_string(&state).unwrap();
+        let epoch = state.epoch;
+        assert_eq!(
+            fresh,
+            format!(r#"{{"L":{T0},"t":{T0},"s":{{}},"e":{epoch},"h":[]}}"#)
+        );
+        state.apply(&like("bob", T0), Some(50.0), &params);
+        let json = serde_json::to_string(&state).unwrap();
+        assert!(json.contains(r#""a":{"bob":["#), "{json}");
     }
 
     #[test]

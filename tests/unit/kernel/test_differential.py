@@ -287,6 +287,7 @@ def test_the_kernel_and_the_python_model_agree(
         assert isinstance(expected.signals, UserSignals)
         assert got.signals is not None
         close(got.signals.to_dict(), expected.signals.to_dict(), user)
+        assert got.signals.to_json() == orjson.dumps(got.signals.to_dict())  # the table codec
         for now, curve in ((T0, CURVE), (T0 + 3 * DAY, FITTED), (T0 + 200 * DAY, CURVE)):
             compiled = score_update([(0, user, got.signals)], now, PARAMS, curve, TOPIC_CURVES)
             python = score_update([(0, user, expected.signals)], now, PARAMS, curve, TOPIC_CURVES)

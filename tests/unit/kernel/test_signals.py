@@ -32,7 +32,7 @@ def python_state() -> UserSignals:
 
 def test_a_record_the_python_model_wrote_decodes_to_the_same_state() -> None:
     state = python_state()
-    written = StoredUser(state, {"likes": 7 * 512 + 511}, generation=3).to_bytes()
+    written = orjson.dumps({"p": {"likes": 7 * 512 + 511}, "s": state.to_dict(), "g": 3})
     restored = StoredUser.from_bytes(written)
     assert isinstance(restored.signals, Signals)
     assert restored.signals.to_dict() == state.to_dict()

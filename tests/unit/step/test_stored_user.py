@@ -12,7 +12,8 @@ from tests.support.scoring import event, fold
 
 
 def test_the_codec_round_trips_signals_and_offsets_at_full_precision() -> None:
-    user = StoredUser(fold([event(target="bob"), event("carol", target="bob")], ModelParams()))
+    signals = fold([event(target="bob"), event("carol", target="bob")], ModelParams())
+    user = StoredUser(Signals.from_dict(signals.to_dict()))
     user.mark_applied("likes", 41)
     again = StoredUser.from_bytes(user.to_bytes())
     assert again.to_bytes() == user.to_bytes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from clout_kernel import Signals
 
 from app.scoring.params import ModelParams
 from app.step.stored_user import StoredUser, generation_of
@@ -24,7 +25,7 @@ def owned(table: RecordingTable, capacity: int, generation: int = 1) -> StateCac
 def changed(cache: StateCache, user: str, partition: int, topic: str, offset: int) -> None:
     """What a batch does: read the user, fold an event at (topic, offset), report the change."""
     state = cache.get(user, partition)
-    state.signals = fold([event(target=user)], ModelParams())
+    state.signals = Signals.from_dict(fold([event(target=user)], ModelParams()).to_dict())
     state.mark_applied(topic, offset)
     cache.mark_changed([user])
 
