@@ -113,8 +113,12 @@ def score(parts: list[plan.Triage], states: States) -> None:
 
 
 def encode(states: States) -> None:
+    """Each state's table form as bytes, as `StoredUser.to_bytes` writes it."""
     for state in states.values():
-        orjson.dumps(state.to_dict())
+        if isinstance(state, clout_kernel.Signals):
+            state.to_json()
+        else:
+            orjson.dumps(state.to_dict())
 
 
 def figures(single: list[Message], envelopes: list[Message], kernel: bool) -> dict[str, float]:

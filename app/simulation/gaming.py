@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from random import Random
 
+import orjson
+
 from app.scoring.curve import DEFAULT_CURVE, Curve, fit_curve, population_of
 from app.scoring.decay import MS_PER_DAY, MS_PER_MINUTE
 from app.scoring.events import EngagementEvent, Kind
@@ -146,7 +148,7 @@ def gaming_report_from(
         ((net, value) for nets in card.components.values() for net, value in nets.items()),
         key=lambda item: (item[1], item[0]),
     )[0]
-    baseline = UserSignals.from_dict(result.states[target_id].to_dict())
+    baseline = UserSignals.from_dict(orjson.loads(result.states[target_id].to_json()))
     week_end = end_ms + WEEK_MS
     before = _points(baseline, week_end, params, curve)
 

@@ -61,9 +61,8 @@ class StoredUser:
 
     def to_bytes(self) -> bytes:
         """Serialize for the table (floats exact, see `UserSignals.to_dict`, whose form the
-        kernel's `Signals.to_dict` keeps key for key): the bytes of
-        `orjson.dumps({"p": applied, "s": signals.to_dict(), "g": generation})`, with the
-        signals written by the kernel (`Signals.to_json`) rather than built as dictionaries."""
+        kernel's `Signals.to_json` writes key for key): the bytes orjson gives
+        `{"p": applied, "s": the signals' form, "g": generation}`."""
         signals = b"null" if self.signals is None else self.signals.to_json()
         return b'{"p":%b,"s":%b,"g":%d}' % (orjson.dumps(self.applied), signals, self.generation)
 

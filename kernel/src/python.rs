@@ -14,8 +14,8 @@ use pyo3::{ffi, intern};
 use crate::cards::{Card, RowHead, Topic, write_row};
 use crate::events::{Event, Outcome, Rules, Triaged, triage_value};
 use crate::scoring::{Curve, StyleRules, card, next_refresh_ms};
-use crate::signals::{EncodedRegisters, Engagement, Kind, Params, Signals};
-use crate::signals::{decode_dense_registers, decode_sparse_registers, encode_registers};
+use crate::signals::{Engagement, Kind, Params, Signals};
+use crate::signals::{decode_dense_registers, decode_sparse_registers};
 use indexmap::IndexMap;
 
 /// Validates the record values of a batch against the worker's topics and rules.
@@ -509,50 +509,15 @@ impl PySignals {
         Ok(self.inner.engagers_at(now_ms, &horizon_params(params)?))
     }
 
-    /// The table's JSON-compatible form, key for key `UserSignals.to_dict()`.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let state = &self.inner;
-        let out = PyDict::new(py);
-        out.set_item("L", state.landmark_ms)?;
-        out.set_item("t", state.t_ms)?;
-        let sums = PyDict::new(py);
-        for (key, value) in &state.sums {
-            sums.set_item(key, value)?;
-        }
-        out.set_item("s", sums)?;
-        out.set_item("e", state.epoch)?;
-        out.set_item("h", registers_object(py, &state.hll)?)?;
-        if !state.actors.is_empty() {
-            let actors = PyDict::new(py);
-            for (actor, entry) in &state.actors {
-                actors.set_item(actor, PyList::new(py, entry)?)?;
-            }
-            out.set_item("a", actors)?;
-        }
-        if state.burst != 0.0 {
-            out.set_item("b", state.burst)?;
-        }
-        if let Some(prev) = &state.hll_prev {
-            out.set_item("p", registers_object(py, prev)?)?;
-        }
-        if !state.topics.is_empty() {
-            let topics = PyDict::new(py);
-            for (topic, entry) in &state.topics {
-                topics.set_item(topic, PyList::new(py, entry)?)?;
-            }
-            out.set_item("T", topics)?;
-            out.set_item("W", PyList::new(py, state.tagged)?)?;
-        }
-        Ok(out)
-    }
-
-    /// `to_dict()` as JSON bytes, written directly (the table value's `"s"`).
+    /// The table form (`UserSignals.to_dict()`'s, key for key) as JSON bytes: the table
+    /// value's `"s"`.
     fn to_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         let json = serde_json::to_vec(&self.inner).expect("a state always serializes");
         PyBytes::new(py, &json)
     }
 
-    /// Rebuild the state from `to_dict()` output (either codec's); ValueError when malformed.
+    /// Rebuild the state from the table form (`to_json`'s, decoded, or `UserSignals.to_dict()`);
+    /// ValueError when malformed.
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyAny>) -> PyResult<Self> {
         signals_from_dict(data)
@@ -566,16 +531,10 @@ impl PySignals {
             .is_ok_and(|other| other.borrow().inner == self.inner)
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("Signals({})", self.to_dict(py)?.repr()?))
+    fn __repr__(&self) -> String {
+        let json = serde_json::to_string(&self.inner).expect("a state always serializes");
+        format!("Signals({json})")
     }
-}
-
-fn registers_object<'py>(py: Python<'py>, registers: &[u8; 64]) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match encode_registers(registers) {
-        EncodedRegisters::Sparse(items) => PyList::new(py, items)?.into_any(),
-        EncodedRegisters::Dense(text) => PyString::new(py, &text).into_any(),
-    })
 }
 
 fn signals_from_dict(data: &Bound<'_, PyAny>) -> Result<Signals, String> {

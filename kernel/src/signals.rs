@@ -515,8 +515,8 @@ pub fn decode_sparse_registers(items: &[i64]) -> Result<[u8; HLL_REGISTERS], Str
     Ok(registers)
 }
 
-/// The table's form of a state (`Signals.to_dict()`, key for key and in its order), written
-/// straight to JSON: what `StoredUser.to_bytes` stores, without building the dictionaries.
+/// The table's form of a state (`UserSignals.to_dict()`'s, key for key and in its order), as
+/// JSON: what `StoredUser.to_bytes` stores.
 impl Serialize for Signals {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
